@@ -1,0 +1,116 @@
+//! The operations the admin API exposes, implemented by the host (`drhost`
+//! crate). Handlers in this crate parse and authorise requests, call these, and
+//! render the result; they never touch jobs, stores or plugins themselves.
+//!
+//! Resource views are returned as JSON values already in the shape of the
+//! reference API (see `../shared/spec/api.md`), so this crate only wraps them.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Why an operation failed. Mapped to an HTTP status and the API's error JSON
+/// (`{"error":{"code":N,"message":...,"details":[]}}`) by [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// A parameter is missing or malformed (HTTP 400).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The named resource does not exist (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state, e.g. another DR job is
+    /// running or a name is taken (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A backup's passcode did not match (HTTP 400 with its own message).
+    #[error("{0}")]
+    WrongPasscode(String),
+    /// Something failed on the host's side (HTTP 500). The message is shown to
+    /// the client, so it must not hold secrets or stack traces.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Parameters of `stores/<store>/backups/create`.
+#[derive(Debug, Clone)]
+pub struct CreateBackup {
+    pub store: String,
+    pub name: String,
+    pub passcode: String,
+    pub description: String,
+    /// Epoch ms after which retention may delete the backup; -1 = never.
+    pub retention_date: i64,
+    /// The user who asked, recorded in the job.
+    pub username: String,
+    /// Path of the operation, recorded as the job's `operationURI`.
+    pub operation_uri: String,
+}
+
+/// Parameters of `backups/<backup>/restore`.
+#[derive(Debug, Clone)]
+pub struct RestoreBackup {
+    pub store: String,
+    pub backup: String,
+    pub passcode: String,
+    pub username: String,
+    pub operation_uri: String,
+}
+
+/// Parameters of `backups/<backup>/delete`.
+#[derive(Debug, Clone)]
+pub struct DeleteBackup {
+    pub store: String,
+    pub backup: String,
+    pub username: String,
+    pub operation_uri: String,
+}
+
+/// A submitted asynchronous job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    /// `j` followed by a UUID.
+    pub jobid: String,
+}
+
+/// Everything the admin API can ask of the host.
+#[async_trait]
+pub trait DrOps: Send + Sync + 'static {
+    /// `{"backupStores":[...]}` entries: store objects as in spec §5.4.
+    async fn list_stores(&self) -> Result<Vec<Value>, OpError>;
+    /// One store object.
+    async fn store(&self, store: &str) -> Result<Value, OpError>;
+    /// Register a store. `settings` is the parsed `settings` JSON (spec §9).
+    async fn register_store(&self, store: &str, settings: Value, is_default: bool) -> Result<(), OpError>;
+    /// `settings` holds e.g. `{"default": true}` (spec §5.7).
+    async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError>;
+    async fn unregister_store(&self, store: &str) -> Result<(), OpError>;
+    /// Checks the store is reachable and writable; returns whether it is ready.
+    async fn validate_store(&self, store: &str) -> Result<bool, OpError>;
+
+    /// Backup objects of a store (spec §5.10).
+    async fn list_backups(&self, store: &str) -> Result<Vec<Value>, OpError>;
+    /// One backup object.
+    async fn backup(&self, store: &str, backup: &str) -> Result<Value, OpError>;
+    /// Starts a backup job. Fails with `Conflict` if a DR job is running.
+    async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError>;
+    /// Sets a backup's `retentionDate` (epoch ms, -1 = never).
+    async fn update_backup(&self, store: &str, backup: &str, retention_date: i64) -> Result<(), OpError>;
+    /// Starts a restore job. Fails with `WrongPasscode` before any job starts
+    /// if the passcode does not open the backup.
+    async fn restore_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError>;
+    /// Deletes a backup; runs as a job and waits for it unless `asynchronous`.
+    async fn delete_backup(&self, request: DeleteBackup, asynchronous: bool) -> Result<JobRef, OpError>;
+
+    /// Job ids, oldest first.
+    async fn list_jobs(&self) -> Result<Vec<String>, OpError>;
+    /// One job object (spec §6).
+    async fn job(&self, jobid: &str) -> Result<Value, OpError>;
+
+    /// The `status` object of the last DR job (spec §7), without the outer
+    /// `{"status": ...}` wrapper.
+    async fn status(&self) -> Result<Value, OpError>;
+    /// DR settings object (spec §5.2).
+    async fn settings(&self) -> Result<Value, OpError>;
+    /// Applies the parsed `settings` JSON of `settings/update` (spec §5.3).
+    async fn update_settings(&self, settings: Value) -> Result<(), OpError>;
+}
