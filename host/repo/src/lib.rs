@@ -1,9 +1,123 @@
 //! drhost's backup repository: an encrypted, content-addressed, deduplicating
 //! format kept in any [`ObjectStore`]. The format is documented in
 //! `docs/repository.md`.
+//!
+//! Entry points: [`Repository::open`], then [`Repository::begin_backup`] →
+//! [`BackupWriter`] → [`StageWriter`], and [`Repository::open_backup`] →
+//! [`BackupReader`] → [`StageReader`].
 
 pub mod archive;
 pub mod store;
+pub mod testing;
+
+mod blob;
+mod chunker;
+mod commit;
+mod config;
+mod envelope;
+mod error;
+mod gc;
+mod keys;
+mod manifest;
+mod names;
+mod pack;
+mod reader;
+mod repository;
+mod writer;
+
+use serde::{Deserialize, Serialize};
 
 pub use archive::{EntryKind, EntryMeta};
+pub use error::RepoError;
+pub use keys::KdfParams;
+pub use names::validate_backup_name;
+pub use reader::{BackupReader, StageReader, VerifyReport};
+pub use repository::Repository;
 pub use store::{ObjectInfo, ObjectStore, StoreError};
+pub use writer::{BackupWriter, StageWriter, WriteStats};
+
+/// Chunking and packing constants of format version 1.
+pub mod limits {
+    pub use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
+    pub use crate::chunker::{AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
+    pub use crate::manifest::{MAX_ATTRIBUTES, MAX_STAGE_METADATA};
+    pub use crate::pack::{MAX_UPLOADS_IN_FLIGHT, PACK_MAX, PACK_TARGET};
+}
+
+/// Public (passcode-free) information about a backup, kept in its commit record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct BackupInfo {
+    pub name: String,
+    pub description: String,
+    pub schedule_type: String,
+    pub start_time: i64,
+    pub complete_time: i64,
+    pub retention_date: i64,
+    pub release: String,
+    /// Filled by the writer, one per finished stage.
+    pub stages: Vec<StagePublic>,
+    /// New bytes this backup wrote to the store (packs and manifest).
+    pub stored_bytes: u64,
+    /// Content bytes of all entries (before dedup and compression).
+    pub total_bytes: u64,
+}
+
+/// Public summary of one stage of a backup.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StagePublic {
+    pub name: String,
+    pub plugin: String,
+    pub items: u64,
+    pub bytes: u64,
+    pub start_time: i64,
+    pub end_time: i64,
+}
+
+/// One row of [`Repository::list_backups`].
+#[derive(Clone, Debug)]
+pub enum BackupListing {
+    Ok(BackupInfo),
+    /// The commit record could not be read or verified. `name` is decoded from
+    /// the object name (objects under `backups/` whose names this format does
+    /// not write are ignored).
+    Damaged {
+        name: String,
+        object: String,
+        reason: String,
+    },
+}
+
+/// What garbage collection did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// The backup whose commit record was deleted (by [`Repository::delete_backup`]).
+    pub deleted_backup: Option<String>,
+    pub packs_deleted: u64,
+    pub manifests_deleted: u64,
+    pub bytes_freed: u64,
+    pub packs_kept: u64,
+    pub manifests_kept: u64,
+    /// Set by `delete_backup` when the record was deleted but collection could
+    /// not run because another commit record is damaged (its references are
+    /// unknown, so nothing is deleted). `collect_garbage` returns that as an error.
+    pub blocked_by: Option<String>,
+}
+
+/// A short human summary, e.g. `3 packs and 1 manifest (48.2 MiB); 12 packs kept`.
+impl std::fmt::Display for GcReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        write!(
+            f,
+            "{} and {} ({:.1} MiB); {} kept",
+            plural(self.packs_deleted, "pack"),
+            plural(self.manifests_deleted, "manifest"),
+            self.bytes_freed as f64 / (1024.0 * 1024.0),
+            plural(self.packs_kept, "pack"),
+        )?;
+        if let Some(why) = &self.blocked_by {
+            write!(f, "; collection blocked: {why}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,6 +1,6 @@
 //! The object store the repository is kept in. In production this is a store
-//! adapter plugin (see `drhost-runtime`); tests may use [`MemoryStore`]-like
-//! implementations of their own.
+//! adapter plugin (see `drhost-runtime`); tests use
+//! [`MemoryStore`](crate::testing::MemoryStore).
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -1,0 +1,149 @@
+//! Commit records, `backups/<hex name>.json`: the plaintext, checksummed record
+//! whose presence makes a backup exist. Public information, KDF parameters and
+//! salt, key id, manifest and pack names, and an HMAC (commit MAC key) over all
+//! of it except `retention_date` (which may be changed without a passcode).
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KdfParams, Keys};
+use crate::{BackupInfo, StagePublic, envelope, names};
+
+pub const RECORD_FORMAT: &str = "drhost-repo-backup";
+pub const RECORD_VERSION: u32 = 1;
+/// Largest commit record accepted (its pack list grows with the backup).
+pub const MAX_RECORD_SIZE: usize = 64 * 1024 * 1024;
+const MAC_DOMAIN: &str = "drhost-repo/v1/commit";
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct CommitRecord {
+    pub format: String,
+    pub version: u32,
+    pub info: BackupInfo,
+    pub kdf: KdfParams,
+    pub key_id: String,
+    /// `manifests/<sha256 hex>`.
+    pub manifest: String,
+    pub manifest_size: u64,
+    /// Every pack the manifest references, sorted; what GC keeps alive.
+    pub packs: Vec<String>,
+    /// Hex HMAC-SHA-256 over [`CommitRecord::mac_input`].
+    pub mac: String,
+}
+
+/// What the MAC covers: everything but `retention_date` and the MAC itself.
+#[derive(Serialize)]
+struct MacInput<'a> {
+    domain: &'static str,
+    format: &'a str,
+    version: u32,
+    name: &'a str,
+    description: &'a str,
+    schedule_type: &'a str,
+    start_time: i64,
+    complete_time: i64,
+    release: &'a str,
+    stages: &'a [StagePublic],
+    stored_bytes: u64,
+    total_bytes: u64,
+    kdf: &'a KdfParams,
+    key_id: &'a str,
+    manifest: &'a str,
+    manifest_size: u64,
+    packs: &'a [String],
+}
+
+impl CommitRecord {
+    /// Canonical bytes the MAC is computed over (compact JSON of [`MacInput`]).
+    pub fn mac_input(&self) -> Vec<u8> {
+        let i = &self.info;
+        serde_json::to_vec(&MacInput {
+            domain: MAC_DOMAIN,
+            format: &self.format,
+            version: self.version,
+            name: &i.name,
+            description: &i.description,
+            schedule_type: &i.schedule_type,
+            start_time: i.start_time,
+            complete_time: i.complete_time,
+            release: &i.release,
+            stages: &i.stages,
+            stored_bytes: i.stored_bytes,
+            total_bytes: i.total_bytes,
+            kdf: &self.kdf,
+            key_id: &self.key_id,
+            manifest: &self.manifest,
+            manifest_size: self.manifest_size,
+            packs: &self.packs,
+        })
+        .expect("MAC input serialises")
+    }
+
+    pub fn sign(&mut self, keys: &Keys) {
+        self.mac = hex::encode(keys.commit_mac(&self.mac_input()));
+    }
+
+    pub fn verify_mac(&self, keys: &Keys) -> bool {
+        keys.verify_commit_mac(&self.mac_input(), &self.mac)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        envelope::seal(&serde_json::to_vec(self).expect("record serialises"))
+    }
+
+    /// Checksum and structure, no passcode needed. The error is why the record
+    /// (named `object`) is damaged.
+    pub fn parse(object: &str, bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() > MAX_RECORD_SIZE {
+            return Err("commit record is larger than 64 MiB".into());
+        }
+        let raw = envelope::open(bytes)?;
+        let r: CommitRecord =
+            serde_json::from_slice(raw).map_err(|e| format!("commit record is not valid: {e}"))?;
+        if r.format != RECORD_FORMAT || r.version != RECORD_VERSION {
+            return Err(format!(
+                "unsupported record format {} version {}",
+                r.format, r.version
+            ));
+        }
+        if names::name_from_record_object(object).as_deref() != Some(r.info.name.as_str()) {
+            return Err(format!(
+                "record holds backup {:?}, not the one its object name says",
+                r.info.name
+            ));
+        }
+        r.kdf.validate()?;
+        if r.key_id.len() != 32 || hex::decode(&r.key_id).is_err() {
+            return Err("key id is not 32 hex digits".into());
+        }
+        if r.mac.len() != 64 || hex::decode(&r.mac).is_err() {
+            return Err("MAC is not 64 hex digits".into());
+        }
+        names::parse_manifest_object(&r.manifest).ok_or("malformed manifest name")?;
+        for p in &r.packs {
+            names::parse_pack_object(p).ok_or_else(|| format!("malformed pack name {p:?}"))?;
+        }
+        Ok(r)
+    }
+}
+
+/// [`CommitRecord::parse`] on a blocking thread (records grow with the pack list).
+pub async fn parse_blocking(
+    object: String,
+    bytes: bytes::Bytes,
+) -> Result<Result<CommitRecord, String>, crate::RepoError> {
+    tokio::task::spawn_blocking(move || CommitRecord::parse(&object, &bytes))
+        .await
+        .map_err(crate::RepoError::join)
+}
+
+/// [`CommitRecord::verify_mac`] on a blocking thread.
+pub async fn verify_mac_blocking(
+    keys: &std::sync::Arc<Keys>,
+    record: &CommitRecord,
+) -> Result<bool, crate::RepoError> {
+    let keys = keys.clone();
+    let record = record.clone();
+    tokio::task::spawn_blocking(move || record.verify_mac(&keys))
+        .await
+        .map_err(crate::RepoError::join)
+}

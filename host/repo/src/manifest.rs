@@ -1,0 +1,228 @@
+//! The encrypted manifest: stages, their metadata and entries, and the table of
+//! chunks (id → pack, offset, length, size). Serialised as JSON, then zstd and
+//! AES-GCM (see `blob.rs`), stored as `manifests/<sha256 hex>`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::{EntryKind, EntryMeta};
+use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
+use crate::chunker::MAX_CHUNK;
+use crate::keys::ChunkId;
+use crate::pack::PACK_MAX;
+use crate::{StagePublic, names};
+
+pub const MANIFEST_VERSION: u32 = 1;
+/// Attributes per entry (WIT contract).
+pub const MAX_ATTRIBUTES: usize = 64;
+/// Total bytes of an entry's attribute keys and values.
+pub const MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
+/// Metadata pairs per stage (WIT contract).
+pub const MAX_STAGE_METADATA: usize = 256;
+/// Longest stage or plugin name.
+pub const MAX_STAGE_NAME: usize = 128;
+
+/// Where one chunk is stored. Serialised as the array
+/// `[id hex, pack index, offset, length, size]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ChunkTuple", into = "ChunkTuple")]
+pub struct ChunkRecord {
+    pub id: ChunkId,
+    /// Index into `Manifest::packs`.
+    pub pack: u32,
+    /// Offset of the blob in the pack.
+    pub offset: u32,
+    /// Length of the blob in the pack.
+    pub length: u32,
+    /// Plaintext size of the chunk.
+    pub size: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChunkTuple(ChunkId, u32, u32, u32, u32);
+
+impl From<ChunkTuple> for ChunkRecord {
+    fn from(t: ChunkTuple) -> Self {
+        ChunkRecord {
+            id: t.0,
+            pack: t.1,
+            offset: t.2,
+            length: t.3,
+            size: t.4,
+        }
+    }
+}
+
+impl From<ChunkRecord> for ChunkTuple {
+    fn from(c: ChunkRecord) -> Self {
+        ChunkTuple(c.id, c.pack, c.offset, c.length, c.size)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EntryRecord {
+    pub meta: EntryMeta,
+    /// Content bytes (files), 0 otherwise.
+    pub size: u64,
+    /// Indices into `Manifest::chunks`, in content order.
+    pub chunks: Vec<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub plugin: String,
+    pub metadata: Vec<(String, String)>,
+    pub entries: Vec<EntryRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    /// Name of the backup this manifest belongs to.
+    pub backup: String,
+    /// Key id of the keys that wrote it.
+    pub key_id: String,
+    /// Pack object names, referenced by index from `chunks`.
+    pub packs: Vec<String>,
+    pub chunks: Vec<ChunkRecord>,
+    pub stages: Vec<StageRecord>,
+}
+
+/// Checks an entry's metadata as the WIT contract states it.
+pub fn validate_entry_meta(meta: &EntryMeta) -> Result<(), String> {
+    EntryMeta::validate_path(&meta.path).map_err(|e| e.to_string())?;
+    match (meta.kind, &meta.link_target) {
+        (EntryKind::Symlink, None) => {
+            return Err(format!("{:?}: symlink without a target", meta.path));
+        }
+        (EntryKind::Symlink, Some(t))
+            if t.is_empty() || t.len() > EntryMeta::MAX_PATH_LEN || t.contains('\0') =>
+        {
+            return Err(format!(
+                "{:?}: symlink target is empty, too long or contains NUL",
+                meta.path
+            ));
+        }
+        (EntryKind::File | EntryKind::Directory, Some(_)) => {
+            return Err(format!("{:?}: only symlinks have a link target", meta.path));
+        }
+        _ => {}
+    }
+    if meta.mode & !0o7777 != 0 {
+        return Err(format!(
+            "{:?}: mode {:o} has bits outside 0o7777",
+            meta.path, meta.mode
+        ));
+    }
+    if meta.mtime_nanoseconds >= 1_000_000_000 {
+        return Err(format!("{:?}: mtime nanoseconds out of range", meta.path));
+    }
+    if meta.attributes.len() > MAX_ATTRIBUTES {
+        return Err(format!(
+            "{:?}: more than {MAX_ATTRIBUTES} attributes",
+            meta.path
+        ));
+    }
+    let bytes: usize = meta.attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_ATTRIBUTE_BYTES {
+        return Err(format!("{:?}: attributes exceed 64 KiB", meta.path));
+    }
+    Ok(())
+}
+
+/// Checks a stage or plugin name.
+pub fn validate_stage_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_STAGE_NAME || name.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} name {name:?} must be 1-{MAX_STAGE_NAME} bytes without control characters"
+        ));
+    }
+    Ok(())
+}
+
+impl Manifest {
+    /// Structural checks of a decrypted manifest against its commit record:
+    /// every index and length is in bounds, so later reads cannot go astray.
+    pub fn validate(
+        &self,
+        backup: &str,
+        key_id: &str,
+        record_packs: &[String],
+        stages: &[StagePublic],
+    ) -> Result<(), String> {
+        if self.version != MANIFEST_VERSION {
+            return Err(format!("unsupported manifest version {}", self.version));
+        }
+        if self.backup != backup {
+            return Err(format!("manifest belongs to backup {:?}", self.backup));
+        }
+        if self.key_id != key_id {
+            return Err("manifest was written under another key id".into());
+        }
+        if self.packs != record_packs {
+            return Err("manifest's pack list differs from the commit record's".into());
+        }
+        for p in &self.packs {
+            names::parse_pack_object(p).ok_or_else(|| format!("bad pack name {p:?}"))?;
+        }
+        for (i, c) in self.chunks.iter().enumerate() {
+            let end = c.offset as u64 + c.length as u64;
+            if c.pack as usize >= self.packs.len()
+                || (c.length as usize) < BLOB_OVERHEAD
+                || c.length as usize > MAX_BLOB
+                || end > PACK_MAX as u64
+                || c.size == 0
+                || c.size as usize > MAX_CHUNK
+            {
+                return Err(format!("chunk record {i} is out of bounds"));
+            }
+        }
+        if self.stages.len() != stages.len() {
+            return Err("stage count differs from the commit record's".into());
+        }
+        let mut seen = HashSet::new();
+        for (s, public) in self.stages.iter().zip(stages) {
+            validate_stage_name("stage", &s.name)?;
+            if !seen.insert(s.name.as_str()) {
+                return Err(format!("stage {:?} appears twice", s.name));
+            }
+            if s.name != public.name || s.plugin != public.plugin {
+                return Err(format!(
+                    "stage {:?} differs from the commit record's",
+                    s.name
+                ));
+            }
+            if s.metadata.len() > MAX_STAGE_METADATA {
+                return Err(format!("stage {:?} has too much metadata", s.name));
+            }
+            let mut bytes = 0u64;
+            for e in &s.entries {
+                validate_entry_meta(&e.meta)?;
+                if e.meta.kind != EntryKind::File && !e.chunks.is_empty() {
+                    return Err(format!("{:?}: only files have content", e.meta.path));
+                }
+                let mut sum = 0u64;
+                for &c in &e.chunks {
+                    let chunk = self
+                        .chunks
+                        .get(c as usize)
+                        .ok_or_else(|| format!("{:?}: chunk index out of range", e.meta.path))?;
+                    sum += chunk.size as u64;
+                }
+                if sum != e.size {
+                    return Err(format!("{:?}: chunk sizes do not add up", e.meta.path));
+                }
+                bytes += e.size;
+            }
+            if public.items != s.entries.len() as u64 || public.bytes != bytes {
+                return Err(format!(
+                    "stage {:?}: public summary does not match its entries",
+                    s.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}

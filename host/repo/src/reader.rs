@@ -1,0 +1,390 @@
+//! Reading a backup back: every pack is checked against its SHA-256 name, and
+//! every chunk is authenticated, decompressed and re-hashed to its id before a
+//! byte of it is handed out.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::BackupInfo;
+use crate::archive::EntryMeta;
+use crate::blob;
+use crate::error::RepoError;
+use crate::keys::Keys;
+use crate::manifest::Manifest;
+use crate::pack;
+use crate::store::{ObjectStore, StoreError};
+
+/// Chunks decoded ahead of the consumer, per stage reader.
+const READ_AHEAD: usize = 4;
+/// Verified packs kept for the chunks that follow.
+const PACK_CACHE: usize = 2;
+
+/// What [`BackupReader::verify`] checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub packs: u64,
+    pub chunks: u64,
+    /// Plaintext bytes of the chunks checked.
+    pub bytes: u64,
+}
+
+pub(crate) struct ReadShared {
+    store: Arc<dyn ObjectStore>,
+    keys: Arc<Keys>,
+    info: BackupInfo,
+    manifest: Manifest,
+    cache: Mutex<VecDeque<(u32, Arc<OnceCell<Bytes>>)>>,
+    span: tracing::Span,
+}
+
+/// An opened backup: passcode checked, commit record MAC and manifest verified.
+#[derive(Clone)]
+pub struct BackupReader {
+    shared: Arc<ReadShared>,
+}
+
+/// The entries of one stage, in the order they were written. Owned and `Send`.
+pub struct StageReader {
+    shared: Arc<ReadShared>,
+    stage: usize,
+    /// Chunk-table indices of the whole stage, in order.
+    plan: Vec<u32>,
+    submitted: usize,
+    consumed: usize,
+    inflight: VecDeque<JoinHandle<Result<Bytes, RepoError>>>,
+    next_entry: usize,
+    current: Option<usize>,
+    /// `plan` position where the current entry's chunks end.
+    entry_end: usize,
+    /// Unread rest of the current chunk.
+    chunk: Bytes,
+}
+
+impl ReadShared {
+    /// Fetches a pack and checks it against its name.
+    async fn fetch_pack(self: Arc<Self>, index: u32) -> Result<Bytes, RepoError> {
+        let object = self
+            .manifest
+            .packs
+            .get(index as usize)
+            .ok_or_else(|| RepoError::Internal("pack index out of range".into()))?
+            .clone();
+        let data = match self.store.get(&object, 0, None).await {
+            Ok(d) => d,
+            Err(StoreError::NotFound(_)) => {
+                return Err(RepoError::damaged(object, "pack is missing from the store"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let check = object.clone();
+        tokio::task::spawn_blocking(move || pack::verify_pack(&check, &data).map(|()| data))
+            .await
+            .map_err(RepoError::join)?
+            .map_err(|reason| RepoError::damaged(object, reason))
+    }
+
+    /// A verified pack, shared with other chunks of it through a small cache.
+    async fn pack(self: &Arc<Self>, index: u32) -> Result<Bytes, RepoError> {
+        let cell = {
+            let mut cache = self
+                .cache
+                .lock()
+                .map_err(|_| RepoError::Internal("pack cache lock poisoned".into()))?;
+            match cache.iter().position(|(i, _)| *i == index) {
+                Some(pos) => {
+                    let entry = cache
+                        .remove(pos)
+                        .ok_or_else(|| RepoError::Internal("pack cache".into()))?;
+                    let cell = entry.1.clone();
+                    cache.push_back(entry);
+                    cell
+                }
+                None => {
+                    let cell = Arc::new(OnceCell::new());
+                    cache.push_back((index, cell.clone()));
+                    while cache.len() > PACK_CACHE {
+                        cache.pop_front();
+                    }
+                    cell
+                }
+            }
+        };
+        cell.get_or_try_init(|| self.clone().fetch_pack(index))
+            .await
+            .cloned()
+    }
+
+    /// Fetches, decrypts, decompresses and verifies one chunk.
+    async fn load_chunk(self: Arc<Self>, index: u32) -> Result<Bytes, RepoError> {
+        let c = *self
+            .manifest
+            .chunks
+            .get(index as usize)
+            .ok_or_else(|| RepoError::Internal("chunk index out of range".into()))?;
+        let data = self.pack(c.pack).await?;
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || shared.decode(&data, c.pack, index))
+            .await
+            .map_err(RepoError::join)?
+    }
+
+    /// Decodes chunk `index` out of its (verified) pack `pack_data`.
+    fn decode(&self, pack_data: &[u8], pack: u32, index: u32) -> Result<Bytes, RepoError> {
+        let object = self
+            .manifest
+            .packs
+            .get(pack as usize)
+            .cloned()
+            .unwrap_or_default();
+        let c = self
+            .manifest
+            .chunks
+            .get(index as usize)
+            .ok_or_else(|| RepoError::Internal("chunk index out of range".into()))?;
+        let start = c.offset as usize;
+        let end = start + c.length as usize;
+        let blob = pack_data.get(start..end).ok_or_else(|| {
+            RepoError::damaged(object.clone(), "a chunk lies beyond the end of the pack")
+        })?;
+        blob::decode_chunk(&self.keys, &c.id, c.size as usize, blob).map_err(|reason| {
+            RepoError::damaged(object, format!("chunk {}: {reason}", hex::encode(c.id.0)))
+        })
+    }
+}
+
+impl BackupReader {
+    pub(crate) fn new(
+        store: Arc<dyn ObjectStore>,
+        keys: Arc<Keys>,
+        info: BackupInfo,
+        manifest: Manifest,
+    ) -> Self {
+        let span = tracing::info_span!("restore", name = %info.name);
+        BackupReader {
+            shared: Arc::new(ReadShared {
+                store,
+                keys,
+                info,
+                manifest,
+                cache: Mutex::new(VecDeque::new()),
+                span,
+            }),
+        }
+    }
+
+    /// Public information from the (MAC-verified) commit record.
+    pub fn info(&self) -> &BackupInfo {
+        &self.shared.info
+    }
+
+    pub fn stage_names(&self) -> Vec<String> {
+        self.shared
+            .manifest
+            .stages
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// The metadata the stage's backup returned, or `None` if there is no such stage.
+    pub fn stage_metadata(&self, stage: &str) -> Option<Vec<(String, String)>> {
+        self.shared
+            .manifest
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .map(|s| s.metadata.clone())
+    }
+
+    /// Number of entries of a stage.
+    pub fn stage_items(&self, stage: &str) -> Option<u64> {
+        self.shared
+            .manifest
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .map(|s| s.entries.len() as u64)
+    }
+
+    /// A reader over a stage's entries. Several may be open at once.
+    pub fn stage_reader(&self, stage: &str) -> Result<StageReader, RepoError> {
+        let index = self
+            .shared
+            .manifest
+            .stages
+            .iter()
+            .position(|s| s.name == stage)
+            .ok_or_else(|| RepoError::NoSuchStage(stage.to_string()))?;
+        let plan = self.shared.manifest.stages[index]
+            .entries
+            .iter()
+            .flat_map(|e| e.chunks.iter().copied())
+            .collect();
+        Ok(StageReader {
+            shared: self.shared.clone(),
+            stage: index,
+            plan,
+            submitted: 0,
+            consumed: 0,
+            inflight: VecDeque::new(),
+            next_entry: 0,
+            current: None,
+            entry_end: 0,
+            chunk: Bytes::new(),
+        })
+    }
+
+    /// Reads every pack the backup references and verifies every chunk in it
+    /// (pack SHA-256, chunk AEAD, size and id), without restoring anything.
+    pub async fn verify(&self) -> Result<VerifyReport, RepoError> {
+        let shared = self.shared.clone();
+        let span = shared.span.clone();
+        async move {
+            let m = &shared.manifest;
+            let mut by_pack: Vec<Vec<u32>> = vec![Vec::new(); m.packs.len()];
+            for (i, c) in m.chunks.iter().enumerate() {
+                if let Some(list) = by_pack.get_mut(c.pack as usize) {
+                    list.push(i as u32);
+                }
+            }
+            let mut report = VerifyReport::default();
+            let mut next =
+                (!m.packs.is_empty()).then(|| tokio::spawn(shared.clone().fetch_pack(0)));
+            for (p, chunks) in by_pack.into_iter().enumerate() {
+                let Some(fetch) = next.take() else { break };
+                let data = fetch.await.map_err(RepoError::join)??;
+                if p + 1 < m.packs.len() {
+                    next = Some(tokio::spawn(shared.clone().fetch_pack(p as u32 + 1)));
+                }
+                let s = shared.clone();
+                let n = chunks.len() as u64;
+                let bytes = tokio::task::spawn_blocking(move || {
+                    let mut bytes = 0u64;
+                    for c in chunks {
+                        bytes += s.decode(&data, p as u32, c)?.len() as u64;
+                    }
+                    Ok::<_, RepoError>(bytes)
+                })
+                .await
+                .map_err(RepoError::join)??;
+                report.packs += 1;
+                report.chunks += n;
+                report.bytes += bytes;
+            }
+            tracing::info!(
+                packs = report.packs,
+                chunks = report.chunks,
+                "backup verified"
+            );
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl StageReader {
+    fn fill(&mut self) {
+        while self.inflight.len() < READ_AHEAD && self.submitted < self.plan.len() {
+            let index = self.plan[self.submitted];
+            self.submitted += 1;
+            let shared = self.shared.clone();
+            let span = shared.span.clone();
+            self.inflight
+                .push_back(tokio::spawn(shared.load_chunk(index).instrument(span)));
+        }
+    }
+
+    async fn take_chunk(&mut self) -> Result<Bytes, RepoError> {
+        self.fill();
+        let handle = self
+            .inflight
+            .pop_front()
+            .ok_or_else(|| RepoError::Internal("no chunk to read".into()))?;
+        self.consumed += 1;
+        let data = handle.await.map_err(RepoError::join)??;
+        self.fill();
+        Ok(data)
+    }
+
+    /// The next entry, or `None` after the last. Unread content of the
+    /// previous entry is skipped (still verified).
+    pub async fn next_entry(&mut self) -> Result<Option<EntryMeta>, RepoError> {
+        self.chunk = Bytes::new();
+        while self.consumed < self.entry_end {
+            self.take_chunk().await?;
+        }
+        let shared = self.shared.clone();
+        let entries = &shared.manifest.stages[self.stage].entries;
+        let Some(entry) = entries.get(self.next_entry) else {
+            self.current = None;
+            return Ok(None);
+        };
+        self.current = Some(self.next_entry);
+        self.next_entry += 1;
+        self.entry_end = self.consumed + entry.chunks.len();
+        self.fill();
+        Ok(Some(entry.meta.clone()))
+    }
+
+    /// Up to `max` bytes of the current entry; empty at its end (and for
+    /// entries other than files).
+    pub async fn read(&mut self, max: usize) -> Result<Bytes, RepoError> {
+        if max == 0 {
+            return Err(RepoError::Misuse("read with max = 0".into()));
+        }
+        if self.current.is_none() {
+            return Err(RepoError::Misuse(
+                "no current entry (call next_entry first)".into(),
+            ));
+        }
+        if self.chunk.is_empty() {
+            if self.consumed >= self.entry_end {
+                return Ok(Bytes::new());
+            }
+            self.chunk = self.take_chunk().await?;
+        }
+        let n = max.min(self.chunk.len());
+        Ok(self.chunk.split_to(n))
+    }
+
+    /// Size in bytes of the current entry's content.
+    pub fn entry_size(&self) -> Option<u64> {
+        let i = self.current?;
+        self.shared.manifest.stages[self.stage]
+            .entries
+            .get(i)
+            .map(|e| e.size)
+    }
+}
+
+impl Drop for StageReader {
+    fn drop(&mut self) {
+        for h in &self.inflight {
+            h.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for BackupReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupReader")
+            .field("name", &self.shared.info.name)
+            .field("stages", &self.stage_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StageReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageReader")
+            .field("stage", &self.shared.manifest.stages[self.stage].name)
+            .field("next_entry", &self.next_entry)
+            .finish_non_exhaustive()
+    }
+}

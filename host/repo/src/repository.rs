@@ -1,0 +1,407 @@
+//! The repository: opening a store, listing, writing, reading and deleting backups.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tracing::{Instrument, info_span, warn};
+
+use crate::commit::{self, CommitRecord, MAX_RECORD_SIZE};
+use crate::config::StoreConfig;
+use crate::error::RepoError;
+use crate::keys::{KdfParams, Keys};
+use crate::manifest::Manifest;
+use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
+use crate::reader::BackupReader;
+use crate::store::{ObjectStore, StoreError};
+use crate::writer::{BackupWriter, KnownChunks};
+use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
+
+/// Longest description, in bytes.
+const MAX_DESCRIPTION: usize = 64 * 1024;
+/// Longest schedule type or release string, in bytes.
+const MAX_LABEL: usize = 256;
+
+/// A backup repository in an object store. Cheap to clone.
+#[derive(Clone)]
+pub struct Repository {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ObjectStore>,
+    /// The store's configuration, or why the `config` object is damaged.
+    config: Result<StoreConfig, String>,
+}
+
+/// Runs Argon2id on a blocking thread.
+async fn derive_keys(passcode: &str, kdf: &KdfParams) -> Result<Keys, RepoError> {
+    let passcode = passcode.to_string();
+    let kdf = kdf.clone();
+    tokio::task::spawn_blocking(move || Keys::derive(&passcode, &kdf))
+        .await
+        .map_err(RepoError::join)?
+        .map_err(RepoError::Internal)
+}
+
+/// Fetches and verifies a backup's manifest (needs the backup's keys).
+async fn load_manifest(
+    store: &Arc<dyn ObjectStore>,
+    keys: &Arc<Keys>,
+    record: &CommitRecord,
+) -> Result<Manifest, RepoError> {
+    let object = record.manifest.clone();
+    let data = match store.get(&object, 0, None).await {
+        Ok(d) => d,
+        Err(StoreError::NotFound(_)) => {
+            return Err(RepoError::damaged(
+                object,
+                "manifest is missing from the store",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let keys = keys.clone();
+    let record = record.clone();
+    tokio::task::spawn_blocking(move || {
+        let check = || -> Result<Manifest, String> {
+            if data.len() as u64 != record.manifest_size {
+                return Err(format!(
+                    "manifest is {} bytes, the commit record says {}",
+                    data.len(),
+                    record.manifest_size
+                ));
+            }
+            let expected =
+                names::parse_manifest_object(&record.manifest).ok_or("malformed manifest name")?;
+            if pack::pack_hash(&data) != expected {
+                return Err("manifest content does not match its SHA-256 name".into());
+            }
+            let json = blob::open_manifest(&keys, &data)?;
+            let m: Manifest =
+                serde_json::from_slice(&json).map_err(|e| format!("manifest is not valid: {e}"))?;
+            m.validate(
+                &record.info.name,
+                &record.key_id,
+                &record.packs,
+                &record.info.stages,
+            )?;
+            Ok(m)
+        };
+        check().map_err(|reason| RepoError::damaged(record.manifest.clone(), reason))
+    })
+    .await
+    .map_err(RepoError::join)?
+}
+
+fn validate_info(info: &BackupInfo) -> Result<(), RepoError> {
+    names::validate_backup_name(&info.name)?;
+    if info.description.len() > MAX_DESCRIPTION {
+        return Err(RepoError::InvalidInfo(
+            "description is longer than 64 KiB".into(),
+        ));
+    }
+    if info.schedule_type.len() > MAX_LABEL || info.release.len() > MAX_LABEL {
+        return Err(RepoError::InvalidInfo(
+            "schedule type and release are limited to 256 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Repository {
+    /// Opens the repository in `store`, creating its `config` (fresh salt,
+    /// default KDF parameters) if there is none. A damaged `config` does not
+    /// stop the repository from opening: existing backups carry their own KDF
+    /// parameters, and new backups reuse those of the newest intact one.
+    pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self, RepoError> {
+        let config = match store.stat(CONFIG).await? {
+            None => {
+                let c = StoreConfig::generate();
+                store.put(CONFIG, Bytes::from(c.to_bytes())).await?;
+                tracing::info!("created repository config");
+                Ok(c)
+            }
+            Some(_) => {
+                let bytes = store.get(CONFIG, 0, None).await?;
+                StoreConfig::parse(&bytes)
+                    .inspect_err(|reason| warn!(%reason, "repository config is damaged"))
+            }
+        };
+        Ok(Repository {
+            inner: Arc::new(Inner { store, config }),
+        })
+    }
+
+    /// Why the `config` object is damaged, if it is.
+    pub fn config_damage(&self) -> Option<&str> {
+        self.inner.config.as_ref().err().map(String::as_str)
+    }
+
+    /// Reads `config` from the store again and says why it is unusable now
+    /// (missing or damaged), or `None` if it is intact. `config_damage` only
+    /// knows the state at `open`.
+    pub async fn check_config(&self) -> Result<Option<String>, RepoError> {
+        if self.inner.store.stat(CONFIG).await?.is_none() {
+            return Ok(Some("it is missing".into()));
+        }
+        let bytes = self.inner.store.get(CONFIG, 0, None).await?;
+        Ok(StoreConfig::parse(&bytes).err())
+    }
+
+    /// The store's KDF parameters (from `config`), if it is intact.
+    pub fn kdf_params(&self) -> Option<&KdfParams> {
+        self.inner.config.as_ref().ok().map(|c| &c.kdf)
+    }
+
+    fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner.store
+    }
+
+    /// Reads and checks a commit record (no passcode).
+    async fn read_record(&self, name: &str) -> Result<CommitRecord, RepoError> {
+        names::validate_backup_name(name)?;
+        let object = names::record_object(name);
+        let Some(stat) = self.store().stat(&object).await? else {
+            return Err(RepoError::NotFound(name.to_string()));
+        };
+        if stat.size > MAX_RECORD_SIZE as u64 {
+            return Err(RepoError::damaged(
+                object,
+                "commit record is larger than 64 MiB",
+            ));
+        }
+        let bytes = match self.store().get(&object, 0, None).await {
+            Ok(b) => b,
+            Err(StoreError::NotFound(_)) => return Err(RepoError::NotFound(name.to_string())),
+            Err(e) => return Err(e.into()),
+        };
+        commit::parse_blocking(object.clone(), bytes)
+            .await?
+            .map_err(|reason| RepoError::damaged(object, reason))
+    }
+
+    /// Every commit record: `(object, record or why it is damaged)`.
+    async fn all_records(&self) -> Result<Vec<(String, Result<CommitRecord, String>)>, RepoError> {
+        let mut out = Vec::new();
+        for obj in self.store().list(BACKUPS_PREFIX).await? {
+            if names::name_from_record_object(&obj.name).is_none() {
+                // Not a name this format writes (e.g. a stray file): not a backup.
+                warn!(object = %obj.name, "ignoring foreign object under backups/");
+                continue;
+            }
+            if obj.size > MAX_RECORD_SIZE as u64 {
+                out.push((obj.name, Err("commit record is larger than 64 MiB".into())));
+                continue;
+            }
+            let bytes = match self.store().get(&obj.name, 0, None).await {
+                Ok(b) => b,
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let parsed = commit::parse_blocking(obj.name.clone(), bytes).await?;
+            out.push((obj.name, parsed));
+        }
+        Ok(out)
+    }
+
+    /// All backups, sorted by start time (then name); damaged records last,
+    /// sorted by object name.
+    pub async fn list_backups(&self) -> Result<Vec<BackupListing>, RepoError> {
+        let mut ok = Vec::new();
+        let mut damaged = Vec::new();
+        for (object, record) in self.all_records().await? {
+            match record {
+                Ok(r) => ok.push(r.info),
+                Err(reason) => {
+                    let name = names::name_from_record_object(&object).unwrap_or_default();
+                    damaged.push(BackupListing::Damaged {
+                        name,
+                        object,
+                        reason,
+                    });
+                }
+            }
+        }
+        ok.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
+        Ok(ok
+            .into_iter()
+            .map(BackupListing::Ok)
+            .chain(damaged)
+            .collect())
+    }
+
+    /// Public information of one backup (no passcode; checksum verified).
+    pub async fn backup_info(&self, name: &str) -> Result<BackupInfo, RepoError> {
+        Ok(self.read_record(name).await?.info)
+    }
+
+    /// Changes a backup's retention date by atomically rewriting its commit
+    /// record. The retention date is not covered by the MAC, so this needs no
+    /// passcode and keeps the MAC valid.
+    pub async fn set_retention(&self, name: &str, retention_date: i64) -> Result<(), RepoError> {
+        let mut record = self.read_record(name).await?;
+        record.info.retention_date = retention_date;
+        let bytes = tokio::task::spawn_blocking(move || record.to_bytes())
+            .await
+            .map_err(RepoError::join)?;
+        self.store()
+            .put(&names::record_object(name), Bytes::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Starts a backup. Runs the KDF once and loads the chunk tables of the
+    /// committed backups written under the same key, so their chunks are reused.
+    pub async fn begin_backup(
+        &self,
+        passcode: &str,
+        info: BackupInfo,
+    ) -> Result<BackupWriter, RepoError> {
+        let span = info_span!("begin_backup", name = %info.name);
+        async move {
+            validate_info(&info)?;
+            if passcode.is_empty() {
+                return Err(RepoError::Misuse("the passcode is empty".into()));
+            }
+            if self
+                .store()
+                .stat(&names::record_object(&info.name))
+                .await?
+                .is_some()
+            {
+                return Err(RepoError::NameTaken(info.name));
+            }
+            let records = self.all_records().await?;
+            let kdf = match &self.inner.config {
+                Ok(c) => c.kdf.clone(),
+                Err(reason) => records
+                    .iter()
+                    .filter_map(|(_, r)| r.as_ref().ok())
+                    .max_by_key(|r| (r.info.start_time, r.info.complete_time))
+                    .map(|r| r.kdf.clone())
+                    .ok_or_else(|| RepoError::damaged(CONFIG, reason.clone()))?,
+            };
+            let keys = Arc::new(derive_keys(passcode, &kdf).await?);
+            let key_id = keys.key_id_hex();
+            let mut manifests = Vec::new();
+            for (object, record) in &records {
+                let Ok(record) = record else { continue };
+                if record.key_id != key_id {
+                    continue;
+                }
+                if !commit::verify_mac_blocking(&keys, record).await? {
+                    warn!(%object, "commit record MAC mismatch; its chunks are not reused");
+                    continue;
+                }
+                match load_manifest(self.store(), &keys, record).await {
+                    Ok(m) => manifests.push(m),
+                    Err(e) => {
+                        warn!(%object, error = %e, "manifest unusable; its chunks are not reused")
+                    }
+                }
+            }
+            let pack_sizes: HashMap<String, u64> = self
+                .store()
+                .list(PACKS_PREFIX)
+                .await?
+                .into_iter()
+                .map(|o| (o.name, o.size))
+                .collect();
+            let reused = manifests.len();
+            let known = tokio::task::spawn_blocking(move || {
+                let mut known = KnownChunks::default();
+                for m in &manifests {
+                    known.add(m, &pack_sizes);
+                }
+                known
+            })
+            .await
+            .map_err(RepoError::join)?;
+            tracing::info!(
+                reused_backups = reused,
+                known_chunks = known.len(),
+                "backup started"
+            );
+            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known);
+            Ok(writer)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Opens a backup for restore: checks the record's checksum, the passcode
+    /// (key-check value), the record's MAC and the manifest, before any entry
+    /// is handed out.
+    pub async fn open_backup(&self, name: &str, passcode: &str) -> Result<BackupReader, RepoError> {
+        let span = info_span!("open_backup", name = %name);
+        async move {
+            let record = self.read_record(name).await?;
+            let keys = Arc::new(derive_keys(passcode, &record.kdf).await?);
+            if !keys.key_id_matches(&record.key_id) {
+                return Err(RepoError::WrongPasscode);
+            }
+            if !commit::verify_mac_blocking(&keys, &record).await? {
+                return Err(RepoError::damaged(
+                    names::record_object(name),
+                    "commit record MAC mismatch: the record was altered",
+                ));
+            }
+            let manifest = load_manifest(self.store(), &keys, &record).await?;
+            Ok(BackupReader::new(
+                self.store().clone(),
+                keys,
+                record.info,
+                manifest,
+            ))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Deletes a backup (no passcode): its commit record first, then every pack
+    /// and manifest no remaining record references. Refused on append-only
+    /// stores. If another record is damaged, the backup is still deleted but
+    /// nothing else is, and [`GcReport::blocked_by`] says why.
+    pub async fn delete_backup(&self, name: &str) -> Result<GcReport, RepoError> {
+        let span = info_span!("delete_backup", name = %name);
+        async move {
+            names::validate_backup_name(name)?;
+            if self.store().append_only() {
+                return Err(RepoError::AppendOnly);
+            }
+            let object = names::record_object(name);
+            if self.store().stat(&object).await?.is_none() {
+                return Err(RepoError::NotFound(name.to_string()));
+            }
+            self.store().delete(&object).await?;
+            tracing::info!("commit record deleted");
+            let mut report = match gc::collect(self.store()).await {
+                Ok(r) => r,
+                Err(e @ RepoError::Damaged { .. }) => GcReport {
+                    blocked_by: Some(e.to_string()),
+                    ..GcReport::default()
+                },
+                Err(e) => return Err(e),
+            };
+            report.deleted_backup = Some(name.to_string());
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Removes packs and manifests no commit record references (e.g. left by a
+    /// crashed backup). Needs no passcode; refused on append-only stores.
+    pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
+        gc::collect(self.store()).instrument(info_span!("gc")).await
+    }
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("config_damage", &self.config_damage())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,859 @@
+//! Writing a backup: entries are chunked, deduplicated, compressed, encrypted
+//! and packed, with the CPU work on blocking threads and a bounded number of
+//! chunk jobs and pack uploads in flight.
+//!
+//! Pipeline (all bounded, so memory stays flat):
+//!
+//! ```text
+//! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking)─▶ chunk batches (≈1 MiB)
+//!        ─▶ ≤ 8 blocking jobs: HMAC id, known? else zstd + AES-GCM
+//!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
+//!        ─▶ ≤ 2 concurrent uploads (SHA-256 on a blocking thread, then put)
+//! ```
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{Instrument, debug, info_span};
+
+use crate::archive::{EntryKind, EntryMeta};
+use crate::blob;
+use crate::chunker::{self, MIN_CHUNK, SEGMENT};
+use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
+use crate::error::RepoError;
+use crate::keys::{ChunkId, KdfParams, Keys};
+use crate::manifest::{
+    self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
+};
+use crate::names;
+use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
+use crate::store::ObjectStore;
+use crate::{BackupInfo, StagePublic};
+
+/// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
+const MAX_JOBS: usize = 8;
+/// A batch is submitted once it holds this many bytes…
+const BATCH_BYTES: usize = 1024 * 1024;
+/// …or this many (small) chunks.
+const BATCH_CHUNKS: usize = 64;
+/// Total bytes of one stage's metadata pairs.
+const MAX_STAGE_METADATA_BYTES: usize = 1024 * 1024;
+
+/// Progress of a backup being written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Content bytes received.
+    pub bytes_in: u64,
+    /// Bytes of new blobs appended to packs (after compression and encryption).
+    pub bytes_stored_new: u64,
+    /// Chunks referenced.
+    pub chunks_total: u64,
+    /// Chunks not already in the store.
+    pub chunks_new: u64,
+    /// Packs uploaded so far.
+    pub packs_written: u64,
+    /// Most bytes the pipeline held at once (entry buffer, chunk jobs, open
+    /// pack, packs being uploaded); an accounting bound, not RSS.
+    pub peak_buffered_bytes: u64,
+    /// Most pack uploads in flight at once.
+    pub peak_uploads_in_flight: u64,
+}
+
+/// Where a chunk's blob is: a pack slot of this writer and a byte range.
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    slot: u32,
+    offset: u32,
+    length: u32,
+    size: u32,
+}
+
+/// What the blocking jobs need.
+struct Shared {
+    keys: Arc<Keys>,
+    /// Every chunk already stored: from earlier backups under the same key and
+    /// from this one. Blocking jobs read it to skip compressing known chunks.
+    index: RwLock<HashMap<ChunkId, Loc>>,
+}
+
+/// Chunks already in the store under this key (from committed backups),
+/// built on a blocking thread before the writer starts.
+#[derive(Default)]
+pub(crate) struct KnownChunks {
+    slots: Vec<Option<String>>,
+    slot_of: HashMap<String, u32>,
+    index: HashMap<ChunkId, Loc>,
+}
+
+impl KnownChunks {
+    /// Adds an earlier backup's chunk table, skipping chunks whose pack is not
+    /// in the store (`pack_sizes`, from listing `packs/`) or is too short for
+    /// them, so a new backup never references data known to be gone.
+    pub(crate) fn add(&mut self, m: &Manifest, pack_sizes: &HashMap<String, u64>) {
+        for c in &m.chunks {
+            let Some(name) = m.packs.get(c.pack as usize) else {
+                continue;
+            };
+            let end = c.offset as u64 + c.length as u64;
+            if pack_sizes.get(name).is_none_or(|&size| size < end) {
+                continue;
+            }
+            let slot = match self.slot_of.get(name) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slots.len() as u32;
+                    self.slots.push(Some(name.clone()));
+                    self.slot_of.insert(name.clone(), s);
+                    s
+                }
+            };
+            self.index.entry(c.id).or_insert(Loc {
+                slot,
+                offset: c.offset,
+                length: c.length,
+                size: c.size,
+            });
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+enum Outcome {
+    Known {
+        id: ChunkId,
+        size: u32,
+    },
+    New {
+        id: ChunkId,
+        size: u32,
+        blob: Vec<u8>,
+    },
+}
+
+struct Job {
+    /// Entry index (in the current stage) of each chunk, in order.
+    targets: Vec<usize>,
+    bytes: u64,
+    handle: JoinHandle<Result<Vec<Outcome>, RepoError>>,
+}
+
+struct OpenEntry {
+    index: usize,
+    file: bool,
+    buf: Vec<u8>,
+}
+
+struct StageBuild {
+    name: String,
+    plugin: String,
+    entries: Vec<EntryRecord>,
+    open: Option<OpenEntry>,
+}
+
+/// A backup being written. Nothing is visible until [`BackupWriter::commit`];
+/// dropping the writer leaves only unreferenced packs, which garbage
+/// collection removes.
+pub struct BackupWriter {
+    store: Arc<dyn ObjectStore>,
+    shared: Arc<Shared>,
+    kdf: KdfParams,
+    info: BackupInfo,
+    /// Pack names by slot; `None` while a new pack is open or uploading.
+    slots: Vec<Option<String>>,
+    slot_of: HashMap<String, u32>,
+    pack: Option<PackBuilder>,
+    uploads: JoinSet<Result<(u32, String, u64), RepoError>>,
+    uploading_bytes: u64,
+    jobs: VecDeque<Job>,
+    jobs_bytes: u64,
+    batch: Vec<(usize, Bytes)>,
+    batch_bytes: usize,
+    /// This backup's chunk table (manifest order) and positions in it.
+    chunk_table: Vec<(ChunkId, Loc)>,
+    chunk_pos: HashMap<ChunkId, u32>,
+    stages: Vec<StageRecord>,
+    stage: Option<StageBuild>,
+    stats: WriteStats,
+    failed: Option<String>,
+    span: tracing::Span,
+}
+
+/// Writes the entries of one stage. Obtained from [`BackupWriter::begin_stage`];
+/// must be [`finish`](StageWriter::finish)ed before the next stage or commit.
+pub struct StageWriter<'a> {
+    w: &'a mut BackupWriter,
+}
+
+fn poisons(e: &RepoError) -> bool {
+    matches!(
+        e,
+        RepoError::Store(_) | RepoError::Internal(_) | RepoError::Damaged { .. }
+    )
+}
+
+/// Hashes each chunk, and compresses and encrypts those not yet stored.
+fn process(shared: &Shared, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoError> {
+    let mut out = Vec::with_capacity(chunks.len());
+    for data in chunks {
+        let id = shared.keys.chunk_id(&data);
+        let size = data.len() as u32;
+        let known = shared
+            .index
+            .read()
+            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
+            .contains_key(&id);
+        if known {
+            out.push(Outcome::Known { id, size });
+        } else {
+            let blob = blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
+            out.push(Outcome::New { id, size, blob });
+        }
+    }
+    Ok(out)
+}
+
+impl BackupWriter {
+    pub(crate) fn new(
+        store: Arc<dyn ObjectStore>,
+        keys: Arc<Keys>,
+        kdf: KdfParams,
+        mut info: BackupInfo,
+        known: KnownChunks,
+    ) -> Self {
+        info.stages.clear();
+        info.stored_bytes = 0;
+        info.total_bytes = 0;
+        let span = info_span!("backup", name = %info.name);
+        BackupWriter {
+            store,
+            shared: Arc::new(Shared {
+                keys,
+                index: RwLock::new(known.index),
+            }),
+            kdf,
+            info,
+            slots: known.slots,
+            slot_of: known.slot_of,
+            pack: None,
+            uploads: JoinSet::new(),
+            uploading_bytes: 0,
+            jobs: VecDeque::new(),
+            jobs_bytes: 0,
+            batch: Vec::new(),
+            batch_bytes: 0,
+            chunk_table: Vec::new(),
+            chunk_pos: HashMap::new(),
+            stages: Vec::new(),
+            stage: None,
+            stats: WriteStats::default(),
+            failed: None,
+            span,
+        }
+    }
+
+    /// The key id new chunks are written under.
+    pub fn key_id(&self) -> String {
+        self.shared.keys.key_id_hex()
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        self.stats.clone()
+    }
+
+    fn check_failed(&self) -> Result<(), RepoError> {
+        match &self.failed {
+            Some(msg) => Err(RepoError::Misuse(format!(
+                "the backup writer failed earlier: {msg}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn guard<T>(&mut self, r: Result<T, RepoError>) -> Result<T, RepoError> {
+        if let Err(e) = &r
+            && poisons(e)
+        {
+            self.failed = Some(e.to_string());
+        }
+        r
+    }
+
+    fn note_memory(&mut self) {
+        let entry = self
+            .stage
+            .as_ref()
+            .and_then(|s| s.open.as_ref())
+            .map_or(0, |e| e.buf.len());
+        let pack = self.pack.as_ref().map_or(0, PackBuilder::len);
+        let now = (entry + self.batch_bytes + pack) as u64 + self.jobs_bytes + self.uploading_bytes;
+        self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(now);
+    }
+
+    /// Starts a stage. Stage names are unique within a backup.
+    pub async fn begin_stage(
+        &mut self,
+        name: &str,
+        plugin: &str,
+    ) -> Result<StageWriter<'_>, RepoError> {
+        self.check_failed()?;
+        if let Some(s) = &self.stage {
+            return Err(RepoError::Misuse(format!(
+                "stage {:?} was not finished",
+                s.name
+            )));
+        }
+        manifest::validate_stage_name("stage", name).map_err(RepoError::Misuse)?;
+        manifest::validate_stage_name("plugin", plugin).map_err(RepoError::Misuse)?;
+        if self.stages.iter().any(|s| s.name == name) {
+            return Err(RepoError::Misuse(format!(
+                "stage {name:?} was already written"
+            )));
+        }
+        self.stage = Some(StageBuild {
+            name: name.to_string(),
+            plugin: plugin.to_string(),
+            entries: Vec::new(),
+            open: None,
+        });
+        Ok(StageWriter { w: self })
+    }
+
+    fn open_entry(&mut self) -> Result<&mut OpenEntry, RepoError> {
+        self.stage
+            .as_mut()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?
+            .open
+            .as_mut()
+            .ok_or_else(|| RepoError::Misuse("no entry is open (call begin_entry first)".into()))
+    }
+
+    fn begin_entry_inner(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
+        let stage = self
+            .stage
+            .as_mut()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+        if let Some(open) = &stage.open {
+            return Err(RepoError::Misuse(format!(
+                "entry {:?} was not ended",
+                stage.entries[open.index].meta.path
+            )));
+        }
+        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        let file = meta.kind == EntryKind::File;
+        stage.open = Some(OpenEntry {
+            index: stage.entries.len(),
+            file,
+            buf: Vec::new(),
+        });
+        stage.entries.push(EntryRecord {
+            meta,
+            size: 0,
+            chunks: Vec::new(),
+        });
+        Ok(())
+    }
+
+    async fn write_inner(&mut self, mut data: &[u8]) -> Result<(), RepoError> {
+        while !data.is_empty() {
+            let entry = self.open_entry()?;
+            if !entry.file {
+                return Err(RepoError::Misuse("only file entries have content".into()));
+            }
+            let n = (SEGMENT - entry.buf.len().min(SEGMENT))
+                .min(data.len())
+                .max(1);
+            if entry.buf.len() + n > entry.buf.capacity() && entry.buf.capacity() > 0 {
+                // The entry is larger than its first write: grow once, straight
+                // to a whole segment, instead of doubling (and copying) repeatedly.
+                entry.buf.reserve_exact(SEGMENT - entry.buf.len());
+            }
+            entry.buf.extend_from_slice(&data[..n]);
+            let full = entry.buf.len() >= SEGMENT;
+            let index = entry.index;
+            data = &data[n..];
+            if let Some(stage) = self.stage.as_mut() {
+                stage.entries[index].size += n as u64;
+            }
+            self.stats.bytes_in += n as u64;
+            self.note_memory();
+            if full {
+                self.cut_entry(false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn end_entry_inner(&mut self) -> Result<(), RepoError> {
+        let entry = self.open_entry()?;
+        if entry.file {
+            self.cut_entry(true).await?;
+        }
+        if let Some(stage) = self.stage.as_mut() {
+            stage.open = None;
+        }
+        Ok(())
+    }
+
+    /// Cuts the buffered part of the open entry into chunks and queues them.
+    async fn cut_entry(&mut self, last: bool) -> Result<(), RepoError> {
+        let seed = self.shared.keys.chunker_seed();
+        let entry = self.open_entry()?;
+        let index = entry.index;
+        let buf = std::mem::take(&mut entry.buf);
+        let chunks = if last && buf.len() <= MIN_CHUNK {
+            // FastCDC never cuts below the minimum: one chunk, no work to do.
+            if buf.is_empty() {
+                Vec::new()
+            } else {
+                vec![Bytes::from(buf)]
+            }
+        } else {
+            let (chunks, tail) =
+                tokio::task::spawn_blocking(move || chunker::cut(Bytes::from(buf), seed, last))
+                    .await
+                    .map_err(RepoError::join)?;
+            self.open_entry()?.buf = tail;
+            chunks
+        };
+        for c in chunks {
+            self.queue_chunk(index, c).await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_chunk(&mut self, entry: usize, data: Bytes) -> Result<(), RepoError> {
+        self.batch_bytes += data.len();
+        self.batch.push((entry, data));
+        self.note_memory();
+        if self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_CHUNKS {
+            self.submit_batch().await?;
+        }
+        Ok(())
+    }
+
+    async fn submit_batch(&mut self) -> Result<(), RepoError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        while self.jobs.len() >= MAX_JOBS {
+            self.consume_one().await?;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let bytes = std::mem::take(&mut self.batch_bytes) as u64;
+        let (targets, chunks): (Vec<usize>, Vec<Bytes>) = batch.into_iter().unzip();
+        let shared = self.shared.clone();
+        let handle = tokio::task::spawn_blocking(move || process(&shared, chunks));
+        self.jobs_bytes += bytes;
+        self.jobs.push_back(Job {
+            targets,
+            bytes,
+            handle,
+        });
+        self.note_memory();
+        Ok(())
+    }
+
+    /// Waits for the oldest chunk job and records its chunks, in order.
+    async fn consume_one(&mut self) -> Result<(), RepoError> {
+        let Some(job) = self.jobs.pop_front() else {
+            return Ok(());
+        };
+        let outcomes = job.handle.await.map_err(RepoError::join)??;
+        if outcomes.len() != job.targets.len() {
+            return Err(RepoError::Internal("chunk job lost chunks".into()));
+        }
+        for (entry, outcome) in job.targets.into_iter().zip(outcomes) {
+            let (id, size, blob) = match outcome {
+                Outcome::Known { id, size } => (id, size, None),
+                Outcome::New { id, size, blob } => (id, size, Some(blob)),
+            };
+            let existing = self
+                .shared
+                .index
+                .read()
+                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
+                .get(&id)
+                .copied();
+            let loc = match (existing, blob) {
+                (Some(loc), _) => loc,
+                (None, Some(blob)) => self.append_blob(id, size, blob).await?,
+                (None, None) => {
+                    return Err(RepoError::Internal("known chunk missing from index".into()));
+                }
+            };
+            let pos = match self.chunk_pos.get(&id) {
+                Some(&p) => p,
+                None => {
+                    let p = self.chunk_table.len() as u32;
+                    self.chunk_table.push((id, loc));
+                    self.chunk_pos.insert(id, p);
+                    p
+                }
+            };
+            self.stats.chunks_total += 1;
+            let stage = self
+                .stage
+                .as_mut()
+                .ok_or_else(|| RepoError::Internal("chunk finished outside a stage".into()))?;
+            stage
+                .entries
+                .get_mut(entry)
+                .ok_or_else(|| RepoError::Internal("chunk for an unknown entry".into()))?
+                .chunks
+                .push(pos);
+        }
+        self.jobs_bytes -= job.bytes;
+        Ok(())
+    }
+
+    async fn drain_jobs(&mut self) -> Result<(), RepoError> {
+        self.submit_batch().await?;
+        while !self.jobs.is_empty() {
+            self.consume_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn append_blob(
+        &mut self,
+        id: ChunkId,
+        size: u32,
+        blob: Vec<u8>,
+    ) -> Result<Loc, RepoError> {
+        if self
+            .pack
+            .as_ref()
+            .is_some_and(|p| p.would_overflow(blob.len()))
+        {
+            self.seal_pack().await?;
+        }
+        let pack = match &mut self.pack {
+            Some(p) => p,
+            None => {
+                let slot = self.slots.len() as u32;
+                self.slots.push(None);
+                self.pack.insert(PackBuilder::new(slot))
+            }
+        };
+        let length = blob.len();
+        let offset = pack.push(blob);
+        let loc = Loc {
+            slot: pack.slot,
+            offset,
+            length: length as u32,
+            size,
+        };
+        let full = pack.is_full();
+        self.stats.bytes_stored_new += length as u64;
+        self.stats.chunks_new += 1;
+        self.shared
+            .index
+            .write()
+            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
+            .insert(id, loc);
+        self.note_memory();
+        if full {
+            self.seal_pack().await?;
+        }
+        Ok(loc)
+    }
+
+    /// Hands the open pack to an upload task, waiting while the maximum number
+    /// of uploads is in flight.
+    async fn seal_pack(&mut self) -> Result<(), RepoError> {
+        let Some(pack) = self.pack.take() else {
+            return Ok(());
+        };
+        if pack.is_empty() {
+            return Ok(());
+        }
+        while self.uploads.len() >= MAX_UPLOADS_IN_FLIGHT {
+            self.join_upload().await?;
+        }
+        let size = pack.len() as u64;
+        let slot = pack.slot;
+        let store = self.store.clone();
+        self.uploading_bytes += size;
+        self.uploads.spawn(
+            async move {
+                let (data, hash) = tokio::task::spawn_blocking(move || pack.seal())
+                    .await
+                    .map_err(RepoError::join)?;
+                let name = names::pack_object(&hash);
+                debug!(pack = %name, size, "uploading pack");
+                store.put(&name, Bytes::from(data)).await?;
+                Ok((slot, name, size))
+            }
+            .instrument(self.span.clone()),
+        );
+        self.stats.peak_uploads_in_flight = self
+            .stats
+            .peak_uploads_in_flight
+            .max(self.uploads.len() as u64);
+        self.note_memory();
+        Ok(())
+    }
+
+    async fn join_upload(&mut self) -> Result<(), RepoError> {
+        let Some(res) = self.uploads.join_next().await else {
+            return Ok(());
+        };
+        let (slot, name, size) = res.map_err(RepoError::join)??;
+        self.uploading_bytes -= size;
+        self.stats.packs_written += 1;
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = Some(name.clone());
+        }
+        self.slot_of.insert(name, slot);
+        Ok(())
+    }
+
+    fn finish_stage_checks(&self, metadata: &[(String, String)]) -> Result<(), RepoError> {
+        let stage = self
+            .stage
+            .as_ref()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+        if let Some(open) = &stage.open {
+            return Err(RepoError::Misuse(format!(
+                "entry {:?} was not ended",
+                stage.entries[open.index].meta.path
+            )));
+        }
+        let bytes: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if metadata.len() > MAX_STAGE_METADATA || bytes > MAX_STAGE_METADATA_BYTES {
+            return Err(RepoError::InvalidInfo(format!(
+                "stage metadata is limited to {MAX_STAGE_METADATA} pairs and 1 MiB"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn finish_stage_inner(
+        &mut self,
+        metadata: Vec<(String, String)>,
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<StagePublic, RepoError> {
+        self.finish_stage_checks(&metadata)?;
+        self.drain_jobs().await?;
+        let stage = self
+            .stage
+            .take()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+        let public = StagePublic {
+            name: stage.name.clone(),
+            plugin: stage.plugin.clone(),
+            items: stage.entries.len() as u64,
+            bytes: stage.entries.iter().map(|e| e.size).sum(),
+            start_time,
+            end_time,
+        };
+        self.stages.push(StageRecord {
+            name: stage.name,
+            plugin: stage.plugin,
+            metadata,
+            entries: stage.entries,
+        });
+        self.info.stages.push(public.clone());
+        Ok(public)
+    }
+
+    /// Uploads the remaining packs, then the manifest, then the commit record
+    /// (which makes the backup visible). Returns the public information.
+    pub async fn commit(mut self, complete_time: i64) -> Result<BackupInfo, RepoError> {
+        let span = self.span.clone();
+        async move {
+            self.check_failed()?;
+            if let Some(s) = &self.stage {
+                return Err(RepoError::Misuse(format!(
+                    "stage {:?} was not finished",
+                    s.name
+                )));
+            }
+            self.drain_jobs().await?;
+            self.seal_pack().await?;
+            while !self.uploads.is_empty() {
+                self.join_upload().await?;
+            }
+            self.write_manifest_and_record(complete_time).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn write_manifest_and_record(
+        &mut self,
+        complete_time: i64,
+    ) -> Result<BackupInfo, RepoError> {
+        let key_id = self.shared.keys.key_id_hex();
+        let chunk_table = std::mem::take(&mut self.chunk_table);
+        let slots = std::mem::take(&mut self.slots);
+        let stages = std::mem::take(&mut self.stages);
+        let backup = self.info.name.clone();
+        let shared = self.shared.clone();
+        let kid = key_id.clone();
+        // Assembling, serialising, compressing and encrypting the manifest is
+        // O(chunks) of CPU: do it on a blocking thread.
+        let (sealed, hash, packs) = tokio::task::spawn_blocking(move || {
+            let manifest = assemble_manifest(backup, kid, &chunk_table, &slots, stages)?;
+            let json =
+                serde_json::to_vec(&manifest).map_err(|e| RepoError::Internal(e.to_string()))?;
+            let sealed = blob::seal_manifest(&shared.keys, &json).map_err(RepoError::Internal)?;
+            let hash = pack::pack_hash(&sealed);
+            Ok::<_, RepoError>((sealed, hash, manifest.packs))
+        })
+        .await
+        .map_err(RepoError::join)??;
+        let manifest_name = names::manifest_object(&hash);
+        let manifest_size = sealed.len() as u64;
+        self.store.put(&manifest_name, Bytes::from(sealed)).await?;
+
+        let mut info = self.info.clone();
+        info.complete_time = complete_time;
+        info.total_bytes = self.stats.bytes_in;
+        info.stored_bytes = self.stats.bytes_stored_new + manifest_size;
+        let mut record = CommitRecord {
+            format: RECORD_FORMAT.into(),
+            version: RECORD_VERSION,
+            info: info.clone(),
+            kdf: self.kdf.clone(),
+            key_id,
+            manifest: manifest_name,
+            manifest_size,
+            packs,
+            mac: String::new(),
+        };
+        let shared = self.shared.clone();
+        let record_bytes = tokio::task::spawn_blocking(move || {
+            record.sign(&shared.keys);
+            record.to_bytes()
+        })
+        .await
+        .map_err(RepoError::join)?;
+        let object = names::record_object(&info.name);
+        if self.store.stat(&object).await?.is_some() {
+            return Err(RepoError::NameTaken(info.name));
+        }
+        self.store.put(&object, Bytes::from(record_bytes)).await?;
+        tracing::info!(
+            stored = info.stored_bytes,
+            total = info.total_bytes,
+            chunks = self.stats.chunks_total,
+            new_chunks = self.stats.chunks_new,
+            "backup committed"
+        );
+        Ok(info)
+    }
+}
+
+/// Builds the manifest: the packs this backup references (sorted) and its
+/// chunk table with pack slots turned into indices of that list.
+fn assemble_manifest(
+    backup: String,
+    key_id: String,
+    chunk_table: &[(ChunkId, Loc)],
+    slots: &[Option<String>],
+    stages: Vec<StageRecord>,
+) -> Result<Manifest, RepoError> {
+    let slot_name = |slot: u32| {
+        slots
+            .get(slot as usize)
+            .and_then(|s| s.as_deref())
+            .ok_or_else(|| RepoError::Internal("chunk in a pack that was never uploaded".into()))
+    };
+    let mut referenced = BTreeSet::new();
+    for (_, loc) in chunk_table {
+        referenced.insert(slot_name(loc.slot)?);
+    }
+    let packs: Vec<String> = referenced.into_iter().map(str::to_string).collect();
+    let pack_index: HashMap<&str, u32> = packs
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let mut chunks = Vec::with_capacity(chunk_table.len());
+    for (id, loc) in chunk_table {
+        let pack = *pack_index
+            .get(slot_name(loc.slot)?)
+            .ok_or_else(|| RepoError::Internal("pack index lost".into()))?;
+        chunks.push(ChunkRecord {
+            id: *id,
+            pack,
+            offset: loc.offset,
+            length: loc.length,
+            size: loc.size,
+        });
+    }
+    Ok(Manifest {
+        version: MANIFEST_VERSION,
+        backup,
+        key_id,
+        packs,
+        chunks,
+        stages,
+    })
+}
+
+impl StageWriter<'_> {
+    /// Starts an entry; the previous one must have been ended.
+    pub async fn begin_entry(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
+        self.w.check_failed()?;
+        self.w.begin_entry_inner(meta)
+    }
+
+    /// Appends content to the open file entry. Waits while the pipeline is full.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), RepoError> {
+        self.w.check_failed()?;
+        let r = self.w.write_inner(data).await;
+        self.w.guard(r)
+    }
+
+    /// Ends the open entry.
+    pub async fn end_entry(&mut self) -> Result<(), RepoError> {
+        self.w.check_failed()?;
+        let r = self.w.end_entry_inner().await;
+        self.w.guard(r)
+    }
+
+    /// Finishes the stage: waits for its chunks and records its metadata.
+    pub async fn finish(
+        self,
+        metadata: Vec<(String, String)>,
+        start_time: i64,
+        end_time: i64,
+    ) -> Result<StagePublic, RepoError> {
+        self.w.check_failed()?;
+        let r = self
+            .w
+            .finish_stage_inner(metadata, start_time, end_time)
+            .await;
+        self.w.guard(r)
+    }
+
+    /// Progress of the whole backup.
+    pub fn stats(&self) -> WriteStats {
+        self.w.stats()
+    }
+}
+
+impl std::fmt::Debug for BackupWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupWriter")
+            .field("name", &self.info.name)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StageWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageWriter")
+            .field("stage", &self.w.stage.as_ref().map(|s| s.name.as_str()))
+            .finish_non_exhaustive()
+    }
+}

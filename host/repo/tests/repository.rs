@@ -1,0 +1,652 @@
+//! End-to-end tests of the repository format against the in-memory store.
+//! Each `begin_backup`/`open_backup` runs Argon2id (64 MiB, t=3) once, so the
+//! tests keep those calls few.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drhost_repo::testing::MemoryStore;
+use drhost_repo::{
+    BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
+};
+use rand::{RngCore, SeedableRng};
+
+const MIB: usize = 1024 * 1024;
+
+fn info(name: &str, start: i64) -> BackupInfo {
+    BackupInfo {
+        name: name.into(),
+        description: format!("test backup {name}"),
+        schedule_type: "manual".into(),
+        start_time: start,
+        complete_time: 0,
+        retention_date: start + 86_400,
+        release: "11.4".into(),
+        stages: vec![],
+        stored_bytes: 0,
+        total_bytes: 0,
+    }
+}
+
+fn file(path: &str) -> EntryMeta {
+    EntryMeta {
+        path: path.into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime_seconds: 1_700_000_000,
+        mtime_nanoseconds: 123,
+        link_target: None,
+        attributes: vec![],
+    }
+}
+
+fn dir(path: &str) -> EntryMeta {
+    EntryMeta {
+        kind: EntryKind::Directory,
+        mode: 0o755,
+        ..file(path)
+    }
+}
+
+fn symlink(path: &str, target: &str) -> EntryMeta {
+    EntryMeta {
+        kind: EntryKind::Symlink,
+        mode: 0o777,
+        link_target: Some(target.into()),
+        ..file(path)
+    }
+}
+
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+type Entries = Vec<(EntryMeta, Vec<u8>)>;
+
+async fn open_repo() -> (Arc<MemoryStore>, Repository) {
+    let store = Arc::new(MemoryStore::new());
+    let repo = Repository::open(store.clone()).await.unwrap();
+    (store, repo)
+}
+
+/// Writes one backup of the given stages and commits it.
+async fn backup(
+    repo: &Repository,
+    name: &str,
+    passcode: &str,
+    stages: &[(&str, &Entries)],
+) -> BackupInfo {
+    let mut w = repo.begin_backup(passcode, info(name, 1000)).await.unwrap();
+    for (stage, entries) in stages {
+        let mut s = w.begin_stage(stage, "test-plugin").await.unwrap();
+        for (meta, data) in entries.iter() {
+            s.begin_entry(meta.clone()).await.unwrap();
+            // Odd write sizes exercise the chunker's buffering.
+            for piece in data.chunks(700_001) {
+                s.write(piece).await.unwrap();
+            }
+            s.end_entry().await.unwrap();
+        }
+        s.finish(vec![("stage".into(), stage.to_string())], 1, 2)
+            .await
+            .unwrap();
+    }
+    w.commit(2000).await.unwrap()
+}
+
+async fn read_stage(reader: &BackupReader, stage: &str) -> Result<Entries, RepoError> {
+    let mut r = reader.stage_reader(stage)?;
+    let mut out = Vec::new();
+    while let Some(meta) = r.next_entry().await? {
+        let mut data = Vec::new();
+        loop {
+            let b = r.read(300_000).await?;
+            if b.is_empty() {
+                break;
+            }
+            data.extend_from_slice(&b);
+        }
+        out.push((meta, data));
+    }
+    Ok(out)
+}
+
+fn packs_of(store: &MemoryStore) -> Vec<String> {
+    store.names_with_prefix("packs/")
+}
+
+fn record_json(store: &MemoryStore, name: &str) -> serde_json::Value {
+    let object = format!("backups/{}.json", hex::encode(name));
+    let v: serde_json::Value = serde_json::from_slice(&store.object(&object).unwrap()).unwrap();
+    v["record"].clone()
+}
+
+fn assert_damaged<T: std::fmt::Debug>(r: Result<T, RepoError>, object_prefix: &str) -> String {
+    match r {
+        Err(RepoError::Damaged { object, reason }) => {
+            assert!(
+                object.starts_with(object_prefix),
+                "damaged object {object}, reason {reason}"
+            );
+            object
+        }
+        other => panic!("expected Damaged({object_prefix}…), got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_of_every_entry_kind() {
+    let (store, repo) = open_repo().await;
+    let big = random(5 * MIB, 1);
+    let text = b"compressible line of text\n".repeat(120_000);
+    let mut with_attrs = file("etc/app.conf");
+    with_attrs.attributes = vec![
+        ("owner".into(), "postgres".into()),
+        ("xattr.user.x".into(), "1".into()),
+    ];
+    with_attrs.mode = 0o600;
+    let stage_a: Entries = vec![
+        (dir("etc"), vec![]),
+        (with_attrs, b"key = value\n".to_vec()),
+        (file("empty"), vec![]),
+        (file("one"), vec![42]),
+        (file("data/big.bin"), big.clone()),
+        (file("data/text.log"), text.clone()),
+        (file("data/big-again.bin"), big.clone()),
+        (symlink("current", "data/big.bin"), vec![]),
+    ];
+    let stage_b: Entries = vec![(file("dump.sql"), b"SELECT 1;".to_vec())];
+    let committed = backup(
+        &repo,
+        "Nightly-1",
+        "correct horse",
+        &[("files", &stage_a), ("db", &stage_b)],
+    )
+    .await;
+
+    assert_eq!(committed.stages.len(), 2);
+    assert_eq!(committed.stages[0].items, stage_a.len() as u64);
+    let content: u64 = stage_a.iter().map(|(_, d)| d.len() as u64).sum();
+    assert_eq!(committed.stages[0].bytes, content);
+    assert_eq!(committed.total_bytes, content + 9);
+    // The duplicate 5 MiB file and the compressible text cost (almost) nothing.
+    assert!(
+        committed.stored_bytes < (5 * MIB + 600_000) as u64,
+        "{}",
+        committed.stored_bytes
+    );
+
+    let listing = repo.list_backups().await.unwrap();
+    assert_eq!(listing.len(), 1);
+    match &listing[0] {
+        BackupListing::Ok(i) => assert_eq!(i, &committed),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(repo.backup_info("Nightly-1").await.unwrap(), committed);
+
+    let reader = repo
+        .open_backup("Nightly-1", "correct horse")
+        .await
+        .unwrap();
+    assert_eq!(reader.info(), &committed);
+    assert_eq!(reader.stage_names(), vec!["files", "db"]);
+    assert_eq!(
+        reader.stage_metadata("db"),
+        Some(vec![("stage".to_string(), "db".to_string())])
+    );
+    assert_eq!(reader.stage_metadata("nope"), None);
+    assert!(matches!(
+        reader.stage_reader("nope"),
+        Err(RepoError::NoSuchStage(_))
+    ));
+    let got = read_stage(&reader, "files").await.unwrap();
+    assert_eq!(got.len(), stage_a.len());
+    for ((m1, d1), (m2, d2)) in got.iter().zip(&stage_a) {
+        assert_eq!(m1, m2);
+        assert!(d1 == d2, "content of {} differs", m1.path);
+    }
+    assert_eq!(read_stage(&reader, "db").await.unwrap(), stage_b);
+
+    // Skipping unread content moves on to the right entry.
+    let mut r = reader.stage_reader("files").unwrap();
+    for _ in 0..5 {
+        r.next_entry().await.unwrap();
+    }
+    assert_eq!(r.read(10).await.unwrap().len(), 10); // part of big.bin
+    assert_eq!(r.next_entry().await.unwrap().unwrap().path, "data/text.log");
+    assert_eq!(&r.read(4).await.unwrap()[..], b"comp");
+    assert!(matches!(r.read(0).await, Err(RepoError::Misuse(_))));
+
+    let report = reader.verify().await.unwrap();
+    assert!(report.packs >= 1);
+    assert_eq!(report.bytes, content + 9 - 5 * MIB as u64);
+
+    // The store holds nothing but ciphertext: no path or content appears in it.
+    for name in store.names() {
+        let data = store.object(&name).unwrap();
+        for needle in [
+            &b"data/big.bin"[..],
+            b"key = value",
+            b"compressible line",
+            b"SELECT 1",
+        ] {
+            assert!(
+                !data.windows(needle.len()).any(|w| w == needle),
+                "{name} leaks"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_within_a_passcode_and_isolation_between_passcodes() {
+    let (store, repo) = open_repo().await;
+    let entries: Entries = vec![
+        (file("a.bin"), random(6 * MIB, 2)),
+        (file("b.bin"), random(3 * MIB, 3)),
+        (file("small"), b"tiny".to_vec()),
+    ];
+    let first = backup(&repo, "first", "pass-A", &[("s", &entries)]).await;
+    let packs_first = packs_of(&store);
+
+    // Same data, same passcode: almost nothing new.
+    let mut changed = entries.clone();
+    changed[2].1 = b"tiny, changed".to_vec();
+    let second = backup(&repo, "second", "pass-A", &[("s", &changed)]).await;
+    assert!(
+        second.stored_bytes * 20 < first.stored_bytes,
+        "second backup stored {} of {}",
+        second.stored_bytes,
+        first.stored_bytes
+    );
+    assert_eq!(
+        record_json(&store, "first")["key_id"],
+        record_json(&store, "second")["key_id"]
+    );
+
+    // Same data, other passcode: nothing shared, different key id.
+    let third = backup(&repo, "third", "pass-B", &[("s", &entries)]).await;
+    assert!(third.stored_bytes >= first.stored_bytes * 9 / 10);
+    let r1 = record_json(&store, "first");
+    let r3 = record_json(&store, "third");
+    assert_ne!(r1["key_id"], r3["key_id"]);
+    let p1: Vec<String> = serde_json::from_value(r1["packs"].clone()).unwrap();
+    let p3: Vec<String> = serde_json::from_value(r3["packs"].clone()).unwrap();
+    assert!(p1.iter().all(|p| !p3.contains(p)), "passcodes share packs");
+    assert_eq!(p1, packs_first);
+    assert_ne!(r1["manifest"], r3["manifest"]);
+
+    // Wrong passcode is refused before anything is read.
+    assert!(matches!(
+        repo.open_backup("first", "pass-B").await,
+        Err(RepoError::WrongPasscode)
+    ));
+    let reader = repo.open_backup("second", "pass-A").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), changed);
+    let reader = repo.open_backup("third", "pass-B").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+
+    let names: Vec<String> = repo
+        .list_backups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| match l {
+            BackupListing::Ok(i) => i.name,
+            BackupListing::Damaged { name, .. } => panic!("{name} damaged"),
+        })
+        .collect();
+    assert_eq!(names, ["first", "second", "third"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_damage_is_named() {
+    let (store, repo) = open_repo().await;
+    let entries: Entries = vec![
+        (file("x.bin"), random(2 * MIB, 4)),
+        (file("y"), b"y".to_vec()),
+    ];
+    backup(&repo, "victim", "pw", &[("s", &entries)]).await;
+    let record = format!("backups/{}.json", hex::encode("victim"));
+    let original = store.object(&record).unwrap();
+    let manifest = store.names_with_prefix("manifests/")[0].clone();
+    let pack = packs_of(&store)[0].clone();
+
+    // Commit record: a flipped byte anywhere (here in the key id, which would
+    // otherwise look like a wrong passcode) is caught by the checksum first.
+    let text = String::from_utf8(original.to_vec()).unwrap();
+    let key_id_at = text.find("\"key_id\":\"").unwrap() + 12;
+    for at in [key_id_at, 5, original.len() / 2, original.len() - 1] {
+        assert!(store.flip_byte(&record, at));
+        assert_damaged(repo.open_backup("victim", "pw").await, &record);
+        assert_damaged(repo.backup_info("victim").await, &record);
+        match &repo.list_backups().await.unwrap()[0] {
+            BackupListing::Damaged { name, object, .. } => {
+                assert_eq!(name, "victim");
+                assert_eq!(object, &record);
+            }
+            other => panic!("{other:?}"),
+        }
+        store.set_object(&record, original.clone());
+    }
+
+    // A record altered with a recomputed checksum fails the MAC (with the passcode).
+    let mut v: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    v["record"]["info"]["description"] = "forged".into();
+    let forged = serde_json::to_vec(&v["record"]).unwrap();
+    let sealed = format!(
+        "{{\"sha256\":\"{}\",\"record\":{}}}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged)),
+        String::from_utf8(forged).unwrap()
+    );
+    store.set_object(&record, sealed.into_bytes());
+    assert_eq!(
+        repo.backup_info("victim").await.unwrap().description,
+        "forged"
+    );
+    let err = assert_damaged(repo.open_backup("victim", "pw").await, &record);
+    assert_eq!(err, record);
+    store.set_object(&record, original.clone());
+
+    // Manifest.
+    assert!(store.flip_byte(&manifest, 40));
+    assert_damaged(repo.open_backup("victim", "pw").await, &manifest);
+    assert!(store.flip_byte(&manifest, 40));
+    let manifest_bytes = store.object(&manifest).unwrap();
+    store.remove_object(&manifest);
+    assert_damaged(repo.open_backup("victim", "pw").await, &manifest);
+    store.set_object(&manifest, manifest_bytes);
+
+    // Pack: opening works (the passcode and manifest are fine), reading the
+    // damaged chunk and verifying fail, naming the pack.
+    assert!(store.flip_byte(&pack, 100));
+    let reader = repo.open_backup("victim", "pw").await.unwrap();
+    assert_damaged(read_stage(&reader, "s").await, &pack);
+    assert_damaged(reader.verify().await, &pack);
+    assert!(store.flip_byte(&pack, 100));
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+
+    // Retention can change without a passcode and keeps the MAC valid.
+    repo.set_retention("victim", 42).await.unwrap();
+    assert_eq!(repo.backup_info("victim").await.unwrap().retention_date, 42);
+
+    // Config: the repository still opens, existing backups restore with the
+    // parameters in their own records, and new backups still deduplicate.
+    assert!(store.flip_byte("config", 30));
+    let repo = Repository::open(store.clone()).await.unwrap();
+    assert!(repo.config_damage().is_some());
+    let reader = repo.open_backup("victim", "pw").await.unwrap();
+    assert_eq!(reader.info().retention_date, 42);
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+    let again = backup(&repo, "after-config-damage", "pw", &[("s", &entries)]).await;
+    assert!(
+        again.stored_bytes < 100_000,
+        "no dedup: {}",
+        again.stored_bytes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_frees_unshared_packs_and_keeps_shared_ones() {
+    let (store, repo) = open_repo().await;
+    let shared = random(20 * MIB, 5);
+    let only_old = random(20 * MIB, 6);
+    let only_new = random(MIB, 7);
+    let old: Entries = vec![(file("shared"), shared.clone()), (file("old"), only_old)];
+    let new: Entries = vec![(file("shared"), shared), (file("new"), only_new)];
+    backup(&repo, "old", "pw", &[("s", &old)]).await;
+    backup(&repo, "new", "pw", &[("s", &new)]).await;
+    let r_new: Vec<String> =
+        serde_json::from_value(record_json(&store, "new")["packs"].clone()).unwrap();
+    let before = packs_of(&store);
+    assert!(before.len() > r_new.len());
+
+    assert!(matches!(
+        repo.delete_backup("missing").await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert!(matches!(
+        repo.delete_backup("../x").await,
+        Err(RepoError::InvalidName(_))
+    ));
+    let report = repo.delete_backup("old").await.unwrap();
+    assert_eq!(report.deleted_backup.as_deref(), Some("old"));
+    assert!(report.packs_deleted >= 1);
+    assert_eq!(report.manifests_deleted, 1);
+    assert_eq!(report.blocked_by, None);
+    assert_eq!(packs_of(&store), r_new, "exactly the packs of `new` remain");
+    assert_eq!(repo.list_backups().await.unwrap().len(), 1);
+
+    let reader = repo.open_backup("new", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), new);
+    reader.verify().await.unwrap();
+    assert_eq!(repo.collect_garbage().await.unwrap().packs_deleted, 0);
+
+    // Foreign objects under backups/ are not backups and block nothing.
+    store.set_object("backups/readme.txt", &b"not a record"[..]);
+    assert_eq!(repo.list_backups().await.unwrap().len(), 1);
+    assert_eq!(repo.collect_garbage().await.unwrap().packs_deleted, 0);
+
+    // A damaged record blocks collection (its references are unknown).
+    let record = format!("backups/{}.json", hex::encode("new"));
+    store.flip_byte(&record, 3);
+    assert_damaged(repo.collect_garbage().await, &record);
+    store.flip_byte(&record, 3);
+
+    // Append-only stores never delete.
+    let ao = Arc::new(MemoryStore::new_append_only());
+    let repo = Repository::open(ao.clone()).await.unwrap();
+    assert!(matches!(
+        repo.delete_backup("any").await,
+        Err(RepoError::AppendOnly)
+    ));
+    assert!(matches!(
+        repo.collect_garbage().await,
+        Err(RepoError::AppendOnly)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_backup_is_invisible_and_collected() {
+    let (store, repo) = open_repo().await;
+    let mut w = repo.begin_backup("pw", info("crashy", 1)).await.unwrap();
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        // Enough for a third sealed pack, which waits for the first upload.
+        s.write(&random(80 * MIB, 8)).await.unwrap();
+    }
+    assert!(w.stats().packs_written >= 1);
+    drop(w); // crash: no commit
+    assert!(repo.list_backups().await.unwrap().is_empty());
+    assert!(!packs_of(&store).is_empty());
+    let report = repo.collect_garbage().await.unwrap();
+    assert!(report.packs_deleted >= 1);
+    assert_eq!(store.names(), ["config"]);
+    // The name was never taken.
+    let w = repo.begin_backup("pw", info("crashy", 1)).await.unwrap();
+    w.commit(3).await.unwrap();
+    assert_eq!(repo.list_backups().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_and_name_checks() {
+    let (_store, repo) = open_repo().await;
+    assert!(matches!(
+        repo.begin_backup("pw", info(".bad", 1)).await,
+        Err(RepoError::InvalidName(_))
+    ));
+    assert!(matches!(
+        repo.open_backup("no/such", "pw").await,
+        Err(RepoError::InvalidName(_))
+    ));
+    assert!(matches!(
+        repo.open_backup("nosuch", "pw").await,
+        Err(RepoError::NotFound(_))
+    ));
+    assert!(matches!(
+        repo.begin_backup("", info("ok", 1)).await,
+        Err(RepoError::Misuse(_))
+    ));
+
+    let mut w = repo
+        .begin_backup("pw", info("Mixed.Case_Name-1", 1))
+        .await
+        .unwrap();
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        assert!(matches!(s.write(b"x").await, Err(RepoError::Misuse(_))));
+        assert!(matches!(s.end_entry().await, Err(RepoError::Misuse(_))));
+        assert!(matches!(
+            s.begin_entry(file("../escape")).await,
+            Err(RepoError::InvalidEntry(_))
+        ));
+        let mut bad_mode = file("m");
+        bad_mode.mode = 0o170000;
+        assert!(matches!(
+            s.begin_entry(bad_mode).await,
+            Err(RepoError::InvalidEntry(_))
+        ));
+        let mut link_on_file = file("l");
+        link_on_file.link_target = Some("x".into());
+        assert!(matches!(
+            s.begin_entry(link_on_file).await,
+            Err(RepoError::InvalidEntry(_))
+        ));
+        let mut dangling = symlink("l", "x");
+        dangling.link_target = None;
+        assert!(matches!(
+            s.begin_entry(dangling).await,
+            Err(RepoError::InvalidEntry(_))
+        ));
+        s.begin_entry(dir("d")).await.unwrap();
+        assert!(matches!(s.write(b"x").await, Err(RepoError::Misuse(_))));
+        assert!(matches!(
+            s.begin_entry(dir("e")).await,
+            Err(RepoError::Misuse(_))
+        ));
+        s.end_entry().await.unwrap();
+        s.begin_entry(file("open")).await.unwrap();
+        // Finishing with an entry open is refused; the stage stays open.
+    }
+    assert!(matches!(
+        w.begin_stage("t", "p").await,
+        Err(RepoError::Misuse(_))
+    ));
+    let w2 = repo.begin_backup("pw", info("other", 1)).await.unwrap();
+    w2.commit(2).await.unwrap();
+    assert!(matches!(
+        repo.begin_backup("pw", info("other", 1)).await,
+        Err(RepoError::NameTaken(_))
+    ));
+    drop(w);
+
+    let mut w = repo
+        .begin_backup("pw", info("Mixed.Case_Name-1", 1))
+        .await
+        .unwrap();
+    let s = w.begin_stage("s", "p").await.unwrap();
+    s.finish(vec![], 0, 0).await.unwrap();
+    assert!(matches!(
+        w.begin_stage("s", "p").await,
+        Err(RepoError::Misuse(_))
+    ));
+    let info = w.commit(5).await.unwrap();
+    assert_eq!(info.name, "Mixed.Case_Name-1");
+    assert_eq!(repo.backup_info("Mixed.Case_Name-1").await.unwrap(), info);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_for_large_input() {
+    // Slow puts make uploads pile up if nothing held them back.
+    let store = Arc::new(MemoryStore::new().with_put_delay(Duration::from_millis(30)));
+    let repo = Repository::open(store.clone()).await.unwrap();
+    let mut w = repo.begin_backup("pw", info("big", 1)).await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let mut buf = vec![0u8; MIB];
+    let total = 200 * MIB;
+    let started = Instant::now();
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("huge.bin")).await.unwrap();
+        for _ in 0..total / MIB {
+            rng.fill_bytes(&mut buf);
+            s.write(&buf).await.unwrap();
+        }
+        s.end_entry().await.unwrap();
+        s.finish(vec![], 0, 0).await.unwrap();
+    }
+    let stats = w.stats();
+    let info = w.commit(2).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} MiB in {secs:.2} s ({:.0} MiB/s, store put delay 30 ms), {} packs, peak buffered {:.1} MiB",
+        total / MIB,
+        total as f64 / MIB as f64 / secs,
+        stats.packs_written,
+        stats.peak_buffered_bytes as f64 / MIB as f64
+    );
+    assert_eq!(info.total_bytes, total as u64);
+    assert!(packs_of(&store).len() >= 12);
+    assert!(stats.peak_uploads_in_flight <= drhost_repo::limits::MAX_UPLOADS_IN_FLIGHT as u64);
+    assert!(store.max_puts_in_flight() <= drhost_repo::limits::MAX_UPLOADS_IN_FLIGHT);
+    // Open pack + uploads in flight + chunk jobs + entry buffer, independent of `total`.
+    assert!(
+        stats.peak_buffered_bytes <= 100 * MIB as u64,
+        "peak {}",
+        stats.peak_buffered_bytes
+    );
+    for p in packs_of(&store) {
+        let size = store.object(&p).unwrap().len();
+        assert!(size <= drhost_repo::limits::PACK_MAX, "{p} is {size} bytes");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunks_in_missing_packs_are_written_again() {
+    let (store, repo) = open_repo().await;
+    let entries: Entries = vec![(file("f"), random(3 * MIB, 10))];
+    // Writers and readers run inside spawned tasks (their futures are Send).
+    let (r, e) = (repo.clone(), entries.clone());
+    tokio::spawn(async move { backup(&r, "one", "pw", &[("s", &e)]).await })
+        .await
+        .unwrap();
+    for p in packs_of(&store) {
+        store.remove_object(&p);
+    }
+    let (r, e) = (repo.clone(), entries.clone());
+    let two = tokio::spawn(async move { backup(&r, "two", "pw", &[("s", &e)]).await })
+        .await
+        .unwrap();
+    assert!(
+        two.stored_bytes >= 3 * MIB as u64,
+        "the lost chunks were not rewritten"
+    );
+    let r = repo.clone();
+    let got = tokio::spawn(async move {
+        let reader = r.open_backup("two", "pw").await.unwrap();
+        let mut stage = reader.stage_reader("s").unwrap();
+        tokio::spawn(async move {
+            let meta = stage.next_entry().await.unwrap().unwrap();
+            let mut n = 0;
+            loop {
+                let b = stage.read(1 << 20).await.unwrap();
+                if b.is_empty() {
+                    break;
+                }
+                n += b.len();
+            }
+            (meta, n)
+        })
+        .await
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, (file("f"), 3 * MIB));
+    // The old backup is damaged and says which pack is missing.
+    let reader = repo.open_backup("one", "pw").await.unwrap();
+    assert_damaged(reader.verify().await, "packs/");
+}
