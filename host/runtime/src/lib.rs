@@ -1,1 +1,261 @@
+//! drhost's sandboxed WebAssembly plugin runtime.
+//!
+//! Plugins are WebAssembly components (`wasm32-wasip2`) implementing the
+//! `drhost:plugin@0.1.0` worlds in `wit/`: *stages* back up and restore one
+//! part of a deployment through a host-owned archive, *store adapters* keep
+//! repository objects on some medium. Each call runs in a fresh instance with
+//! no ambient authority (only the directories and TCP addresses granted for
+//! it), bounded memory, a CPU-time and a wall-clock limit. A plugin that
+//! traps, loops or exhausts its memory fails its call; the host keeps running.
+//!
+//! ```text
+//! Runtime::new ─ engine (pooling, epochs) + linkers + compiled-code cache
+//!   ├─ load_stage(name, wasm)   -> StagePlugin   (describe/validate/backup/restore)
+//!   └─ load_adapter(name, wasm) -> StoreAdapter  -> AdapterStore: ObjectStore
+//! ```
 
+mod adapter;
+mod archive;
+mod bindings;
+mod cache;
+mod call;
+mod engine;
+mod error;
+mod grants;
+mod host;
+mod limits;
+mod posix_fs;
+mod report;
+mod stage;
+mod state;
+mod streams;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+pub use adapter::{AdapterInfo, AdapterStore, StoreAdapter};
+pub use archive::ArchiveEvent;
+pub use cache::{LoadSource, LoadStats};
+pub use engine::EPOCH_TICK;
+pub use error::{PluginErrorKind, PluginFailure};
+pub use grants::{DirGrant, Grants};
+pub use limits::{MAX_CHUNK_BYTES, PluginLimits};
+pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_CALL, Reporter};
+pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
+
+use crate::cache::ComponentCache;
+use crate::state::PluginState;
+
+/// What one plugin call runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginContext {
+    /// The plugin instance's configuration (JSON text), returned by
+    /// `host.config()` and passed to `validate`.
+    pub config_json: String,
+    /// Directories and addresses the call may use.
+    pub grants: Grants,
+    /// Resource limits of the call.
+    pub limits: PluginLimits,
+}
+
+impl Default for PluginContext {
+    /// No configuration (`{}`), no grants, default limits.
+    fn default() -> Self {
+        Self {
+            config_json: "{}".into(),
+            grants: Grants::default(),
+            limits: PluginLimits::default(),
+        }
+    }
+}
+
+/// The context `describe` runs in at load: nothing granted, and limits tight
+/// enough that a plugin hanging in `describe` fails the load quickly instead
+/// of holding up the host's start for the default ten minutes.
+pub(crate) fn describe_context() -> PluginContext {
+    PluginContext {
+        limits: PluginLimits {
+            cpu_time: std::time::Duration::from_secs(10),
+            wall_time: std::time::Duration::from_secs(30),
+            ..PluginLimits::default()
+        },
+        ..PluginContext::default()
+    }
+}
+
+/// Process-wide settings of the runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Directory for compiled plugins, created private to this user. An
+    /// empty path keeps compiled plugins in memory only.
+    pub cache_dir: PathBuf,
+    /// Ceiling for any plugin's memory limit (at most 4 GiB, wasm32's
+    /// address space); larger configured limits are clamped to it.
+    pub max_memory_bytes: u64,
+    /// Plugin calls that may run at once; further calls wait for a slot.
+    pub max_concurrent_calls: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: PathBuf::new(),
+            max_memory_bytes: 4 << 30,
+            max_concurrent_calls: 32,
+        }
+    }
+}
+
+/// The runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the plugin runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// Engine, linkers and cache, shared by every loaded plugin.
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    stage_linker: Linker<PluginState>,
+    adapter_linker: Linker<PluginState>,
+    cache: ComponentCache,
+    /// One permit per pooled instance, so callers queue instead of failing.
+    pub(crate) instance_slots: Arc<Semaphore>,
+    max_memory_bytes: u64,
+}
+
+impl Shared {
+    /// `limits` with the memory limit clamped to what the pool provides, so
+    /// an error names the limit that actually applied.
+    pub(crate) fn effective_limits(&self, limits: &PluginLimits) -> PluginLimits {
+        PluginLimits {
+            memory_bytes: limits.memory_bytes.min(self.max_memory_bytes),
+            ..limits.clone()
+        }
+    }
+}
+
+/// The plugin runtime. Cheap to clone; create one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let max_memory_bytes = config.max_memory_bytes.clamp(64 << 10, 4 << 30);
+        let instances = config.max_concurrent_calls.max(1);
+        let engine = engine::new_engine(engine::PoolSize {
+            instances,
+            max_memory_bytes,
+        })
+        .map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let stage_linker = stage_linker(&engine).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let adapter_linker = adapter_linker(&engine).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let cache = ComponentCache::new(engine.clone(), &config.cache_dir);
+        Ok(Self {
+            shared: Arc::new(Shared {
+                engine,
+                stage_linker,
+                adapter_linker,
+                cache,
+                instance_slots: Arc::new(Semaphore::new(instances as usize)),
+                max_memory_bytes,
+            }),
+        })
+    }
+
+    /// Loads a stage plugin from its component bytes (compiled once per
+    /// process, cached on disk) and asks it to describe itself.
+    pub async fn load_stage(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<Arc<StagePlugin>, PluginFailure> {
+        let (component, stats) = self.compile(name, wasm).await?;
+        let pre = self
+            .shared
+            .stage_linker
+            .instantiate_pre(&component)
+            .and_then(bindings::stage::StagePluginPre::new)
+            .map_err(|e| instantiate_failure(name, e))?;
+        let plugin = StagePlugin::new(name, pre, self.shared.clone(), stats).await?;
+        tracing::info!(
+            plugin = name,
+            source = ?stats.source,
+            load_ms = stats.elapsed.as_secs_f64() * 1e3,
+            "stage plugin loaded"
+        );
+        Ok(Arc::new(plugin))
+    }
+
+    /// Loads a store adapter plugin; see [`Runtime::load_stage`].
+    pub async fn load_adapter(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<Arc<StoreAdapter>, PluginFailure> {
+        let (component, stats) = self.compile(name, wasm).await?;
+        let pre = self
+            .shared
+            .adapter_linker
+            .instantiate_pre(&component)
+            .and_then(bindings::adapter::StoreAdapterPluginPre::new)
+            .map_err(|e| instantiate_failure(name, e))?;
+        let adapter = StoreAdapter::new(name, pre, self.shared.clone(), stats).await?;
+        tracing::info!(
+            plugin = name,
+            source = ?stats.source,
+            load_ms = stats.elapsed.as_secs_f64() * 1e3,
+            "store adapter plugin loaded"
+        );
+        Ok(Arc::new(adapter))
+    }
+
+    /// Compiles (or loads the cached compilation of) `wasm`, off the async
+    /// threads: Cranelift takes hundreds of milliseconds per megabyte.
+    async fn compile(
+        &self,
+        name: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, LoadStats), PluginFailure> {
+        let shared = self.shared.clone();
+        let name_owned = name.to_string();
+        let wasm = wasm.to_vec();
+        tokio::task::spawn_blocking(move || shared.cache.load(&name_owned, &wasm))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PluginFailure::Compile {
+                    plugin: name.to_string(),
+                    message: format!("compiler task failed: {e}"),
+                })
+            })
+    }
+}
+
+fn instantiate_failure(plugin: &str, error: wasmtime::Error) -> PluginFailure {
+    PluginFailure::Instantiate {
+        plugin: plugin.to_string(),
+        message: format!("{error:#}"),
+    }
+}
+
+/// WASI 0.2 (all of `wasi:cli/imports`: Rust's std imports much of it even
+/// for plugins that never use it; what is reachable is decided by the
+/// per-call `WasiCtx`) plus the stage world's host interfaces.
+fn stage_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::stage::StagePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// WASI 0.2 plus the store-adapter world's host interfaces.
+fn adapter_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    bindings::adapter::StoreAdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(linker)
+}

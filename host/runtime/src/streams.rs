@@ -1,0 +1,126 @@
+//! `drhost:plugin/streams`: how object contents move through a store adapter.
+
+use bytes::{Bytes, BytesMut};
+use wasmtime::component::Resource;
+
+use crate::bindings::adapter::drhost::plugin::streams::{self, HostByteSink, HostByteSource};
+use crate::bindings::stage::drhost::plugin::types::PluginError;
+use crate::limits::MAX_CHUNK_BYTES;
+use crate::state::PluginState;
+
+/// Largest piece a `byte-source.read` returns, whatever the adapter asks for.
+pub(crate) const MAX_SOURCE_READ: usize = 1 << 20;
+
+/// The content of an object being stored.
+pub struct ByteSource {
+    data: Bytes,
+}
+
+impl ByteSource {
+    pub(crate) fn new(data: Bytes) -> Self {
+        Self { data }
+    }
+
+    fn read(&mut self, max: u32) -> Bytes {
+        let n = (max as usize).min(MAX_SOURCE_READ).min(self.data.len());
+        self.data.split_to(n)
+    }
+}
+
+/// Collects the content of an object being fetched, up to a bound.
+pub struct ByteSink {
+    buffer: BytesMut,
+    limit: usize,
+}
+
+impl ByteSink {
+    /// A sink refusing more than `limit` bytes in total.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            buffer: BytesMut::new(),
+            limit,
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        self.buffer.freeze()
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+        if data.len() > MAX_CHUNK_BYTES {
+            return Err(format!(
+                "wrote {} bytes in one call; the limit is {MAX_CHUNK_BYTES}",
+                data.len()
+            ));
+        }
+        if self.buffer.len() + data.len() > self.limit {
+            return Err(format!(
+                "returned more than the {} bytes requested",
+                self.limit
+            ));
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(())
+    }
+}
+
+impl HostByteSource for PluginState {
+    async fn read(
+        &mut self,
+        source: Resource<ByteSource>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
+        Ok(Ok(Vec::from(self.table.get_mut(&source)?.read(max))))
+    }
+
+    async fn drop(&mut self, source: Resource<ByteSource>) -> wasmtime::Result<()> {
+        self.table.delete(source)?;
+        Ok(())
+    }
+}
+
+impl HostByteSink for PluginState {
+    async fn write(
+        &mut self,
+        sink: Resource<ByteSink>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let result = self.table.get_mut(&sink)?.write(&data);
+        Ok(result.map_err(|message| {
+            self.notes.protocol(message.clone());
+            PluginError::Denied(message)
+        }))
+    }
+
+    async fn drop(&mut self, sink: Resource<ByteSink>) -> wasmtime::Result<()> {
+        self.table.delete(sink)?;
+        Ok(())
+    }
+}
+
+impl streams::Host for PluginState {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_reads_are_capped() {
+        let mut source = ByteSource::new(Bytes::from(vec![7u8; MAX_SOURCE_READ + 10]));
+        assert_eq!(source.read(u32::MAX).len(), MAX_SOURCE_READ);
+        assert_eq!(source.read(4).len(), 4);
+        assert_eq!(source.read(100).len(), 6);
+        assert!(source.read(100).is_empty());
+    }
+
+    #[test]
+    fn sink_refuses_oversized_chunks_and_totals() {
+        let mut sink = ByteSink::new(10);
+        assert!(sink.write(&[1; 6]).is_ok());
+        assert!(sink.write(&[1; 5]).is_err());
+        assert!(sink.write(&[1; 4]).is_ok());
+        assert_eq!(sink.into_bytes().len(), 10);
+        let mut big = ByteSink::new(usize::MAX);
+        assert!(big.write(&vec![0; MAX_CHUNK_BYTES + 1]).is_err());
+    }
+}

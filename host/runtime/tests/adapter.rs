@@ -1,0 +1,94 @@
+//! The store-fs adapter behind the repository's `ObjectStore` trait.
+
+mod common;
+
+use bytes::Bytes;
+use drhost_repo::{ObjectStore, StoreError};
+use drhost_runtime::{AdapterStore, DirGrant, Grants, PluginContext, PluginLimits};
+
+use common::{plugin_wasm, runtime};
+
+fn store_context(root: &std::path::Path) -> PluginContext {
+    PluginContext {
+        config_json: r#"{"root": "/store"}"#.into(),
+        grants: Grants {
+            dirs: vec![DirGrant {
+                host: root.to_path_buf(),
+                guest: "/store".into(),
+                writable: true,
+            }],
+            tcp_connect: vec![],
+        },
+        limits: PluginLimits::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_fs_round_trip_through_object_store() {
+    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
+        return;
+    };
+    let runtime = runtime();
+    let adapter = runtime.load_adapter("store-fs", &wasm).await.unwrap();
+    assert_eq!(adapter.info().name, "store-fs");
+    let dir = tempfile::tempdir().unwrap();
+    let store = AdapterStore::new(adapter.clone(), store_context(dir.path()));
+    store.validate().await.unwrap();
+    assert!(!store.append_only());
+
+    // A 3 MiB object crosses the 1 MiB source reads and sink writes.
+    let big: Bytes = (0..3 << 20)
+        .map(|i: u32| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    store.put("packs/ab/big", big.clone()).await.unwrap();
+    assert_eq!(store.get("packs/ab/big", 0, None).await.unwrap(), big);
+    assert_eq!(
+        store.get("packs/ab/big", 1000, Some(5000)).await.unwrap(),
+        big.slice(1000..6000)
+    );
+    let info = store.stat("packs/ab/big").await.unwrap().unwrap();
+    assert_eq!(info.size, big.len() as u64);
+    assert!(store.stat("packs/ab/missing").await.unwrap().is_none());
+    assert!(matches!(
+        store.get("packs/ab/missing", 0, None).await,
+        Err(StoreError::NotFound(n)) if n == "packs/ab/missing"
+    ));
+
+    // More than one page (1000) of objects.
+    for i in 0..1234 {
+        store
+            .put(&format!("index/{i:05}"), Bytes::from(i.to_string()))
+            .await
+            .unwrap();
+    }
+    let listed = store.list("index/").await.unwrap();
+    assert_eq!(listed.len(), 1234);
+    assert!(listed.windows(2).all(|w| w[0].name < w[1].name));
+    assert_eq!(listed[7].name, "index/00007");
+    assert_eq!(listed[7].size, 1);
+    assert_eq!(store.list("").await.unwrap().len(), 1235);
+    assert!(store.list("nothing/").await.unwrap().is_empty());
+
+    store.delete("packs/ab/big").await.unwrap();
+    assert!(store.stat("packs/ab/big").await.unwrap().is_none());
+    // Deleting a missing object succeeds.
+    store.delete("packs/ab/big").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_store_fails_validation() {
+    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
+        return;
+    };
+    let adapter = runtime().load_adapter("store-fs", &wasm).await.unwrap();
+    let store = AdapterStore::new(
+        adapter,
+        PluginContext {
+            config_json: r#"{"root": "/store"}"#.into(),
+            ..PluginContext::default()
+        },
+    );
+    assert!(store.validate().await.is_err());
+    assert!(store.put("x", Bytes::from_static(b"1")).await.is_err());
+}

@@ -1,0 +1,64 @@
+//! Shared helpers of the runtime's integration tests.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use drhost_runtime::{Reporter, Runtime, RuntimeConfig};
+
+/// Where `cd plugins && cargo build --release --target wasm32-wasip2` puts
+/// the plugin components.
+pub fn plugin_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/target/wasm32-wasip2/release")
+}
+
+/// The bytes of plugin component `file` (e.g. `object_store_fs.wasm`).
+///
+/// While the plugins were being written in parallel, a missing file skipped
+/// the test loudly instead of failing it. Once the build always produces
+/// them, replace the `None` branch with a panic.
+pub fn plugin_wasm(file: &str) -> Option<Vec<u8>> {
+    let path = plugin_dir().join(file);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: plugin component {} is missing ({e}); \
+                 build it with `cd plugins && cargo build --release --target wasm32-wasip2` !!!!!!!!\n",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// A runtime sharing one compiled-plugin cache across test runs, so only the
+/// first run pays for Cranelift.
+pub fn runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Path::new(env!("CARGO_TARGET_TMPDIR")).join("drhost-plugin-cache"),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts")
+}
+
+/// Records progress and messages.
+#[derive(Default)]
+pub struct Recorder {
+    pub progress: Mutex<Vec<(u64, u64)>>,
+    pub messages: Mutex<Vec<(u32, String)>>,
+}
+
+impl Reporter for Recorder {
+    fn progress(&self, bytes: u64, items: u64) {
+        self.progress.lock().unwrap().push((bytes, items));
+    }
+    fn message(&self, code: u32, text: &str) {
+        self.messages.lock().unwrap().push((code, text.to_string()));
+    }
+}
+
+pub fn recorder() -> Arc<Recorder> {
+    Arc::new(Recorder::default())
+}
