@@ -1,0 +1,15 @@
+//! Observation of regular-file contents as they stream through backup or
+//! restore, so a stage can derive facts (e.g. digests) without a second read.
+
+/// Called for every regular file, in archive order. The default methods do
+/// nothing, so `()` serves stages that need no observation.
+pub trait FileHook {
+    /// A file's content is about to stream; `path` is its entry path.
+    fn begin(&mut self, _path: &str) {}
+    /// The next piece of the current file's content.
+    fn chunk(&mut self, _data: &[u8]) {}
+    /// The current file's content is complete.
+    fn end(&mut self) {}
+}
+
+impl FileHook for () {}

@@ -1,0 +1,36 @@
+//! Backup and restore of a directory tree for drhost's directory stages
+//! (`object-store-fs`, `config-fs`).
+//!
+//! The stage-plugin bindings are generated here, once, so that both stage
+//! crates share one implementation: a stage crate only implements [`DirStage`]
+//! and invokes `fs_tree::bindings::export!`.
+//!
+//! The tree logic talks to the host through the traits in [`ports`], which keeps
+//! it testable natively with in-memory archives.
+
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "stage-plugin",
+        pub_export_macro: true,
+        default_bindings_module: "fs_tree::bindings",
+    });
+}
+
+mod backup;
+mod entry_path;
+mod error;
+mod hook;
+mod mtime;
+mod platform;
+pub mod ports;
+mod progress;
+mod restore;
+mod stage;
+#[cfg(test)]
+mod tests;
+
+pub use bindings::drhost::plugin::types::{Attribute, PluginError};
+pub use bindings::exports::drhost::plugin::stage::StageKind;
+pub use hook::FileHook;
+pub use stage::{DirStage, Messages};

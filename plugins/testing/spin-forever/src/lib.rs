@@ -1,0 +1,54 @@
+//! Hostile stage for the host's tests: `backup` spins forever on pure
+//! computation, never calling the host, so only the host's own interruption
+//! (fuel or epoch deadline) can end it.
+
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../../../wit",
+        world: "stage-plugin",
+    });
+}
+
+use std::hint::black_box;
+
+use bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter};
+use bindings::drhost::plugin::types::{Attribute, PluginError};
+use bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageKind, StageSummary};
+
+struct SpinForever;
+
+impl Guest for SpinForever {
+    fn describe() -> StageInfo {
+        StageInfo {
+            name: "testing-spin-forever".into(),
+            kind: StageKind::Other,
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    fn validate(_config: String) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn backup(_out: &ArchiveWriter) -> Result<StageSummary, PluginError> {
+        spin()
+    }
+
+    fn restore(
+        _input: &ArchiveReader,
+        _metadata: Vec<Attribute>,
+    ) -> Result<StageSummary, PluginError> {
+        Err(PluginError::Other("not supported".into()))
+    }
+}
+
+/// `black_box` hides the counter from the optimizer, so the loop body stays
+/// real work instead of collapsing into an empty (or removed) loop.
+fn spin() -> ! {
+    let mut counter: u64 = 0;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+bindings::export!(SpinForever with_types_in bindings);
