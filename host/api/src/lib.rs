@@ -1,6 +1,131 @@
 //! drhost's admin REST API, compatible with the disaster-recovery resources of
 //! the Enterprise Administrator API (`../shared/spec/`).
+//!
+//! [`router`] serves everything under `/<context>/admin/...` plus
+//! `POST /<context>/sharing/rest/generateToken`. Handlers parse and authorise
+//! requests, call the host through [`DrOps`], and render the result as JSON,
+//! pretty JSON or a minimal HTML page (`f=json|pjson|html`).
+//!
+//! Modules, one job each:
+//! - [`params`]: request parameters from the query string and form body;
+//! - [`auth`]: users, password hashes, signed tokens, roles and privileges;
+//! - `extract`: token and public base URL from request headers;
+//! - [`error`]: the API's error JSON and HTTP statuses;
+//! - [`format`]: `f=json|pjson|html` rendering;
+//! - `routes`, `names`: path matching and name validation;
+//! - `handlers`: the request pipeline and one module per resource family;
+//! - `middleware`: request tracing, panic catching, security headers.
 
+pub mod auth;
+pub mod error;
+pub mod format;
 pub mod ops;
+pub mod params;
 
+mod extract;
+mod handlers;
+mod middleware;
+mod names;
+mod pct;
+mod routes;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenError, allowed};
+pub use error::ApiError;
+pub use format::Format;
 pub use ops::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
+pub use params::{ParamError, Params};
+
+/// Settings of the admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// First path segment(s) of every URL, e.g. `arcgis` for
+    /// `/arcgis/admin/...`. Leading and trailing slashes are ignored; it may
+    /// hold several segments (`a/b`) or be empty (`/admin/...`).
+    pub context: String,
+    /// Largest accepted request body in bytes; larger bodies answer 413.
+    pub max_body_bytes: usize,
+    /// Token lifetime when `generateToken` gets no `expiration`, in minutes.
+    pub default_token_minutes: u64,
+    /// Longest token lifetime `generateToken` grants, in minutes; longer
+    /// requests are capped.
+    pub max_token_minutes: u64,
+    /// `currentVersion` reported by `GET /admin`. Clients such as Esri's
+    /// enterprise-admin-cli pick their request formats from it (≤ 11.1 means
+    /// the old cloud-store JSON), so it should stay ≥ 11.2.
+    pub current_version: f64,
+    /// How many `generateToken` password checks (Argon2, ~20 MiB each) may run
+    /// at once; further requests wait.
+    pub max_concurrent_logins: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            context: "arcgis".to_owned(),
+            max_body_bytes: params::DEFAULT_MAX_BODY_BYTES,
+            default_token_minutes: 60,
+            max_token_minutes: 24 * 60,
+            current_version: 11.4,
+            max_concurrent_logins: 4,
+        }
+    }
+}
+
+/// Shared state of the request handlers.
+pub(crate) struct App {
+    pub(crate) config: ApiConfig,
+    /// `config.context` split into path segments.
+    pub(crate) context: Vec<String>,
+    pub(crate) ops: Arc<dyn DrOps>,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) login_slots: Semaphore,
+}
+
+impl App {
+    /// `/<context>/admin`, the path prefix of every admin resource.
+    pub(crate) fn admin_prefix(&self) -> String {
+        let mut prefix = String::new();
+        for segment in &self.context {
+            prefix.push('/');
+            prefix.push_str(&pct::encode_segment(segment));
+        }
+        prefix.push_str("/admin");
+        prefix
+    }
+}
+
+/// The admin API as an axum router (no state left to provide). Serve it with
+/// `axum::serve`; every path is handled, unknown ones answer 404 in the API's
+/// error format, and a panicking handler answers 500 without taking the
+/// server down.
+pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router {
+    let context = config
+        .context
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let login_slots = Semaphore::new(config.max_concurrent_logins.max(1));
+    let app = Arc::new(App {
+        config,
+        context,
+        ops,
+        auth,
+        login_slots,
+    });
+    Router::new()
+        .fallback(handlers::dispatch)
+        .with_state(app)
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::map_response(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::trace))
+}

@@ -80,7 +80,12 @@ pub trait DrOps: Send + Sync + 'static {
     /// One store object.
     async fn store(&self, store: &str) -> Result<Value, OpError>;
     /// Register a store. `settings` is the parsed `settings` JSON (spec §9).
-    async fn register_store(&self, store: &str, settings: Value, is_default: bool) -> Result<(), OpError>;
+    async fn register_store(
+        &self,
+        store: &str,
+        settings: Value,
+        is_default: bool,
+    ) -> Result<(), OpError>;
     /// `settings` holds e.g. `{"default": true}` (spec §5.7).
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError>;
     async fn unregister_store(&self, store: &str) -> Result<(), OpError>;
@@ -94,12 +99,21 @@ pub trait DrOps: Send + Sync + 'static {
     /// Starts a backup job. Fails with `Conflict` if a DR job is running.
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError>;
     /// Sets a backup's `retentionDate` (epoch ms, -1 = never).
-    async fn update_backup(&self, store: &str, backup: &str, retention_date: i64) -> Result<(), OpError>;
+    async fn update_backup(
+        &self,
+        store: &str,
+        backup: &str,
+        retention_date: i64,
+    ) -> Result<(), OpError>;
     /// Starts a restore job. Fails with `WrongPasscode` before any job starts
     /// if the passcode does not open the backup.
     async fn restore_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError>;
     /// Deletes a backup; runs as a job and waits for it unless `asynchronous`.
-    async fn delete_backup(&self, request: DeleteBackup, asynchronous: bool) -> Result<JobRef, OpError>;
+    async fn delete_backup(
+        &self,
+        request: DeleteBackup,
+        asynchronous: bool,
+    ) -> Result<JobRef, OpError>;
 
     /// Job ids, oldest first.
     async fn list_jobs(&self) -> Result<Vec<String>, OpError>;

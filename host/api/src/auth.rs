@@ -1,0 +1,653 @@
+//! Users, passwords and tokens.
+//!
+//! The state directory holds `users.json` (users with Argon2id password
+//! hashes) and `token.key` (a random 32-byte HMAC key, mode 0600). Tokens are
+//! stateless: `base64url(payload).base64url(HMAC-SHA-256(key, payload))` with a
+//! JSON payload `{user, role, expires (epoch ms), nonce}`, so they survive a
+//! host restart. A token is honoured while it has not expired, its user still
+//! exists and still has the role the token names.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+/// File of users and password hashes in the state directory.
+pub const USERS_FILE: &str = "users.json";
+/// File of the token-signing key in the state directory.
+pub const KEY_FILE: &str = "token.key";
+/// The user created when there is none.
+pub const ADMIN_USER: &str = "admin";
+/// Shortest accepted password.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+const KEY_LEN: usize = 32;
+const NONCE_LEN: usize = 12;
+const GENERATED_PASSWORD_BYTES: usize = 18;
+/// Longer tokens are rejected before decoding.
+const MAX_TOKEN_LEN: usize = 2048;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A user's role. Only `administrator` exists so far; add roles here and
+/// grant their privileges in [`allowed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Role {
+    /// May do everything.
+    Administrator,
+}
+
+/// What an endpoint requires of the caller's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Privilege {
+    /// Read DR resources: root, status, settings, stores, backups.
+    ReadStatus,
+    /// Read jobs (the reference API lets more roles do this).
+    ReadJobs,
+    /// Change DR settings.
+    ManageSettings,
+    /// Register, update, unregister and validate backup stores.
+    ManageStores,
+    /// Create, update and delete backups.
+    ManageBackups,
+    /// Restore a backup, replacing the current state.
+    RestoreBackups,
+}
+
+/// Whether `role` has `privilege`.
+pub fn allowed(role: Role, privilege: Privilege) -> bool {
+    match role {
+        Role::Administrator => {
+            let _ = privilege;
+            true
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub username: String,
+    pub role: Role,
+}
+
+/// A freshly signed token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    pub token: String,
+    /// Expiry in epoch milliseconds.
+    pub expires: i64,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("token", &"<redacted>")
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("bad token signature")]
+    BadSignature,
+    #[error("token expired")]
+    Expired,
+    /// The user is gone or has another role now.
+    #[error("token no longer valid for its user")]
+    Revoked,
+}
+
+/// Why the user store could not be loaded or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not a valid users file: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path} must hold exactly {KEY_LEN} bytes")]
+    BadKey { path: PathBuf },
+    #[error("the password must be at least {MIN_PASSWORD_CHARS} characters long")]
+    WeakPassword,
+    #[error("no such user '{0}'")]
+    UnknownUser(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct User {
+    username: String,
+    role: Role,
+    password_hash: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UsersFile {
+    users: Vec<User>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    user: String,
+    role: Role,
+    expires: i64,
+    nonce: String,
+}
+
+/// Users and token signing. Share it as `Arc<Auth>`.
+pub struct Auth {
+    users_path: PathBuf,
+    users: RwLock<HashMap<String, User>>,
+    /// HMAC keyed with the contents of `token.key`, cloned per use.
+    mac: HmacSha256,
+    /// Verified against when the user does not exist, so that unknown users
+    /// take as long to refuse as wrong passwords.
+    dummy_hash: String,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("users_path", &self.users_path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Loads users and the signing key from `state_dir` (created if missing),
+    /// creating what is missing. With no users, creates `admin` with
+    /// `initial_admin_password`, or a random password which is returned so
+    /// the host can print it once.
+    pub fn load_or_init(
+        state_dir: &Path,
+        initial_admin_password: Option<String>,
+    ) -> Result<(Auth, Option<String>), AuthError> {
+        fs::create_dir_all(state_dir).map_err(io_error("create", state_dir))?;
+        let key = load_or_create_key(&state_dir.join(KEY_FILE))?;
+        let users_path = state_dir.join(USERS_FILE);
+        let mut users = load_users(&users_path)?;
+        let mut generated = None;
+        if users.is_empty() {
+            let password = match initial_admin_password {
+                Some(password) => password,
+                None => generated.insert(random_password()).clone(),
+            };
+            check_strength(&password)?;
+            let user = User {
+                username: ADMIN_USER.to_owned(),
+                role: Role::Administrator,
+                password_hash: hash_password(&password)?,
+            };
+            users.insert(user.username.clone(), user);
+            save_users(&users_path, &users)?;
+        }
+        let dummy_hash = hash_password("drhost timing equaliser")?;
+        let mac = <HmacSha256 as Mac>::new_from_slice(&key).map_err(|_| AuthError::BadKey {
+            path: state_dir.join(KEY_FILE),
+        })?;
+        let auth = Auth {
+            users_path,
+            users: RwLock::new(users),
+            mac,
+            dummy_hash,
+        };
+        Ok((auth, generated))
+    }
+
+    /// Checks a username and password; `None` when either is wrong. Slow on
+    /// purpose (Argon2): call it from a blocking thread.
+    pub fn authenticate(&self, username: &str, password: &str) -> Option<Identity> {
+        let (hash, role) = match self.read_users().get(username) {
+            Some(user) => (user.password_hash.clone(), Some(user.role)),
+            None => (self.dummy_hash.clone(), None),
+        };
+        let matches = PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        match (matches, role) {
+            (true, Some(role)) => Some(Identity {
+                username: username.to_owned(),
+                role,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Signs a token for `username` valid for `lifetime`.
+    pub fn issue_token(
+        &self,
+        username: &str,
+        lifetime: Duration,
+    ) -> Result<IssuedToken, AuthError> {
+        let lifetime_ms = i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
+        self.issue_token_expiring_at(username, now_ms().saturating_add(lifetime_ms))
+    }
+
+    /// Signs a token for `username` expiring at `expires` (epoch ms).
+    pub(crate) fn issue_token_expiring_at(
+        &self,
+        username: &str,
+        expires: i64,
+    ) -> Result<IssuedToken, AuthError> {
+        let role = self
+            .read_users()
+            .get(username)
+            .map(|user| user.role)
+            .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let payload = Payload {
+            user: username.to_owned(),
+            role,
+            expires,
+            nonce: URL_SAFE_NO_PAD.encode(nonce),
+        };
+        let payload = serde_json::to_vec(&payload).map_err(|e| AuthError::Hash(e.to_string()))?;
+        let mac = self.mac(&payload).finalize().into_bytes();
+        let token = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(mac)
+        );
+        Ok(IssuedToken { token, expires })
+    }
+
+    /// Checks a token's signature (in constant time), expiry and user.
+    pub fn verify_token(&self, token: &str) -> Result<Identity, TokenError> {
+        self.verify_token_at(token, now_ms())
+    }
+
+    fn verify_token_at(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Malformed);
+        }
+        let (payload, mac) = token.split_once('.').ok_or(TokenError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| TokenError::Malformed)?;
+        let mac = URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| TokenError::Malformed)?;
+        self.mac(&payload)
+            .verify_slice(&mac)
+            .map_err(|_| TokenError::BadSignature)?;
+        let payload: Payload =
+            serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+        if payload.expires <= now {
+            return Err(TokenError::Expired);
+        }
+        match self.read_users().get(&payload.user) {
+            Some(user) if user.role == payload.role => Ok(Identity {
+                username: payload.user,
+                role: payload.role,
+            }),
+            _ => Err(TokenError::Revoked),
+        }
+    }
+
+    /// Sets a user's password and saves the users file. Tokens already issued
+    /// stay valid until they expire.
+    pub fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
+        check_strength(password)?;
+        let hash = hash_password(password)?;
+        let mut users = self
+            .users
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut updated = users.clone();
+        let user = updated
+            .get_mut(username)
+            .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
+        user.password_hash = hash;
+        save_users(&self.users_path, &updated)?;
+        *users = updated;
+        Ok(())
+    }
+
+    /// Names of all users, sorted.
+    pub fn usernames(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read_users().keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn read_users(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, User>> {
+        self.users
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn mac(&self, payload: &[u8]) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(payload);
+        mac
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn check_strength(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        Err(AuthError::WeakPassword)
+    } else {
+        Ok(())
+    }
+}
+
+fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|error| AuthError::Hash(error.to_string()))
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; GENERATED_PASSWORD_BYTES];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AuthError {
+    let path = path.to_owned();
+    move |source| AuthError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<[u8; KEY_LEN], AuthError> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| AuthError::BadKey {
+                path: path.to_owned(),
+            })?;
+            restrict_permissions(path)?;
+            Ok(key)
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            let mut key = [0u8; KEY_LEN];
+            OsRng.fill_bytes(&mut key);
+            write_private(path, &key)?;
+            Ok(key)
+        }
+        Err(error) => Err(io_error("read", path)(error)),
+    }
+}
+
+fn load_users(path: &Path) -> Result<HashMap<String, User>, AuthError> {
+    let text = match fs::read(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(error) => return Err(io_error("read", path)(error)),
+    };
+    let file: UsersFile = serde_json::from_slice(&text).map_err(|error| AuthError::Corrupt {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    let mut users = HashMap::new();
+    for user in file.users {
+        if PasswordHash::new(&user.password_hash).is_err() {
+            return Err(AuthError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("user '{}' has an invalid password hash", user.username),
+            });
+        }
+        if let Some(previous) = users.insert(user.username.clone(), user) {
+            return Err(AuthError::Corrupt {
+                path: path.to_owned(),
+                reason: format!("user '{}' appears twice", previous.username),
+            });
+        }
+    }
+    Ok(users)
+}
+
+fn save_users(path: &Path, users: &HashMap<String, User>) -> Result<(), AuthError> {
+    let mut list: Vec<User> = users.values().cloned().collect();
+    list.sort_by(|a, b| a.username.cmp(&b.username));
+    let mut text = serde_json::to_vec_pretty(&UsersFile { users: list })
+        .map_err(|error| AuthError::Hash(error.to_string()))?;
+    text.push(b'\n');
+    write_private(path, &text)
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename) with
+/// mode 0600.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io_error("create", &tmp))?;
+    restrict_permissions(&tmp)?;
+    file.write_all(bytes).map_err(io_error("write", &tmp))?;
+    file.sync_all().map_err(io_error("sync", &tmp))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(io_error("replace", path))?;
+    if let Some(dir) = path.parent()
+        && let Ok(dir) = fs::File::open(dir)
+    {
+        // Best effort: makes the rename durable.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// Makes a secret file readable by its owner only.
+fn restrict_permissions(path: &Path) -> Result<(), AuthError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let metadata = fs::metadata(path).map_err(io_error("inspect", path))?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "secret file was accessible to others; restricting to 0600");
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(io_error("restrict permissions of", path))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init(password: Option<&str>) -> (tempfile::TempDir, Auth, Option<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (auth, generated) =
+            Auth::load_or_init(dir.path(), password.map(str::to_owned)).expect("init");
+        (dir, auth, generated)
+    }
+
+    #[test]
+    fn creates_admin_with_given_password() {
+        let (dir, auth, generated) = init(Some("correct horse"));
+        assert_eq!(generated, None);
+        assert_eq!(auth.usernames(), vec!["admin".to_owned()]);
+        let identity = auth.authenticate("admin", "correct horse").expect("login");
+        assert_eq!(identity.role, Role::Administrator);
+        assert_eq!(auth.authenticate("admin", "wrong horse"), None);
+        assert_eq!(auth.authenticate("nobody", "correct horse"), None);
+        let text = fs::read_to_string(dir.path().join(USERS_FILE)).expect("users file");
+        assert!(text.contains("$argon2id$") && text.contains("\"administrator\""));
+        assert!(!text.contains("correct horse"));
+    }
+
+    #[test]
+    fn generates_password_once() {
+        let (dir, auth, generated) = init(None);
+        let password = generated.expect("generated password");
+        assert!(password.len() >= 20);
+        assert!(auth.authenticate("admin", &password).is_some());
+        let (again, generated) = Auth::load_or_init(dir.path(), None).expect("reload");
+        assert_eq!(generated, None);
+        assert!(again.authenticate("admin", &password).is_some());
+    }
+
+    #[test]
+    fn rejects_weak_initial_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let result = Auth::load_or_init(dir.path(), Some("short".into()));
+        assert!(matches!(result, Err(AuthError::WeakPassword)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn secret_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, _auth, _) = init(Some("password1"));
+        for name in [KEY_FILE, USERS_FILE] {
+            let mode = fs::metadata(dir.path().join(name))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        assert_eq!(
+            fs::read(dir.path().join(KEY_FILE)).expect("key").len(),
+            KEY_LEN
+        );
+    }
+
+    #[test]
+    fn tokens_survive_restart() {
+        let (dir, auth, _) = init(Some("password1"));
+        let issued = auth
+            .issue_token("admin", Duration::from_secs(60))
+            .expect("token");
+        assert!(issued.expires > now_ms());
+        let (restarted, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        let identity = restarted.verify_token(&issued.token).expect("valid");
+        assert_eq!(identity.username, "admin");
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        let (_dir, auth, _) = init(Some("password1"));
+        let (_other_dir, other, _) = init(Some("password1"));
+        let issued = auth
+            .issue_token("admin", Duration::from_secs(60))
+            .expect("token");
+        assert_eq!(
+            other.verify_token(&issued.token),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(auth.verify_token("garbage"), Err(TokenError::Malformed));
+        assert_eq!(auth.verify_token(""), Err(TokenError::Malformed));
+        assert_eq!(
+            auth.verify_token(&"a.b".repeat(2000)),
+            Err(TokenError::Malformed)
+        );
+        let (payload, mac) = issued.token.split_once('.').expect("dot");
+        let forged = URL_SAFE_NO_PAD.encode(
+            br#"{"user":"admin","role":"administrator","expires":99999999999999,"nonce":"x"}"#,
+        );
+        assert_eq!(
+            auth.verify_token(&format!("{forged}.{mac}")),
+            Err(TokenError::BadSignature)
+        );
+        assert!(auth.verify_token(&format!("{payload}.{mac}")).is_ok());
+        let expired = auth
+            .issue_token_expiring_at("admin", now_ms() - 1)
+            .expect("token");
+        assert_eq!(auth.verify_token(&expired.token), Err(TokenError::Expired));
+        assert_eq!(
+            auth.verify_token_at(&issued.token, issued.expires),
+            Err(TokenError::Expired)
+        );
+        assert!(matches!(
+            auth.issue_token("ghost", Duration::from_secs(1)),
+            Err(AuthError::UnknownUser(_))
+        ));
+    }
+
+    #[test]
+    fn password_change_persists() {
+        let (dir, auth, _) = init(Some("password1"));
+        assert!(matches!(
+            auth.set_password("admin", "short"),
+            Err(AuthError::WeakPassword)
+        ));
+        auth.set_password("admin", "password2").expect("set");
+        let (reloaded, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        assert!(reloaded.authenticate("admin", "password2").is_some());
+        assert!(reloaded.authenticate("admin", "password1").is_none());
+    }
+
+    #[test]
+    fn corrupt_files_are_errors_not_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(USERS_FILE), b"{not json").expect("write");
+        assert!(matches!(
+            Auth::load_or_init(dir.path(), None),
+            Err(AuthError::Corrupt { .. })
+        ));
+        assert_eq!(
+            fs::read(dir.path().join(USERS_FILE)).expect("read"),
+            b"{not json"
+        );
+        fs::write(dir.path().join(KEY_FILE), b"short").expect("write");
+        assert!(matches!(
+            Auth::load_or_init(dir.path(), None),
+            Err(AuthError::BadKey { .. })
+        ));
+    }
+
+    #[test]
+    fn administrator_has_every_privilege() {
+        for privilege in [
+            Privilege::ReadStatus,
+            Privilege::ReadJobs,
+            Privilege::ManageSettings,
+            Privilege::ManageStores,
+            Privilege::ManageBackups,
+            Privilege::RestoreBackups,
+        ] {
+            assert!(allowed(Role::Administrator, privilege));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Backups: `.../stores/<store>/backups[/create|/<backup>[/update|restore|delete]]`.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, success};
+use crate::error::ApiError;
+use crate::names::{self, NameKind};
+use crate::ops::{CreateBackup, DeleteBackup, RestoreBackup};
+
+/// Shortest passcode accepted by `create` (reference API rule).
+pub(crate) const MIN_PASSCODE_CHARS: usize = 8;
+pub(crate) const SHORT_PASSCODE: &str = "The passcode must be at least eight characters in length.";
+
+/// `GET backups` → `{"backups": [...]}`.
+pub(crate) async fn list(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> {
+    Ok(json!({"backups": ctx.app.ops.list_backups(store).await?}))
+}
+
+/// `POST backups/create` with `name`, `passcode` (≥ 8 characters),
+/// `description` (`None` = empty), `retentionDate` (epoch ms, -1 = never);
+/// the legacy `storeName` is ignored (the store is in the path). Answers the
+/// job envelope.
+pub(crate) async fn create(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> {
+    let name = ctx.params.required("name")?;
+    names::check_new(NameKind::Backup, name)?;
+    let passcode = ctx.params.required("passcode")?;
+    if passcode.chars().count() < MIN_PASSCODE_CHARS {
+        return Err(ApiError::BadRequest(SHORT_PASSCODE.to_owned()));
+    }
+    let request = CreateBackup {
+        store: store.to_owned(),
+        name: name.to_owned(),
+        passcode: passcode.to_owned(),
+        description: ctx.params.description("description"),
+        retention_date: ctx.params.retention_date("retentionDate")?,
+        username: ctx.identity.username.clone(),
+        operation_uri: ctx.operation_uri(),
+    };
+    let job = ctx.app.ops.create_backup(request).await?;
+    Ok(ctx.job_envelope(&job))
+}
+
+/// `GET backups/<backup>`.
+pub(crate) async fn get(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    Ok(ctx.app.ops.backup(store, backup).await?)
+}
+
+/// `POST backups/<backup>/update` with `retentionDate` (required; -1 = never).
+pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    ctx.params.required("retentionDate")?;
+    let retention_date = ctx.params.retention_date("retentionDate")?;
+    ctx.app
+        .ops
+        .update_backup(store, backup, retention_date)
+        .await?;
+    Ok(success())
+}
+
+/// `POST backups/<backup>/restore` with `passcode`; the legacy `storeName` is
+/// ignored. Answers the job envelope.
+pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    let request = RestoreBackup {
+        store: store.to_owned(),
+        backup: backup.to_owned(),
+        passcode: ctx.params.required("passcode")?.to_owned(),
+        username: ctx.identity.username.clone(),
+        operation_uri: ctx.operation_uri(),
+    };
+    let job = ctx.app.ops.restore_backup(request).await?;
+    Ok(ctx.job_envelope(&job))
+}
+
+/// `POST backups/<backup>/delete` with `async` (default false): synchronous
+/// deletes wait for the job and answer success; asynchronous ones answer the
+/// job envelope.
+pub(crate) async fn delete(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    let asynchronous = ctx.params.boolean("async", false)?;
+    let request = DeleteBackup {
+        store: store.to_owned(),
+        backup: backup.to_owned(),
+        username: ctx.identity.username.clone(),
+        operation_uri: ctx.operation_uri(),
+    };
+    let job = ctx.app.ops.delete_backup(request, asynchronous).await?;
+    Ok(if asynchronous {
+        ctx.job_envelope(&job)
+    } else {
+        success()
+    })
+}

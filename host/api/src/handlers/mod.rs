@@ -1,0 +1,147 @@
+//! The request pipeline: parameters → format → route → method → token →
+//! privilege → names → handler → rendering. Every failure is rendered in the
+//! API's error format, in the requested `f` where it is known.
+
+mod backups;
+mod dr;
+mod stores;
+mod token;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::App;
+use crate::auth::{Identity, allowed};
+use crate::error::ApiError;
+use crate::extract;
+use crate::format::{self, Format, Page};
+use crate::ops::JobRef;
+use crate::params::{self, Params};
+use crate::routes::{self, Route};
+
+/// Everything a handler may need about its request.
+pub(crate) struct Ctx<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) parts: &'a Parts,
+    pub(crate) params: &'a Params,
+    pub(crate) identity: Identity,
+}
+
+impl Ctx<'_> {
+    /// Path of the request, recorded as a job's `operationURI`.
+    pub(crate) fn operation_uri(&self) -> String {
+        self.parts.uri.path().to_owned()
+    }
+
+    /// `{"jobsUrl": ..., "jobid": ..., "status": "SUBMITTED"}`.
+    pub(crate) fn job_envelope(&self, job: &JobRef) -> Value {
+        let url = format!(
+            "{}{}/jobs/{}",
+            extract::base_url(&self.parts.headers),
+            self.app.admin_prefix(),
+            crate::pct::encode_segment(&job.jobid)
+        );
+        json!({"jobsUrl": url, "jobid": job.jobid, "status": "SUBMITTED"})
+    }
+}
+
+/// `{"status":"success"}`.
+pub(crate) fn success() -> Value {
+    json!({"status": "success"})
+}
+
+/// The router's only handler.
+pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let title = parts.uri.path().to_owned();
+    let params = match params::collect(&parts, body, app.config.max_body_bytes).await {
+        Ok(params) => params,
+        Err(error) => {
+            let format = query_format(&parts).unwrap_or(Format::Json);
+            return ApiError::from(error).into_response_as(format, &title);
+        }
+    };
+    let format = match Format::parse(params.text("f")) {
+        Ok(format) => format,
+        Err(error) => return error.into_response_as(Format::Json, &title),
+    };
+    let route = match routes::match_path(&app.context, parts.uri.path())
+        .and_then(|route| route.check_method(&parts.method).map(|()| route))
+    {
+        Ok(route) => route,
+        Err(error) => return error.into_response_as(format, &title),
+    };
+    match handle(&app, &route, &parts, &params).await {
+        Ok(value) => {
+            let (resources, operations) = route.children(&value);
+            let page = Page {
+                title: title.clone(),
+                base_path: title,
+                resources,
+                operations,
+            };
+            format::render(format, StatusCode::OK, &value, &page)
+        }
+        Err(error) => error.into_response_as(format, &title),
+    }
+}
+
+/// `f` from the query string alone, for errors before the body is read.
+fn query_format(parts: &Parts) -> Option<Format> {
+    let pairs = params::parse_urlencoded(parts.uri.query()?.as_bytes()).ok()?;
+    let f = pairs.into_iter().rev().find(|(key, _)| key == "f")?.1;
+    Format::parse(Some(&f)).ok()
+}
+
+async fn handle(
+    app: &App,
+    route: &Route,
+    parts: &Parts,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let Some(privilege) = route.privilege() else {
+        return token::generate(app, params).await;
+    };
+    let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
+    let identity = app.auth.verify_token(token)?;
+    if !allowed(identity.role, privilege) {
+        return Err(ApiError::Forbidden);
+    }
+    route.check_names()?;
+    let ctx = Ctx {
+        app,
+        parts,
+        params,
+        identity,
+    };
+    match route {
+        Route::GenerateToken => token::generate(app, params).await,
+        Route::AdminRoot => Ok(dr::admin_root(&ctx)),
+        Route::System => Ok(json!({"resources": ["disasterrecovery"]})),
+        Route::DisasterRecovery => {
+            Ok(json!({"operations": ["status"], "resources": ["stores", "settings"]}))
+        }
+        Route::Status => dr::status(&ctx).await,
+        Route::Settings => dr::settings(&ctx).await,
+        Route::UpdateSettings => dr::update_settings(&ctx).await,
+        Route::Jobs => dr::jobs(&ctx).await,
+        Route::Job { jobid } => dr::job(&ctx, jobid).await,
+        Route::Stores => stores::list(&ctx).await,
+        Route::RegisterStore => stores::register(&ctx).await,
+        Route::Store { store } => stores::get(&ctx, store).await,
+        Route::UpdateStore { store } => stores::update(&ctx, store).await,
+        Route::UnregisterStore { store } => stores::unregister(&ctx, store).await,
+        Route::ValidateStore { store } => stores::validate(&ctx, store).await,
+        Route::Backups { store } => backups::list(&ctx, store).await,
+        Route::CreateBackup { store } => backups::create(&ctx, store).await,
+        Route::Backup { store, backup } => backups::get(&ctx, store, backup).await,
+        Route::UpdateBackup { store, backup } => backups::update(&ctx, store, backup).await,
+        Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
+        Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
+    }
+}

@@ -1,0 +1,442 @@
+//! Path matching: which resource or operation a request addresses, which HTTP
+//! methods and privilege it needs, and its children for the HTML view.
+//!
+//! Paths are matched segment by segment after percent-decoding each segment,
+//! so an encoded `%2F` stays inside its segment (and is then refused by
+//! [`crate::names`]). One trailing slash is ignored.
+
+use axum::http::Method;
+use serde_json::Value;
+
+use crate::auth::Privilege;
+use crate::error::ApiError;
+use crate::names::{self, NameKind};
+use crate::pct;
+
+/// What a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `/<context>/sharing/rest/generateToken`
+    GenerateToken,
+    /// `/admin`
+    AdminRoot,
+    /// `/admin/system`
+    System,
+    /// `/admin/system/disasterrecovery`
+    DisasterRecovery,
+    Status,
+    Settings,
+    UpdateSettings,
+    Stores,
+    RegisterStore,
+    Store {
+        store: String,
+    },
+    UpdateStore {
+        store: String,
+    },
+    UnregisterStore {
+        store: String,
+    },
+    ValidateStore {
+        store: String,
+    },
+    Backups {
+        store: String,
+    },
+    CreateBackup {
+        store: String,
+    },
+    Backup {
+        store: String,
+        backup: String,
+    },
+    UpdateBackup {
+        store: String,
+        backup: String,
+    },
+    RestoreBackup {
+        store: String,
+        backup: String,
+    },
+    DeleteBackup {
+        store: String,
+        backup: String,
+    },
+    /// `/admin/jobs`
+    Jobs,
+    Job {
+        jobid: String,
+    },
+}
+
+/// GET resources vs POST operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Resource,
+    Operation,
+}
+
+/// Message of 404s for unknown paths; it does not echo the path.
+pub(crate) const NOT_FOUND: &str = "Could not find the requested resource or operation.";
+
+/// Matches a request path (still percent-encoded) under `context`.
+pub(crate) fn match_path(context: &[String], path: &str) -> Result<Route, ApiError> {
+    let not_found = || ApiError::NotFound(NOT_FOUND.to_owned());
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let mut segments = Vec::new();
+    if !trimmed.is_empty() {
+        for raw in trimmed.split('/') {
+            let decoded = String::from_utf8(pct::decode(raw.as_bytes(), false)).map_err(|_| {
+                ApiError::BadRequest("The request path is not valid UTF-8.".to_owned())
+            })?;
+            segments.push(decoded);
+        }
+    }
+    let rest = segments.strip_prefix(context).ok_or_else(not_found)?;
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        ["sharing", "rest", "generateToken"] => Ok(Route::GenerateToken),
+        ["admin", admin @ ..] => match_admin(admin).ok_or_else(not_found),
+        _ => Err(not_found()),
+    }
+}
+
+fn match_admin(path: &[&str]) -> Option<Route> {
+    let route = match path {
+        [] => Route::AdminRoot,
+        ["system"] => Route::System,
+        ["jobs"] => Route::Jobs,
+        ["jobs", jobid] => Route::Job {
+            jobid: (*jobid).to_owned(),
+        },
+        ["system", "disasterrecovery", dr @ ..] => return match_dr(dr),
+        _ => return None,
+    };
+    Some(route)
+}
+
+fn match_dr(path: &[&str]) -> Option<Route> {
+    let route = match path {
+        [] => Route::DisasterRecovery,
+        ["status"] => Route::Status,
+        ["settings"] => Route::Settings,
+        ["settings", "update"] => Route::UpdateSettings,
+        ["stores"] => Route::Stores,
+        ["stores", "register"] => Route::RegisterStore,
+        ["stores", store, rest @ ..] => return match_store(store, rest),
+        _ => return None,
+    };
+    Some(route)
+}
+
+fn match_store(store: &str, path: &[&str]) -> Option<Route> {
+    let store = store.to_owned();
+    let route = match path {
+        [] => Route::Store { store },
+        ["update"] => Route::UpdateStore { store },
+        ["unregister"] => Route::UnregisterStore { store },
+        ["validate"] => Route::ValidateStore { store },
+        ["backups"] => Route::Backups { store },
+        ["backups", "create"] => Route::CreateBackup { store },
+        ["backups", backup, rest @ ..] => {
+            let backup = (*backup).to_owned();
+            match rest {
+                [] => Route::Backup { store, backup },
+                ["update"] => Route::UpdateBackup { store, backup },
+                ["restore"] => Route::RestoreBackup { store, backup },
+                ["delete"] => Route::DeleteBackup { store, backup },
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(route)
+}
+
+impl Route {
+    pub(crate) fn kind(&self) -> Kind {
+        match self {
+            Route::GenerateToken
+            | Route::UpdateSettings
+            | Route::RegisterStore
+            | Route::UpdateStore { .. }
+            | Route::UnregisterStore { .. }
+            | Route::ValidateStore { .. }
+            | Route::CreateBackup { .. }
+            | Route::UpdateBackup { .. }
+            | Route::RestoreBackup { .. }
+            | Route::DeleteBackup { .. } => Kind::Operation,
+            _ => Kind::Resource,
+        }
+    }
+
+    /// Resources answer GET and POST (clients may POST to keep tokens out of
+    /// URLs); operations answer POST only.
+    pub(crate) fn check_method(&self, method: &Method) -> Result<(), ApiError> {
+        let (ok, allow) = match self.kind() {
+            Kind::Resource => (method == Method::GET || method == Method::POST, "GET, POST"),
+            Kind::Operation => (method == Method::POST, "POST"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::MethodNotAllowed {
+                method: method.as_str().chars().take(16).collect(),
+                allow,
+            })
+        }
+    }
+
+    /// The privilege the caller needs; `None` for `generateToken`, which
+    /// needs no token.
+    pub(crate) fn privilege(&self) -> Option<Privilege> {
+        let privilege = match self {
+            Route::GenerateToken => return None,
+            Route::Jobs | Route::Job { .. } => Privilege::ReadJobs,
+            Route::UpdateSettings => Privilege::ManageSettings,
+            Route::RegisterStore
+            | Route::UpdateStore { .. }
+            | Route::UnregisterStore { .. }
+            | Route::ValidateStore { .. } => Privilege::ManageStores,
+            Route::CreateBackup { .. }
+            | Route::UpdateBackup { .. }
+            | Route::DeleteBackup { .. } => Privilege::ManageBackups,
+            Route::RestoreBackup { .. } => Privilege::RestoreBackups,
+            Route::AdminRoot
+            | Route::System
+            | Route::DisasterRecovery
+            | Route::Status
+            | Route::Settings
+            | Route::Stores
+            | Route::Store { .. }
+            | Route::Backups { .. }
+            | Route::Backup { .. } => Privilege::ReadStatus,
+        };
+        Some(privilege)
+    }
+
+    /// Checks the names in the path.
+    pub(crate) fn check_names(&self) -> Result<(), ApiError> {
+        match self {
+            Route::Store { store }
+            | Route::UpdateStore { store }
+            | Route::UnregisterStore { store }
+            | Route::ValidateStore { store }
+            | Route::Backups { store }
+            | Route::CreateBackup { store } => names::check(NameKind::Store, store),
+            Route::Backup { store, backup }
+            | Route::UpdateBackup { store, backup }
+            | Route::RestoreBackup { store, backup }
+            | Route::DeleteBackup { store, backup } => {
+                names::check(NameKind::Store, store)?;
+                names::check(NameKind::Backup, backup)
+            }
+            Route::Job { jobid } => names::check(NameKind::Job, jobid),
+            _ => Ok(()),
+        }
+    }
+
+    /// Child resources and operations, for links in the HTML view.
+    pub(crate) fn children(&self, value: &Value) -> (Vec<String>, Vec<String>) {
+        let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+        match self {
+            Route::AdminRoot => (owned(&["system", "jobs"]), vec![]),
+            Route::System => (owned(&["disasterrecovery"]), vec![]),
+            Route::DisasterRecovery => (owned(&["status", "settings", "stores"]), vec![]),
+            Route::Settings => (vec![], owned(&["update"])),
+            Route::Stores => (
+                names_in(value, "backupStores", Some("name")),
+                owned(&["register"]),
+            ),
+            Route::Store { .. } => (
+                owned(&["backups"]),
+                owned(&["update", "unregister", "validate"]),
+            ),
+            Route::Backups { .. } => (
+                names_in(value, "backups", Some("backupName")),
+                owned(&["create"]),
+            ),
+            Route::Backup { .. } => (vec![], owned(&["update", "restore", "delete"])),
+            Route::Jobs => (names_in(value, "jobs", None), vec![]),
+            _ => (vec![], vec![]),
+        }
+    }
+}
+
+/// Strings at `value[list][*]` or `value[list][*][field]`.
+fn names_in(value: &Value, list: &str, field: Option<&str>) -> Vec<String> {
+    let Some(items) = value.get(list).and_then(Value::as_array) else {
+        return vec![];
+    };
+    items
+        .iter()
+        .filter_map(|item| match field {
+            Some(field) => item.get(field),
+            None => Some(item),
+        })
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn arcgis() -> Vec<String> {
+        vec!["arcgis".to_owned()]
+    }
+
+    fn route(path: &str) -> Result<Route, ApiError> {
+        match_path(&arcgis(), path)
+    }
+
+    #[test]
+    fn matches_every_endpoint() {
+        let dr = "/arcgis/admin/system/disasterrecovery";
+        let store = || "s".to_owned();
+        let backup = || "b".to_owned();
+        let cases = [
+            (
+                "/arcgis/sharing/rest/generateToken".to_owned(),
+                Route::GenerateToken,
+            ),
+            ("/arcgis/admin".to_owned(), Route::AdminRoot),
+            ("/arcgis/admin/".to_owned(), Route::AdminRoot),
+            ("/arcgis/admin/system".to_owned(), Route::System),
+            (dr.to_owned(), Route::DisasterRecovery),
+            (format!("{dr}/status"), Route::Status),
+            (format!("{dr}/settings"), Route::Settings),
+            (format!("{dr}/settings/update"), Route::UpdateSettings),
+            (format!("{dr}/stores"), Route::Stores),
+            (format!("{dr}/stores/register"), Route::RegisterStore),
+            (format!("{dr}/stores/s"), Route::Store { store: store() }),
+            (
+                format!("{dr}/stores/s/update"),
+                Route::UpdateStore { store: store() },
+            ),
+            (
+                format!("{dr}/stores/s/unregister"),
+                Route::UnregisterStore { store: store() },
+            ),
+            (
+                format!("{dr}/stores/s/validate"),
+                Route::ValidateStore { store: store() },
+            ),
+            (
+                format!("{dr}/stores/s/backups"),
+                Route::Backups { store: store() },
+            ),
+            (
+                format!("{dr}/stores/s/backups/create"),
+                Route::CreateBackup { store: store() },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b"),
+                Route::Backup {
+                    store: store(),
+                    backup: backup(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/update"),
+                Route::UpdateBackup {
+                    store: store(),
+                    backup: backup(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/restore"),
+                Route::RestoreBackup {
+                    store: store(),
+                    backup: backup(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/delete"),
+                Route::DeleteBackup {
+                    store: store(),
+                    backup: backup(),
+                },
+            ),
+            ("/arcgis/admin/jobs".to_owned(), Route::Jobs),
+            (
+                "/arcgis/admin/jobs/j1".to_owned(),
+                Route::Job {
+                    jobid: "j1".to_owned(),
+                },
+            ),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(route(&path), Ok(expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_are_404() {
+        for path in [
+            "/",
+            "",
+            "/arcgis",
+            "/other/admin",
+            "/arcgis/admin/nope",
+            "/arcgis/admin/system/disasterrecovery/stores/s/backups/b/x",
+            "/arcgis/admin//system",
+            "/arcgis/sharing/rest/generatetoken",
+        ] {
+            assert!(matches!(route(path), Err(ApiError::NotFound(_))), "{path}");
+        }
+    }
+
+    #[test]
+    fn decodes_segments_without_splitting() {
+        assert_eq!(
+            route("/arcgis/admin/system/disasterrecovery/stores/a%2Fb"),
+            Ok(Route::Store {
+                store: "a/b".to_owned()
+            })
+        );
+        assert_eq!(
+            route("/arcgis/admin/system/disasterrecovery/stores/a+b%20c"),
+            Ok(Route::Store {
+                store: "a+b c".to_owned()
+            })
+        );
+        assert!(matches!(
+            route("/arcgis/admin/system/disasterrecovery/stores/%FF"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn other_contexts() {
+        assert_eq!(match_path(&[], "/admin/jobs"), Ok(Route::Jobs));
+        let nested = vec!["a".to_owned(), "b".to_owned()];
+        assert_eq!(match_path(&nested, "/a/b/admin"), Ok(Route::AdminRoot));
+        assert!(match_path(&nested, "/a/admin").is_err());
+    }
+
+    #[test]
+    fn methods() {
+        assert!(Route::Stores.check_method(&Method::GET).is_ok());
+        assert!(Route::Stores.check_method(&Method::POST).is_ok());
+        assert!(Route::Stores.check_method(&Method::DELETE).is_err());
+        assert!(Route::RegisterStore.check_method(&Method::GET).is_err());
+        assert!(Route::GenerateToken.check_method(&Method::GET).is_err());
+    }
+
+    #[test]
+    fn children_from_values() {
+        let (resources, operations) =
+            Route::Stores.children(&json!({"backupStores": [{"name": "a"}, {"name": "b"}, {}]}));
+        assert_eq!(
+            (resources, operations),
+            (vec!["a".into(), "b".into()], vec!["register".into()])
+        );
+        let (resources, _) = Route::Jobs.children(&json!({"jobs": ["j1", 2]}));
+        assert_eq!(resources, vec!["j1".to_owned()]);
+    }
+}
