@@ -1,1 +1,17 @@
+//! drhost: a disaster-recovery backup host. It serves an admin API compatible
+//! with the Enterprise Administrator API's disaster-recovery resources and runs
+//! every backup stage and store adapter as a sandboxed WebAssembly component.
 
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod fsutil;
+pub mod jobs;
+pub mod orchestrator;
+pub mod pipeline;
+pub mod plugins;
+pub mod serve;
+pub mod settings;
+pub mod stores;
+pub mod views;

@@ -1,0 +1,528 @@
+//! The running host: configuration, plugins, stores and jobs, and the
+//! implementation of every admin API operation ([`DrOps`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
+use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository};
+use drhost_runtime::{
+    AdapterStore, DirGrant, Grants, PluginContext, Runtime, RuntimeConfig, StoreAdapter,
+};
+use serde_json::{Value, json};
+use tokio::sync::OwnedMutexGuard;
+use tracing::Instrument;
+
+use crate::clock::now_ms;
+use crate::config::HostConfig;
+use crate::jobs::{JobHandle, JobStore, NewJob, Operation, codes};
+use crate::orchestrator::{self, BackupJob, RestoreJob};
+use crate::pipeline::ConfiguredStage;
+use crate::plugins::component_bytes;
+use crate::settings::Settings;
+use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
+use crate::views;
+
+/// Guest path at which a store adapter sees its store directory.
+const STORE_GUEST_DIR: &str = "/store";
+
+/// The host's state; cheap to share.
+pub struct Host {
+    config: HostConfig,
+    stages: Vec<ConfiguredStage>,
+    store_adapter: Arc<StoreAdapter>,
+    stores: StoreRegistry,
+    jobs: JobStore,
+    settings: Settings,
+    /// Held by the one DR job that may run at a time.
+    dr_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The job holding `dr_lock`, for the busy error.
+    running_job: Arc<Mutex<Option<String>>>,
+    /// Opened repositories by store name (opening reads the store's config).
+    repos: tokio::sync::Mutex<HashMap<String, Repository>>,
+}
+
+impl Host {
+    /// Loads state, plugins and stores. Jobs that were running when the host
+    /// last stopped are marked failed, and their stores garbage-collected.
+    pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.state_dir)?;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.cache_dir(),
+            ..RuntimeConfig::default()
+        })?;
+        let mut stages = Vec::with_capacity(config.stages.len());
+        for stage in &config.stages {
+            stages.push(ConfiguredStage::load(&runtime, stage).await?);
+        }
+        let store_adapter = runtime
+            .load_adapter("store-fs", &component_bytes("store-fs")?)
+            .await?;
+        let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
+        let settings = Settings::open(&config.state_dir)?;
+        let host = Arc::new(Self {
+            stages,
+            store_adapter,
+            stores,
+            jobs,
+            settings,
+            dr_lock: Arc::new(tokio::sync::Mutex::new(())),
+            running_job: Arc::new(Mutex::new(None)),
+            repos: tokio::sync::Mutex::new(HashMap::new()),
+            config,
+        });
+        host.collect_after_interruption(&interrupted).await;
+        Ok(host)
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// A crashed backup may have left packs that no backup references.
+    async fn collect_after_interruption(&self, interrupted: &[String]) {
+        for jobid in interrupted {
+            let Some(job) = self.jobs.get(jobid) else {
+                continue;
+            };
+            tracing::warn!(jobid, store = %job.backup_store, "job was interrupted by a host stop; marked failed");
+            if job.operation == Operation::Restore {
+                continue;
+            }
+            let Ok(repo) = self.repository(&job.backup_store).await else {
+                continue;
+            };
+            match repo.collect_garbage().await {
+                Ok(report) => {
+                    tracing::info!(store = %job.backup_store, "garbage collected: {report}")
+                }
+                Err(e) => {
+                    tracing::warn!(store = %job.backup_store, error = %e, "garbage collection failed")
+                }
+            }
+        }
+    }
+
+    fn store(&self, name: &str) -> Result<StoreRecord, OpError> {
+        self.stores.get(name).map_err(registry_error)
+    }
+
+    fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
+        AdapterStore::new(
+            self.store_adapter.clone(),
+            PluginContext {
+                config_json: json!({"root": STORE_GUEST_DIR}).to_string(),
+                grants: Grants {
+                    dirs: vec![DirGrant {
+                        host: record.root.clone(),
+                        guest: STORE_GUEST_DIR.into(),
+                        writable: true,
+                    }],
+                    tcp_connect: Vec::new(),
+                },
+                limits: self.config.store_limits.to_plugin_limits(),
+            },
+        )
+    }
+
+    async fn repository(&self, store: &str) -> Result<Repository, OpError> {
+        let record = self.store(store)?;
+        let mut repos = self.repos.lock().await;
+        if let Some(repo) = repos.get(store) {
+            return Ok(repo.clone());
+        }
+        let repo = Repository::open(Arc::new(self.adapter_store(&record)))
+            .await
+            .map_err(repo_error)?;
+        repos.insert(store.to_string(), repo.clone());
+        Ok(repo)
+    }
+
+    /// Takes the DR lock or explains who holds it.
+    fn claim_dr_lock(&self) -> Result<OwnedMutexGuard<()>, OpError> {
+        self.dr_lock.clone().try_lock_owned().map_err(|_| {
+            let running = self
+                .running_job
+                .lock()
+                .map(|j| j.clone())
+                .unwrap_or_default()
+                .unwrap_or_default();
+            OpError::Conflict(format!(
+                "Another disaster recovery job ({running}) is running. Only one backup, \
+                 restore or delete runs at a time; try again when it has finished."
+            ))
+        })
+    }
+
+    /// Runs `work` as the DR job `job` in the background, holding the lock
+    /// until it ends and bounding it by the `timeoutInSeconds` setting.
+    fn spawn_job<F>(
+        &self,
+        job: JobHandle,
+        guard: OwnedMutexGuard<()>,
+        work: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
+    {
+        let timeout = self.settings.job_timeout();
+        let running = self.running_job.clone();
+        if let Ok(mut slot) = running.lock() {
+            *slot = Some(job.id().to_string());
+        }
+        let span = tracing::info_span!("job", jobid = %job.id());
+        tokio::spawn(
+            async move {
+                job.executing();
+                match tokio::time::timeout(timeout, work).await {
+                    Ok(Ok(())) => job.complete(),
+                    Ok(Err(failure)) => job.fail(&failure.0),
+                    Err(_) => job.fail(&format!(
+                        "The job exceeded the DR setting timeoutInSeconds ({} s) and was cancelled.",
+                        timeout.as_secs()
+                    )),
+                }
+                if let Ok(mut slot) = running.lock() {
+                    *slot = None;
+                }
+                drop(guard);
+            }
+            .instrument(span),
+        )
+    }
+
+    fn backup_view(info: &BackupInfo, store: &str) -> Value {
+        json!({
+            "backupName": info.name,
+            "name": info.name,
+            "description": info.description,
+            "backupStore": store,
+            "backupType": "FULL",
+            "scheduleType": info.schedule_type,
+            "release": info.release,
+            "siteName": "arcgis",
+            "status": "completed",
+            "startTime": info.start_time,
+            "completeTime": info.complete_time,
+            "retentionDate": info.retention_date,
+            "storedBytes": info.stored_bytes,
+            "totalBytes": info.total_bytes,
+            "stages": info.stages.iter().map(|s| json!({
+                "name": s.name,
+                "plugin": s.plugin,
+                "items": s.items,
+                "bytes": s.bytes,
+                "startTime": s.start_time,
+                "endTime": s.end_time,
+                "status": "completed",
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The configured stage for each stage of a backup, in backup order.
+    fn stages_for(&self, backup_stages: &[String]) -> Result<Vec<ConfiguredStage>, OpError> {
+        backup_stages
+            .iter()
+            .map(|name| {
+                self.stages
+                    .iter()
+                    .find(|s| &s.config.name == name)
+                    .cloned()
+                    .ok_or_else(|| {
+                        OpError::InvalidInput(format!(
+                            "The backup contains stage '{name}', which this host's configuration \
+                             does not define, so it cannot be restored here."
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+fn registry_error(e: StoreRegistryError) -> OpError {
+    match e {
+        StoreRegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
+        StoreRegistryError::Exists(_) => OpError::Conflict(e.to_string()),
+        StoreRegistryError::Invalid(_) => OpError::InvalidInput(e.to_string()),
+        StoreRegistryError::Io { .. } => OpError::Internal(e.to_string()),
+    }
+}
+
+fn repo_error(e: RepoError) -> OpError {
+    match e {
+        RepoError::WrongPasscode => OpError::WrongPasscode(
+            "The passcode does not match the one this backup was created with.".into(),
+        ),
+        RepoError::NotFound(_) => OpError::NotFound(e.to_string()),
+        RepoError::NameTaken(_) => OpError::Conflict(e.to_string()),
+        RepoError::InvalidName(_) => OpError::InvalidInput(e.to_string()),
+        RepoError::AppendOnly => OpError::InvalidInput(e.to_string()),
+        _ => OpError::Internal(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl DrOps for Host {
+    async fn list_stores(&self) -> Result<Vec<Value>, OpError> {
+        Ok(self.stores.list().iter().map(StoreRecord::view).collect())
+    }
+
+    async fn store(&self, store: &str) -> Result<Value, OpError> {
+        Ok(self.store(store)?.view())
+    }
+
+    async fn register_store(
+        &self,
+        store: &str,
+        settings: Value,
+        is_default: bool,
+    ) -> Result<(), OpError> {
+        let record = self
+            .stores
+            .register(store, &settings, is_default)
+            .map_err(registry_error)?;
+        // Refuse a store the adapter cannot use, rather than failing its first backup.
+        if let Err(e) = self.adapter_store(&record).validate().await {
+            let _ = self.stores.unregister(store);
+            return Err(OpError::InvalidInput(format!(
+                "The backup store '{store}' is not usable: {e}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError> {
+        self.stores.update(store, &settings).map_err(registry_error)
+    }
+
+    async fn unregister_store(&self, store: &str) -> Result<(), OpError> {
+        self.stores.unregister(store).map_err(registry_error)?;
+        self.repos.lock().await.remove(store);
+        Ok(())
+    }
+
+    async fn validate_store(&self, store: &str) -> Result<bool, OpError> {
+        let record = self.store(store)?;
+        Ok(self.adapter_store(&record).validate().await.is_ok())
+    }
+
+    async fn list_backups(&self, store: &str) -> Result<Vec<Value>, OpError> {
+        let repo = self.repository(store).await?;
+        let listings = repo.list_backups().await.map_err(repo_error)?;
+        Ok(listings
+            .iter()
+            .map(|listing| match listing {
+                BackupListing::Ok(info) => Self::backup_view(info, store),
+                BackupListing::Damaged {
+                    name,
+                    object,
+                    reason,
+                } => json!({
+                    "backupName": name,
+                    "name": name,
+                    "backupStore": store,
+                    "status": "damaged",
+                    "message": format!("backup record {object} is damaged: {reason}"),
+                }),
+            })
+            .collect())
+    }
+
+    async fn backup(&self, store: &str, backup: &str) -> Result<Value, OpError> {
+        let repo = self.repository(store).await?;
+        let info = repo.backup_info(backup).await.map_err(repo_error)?;
+        Ok(Self::backup_view(&info, store))
+    }
+
+    async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
+        if request.passcode.chars().count() < 8 {
+            return Err(OpError::InvalidInput(
+                "The passcode must be at least eight characters in length.".into(),
+            ));
+        }
+        drhost_repo::validate_backup_name(&request.name).map_err(repo_error)?;
+        let repo = self.repository(&request.store).await?;
+        if repo.backup_info(&request.name).await.is_ok() {
+            return Err(OpError::Conflict(format!(
+                "A backup named '{}' already exists in store '{}'.",
+                request.name, request.store
+            )));
+        }
+        let guard = self.claim_dr_lock()?;
+        let job = self.jobs.create(NewJob {
+            operation: Operation::Backup,
+            operation_uri: request.operation_uri,
+            username: request.username,
+            backup_name: request.name.clone(),
+            backup_store: request.store.clone(),
+            schedule_type: "MANUAL".into(),
+            stage_names: orchestrator::backup_stage_names(&self.stages),
+        });
+        let info = BackupInfo {
+            name: request.name,
+            description: request.description,
+            schedule_type: "MANUAL".into(),
+            start_time: now_ms(),
+            complete_time: 0,
+            retention_date: request.retention_date,
+            release: env!("CARGO_PKG_VERSION").into(),
+            stages: Vec::new(),
+            stored_bytes: 0,
+            total_bytes: 0,
+        };
+        let work = BackupJob {
+            repo: repo.clone(),
+            stages: self.stages.clone(),
+            passcode: request.passcode,
+            info,
+        };
+        let handle = job.clone();
+        self.spawn_job(job.clone(), guard, async move {
+            let result = orchestrator::run_backup(&handle, work).await;
+            if result.is_err() {
+                // What the failed backup wrote is referenced by no commit record.
+                if let Err(e) = repo.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection after a failed backup failed");
+                }
+            }
+            result
+        });
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
+    }
+
+    async fn update_backup(
+        &self,
+        store: &str,
+        backup: &str,
+        retention_date: i64,
+    ) -> Result<(), OpError> {
+        if retention_date < -1 {
+            return Err(OpError::InvalidInput(
+                "retentionDate must be epoch milliseconds or -1 (never).".into(),
+            ));
+        }
+        let repo = self.repository(store).await?;
+        repo.set_retention(backup, retention_date)
+            .await
+            .map_err(repo_error)
+    }
+
+    async fn restore_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError> {
+        let repo = self.repository(&request.store).await?;
+        let guard = self.claim_dr_lock()?;
+        // The passcode is checked before a job exists, so a wrong one leaves
+        // every target untouched and answers at once.
+        let backup = repo
+            .open_backup(&request.backup, &request.passcode)
+            .await
+            .map_err(repo_error)?;
+        let stage_names = backup.stage_names();
+        let stages = self.stages_for(&stage_names)?;
+        for stage in &stages {
+            if let Some(target) = stage.config.restore_target() {
+                std::fs::create_dir_all(target).map_err(|e| {
+                    OpError::Internal(format!(
+                        "cannot create the restore target of {}: {e}",
+                        stage.config.name
+                    ))
+                })?;
+            }
+        }
+        let job = self.jobs.create(NewJob {
+            operation: Operation::Restore,
+            operation_uri: request.operation_uri,
+            username: request.username,
+            backup_name: request.backup.clone(),
+            backup_store: request.store.clone(),
+            schedule_type: backup.info().schedule_type.clone(),
+            stage_names: orchestrator::restore_stage_names(&stage_names),
+        });
+        // Restore needs only the backup's own record, manifest and packs, all
+        // verified as they are read; a damaged `config` is the store's problem,
+        // worth a warning but not worth refusing the data back.
+        if let Some(damage) = repo.check_config().await.map_err(repo_error)? {
+            job.warn(
+                codes::STORE_CONFIG_DAMAGED,
+                &format!(
+                    "Store object config is damaged ({damage}). This restore does not use it; \
+                     new backups in store '{}' use the key parameters of its newest intact backup.",
+                    request.store
+                ),
+            );
+        }
+        let handle = job.clone();
+        self.spawn_job(job.clone(), guard, async move {
+            orchestrator::run_restore(&handle, RestoreJob { backup, stages }).await
+        });
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
+    }
+
+    async fn delete_backup(
+        &self,
+        request: DeleteBackup,
+        asynchronous: bool,
+    ) -> Result<JobRef, OpError> {
+        let repo = self.repository(&request.store).await?;
+        repo.backup_info(&request.backup)
+            .await
+            .map_err(repo_error)?;
+        let guard = self.claim_dr_lock()?;
+        let job = self.jobs.create(NewJob {
+            operation: Operation::DeleteBackup,
+            operation_uri: request.operation_uri,
+            username: request.username,
+            backup_name: request.backup.clone(),
+            backup_store: request.store.clone(),
+            schedule_type: "MANUAL".into(),
+            stage_names: vec!["Delete backup".into()],
+        });
+        let handle = job.clone();
+        let name = request.backup;
+        let task = self.spawn_job(job.clone(), guard, async move {
+            orchestrator::run_delete(&handle, repo, &name).await
+        });
+        if !asynchronous {
+            task.await
+                .map_err(|e| OpError::Internal(format!("the delete job ended abnormally: {e}")))?;
+            if let Some(record) = job.record()
+                && let Some(failure) = record.failure
+            {
+                return Err(OpError::Internal(failure));
+            }
+        }
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
+    }
+
+    async fn list_jobs(&self) -> Result<Vec<String>, OpError> {
+        Ok(self.jobs.ids())
+    }
+
+    async fn job(&self, jobid: &str) -> Result<Value, OpError> {
+        self.jobs
+            .get(jobid)
+            .map(|job| views::job(&job))
+            .ok_or_else(|| OpError::NotFound(format!("job '{jobid}' does not exist")))
+    }
+
+    async fn status(&self) -> Result<Value, OpError> {
+        Ok(views::dr_status(self.jobs.last_dr_job().as_ref()))
+    }
+
+    async fn settings(&self) -> Result<Value, OpError> {
+        Ok(self.settings.view())
+    }
+
+    async fn update_settings(&self, settings: Value) -> Result<(), OpError> {
+        self.settings
+            .update(&settings)
+            .map_err(|e| OpError::InvalidInput(e.to_string()))
+    }
+}

@@ -1,0 +1,505 @@
+//! Durable job records. Every job is a JSON file in `<state>/jobs/`, rewritten
+//! atomically on each state change, so a host restart finds every job; jobs
+//! that were still running are then marked failed with the reason.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now_ms;
+use crate::fsutil::write_atomic;
+
+/// Most job records kept; older finished ones are removed.
+const MAX_JOBS: usize = 500;
+/// Most messages kept per job (plugins are rate-limited too).
+const MAX_MESSAGES: usize = 2000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Submitted,
+    Executing,
+    Completed,
+    Failed,
+}
+
+impl JobStatus {
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Operation {
+    Backup,
+    Restore,
+    DeleteBackup,
+}
+
+impl Operation {
+    /// Backups and restores are what the DR status resource reports.
+    pub fn is_dr(self) -> bool {
+        matches!(self, Self::Backup | Self::Restore)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageState {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Skipped,
+}
+
+/// One status message (`{"code":4014,"message":"...","when":ms}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub code: u32,
+    pub message: String,
+    pub when: i64,
+}
+
+/// Progress of one stage of a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageProgress {
+    pub name: String,
+    pub state: StageState,
+    pub started: i64,
+    pub ended: i64,
+    pub last_updated: i64,
+    pub bytes: u64,
+    pub items: u64,
+}
+
+/// A job as persisted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub jobid: String,
+    pub operation: Operation,
+    pub status: JobStatus,
+    pub starttime: i64,
+    pub endtime: i64,
+    pub updatedtime: i64,
+    pub operation_uri: String,
+    pub username: String,
+    pub backup_name: String,
+    pub backup_store: String,
+    pub schedule_type: String,
+    /// Why the job failed, for the status' `message`.
+    pub failure: Option<String>,
+    /// What a job that completed wants the operator to know; it makes the
+    /// status `completed_with_warnings` instead of `success`.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    pub stages: Vec<StageProgress>,
+    pub messages: Vec<Message>,
+}
+
+/// Why the job store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobStoreError {
+    #[error("cannot use job directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What a new job is about.
+pub struct NewJob {
+    pub operation: Operation,
+    pub operation_uri: String,
+    pub username: String,
+    pub backup_name: String,
+    pub backup_store: String,
+    pub schedule_type: String,
+    pub stage_names: Vec<String>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    jobs: BTreeMap<String, JobRecord>,
+    /// Creation order, oldest first.
+    order: Vec<String>,
+}
+
+/// All jobs of this host.
+#[derive(Clone)]
+pub struct JobStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl JobStore {
+    /// Loads every job under `dir`; jobs that were running when the host
+    /// stopped are marked failed. Returns the ids of those jobs.
+    pub fn open(dir: &Path) -> Result<(Self, Vec<String>), JobStoreError> {
+        let io = |source| JobStoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut jobs = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            match std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<JobRecord>(&b).ok())
+            {
+                Some(job) => {
+                    jobs.insert(job.jobid.clone(), job);
+                }
+                None => tracing::warn!(path = %path.display(), "ignoring unreadable job record"),
+            }
+        }
+        let mut order: Vec<String> = jobs.keys().cloned().collect();
+        order.sort_by_key(|id| (jobs[id].starttime, id.clone()));
+        let store = JobStore {
+            inner: Arc::new(Mutex::new(Inner {
+                dir: dir.to_path_buf(),
+                jobs,
+                order,
+            })),
+        };
+        let interrupted = store.fail_interrupted();
+        Ok((store, interrupted))
+    }
+
+    fn fail_interrupted(&self) -> Vec<String> {
+        let mut inner = self.lock();
+        let ids: Vec<String> = inner
+            .jobs
+            .values()
+            .filter(|j| !j.status.is_finished())
+            .map(|j| j.jobid.clone())
+            .collect();
+        for id in &ids {
+            let now = now_ms();
+            if let Some(job) = inner.jobs.get_mut(id) {
+                let reason = "The host stopped while this job was running; nothing it \
+                              wrote was committed. Run it again.";
+                for stage in &mut job.stages {
+                    if stage.state == StageState::Running {
+                        stage.state = StageState::Failed;
+                        stage.ended = now;
+                        stage.last_updated = now;
+                    }
+                }
+                job.status = JobStatus::Failed;
+                job.failure = Some(reason.into());
+                job.endtime = now;
+                job.updatedtime = now;
+                job.messages.push(Message {
+                    code: codes::JOB_INTERRUPTED,
+                    message: reason.into(),
+                    when: now,
+                });
+            }
+            inner.persist(id);
+        }
+        ids
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn create(&self, new: NewJob) -> JobHandle {
+        let now = now_ms();
+        let jobid = format!("j{}", uuid::Uuid::new_v4());
+        let record = JobRecord {
+            jobid: jobid.clone(),
+            operation: new.operation,
+            status: JobStatus::Submitted,
+            starttime: now,
+            endtime: 0,
+            updatedtime: now,
+            operation_uri: new.operation_uri,
+            username: new.username,
+            backup_name: new.backup_name,
+            backup_store: new.backup_store,
+            schedule_type: new.schedule_type,
+            failure: None,
+            warnings: Vec::new(),
+            stages: new
+                .stage_names
+                .into_iter()
+                .map(|name| StageProgress {
+                    name,
+                    state: StageState::Pending,
+                    started: 0,
+                    ended: 0,
+                    last_updated: now,
+                    bytes: 0,
+                    items: 0,
+                })
+                .collect(),
+            messages: Vec::new(),
+        };
+        let mut inner = self.lock();
+        inner.jobs.insert(jobid.clone(), record);
+        inner.order.push(jobid.clone());
+        inner.persist(&jobid);
+        inner.prune();
+        JobHandle {
+            store: self.clone(),
+            jobid,
+        }
+    }
+
+    pub fn get(&self, jobid: &str) -> Option<JobRecord> {
+        self.lock().jobs.get(jobid).cloned()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.lock().order.clone()
+    }
+
+    /// The most recent backup or restore job.
+    pub fn last_dr_job(&self) -> Option<JobRecord> {
+        let inner = self.lock();
+        inner
+            .order
+            .iter()
+            .rev()
+            .filter_map(|id| inner.jobs.get(id))
+            .find(|j| j.operation.is_dr())
+            .cloned()
+    }
+
+    fn update(&self, jobid: &str, persist: bool, change: impl FnOnce(&mut JobRecord)) {
+        let mut inner = self.lock();
+        if let Some(job) = inner.jobs.get_mut(jobid) {
+            change(job);
+            job.updatedtime = now_ms();
+            if persist {
+                inner.persist(jobid);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn path(&self, jobid: &str) -> PathBuf {
+        self.dir.join(format!("{jobid}.json"))
+    }
+
+    /// Writes one job record; a failure is logged, not fatal: the job goes on
+    /// and the next transition retries.
+    fn persist(&self, jobid: &str) {
+        let Some(job) = self.jobs.get(jobid) else {
+            return;
+        };
+        let result = serde_json::to_vec(job)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(&self.path(jobid), &bytes));
+        if let Err(e) = result {
+            tracing::error!(jobid, error = %e, "could not persist job record");
+        }
+    }
+
+    fn prune(&mut self) {
+        while self.order.len() > MAX_JOBS {
+            let Some(pos) = self
+                .order
+                .iter()
+                .position(|id| self.jobs.get(id).is_none_or(|j| j.status.is_finished()))
+            else {
+                return;
+            };
+            let id = self.order.remove(pos);
+            self.jobs.remove(&id);
+            let _ = std::fs::remove_file(self.path(&id));
+        }
+    }
+}
+
+/// A running job: its methods record progress.
+#[derive(Clone)]
+pub struct JobHandle {
+    store: JobStore,
+    jobid: String,
+}
+
+impl JobHandle {
+    pub fn id(&self) -> &str {
+        &self.jobid
+    }
+
+    pub fn record(&self) -> Option<JobRecord> {
+        self.store.get(&self.jobid)
+    }
+
+    pub fn executing(&self) {
+        self.store
+            .update(&self.jobid, true, |j| j.status = JobStatus::Executing);
+    }
+
+    pub fn message(&self, code: u32, text: &str) {
+        tracing::info!(jobid = %self.jobid, code, "{text}");
+        self.store
+            .update(&self.jobid, true, |j| push_message(j, code, text));
+    }
+
+    /// A message that also marks the job's outcome as completed with warnings.
+    pub fn warn(&self, code: u32, text: &str) {
+        tracing::warn!(jobid = %self.jobid, code, "{text}");
+        self.store.update(&self.jobid, true, |j| {
+            push_message(j, code, text);
+            j.warnings.push(text.to_string());
+        });
+    }
+
+    pub fn stage_started(&self, index: usize) {
+        self.set_stage(index, true, |s, now| {
+            s.state = StageState::Running;
+            s.started = now;
+        });
+    }
+
+    /// Progress is kept in memory only; it is persisted with the next transition.
+    pub fn stage_progress(&self, index: usize, bytes: u64, items: u64) {
+        self.set_stage(index, false, |s, _| {
+            s.bytes = bytes;
+            s.items = items;
+        });
+    }
+
+    pub fn stage_finished(&self, index: usize, state: StageState) {
+        self.set_stage(index, true, |s, now| {
+            if s.started == 0 {
+                s.started = now;
+            }
+            s.state = state;
+            s.ended = now;
+        });
+    }
+
+    fn set_stage(&self, index: usize, persist: bool, change: impl FnOnce(&mut StageProgress, i64)) {
+        self.store.update(&self.jobid, persist, |j| {
+            if let Some(stage) = j.stages.get_mut(index) {
+                let now = now_ms();
+                change(stage, now);
+                stage.last_updated = now;
+            }
+        });
+    }
+
+    pub fn set_backup_name(&self, name: &str) {
+        self.store
+            .update(&self.jobid, true, |j| j.backup_name = name.to_string());
+    }
+
+    pub fn complete(&self) {
+        self.finish(JobStatus::Completed, None);
+    }
+
+    pub fn fail(&self, reason: &str) {
+        tracing::warn!(jobid = %self.jobid, "job failed: {reason}");
+        self.finish(JobStatus::Failed, Some(reason.to_string()));
+    }
+
+    fn finish(&self, status: JobStatus, failure: Option<String>) {
+        self.store.update(&self.jobid, true, |j| {
+            let now = now_ms();
+            for stage in &mut j.stages {
+                match stage.state {
+                    StageState::Running => {
+                        stage.state = StageState::Failed;
+                        stage.ended = now;
+                    }
+                    StageState::Pending => stage.state = StageState::Skipped,
+                    _ => {}
+                }
+            }
+            if let Some(reason) = &failure {
+                j.messages.push(Message {
+                    code: codes::JOB_FAILED,
+                    message: reason.clone(),
+                    when: now,
+                });
+            }
+            j.status = status;
+            j.failure = failure;
+            j.endtime = now;
+        });
+    }
+}
+
+fn push_message(job: &mut JobRecord, code: u32, text: &str) {
+    if job.messages.len() < MAX_MESSAGES {
+        job.messages.push(Message {
+            code,
+            message: text.to_string(),
+            when: now_ms(),
+        });
+    }
+}
+
+/// Host-side message codes (plugins report their own, e.g. 4019).
+pub mod codes {
+    pub const BACKUP_STARTED: u32 = 4014;
+    pub const STAGE_PERSISTED: u32 = 4026;
+    pub const BACKUP_PERSISTED: u32 = 4027;
+    pub const BACKUP_COMPLETED: u32 = 4028;
+    pub const RESTORE_STARTED: u32 = 5014;
+    pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
+    pub const RESTORE_COMPLETED: u32 = 5028;
+    pub const DELETE_COMPLETED: u32 = 6001;
+    pub const STORE_CONFIG_DAMAGED: u32 = 5030;
+    pub const JOB_FAILED: u32 = 9001;
+    pub const JOB_INTERRUPTED: u32 = 9002;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_job() -> NewJob {
+        NewJob {
+            operation: Operation::Backup,
+            operation_uri: "/arcgis/admin/x".into(),
+            username: "admin".into(),
+            backup_name: "b1".into(),
+            backup_store: "default".into(),
+            schedule_type: "MANUAL".into(),
+            stage_names: vec!["Validation".into(), "Stage Object store".into()],
+        }
+    }
+
+    #[test]
+    fn running_jobs_are_failed_on_reopen_and_finished_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let done = store.create(new_job());
+        done.executing();
+        done.complete();
+        let running = store.create(new_job());
+        running.executing();
+        running.stage_started(1);
+        drop(store);
+
+        let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
+        assert_eq!(interrupted, vec![running.id().to_string()]);
+        let job = store.get(running.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.stages[1].state, StageState::Failed);
+        assert!(
+            job.failure
+                .as_deref()
+                .is_some_and(|m| m.contains("host stopped"))
+        );
+        assert_eq!(
+            store.get(done.id()).map(|j| j.status),
+            Some(JobStatus::Completed)
+        );
+        assert_eq!(store.ids().len(), 2);
+    }
+}

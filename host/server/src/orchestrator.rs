@@ -1,0 +1,287 @@
+//! Runs backup, restore and delete jobs: the configured stages in order, each
+//! a sandboxed plugin streaming entries into (or out of) the repository.
+
+use std::sync::Arc;
+
+use drhost_repo::{BackupInfo, BackupReader, RepoError, Repository};
+use drhost_runtime::{ArchiveEvent, Reporter};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::clock::now_ms;
+use crate::jobs::{JobHandle, StageState, codes};
+use crate::pipeline::ConfiguredStage;
+
+/// Entries in flight between a plugin and the repository; with ≤ 4 MiB per
+/// data event this bounds the memory of a stage's stream.
+const CHANNEL_DEPTH: usize = 8;
+/// Bytes handed to a restoring plugin per event.
+const RESTORE_READ: usize = 1 << 20;
+
+pub const VALIDATION: &str = "Validation";
+pub const BACKUP_CLEANUP: &str = "Post backup operation cleanup";
+pub const RESTORE_CLEANUP: &str = "Post restore operation cleanup";
+
+/// A job's failure, as the operator reads it in `status.message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobFailure(pub String);
+
+impl From<RepoError> for JobFailure {
+    fn from(e: RepoError) -> Self {
+        JobFailure(e.to_string())
+    }
+}
+
+/// Forwards a plugin's progress and messages to its job.
+struct StageReporter {
+    job: JobHandle,
+    index: usize,
+}
+
+impl Reporter for StageReporter {
+    fn progress(&self, bytes: u64, items: u64) {
+        self.job.stage_progress(self.index, bytes, items);
+    }
+    fn message(&self, code: u32, text: &str) {
+        self.job.message(code, text);
+    }
+}
+
+/// Stage list of a backup job: validation, the pipeline, cleanup.
+pub fn backup_stage_names(stages: &[ConfiguredStage]) -> Vec<String> {
+    std::iter::once(VALIDATION.to_string())
+        .chain(stages.iter().map(|s| s.config.name.clone()))
+        .chain(std::iter::once(BACKUP_CLEANUP.to_string()))
+        .collect()
+}
+
+/// Runs one stage step, recording its state in the job.
+async fn step<T>(
+    job: &JobHandle,
+    index: usize,
+    name: &str,
+    work: impl Future<Output = Result<T, JobFailure>>,
+) -> Result<T, JobFailure> {
+    job.stage_started(index);
+    let result = work
+        .instrument(tracing::info_span!("stage", stage = name))
+        .await;
+    job.stage_finished(
+        index,
+        if result.is_ok() {
+            StageState::Completed
+        } else {
+            StageState::Failed
+        },
+    );
+    result.map_err(|e| JobFailure(format!("{name}: {e}")))
+}
+
+/// Everything a backup job needs.
+pub struct BackupJob {
+    pub repo: Repository,
+    pub stages: Vec<ConfiguredStage>,
+    pub passcode: String,
+    pub info: BackupInfo,
+}
+
+pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailure> {
+    job.message(codes::BACKUP_STARTED, "Started backup process.");
+    let BackupJob {
+        repo,
+        stages,
+        passcode,
+        info,
+    } = work;
+
+    let mut writer = step(job, 0, VALIDATION, async {
+        for stage in &stages {
+            stage
+                .plugin
+                .validate(&stage.backup_context())
+                .await
+                .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
+        }
+        Ok(repo.begin_backup(&passcode, info).await?)
+    })
+    .await?;
+
+    for (offset, stage) in stages.iter().enumerate() {
+        let index = offset + 1;
+        let name = stage.config.name.clone();
+        step(job, index, &name, async {
+            let started = now_ms();
+            let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
+            let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+            let reporter = Arc::new(StageReporter {
+                job: job.clone(),
+                index,
+            });
+            let context = stage.backup_context();
+            let produce = stage.plugin.backup(&context, tx, reporter);
+            let consume = async {
+                while let Some(event) = rx.recv().await {
+                    match event {
+                        ArchiveEvent::Begin(meta) => stage_writer.begin_entry(meta).await?,
+                        ArchiveEvent::Data(bytes) => stage_writer.write(&bytes).await?,
+                        ArchiveEvent::End => stage_writer.end_entry().await?,
+                    }
+                }
+                Ok::<_, RepoError>(())
+            };
+            let (produced, consumed) = tokio::join!(produce, consume);
+            // A repository failure closes the channel, so the plugin fails too;
+            // the repository's error is the cause worth reporting.
+            consumed?;
+            let summary = produced.map_err(|e| JobFailure(e.to_string()))?;
+            let public = stage_writer
+                .finish(summary.metadata, started, now_ms())
+                .await?;
+            job.stage_progress(index, public.bytes, public.items);
+            job.message(
+                codes::STAGE_PERSISTED,
+                &format!("Persisted {name} results."),
+            );
+            Ok(())
+        })
+        .await?;
+    }
+
+    let cleanup = stages.len() + 1;
+    step(job, cleanup, BACKUP_CLEANUP, async {
+        let stats = writer.stats();
+        let committed = writer.commit(now_ms()).await?;
+        job.message(
+            codes::BACKUP_PERSISTED,
+            &format!(
+                "Persisted backup results: {} bytes read, {} new bytes stored.",
+                stats.bytes_in, stats.bytes_stored_new
+            ),
+        );
+        job.message(
+            codes::BACKUP_COMPLETED,
+            &format!("Completed backup {}.", committed.name),
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Stage list of a restore job.
+pub fn restore_stage_names(backup_stages: &[String]) -> Vec<String> {
+    std::iter::once(VALIDATION.to_string())
+        .chain(backup_stages.iter().cloned())
+        .chain(std::iter::once(RESTORE_CLEANUP.to_string()))
+        .collect()
+}
+
+/// Everything a restore job needs; the backup was opened (passcode checked)
+/// before the job was submitted.
+pub struct RestoreJob {
+    pub backup: BackupReader,
+    /// The configured stage for each of the backup's stages, in backup order.
+    pub stages: Vec<ConfiguredStage>,
+}
+
+pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFailure> {
+    job.message(
+        codes::RESTORE_STARTED,
+        &format!("Started restore of backup {}.", work.backup.info().name),
+    );
+    step(job, 0, VALIDATION, async {
+        for stage in &work.stages {
+            stage
+                .plugin
+                .validate(&stage.restore_context())
+                .await
+                .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
+        }
+        Ok(())
+    })
+    .await?;
+
+    for (offset, stage) in work.stages.iter().enumerate() {
+        let index = offset + 1;
+        let name = stage.config.name.clone();
+        step(job, index, &name, async {
+            let reader = work.backup.stage_reader(&name)?;
+            let metadata = work.backup.stage_metadata(&name).unwrap_or_default();
+            let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
+            let reporter = Arc::new(StageReporter {
+                job: job.clone(),
+                index,
+            });
+            let context = stage.restore_context();
+            let feed = feed_entries(reader, tx);
+            let consume = stage.plugin.restore(&context, rx, metadata, reporter);
+            let (fed, consumed) = tokio::join!(feed, consume);
+            // Damaged data is the root cause even though the plugin fails too.
+            fed?;
+            let summary = consumed.map_err(|e| JobFailure(e.to_string()))?;
+            job.stage_progress(index, summary.bytes, summary.items);
+            job.message(
+                codes::RESTORE_STAGE_COMPLETED,
+                &format!(
+                    "Restored {name}: {} items, {} bytes.",
+                    summary.items, summary.bytes
+                ),
+            );
+            Ok(())
+        })
+        .await?;
+    }
+
+    let cleanup = work.stages.len() + 1;
+    step(job, cleanup, RESTORE_CLEANUP, async {
+        job.message(codes::RESTORE_COMPLETED, "Completed restore.");
+        Ok(())
+    })
+    .await
+}
+
+/// Streams a stage's verified entries to the restoring plugin. A repository
+/// error is sent to the plugin (so it stops) and returned (so the job names it).
+async fn feed_entries(
+    mut reader: drhost_repo::StageReader,
+    tx: mpsc::Sender<Result<ArchiveEvent, String>>,
+) -> Result<(), JobFailure> {
+    let result = async {
+        while let Some(meta) = reader.next_entry().await? {
+            if tx.send(Ok(ArchiveEvent::Begin(meta))).await.is_err() {
+                return Ok(());
+            }
+            loop {
+                let data = reader.read(RESTORE_READ).await?;
+                if data.is_empty() {
+                    break;
+                }
+                if tx.send(Ok(ArchiveEvent::Data(data))).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if tx.send(Ok(ArchiveEvent::End)).await.is_err() {
+                return Ok(());
+            }
+        }
+        Ok::<_, RepoError>(())
+    }
+    .await;
+    if let Err(e) = &result {
+        let _ = tx.send(Err(e.to_string())).await;
+    }
+    result.map_err(JobFailure::from)
+}
+
+/// Deletes a backup and the data no other backup references.
+pub async fn run_delete(job: &JobHandle, repo: Repository, name: &str) -> Result<(), JobFailure> {
+    step(job, 0, "Delete backup", async {
+        let report = repo.delete_backup(name).await?;
+        job.message(
+            codes::DELETE_COMPLETED,
+            &format!("Deleted backup {name}; freed {report}."),
+        );
+        Ok(())
+    })
+    .await
+}

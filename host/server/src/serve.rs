@@ -1,0 +1,82 @@
+//! `drhost serve`: start the host and its admin API.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use drhost_api::{ApiConfig, Auth};
+
+use crate::app::Host;
+use crate::config::HostConfig;
+
+/// Command-line overrides of the configuration.
+#[derive(Debug, Default, Clone)]
+pub struct ServeOptions {
+    pub config: Option<PathBuf>,
+    pub listen: Option<std::net::SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Runs the host until Ctrl-C / SIGTERM.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let mut config = HostConfig::load(options.config.as_deref())?;
+    if let Some(listen) = options.listen {
+        config.listen = listen;
+    }
+    if let Some(state_dir) = options.state_dir {
+        config.state_dir = state_dir;
+    }
+    config.resolve_paths();
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
+    if config.demo && crate::demo::ensure_demo_deployment(&config.state_dir)? {
+        tracing::info!(dir = %config.state_dir.join("demo").display(), "created the demo deployment");
+    }
+
+    let (auth, generated) = Auth::load_or_init(
+        &config.state_dir,
+        std::env::var("DRHOST_ADMIN_PASSWORD").ok(),
+    )?;
+    if let Some(password) = generated {
+        // Printed once, on the first start, so the operator can log in.
+        println!("drhost: created user 'admin' with password: {password}");
+    }
+    let host = Host::start(config.clone()).await?;
+    let router = drhost_api::router(
+        ApiConfig {
+            context: config.context.clone(),
+            ..ApiConfig::default()
+        },
+        host.clone() as Arc<dyn drhost_api::DrOps>,
+        Arc::new(auth),
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    println!(
+        "drhost: serving http://{address}/{}/admin (state in {})",
+        config.context,
+        config.state_dir.display()
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,205 @@
+//! The admin API as existing client scripts use it: token forms, errors in
+//! the API's format, formats, stores, settings and jobs.
+
+mod support;
+
+use serde_json::json;
+use support::{Deployment, TestHost};
+
+const STATUS: &str = "/system/disasterrecovery/status";
+
+#[test]
+fn tokens_are_required_checked_and_accepted_in_every_documented_form() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let (code, body) = host.get_with(STATUS, None);
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(body["error"]["code"], 499, "{body}");
+
+    let (code, body) = host.get_with(STATUS, Some("not-a-token"));
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(body["error"]["code"], 498, "{body}");
+
+    let mut tampered = host.token().to_string();
+    let last = tampered
+        .pop()
+        .map(|c| if c == 'A' { 'B' } else { 'A' })
+        .unwrap_or('A');
+    tampered.push(last);
+    let (code, body) = host.get_with(STATUS, Some(&tampered));
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (401, json!(498)),
+        "{body}"
+    );
+
+    let url = format!("{}/admin{STATUS}?f=json", host.base);
+    for request in [
+        ureq::get(&format!("{url}&token={}", host.token())),
+        ureq::get(&url).set("X-Esri-Authorization", &format!("Bearer {}", host.token())),
+        ureq::get(&url).set("Authorization", &format!("Bearer {}", host.token())),
+    ] {
+        let response = request.call().expect("accepted");
+        assert_eq!(response.status(), 200);
+    }
+    // Token as a form field of a POST.
+    let response = ureq::post(&format!(
+        "{}/admin/system/disasterrecovery/settings/update",
+        host.base
+    ))
+    .send_form(&[
+        ("settings", r#"{"timeoutInSeconds": 3600}"#),
+        ("f", "json"),
+        ("token", host.token()),
+    ])
+    .expect("post with body token");
+    assert_eq!(response.status(), 200);
+
+    let (code, body) = host.post_raw(
+        "/sharing/rest/generateToken",
+        &[
+            ("username", "admin"),
+            ("password", "wrong"),
+            ("client", "requestip"),
+            ("f", "json"),
+        ],
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[test]
+fn short_passcodes_unknown_stores_and_bad_settings_are_clear_errors() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/default/backups/create",
+        &[("name", "b"), ("passcode", "1234567")],
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "The passcode must be at least eight characters in length."
+    );
+
+    let (code, body) = host.get("/system/disasterrecovery/stores/nope/backups");
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope")),
+        "{body}"
+    );
+
+    let (code, body) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[("settings", "{not json")],
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("settings")),
+        "{body}"
+    );
+
+    for bad_name in ["../etc", "a/b", "x".repeat(300).as_str(), "nul\u{0}"] {
+        let (code, body) = host.post(
+            "/system/disasterrecovery/stores/default/backups/create",
+            &[("name", bad_name), ("passcode", support::PASSCODE)],
+        );
+        assert_eq!(code, 400, "{bad_name:?}: {body}");
+    }
+}
+
+#[test]
+fn stores_can_be_registered_listed_made_default_and_unregistered() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/register",
+        &[
+            ("storeName", "second"),
+            ("settings", r#"{"type":"HOSTED"}"#),
+            ("isDefault", "False"),
+        ],
+    );
+    assert_eq!(
+        (code, body.clone()),
+        (200, json!({"status": "success"})),
+        "{body}"
+    );
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    let names: Vec<_> = stores["backupStores"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("default"), json!("second")]);
+
+    let (code, _) = host.post(
+        "/system/disasterrecovery/stores/second/update",
+        &[("settings", r#"{"default": true}"#)],
+    );
+    assert_eq!(code, 200);
+    let (_, second) = host.get("/system/disasterrecovery/stores/second");
+    assert_eq!(second["default"], true, "{second}");
+    let (code, body) = host.post("/system/disasterrecovery/stores/second/validate", &[]);
+    assert_eq!(
+        (code, body["isReady"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/register",
+        &[
+            ("storeName", "evil"),
+            ("settings", r#"{"type":"HOSTED","rootDir":"/etc"}"#),
+        ],
+    );
+    assert_eq!(code, 400, "{body}");
+
+    let (code, _) = host.post("/system/disasterrecovery/stores/second/unregister", &[]);
+    assert_eq!(code, 200);
+    let (code, _) = host.get("/system/disasterrecovery/stores/second");
+    assert_eq!(code, 404);
+}
+
+#[test]
+fn formats_settings_and_jobs() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let pretty = ureq::get(&format!("{}/admin{STATUS}?f=pjson", host.base))
+        .set("Authorization", &format!("Bearer {}", host.token()))
+        .call()
+        .expect("pjson")
+        .into_string()
+        .expect("body");
+    assert!(pretty.contains("\n  "), "{pretty}");
+    let html = ureq::get(&format!("{}/admin{STATUS}", host.base))
+        .set("Authorization", &format!("Bearer {}", host.token()))
+        .call()
+        .expect("html");
+    assert!(html.content_type().contains("html"));
+
+    let (code, body) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[("settings", r#"{"stagingVolumeConfig":{"storageClass":"default","size":"64Gi","provisioningType":"DYNAMIC"},"timeoutInSeconds":7200}"#)],
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, settings) = host.get("/system/disasterrecovery/settings");
+    assert_eq!(settings["timeoutInSeconds"], 7200);
+    assert_eq!(settings["stagingVolumeConfig"]["size"], "64Gi");
+
+    let (code, jobs) = host.get("/jobs");
+    assert_eq!((code, jobs.clone()), (200, json!({"jobs": []})), "{jobs}");
+    let (code, body) = host.get("/jobs/jdoesnotexist");
+    assert_eq!(code, 404, "{body}");
+}

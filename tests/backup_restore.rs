@@ -1,0 +1,125 @@
+//! Back up a deployment through the API, restore it into empty targets, and
+//! compare the trees exactly; a second backup of unchanged data deduplicates.
+
+mod support;
+
+use std::time::Duration;
+
+use support::tree::assert_same_tree;
+use support::{Deployment, TestHost, disk_usage};
+
+#[test]
+fn backup_then_restore_into_empty_targets_reproduces_every_entry() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let before = host.status();
+    assert_eq!(
+        before,
+        serde_json::json!({"code": 0, "messages": [], "state": "no_op"})
+    );
+
+    let job = host.backup_ok("first");
+    let stages = job["result"]["stages"].as_array().expect("stages");
+    let names: Vec<&str> = stages.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Validation",
+            "Stage Object store",
+            "Stage system configuration",
+            "Post backup operation cleanup"
+        ]
+    );
+
+    let status = host.status();
+    assert_eq!(status["state"], "success", "{status}");
+    assert_eq!(status["operation"], "Backup");
+    assert_eq!(status["backupName"], "first");
+    assert_eq!(status["backupStore"], "default");
+    assert!(
+        status["overallDuration"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("millisec"))
+    );
+    for stage in status["stages"].as_array().expect("stages") {
+        assert_eq!(stage["state"], "completed", "{stage}");
+        assert!(
+            stage["duration"]
+                .as_str()
+                .is_some_and(|d| d.contains(" millis (~ ")),
+            "{stage}"
+        );
+    }
+    let codes: Vec<u64> = status["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["code"].as_u64())
+        .collect();
+    for expected in [4014, 4019, 4021, 4023, 4025, 4027, 4028] {
+        assert!(
+            codes.contains(&expected),
+            "message code {expected} missing: {codes:?}"
+        );
+    }
+
+    assert_eq!(host.backup_names(), ["first"]);
+    let (code, backup) = host.get("/system/disasterrecovery/stores/default/backups/first");
+    assert_eq!(code, 200, "{backup}");
+    assert_eq!(backup["status"], "completed");
+    assert_eq!(backup["retentionDate"], -1);
+
+    let restore = host.restore_job("first");
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+    assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
+    let status = host.status();
+    assert_eq!(status["operation"], "Restore");
+    assert_eq!(status["state"], "success", "{status}");
+}
+
+#[test]
+fn second_backup_of_unchanged_data_writes_under_five_percent_new_bytes() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let empty = disk_usage(&deployment.store_dir());
+    host.backup_ok("monday");
+    let first = disk_usage(&deployment.store_dir()) - empty;
+    host.backup_ok("tuesday");
+    let second = disk_usage(&deployment.store_dir()) - empty - first;
+    println!("first backup stored {first} bytes, second {second} bytes");
+    assert!(first > 5 << 20, "first backup stored only {first} bytes");
+    assert!(
+        second * 20 < first,
+        "second backup stored {second} bytes, not under 5% of {first}"
+    );
+
+    // Both restore; deleting one keeps the other whole.
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/default/backups/monday/delete",
+        &[],
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(host.backup_names(), ["tuesday"]);
+    let restore = host.restore_job("tuesday");
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}
+
+#[test]
+fn job_state_survives_a_restart() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let job = host.backup_ok("kept");
+    let jobid = job["jobid"].as_str().expect("jobid").to_string();
+    host.restart();
+    let job = host.wait_job(&jobid, Duration::from_secs(5));
+    assert_eq!(job["status"], "COMPLETED");
+    assert_eq!(host.status()["backupName"], "kept");
+    assert_eq!(host.backup_names(), ["kept"]);
+}

@@ -1,0 +1,120 @@
+//! Hostile plugins: one that never stops computing and one that allocates
+//! without bound each fail their stage within the configured limits, while the
+//! host keeps serving requests and later jobs succeed.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use drhost::plugins::built_component;
+use support::{Deployment, TestHost};
+
+fn hostile_stage(plugin: &str, limits: &str) -> String {
+    format!(
+        r#"
+[[stage]]
+name = "Stage hostile"
+plugin = "{}"
+limits = {limits}
+"#,
+        built_component(plugin).display()
+    )
+}
+
+/// Runs a backup whose last stage is hostile; returns the failed job and how
+/// long it took, polling the API all along to prove the host stays responsive.
+fn run_hostile_backup(host: &TestHost, name: &str) -> (serde_json::Value, Duration) {
+    let start = Instant::now();
+    let jobid = host.create_backup(name);
+    // While the plugin misbehaves, status and job requests are answered promptly.
+    let mut slowest = Duration::ZERO;
+    let job = loop {
+        let asked = Instant::now();
+        let (code, job) = host.get(&format!("/jobs/{jobid}"));
+        let (status_code, _) = host.get("/system/disasterrecovery/status");
+        slowest = slowest.max(asked.elapsed());
+        assert_eq!((code, status_code), (200, 200));
+        if job["status"] == "FAILED" || job["status"] == "COMPLETED" {
+            break job;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "job never ended: {job}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        slowest < Duration::from_secs(1),
+        "API stalled for {slowest:?}"
+    );
+    (job, start.elapsed())
+}
+
+#[test]
+fn a_plugin_that_loops_forever_fails_at_its_cpu_limit() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let config = deployment.config_toml(&hostile_stage(
+        "testing_spin_forever",
+        "{ cpu_seconds = 2, wall_seconds = 30 }",
+    ));
+    let host = TestHost::start(&deployment, &config);
+
+    let (job, took) = run_hostile_backup(&host, "looping");
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Stage hostile"), "{message}");
+    assert!(message.to_lowercase().contains("cpu"), "{message}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let status = host.status();
+    assert_eq!(status["state"], "failed");
+    let failed: Vec<_> = status["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|s| s["state"] == "failed")
+        .map(|s| s["name"].clone())
+        .collect();
+    assert_eq!(failed, ["Stage hostile"], "{status}");
+    // Nothing was committed.
+    assert!(host.backup_names().is_empty());
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_fails_at_its_memory_limit() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let config = deployment.config_toml(&hostile_stage(
+        "testing_alloc_bomb",
+        "{ memory_mib = 64, cpu_seconds = 30, wall_seconds = 30 }",
+    ));
+    let host = TestHost::start(&deployment, &config);
+
+    let (job, took) = run_hostile_backup(&host, "bomb");
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.to_lowercase().contains("memory"), "{message}");
+    assert!(message.contains("64 MiB"), "{message}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn only_one_dr_job_runs_at_a_time() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let config = deployment.config_toml(&hostile_stage(
+        "testing_spin_forever",
+        "{ cpu_seconds = 3, wall_seconds = 30 }",
+    ));
+    let host = TestHost::start(&deployment, &config);
+    let first = host.create_backup("one");
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/default/backups/create",
+        &[("name", "two"), ("passcode", support::PASSCODE)],
+    );
+    assert_eq!(code, 409, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&first), "{message}");
+    let job = host.wait_job(&first, Duration::from_secs(60));
+    assert_eq!(job["status"], "FAILED");
+}

@@ -1,0 +1,346 @@
+//! Harness for the end-to-end tests: starts the real `drhost` binary on a free
+//! loopback port with its own state directory, talks to it over HTTP like a
+//! client script would, and can kill -9 and restart it.
+#![allow(dead_code)]
+
+pub mod tree;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const PASSCODE: &str = "s3cret-passcode";
+
+/// A test deployment: source directories with data, restore targets, and the
+/// configuration pointing the host at them.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let deployment = Self { dir };
+        std::fs::create_dir_all(deployment.objects()).expect("objects dir");
+        std::fs::create_dir_all(deployment.config_dir()).expect("config dir");
+        deployment
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn objects(&self) -> PathBuf {
+        self.path().join("source/objects")
+    }
+    pub fn config_dir(&self) -> PathBuf {
+        self.path().join("source/config")
+    }
+    pub fn restored_objects(&self) -> PathBuf {
+        self.path().join("restored/objects")
+    }
+    pub fn restored_config(&self) -> PathBuf {
+        self.path().join("restored/config")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+    pub fn store_dir(&self) -> PathBuf {
+        self.state().join("stores/default")
+    }
+
+    /// The two standard stages, restoring into `restored/`, plus `extra` TOML.
+    pub fn config_toml(&self, extra: &str) -> String {
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+state_dir = "{state}"
+cache_dir = "{cache}"
+
+[[stage]]
+name = "Stage Object store"
+plugin = "object-store-fs"
+source = "{objects}"
+target = "{restored_objects}"
+
+[[stage]]
+name = "Stage system configuration"
+plugin = "config-fs"
+source = "{config}"
+target = "{restored_config}"
+{extra}
+"#,
+            state = self.state().display(),
+            cache = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("plugin-cache")
+                .display(),
+            objects = self.objects().display(),
+            restored_objects = self.restored_objects().display(),
+            config = self.config_dir().display(),
+            restored_config = self.restored_config().display(),
+        )
+    }
+
+    /// Fills the sources with the kinds of entries a deployment has.
+    pub fn populate(&self) {
+        tree::write_sample_tree(&self.objects(), 1);
+        tree::write_sample_tree(&self.config_dir(), 2);
+    }
+}
+
+/// A running host.
+pub struct TestHost {
+    child: Child,
+    pub base: String,
+    config_path: PathBuf,
+    token: String,
+}
+
+impl TestHost {
+    /// Starts the host with `config` (TOML) written next to its state.
+    pub fn start(deployment: &Deployment, config: &str) -> Self {
+        let config_path = deployment.path().join("drhost.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let (child, base) = Self::spawn(&config_path);
+        let mut host = Self {
+            child,
+            base,
+            config_path,
+            token: String::new(),
+        };
+        host.token = host.login();
+        host
+    }
+
+    /// Starts the host again on the same configuration and state.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, base) = Self::spawn(&self.config_path);
+        self.child = child;
+        self.base = base;
+        self.token = self.login();
+    }
+
+    fn spawn(config_path: &Path) -> (Child, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_drhost"))
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .env("DRHOST_ADMIN_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn drhost");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                println!("[drhost] {line}");
+                if let Some(rest) = line.strip_prefix("drhost: serving http://") {
+                    let address = rest.split('/').next().unwrap_or_default().to_string();
+                    let _ = tx.send(address);
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("drhost did not start within 120 s");
+        (child, format!("http://{address}/arcgis"))
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn login(&self) -> String {
+        let (status, body) = self.post_raw(
+            "/sharing/rest/generateToken",
+            &[
+                ("username", "admin"),
+                ("password", PASSWORD),
+                ("client", "referer"),
+                ("referer", "referer"),
+                ("expiration", "60"),
+                ("f", "json"),
+            ],
+            None,
+        );
+        assert_eq!(status, 200, "generateToken failed: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// GET `/admin{path}?f=json` with the bearer token.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.get_with(path, Some(&self.token))
+    }
+
+    pub fn get_with(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut request = ureq::get(&format!("{}/admin{path}{separator}f=json", self.base));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        respond(request.call())
+    }
+
+    /// POST a form to `/admin{path}` with the bearer token and `f=json`.
+    pub fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let mut fields = form.to_vec();
+        fields.push(("f", "json"));
+        self.post_raw(&format!("/admin{path}"), &fields, Some(&self.token))
+    }
+
+    pub fn post_raw(&self, path: &str, form: &[(&str, &str)], token: Option<&str>) -> (u16, Value) {
+        let mut request = ureq::post(&format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        respond(request.send_form(form))
+    }
+
+    /// Starts a backup of the default store and returns its job id.
+    pub fn create_backup(&self, name: &str) -> String {
+        let (status, body) = self.post(
+            "/system/disasterrecovery/stores/default/backups/create",
+            &[
+                ("name", name),
+                ("passcode", PASSCODE),
+                ("description", "None"),
+                ("retentionDate", "-1"),
+            ],
+        );
+        assert_eq!(status, 200, "create backup {name}: {body}");
+        assert_eq!(body["status"], "SUBMITTED", "{body}");
+        assert!(
+            body["jobsUrl"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(body["jobid"].as_str().unwrap_or("?"))),
+            "{body}"
+        );
+        body["jobid"].as_str().expect("jobid").to_string()
+    }
+
+    pub fn restore(&self, name: &str, passcode: &str) -> (u16, Value) {
+        self.post(
+            &format!("/system/disasterrecovery/stores/default/backups/{name}/restore"),
+            &[("passcode", passcode)],
+        )
+    }
+
+    /// Polls `jobs/<id>` until it has finished, and returns it.
+    pub fn wait_job(&self, jobid: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let (status, job) = self.get(&format!("/jobs/{jobid}"));
+            assert_eq!(status, 200, "job {jobid}: {job}");
+            if job["status"] == "COMPLETED" || job["status"] == "FAILED" {
+                return job;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "job {jobid} did not finish in {limit:?}: {job}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Backs up and asserts success.
+    pub fn backup_ok(&self, name: &str) -> Value {
+        let jobid = self.create_backup(name);
+        let job = self.wait_job(&jobid, Duration::from_secs(300));
+        assert_eq!(job["status"], "COMPLETED", "backup {name} failed: {job}");
+        job
+    }
+
+    /// Restores and returns the finished job.
+    pub fn restore_job(&self, name: &str) -> Value {
+        let (status, body) = self.restore(name, PASSCODE);
+        assert_eq!(status, 200, "restore {name}: {body}");
+        self.wait_job(
+            body["jobid"].as_str().expect("jobid"),
+            Duration::from_secs(300),
+        )
+    }
+
+    pub fn backup_names(&self) -> Vec<String> {
+        let (status, body) = self.get("/system/disasterrecovery/stores/default/backups");
+        assert_eq!(status, 200, "{body}");
+        body["backups"]
+            .as_array()
+            .expect("backups")
+            .iter()
+            .filter_map(|b| b["backupName"].as_str().map(String::from))
+            .collect()
+    }
+
+    pub fn status(&self) -> Value {
+        let (code, body) = self.get("/system/disasterrecovery/status");
+        assert_eq!(code, 200, "{body}");
+        body["status"].clone()
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn respond(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = response.status();
+    let text = response.into_string().expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// Total size of the files under `dir`.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            total += if meta.is_dir() {
+                disk_usage(&entry.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        if let Ok(entries) = std::fs::read_dir(&current) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(rel) = path.strip_prefix(dir) {
+                    out.push(rel.to_path_buf());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
