@@ -21,6 +21,7 @@ use crate::limits::{
     HOSTCALL_FUEL, MAX_COMPONENT_HANDLES, MAX_TABLE_ENTRIES, MemoryLimiter, PluginLimits,
 };
 use crate::posix_fs::PosixFs;
+use crate::redact::Redactor;
 use crate::report::{ReportState, Reporter, truncate};
 use crate::state::{CallNotes, PluginState};
 use crate::{PluginContext, Shared};
@@ -68,6 +69,7 @@ pub(crate) async fn new_store(
         cpu_ticks_left: ctx.limits.cpu_ticks(),
         config_json: ctx.config_json.clone(),
         log: LogLimiter::new(),
+        redactor: Redactor::new(&ctx.secrets),
         report: reporter.map(ReportState::new),
         posix: PosixFs::new(&ctx.grants.dirs),
         notes: CallNotes::default(),
@@ -118,9 +120,20 @@ pub(crate) fn finish<T>(
     let output = state.output.contents();
     let notes = std::mem::take(&mut state.notes);
     let memory_limit_hit = state.limiter.limit_hit();
-    let result = classify(&plugin, notes, memory_limit_hit, &output, limits, outcome);
-    forward_output(&plugin, &output, result.is_err());
-    result
+    let redactor = state.redactor.clone();
+    let output = redactor
+        .apply(&String::from_utf8_lossy(&output))
+        .into_owned();
+    let result = classify(
+        &plugin,
+        notes,
+        memory_limit_hit,
+        output.as_bytes(),
+        limits,
+        outcome,
+    );
+    forward_output(&plugin, output.as_bytes(), result.is_err());
+    result.map_err(|failure| failure.redacted(&redactor))
 }
 
 /// The most telling reason a call failed: what host code saw first (it is

@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::bindings::stage::drhost::plugin::types::PluginError;
+use crate::redact::Redactor;
 
 /// The variant of a plugin's own `plugin-error` (WIT `drhost:plugin/types`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +97,25 @@ pub enum PluginFailure {
 }
 
 impl PluginFailure {
+    /// The failure with the call's secrets removed from its texts.
+    pub(crate) fn redacted(mut self, redactor: &Redactor) -> Self {
+        match &mut self {
+            Self::Compile { message, .. }
+            | Self::Instantiate { message, .. }
+            | Self::Trap { message, .. }
+            | Self::Plugin { message, .. }
+            | Self::Host { message, .. }
+            | Self::Protocol { message, .. } => {
+                *message = redactor.apply(message).into_owned();
+            }
+            Self::CpuLimit { .. }
+            | Self::MemoryLimit { .. }
+            | Self::WallTimeout { .. }
+            | Self::ArchiveLimit { .. } => {}
+        }
+        self
+    }
+
     /// The plugin the failure is about.
     pub fn plugin(&self) -> &str {
         match self {

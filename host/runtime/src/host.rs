@@ -64,7 +64,7 @@ impl host::Host for PluginState {
         if dropped > 0 {
             tracing::warn!(plugin, dropped, "plugin log lines dropped (rate limit)");
         }
-        let message = truncate(&message, MAX_LOG_LINE);
+        let message = self.redactor.apply(truncate(&message, MAX_LOG_LINE));
         match level {
             LogLevel::Trace => tracing::trace!(target: "drhost::plugin", plugin, "{message}"),
             LogLevel::Debug => tracing::debug!(target: "drhost::plugin", plugin, "{message}"),

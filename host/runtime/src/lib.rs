@@ -25,6 +25,7 @@ mod grants;
 mod host;
 mod limits;
 mod posix_fs;
+mod redact;
 mod report;
 mod stage;
 mod state;
@@ -44,6 +45,7 @@ pub use engine::EPOCH_TICK;
 pub use error::{PluginErrorKind, PluginFailure};
 pub use grants::{DirGrant, Grants};
 pub use limits::{MAX_CHUNK_BYTES, PluginLimits};
+pub use redact::REDACTED;
 pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_CALL, Reporter};
 pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 
@@ -60,6 +62,9 @@ pub struct PluginContext {
     pub grants: Grants,
     /// Resource limits of the call.
     pub limits: PluginLimits,
+    /// Secrets inside `config_json` (passwords, keys): replaced by
+    /// [`REDACTED`] in every log line, message, output and error of the call.
+    pub secrets: Vec<String>,
 }
 
 impl Default for PluginContext {
@@ -69,6 +74,7 @@ impl Default for PluginContext {
             config_json: "{}".into(),
             grants: Grants::default(),
             limits: PluginLimits::default(),
+            secrets: Vec::new(),
         }
     }
 }

@@ -107,7 +107,7 @@ impl report::Host for PluginState {
 
     async fn message(&mut self, code: u32, text: String) -> wasmtime::Result<()> {
         if let Some(report) = &mut self.report {
-            report.message(&self.plugin, code, &text);
+            report.message(&self.plugin, code, &self.redactor.apply(&text));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::host::LogLimiter;
 use crate::limits::MemoryLimiter;
 use crate::posix_fs::PosixFs;
+use crate::redact::Redactor;
 use crate::report::ReportState;
 
 pub(crate) struct PluginState {
@@ -24,6 +25,8 @@ pub(crate) struct PluginState {
     /// What `host.config()` returns.
     pub(crate) config_json: String,
     pub(crate) log: LogLimiter,
+    /// Keeps the call's secrets out of what the host records.
+    pub(crate) redactor: Redactor,
     /// Present for stage calls that report to a job.
     pub(crate) report: Option<ReportState>,
     pub(crate) posix: PosixFs,

@@ -20,6 +20,7 @@ fn store_context(root: &std::path::Path) -> PluginContext {
             tcp_connect: vec![],
         },
         limits: PluginLimits::default(),
+        secrets: Vec::new(),
     }
 }
 

@@ -139,6 +139,7 @@ fn context(grants: Grants) -> PluginContext {
         config_json: r#"{"root": "/data"}"#.into(),
         grants,
         limits: PluginLimits::default(),
+        secrets: Vec::new(),
     }
 }
 

@@ -123,6 +123,7 @@ impl Host {
                     tcp_connect: Vec::new(),
                 },
                 limits: self.config.store_limits.to_plugin_limits(),
+                secrets: Vec::new(),
             },
         )
     }

@@ -74,6 +74,14 @@ pub struct StageConfig {
     /// Handed to the plugin as JSON (`host.config()`).
     #[serde(default = "empty_table")]
     pub config: toml::Table,
+    /// A file whose content (without a final newline) the plugin gets as the
+    /// `password` key of its configuration, read afresh for every job.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// An environment variable of the host whose value the plugin gets as
+    /// `password`, as with `password_file`.
+    #[serde(default)]
+    pub password_env: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
 }
@@ -219,6 +227,7 @@ impl HostConfig {
                 return Err(format!("stage name {:?} is used twice", stage.name));
             }
             check_limits(&stage.name, &stage.limits)?;
+            stage.check_password_source()?;
         }
         check_limits("store adapters", &self.store_limits)
     }
@@ -236,8 +245,59 @@ impl StageConfig {
         self.target.as_deref().or(self.source.as_deref())
     }
 
-    pub fn config_json(&self) -> String {
-        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    /// The plugin's configuration as JSON, with the password (if the stage
+    /// names a source for one) under `password`, and that password, which
+    /// the runtime keeps out of every log line, message and error.
+    pub fn plugin_config(&self) -> Result<(String, Option<String>), String> {
+        let password = self.read_password()?;
+        let mut config = serde_json::to_value(&self.config).map_err(|e| e.to_string())?;
+        if let (Some(password), Some(map)) = (&password, config.as_object_mut()) {
+            map.insert("password".into(), password.clone().into());
+        }
+        Ok((config.to_string(), password))
+    }
+
+    fn read_password(&self) -> Result<Option<String>, String> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "cannot read the password file {} of stage '{}': {e}",
+                    path.display(),
+                    self.name
+                )
+            })?;
+            let password = text.strip_suffix('\n').unwrap_or(&text);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            return Ok(Some(password.to_string()));
+        }
+        if let Some(var) = &self.password_env {
+            return std::env::var(var).map(Some).map_err(|_| {
+                format!(
+                    "the environment variable {var} named by password_env of stage '{}' is not set",
+                    self.name
+                )
+            });
+        }
+        Ok(None)
+    }
+
+    fn check_password_source(&self) -> Result<(), String> {
+        if self.password_file.is_some() && self.password_env.is_some() {
+            return Err(format!(
+                "stage '{}': set password_file or password_env, not both",
+                self.name
+            ));
+        }
+        // A password written into the configuration file would be shown
+        // wherever the configuration is; it belongs in a file of its own.
+        if self.config.contains_key("password") {
+            return Err(format!(
+                "stage '{}': do not put a password in `config`; name a file with \
+                 password_file or an environment variable with password_env",
+                self.name
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -270,6 +330,43 @@ mod tests {
             config.store_roots,
             vec![PathBuf::from("/var/lib/drhost/stores")]
         );
+    }
+
+    #[test]
+    fn a_password_comes_from_its_file_into_the_plugin_config_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pg.pass");
+        std::fs::write(&file, "s3cr3t\n").expect("write");
+        let text = format!(
+            "[[stage]]\nname='db'\nplugin='p'\npassword_file='{}'\nconfig={{user='u'}}\n",
+            file.display()
+        );
+        let config = HostConfig::parse(&text, Path::new("t")).expect("parses");
+        let (json, secret) = config.stages[0].plugin_config().expect("readable");
+        assert_eq!(secret.as_deref(), Some("s3cr3t"));
+        let value: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(
+            value,
+            serde_json::json!({"user": "u", "password": "s3cr3t"})
+        );
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+
+        std::fs::remove_file(&file).expect("rm");
+        let error = config.stages[0].plugin_config().expect_err("file gone");
+        assert!(
+            error.contains("pg.pass") && error.contains("'db'"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_password_inside_config_or_two_sources_are_refused() {
+        for text in [
+            "[[stage]]\nname='db'\nplugin='p'\nconfig={password='x'}\n",
+            "[[stage]]\nname='db'\nplugin='p'\npassword_file='/f'\npassword_env='V'\n",
+        ] {
+            assert!(HostConfig::parse(text, Path::new("t")).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -97,9 +97,10 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
 
     let mut writer = step(job, 0, VALIDATION, async {
         for stage in &stages {
+            let context = stage.backup_context().map_err(JobFailure)?;
             stage
                 .plugin
-                .validate(&stage.backup_context())
+                .validate(&context)
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
         }
@@ -118,7 +119,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 job: job.clone(),
                 index,
             });
-            let context = stage.backup_context();
+            let context = stage.backup_context().map_err(JobFailure)?;
             let produce = stage.plugin.backup(&context, tx, reporter);
             let consume = async {
                 while let Some(event) = rx.recv().await {
@@ -191,9 +192,10 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
     );
     step(job, 0, VALIDATION, async {
         for stage in &work.stages {
+            let context = stage.restore_context().map_err(JobFailure)?;
             stage
                 .plugin
-                .validate(&stage.restore_context())
+                .validate(&context)
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
         }
@@ -212,7 +214,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
                 job: job.clone(),
                 index,
             });
-            let context = stage.restore_context();
+            let context = stage.restore_context().map_err(JobFailure)?;
             let feed = feed_entries(reader, tx);
             let consume = stage.plugin.restore(&context, rx, metadata, reporter);
             let (fed, consumed) = tokio::join!(feed, consume);

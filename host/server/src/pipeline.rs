@@ -50,9 +50,15 @@ impl ConfiguredStage {
         })
     }
 
-    fn context(&self, dir: Option<&std::path::Path>, writable: bool) -> PluginContext {
-        PluginContext {
-            config_json: self.config.config_json(),
+    fn context(
+        &self,
+        dir: Option<&std::path::Path>,
+        writable: bool,
+    ) -> Result<PluginContext, String> {
+        let (config_json, password) = self.config.plugin_config()?;
+        Ok(PluginContext {
+            config_json,
+            secrets: password.into_iter().collect(),
             grants: Grants {
                 dirs: dir
                     .map(|host| DirGrant {
@@ -65,16 +71,16 @@ impl ConfiguredStage {
                 tcp_connect: self.config.tcp_connect.clone(),
             },
             limits: self.config.limits.to_plugin_limits(),
-        }
+        })
     }
 
     /// Backup sees its source read-only.
-    pub fn backup_context(&self) -> PluginContext {
+    pub fn backup_context(&self) -> Result<PluginContext, String> {
         self.context(self.config.source.as_deref(), false)
     }
 
     /// Restore sees its target read-write.
-    pub fn restore_context(&self) -> PluginContext {
+    pub fn restore_context(&self) -> Result<PluginContext, String> {
         self.context(self.config.restore_target(), true)
     }
 }
