@@ -3,11 +3,13 @@
 //! client script would, and can kill -9 and restart it.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod tree;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -52,14 +54,22 @@ impl Deployment {
         self.state().join("stores/default")
     }
 
+    /// The host settings of every test configuration, without stages.
+    pub fn host_toml(&self) -> String {
+        format!(
+            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncache_dir = \"{}\"\n",
+            self.state().display(),
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join("plugin-cache")
+                .display(),
+        )
+    }
+
     /// The two standard stages, restoring into `restored/`, plus `extra` TOML.
     pub fn config_toml(&self, extra: &str) -> String {
         format!(
             r#"
-listen = "127.0.0.1:0"
-state_dir = "{state}"
-cache_dir = "{cache}"
-
+{host}
 [[stage]]
 name = "Stage Object store"
 plugin = "object-store-fs"
@@ -73,10 +83,7 @@ source = "{config}"
 target = "{restored_config}"
 {extra}
 "#,
-            state = self.state().display(),
-            cache = Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .join("plugin-cache")
-                .display(),
+            host = self.host_toml(),
             objects = self.objects().display(),
             restored_objects = self.restored_objects().display(),
             config = self.config_dir().display(),
@@ -97,6 +104,7 @@ pub struct TestHost {
     pub base: String,
     config_path: PathBuf,
     token: String,
+    log: Arc<Mutex<String>>,
 }
 
 impl TestHost {
@@ -104,12 +112,14 @@ impl TestHost {
     pub fn start(deployment: &Deployment, config: &str) -> Self {
         let config_path = deployment.path().join("drhost.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let (child, base) = Self::spawn(&config_path);
+        let log = Arc::new(Mutex::new(String::new()));
+        let (child, base) = Self::spawn(&config_path, &log);
         let mut host = Self {
             child,
             base,
             config_path,
             token: String::new(),
+            log,
         };
         host.token = host.login();
         host
@@ -118,27 +128,48 @@ impl TestHost {
     /// Starts the host again on the same configuration and state.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = Self::spawn(&self.config_path);
+        let (child, base) = Self::spawn(&self.config_path, &self.log);
         self.child = child;
         self.base = base;
         self.token = self.login();
     }
 
-    fn spawn(config_path: &Path) -> (Child, String) {
+    /// Everything the host wrote to stdout and stderr (its log) so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn spawn(config_path: &Path, log: &Arc<Mutex<String>>) -> (Child, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_drhost"))
             .args(["serve", "--config"])
             .arg(config_path)
             .env("DRHOST_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn drhost");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let stderr_log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[drhost] {line}");
+                if let Ok(mut log) = stderr_log.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_log = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 println!("[drhost] {line}");
+                if let Ok(mut log) = stdout_log.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.strip_prefix("drhost: serving http://") {
                     let address = rest.split('/').next().unwrap_or_default().to_string();
                     let _ = tx.send(address);
