@@ -26,9 +26,7 @@ fn store_context(root: &std::path::Path) -> PluginContext {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_fs_round_trip_through_object_store() {
-    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("store_fs.wasm");
     let runtime = runtime();
     let adapter = runtime.load_adapter("store-fs", &wasm).await.unwrap();
     assert_eq!(adapter.info().name, "store-fs");
@@ -79,9 +77,7 @@ async fn store_fs_round_trip_through_object_store() {
 
 #[tokio::test]
 async fn an_unreachable_store_fails_validation() {
-    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("store_fs.wasm");
     let adapter = runtime().load_adapter("store-fs", &wasm).await.unwrap();
     let store = AdapterStore::new(
         adapter,

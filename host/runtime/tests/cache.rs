@@ -19,9 +19,7 @@ fn runtime_with_cache(dir: &std::path::Path) -> Runtime {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compiled_plugins_are_cached_in_memory_and_on_disk() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().join("cache");
 
@@ -66,9 +64,7 @@ async fn compiled_plugins_are_cached_in_memory_and_on_disk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_call_instantiation_is_cheap() {
-    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("store_fs.wasm");
     let runtime = common::runtime();
     let adapter = runtime.load_adapter("store-fs", &wasm).await.unwrap();
     let ctx = PluginContext::default();

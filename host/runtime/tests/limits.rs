@@ -23,9 +23,7 @@ fn limits(memory_bytes: u64, cpu_time: Duration, wall_time: Duration) -> PluginC
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spinning_plugin_is_stopped_at_its_cpu_limit() {
-    let Some(wasm) = plugin_wasm("testing_spin_forever.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("testing_spin_forever.wasm");
     let runtime = runtime();
     let plugin = runtime.load_stage("spin-forever", &wasm).await.unwrap();
     let ctx = limits(64 << 20, Duration::from_secs(1), Duration::from_secs(60));
@@ -50,9 +48,7 @@ async fn spinning_plugin_is_stopped_at_its_cpu_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wall_clock_limit_covers_a_spinning_plugin_too() {
-    let Some(wasm) = plugin_wasm("testing_spin_forever.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("testing_spin_forever.wasm");
     let plugin = runtime().load_stage("spin-forever", &wasm).await.unwrap();
     let ctx = limits(
         64 << 20,
@@ -71,9 +67,7 @@ async fn wall_clock_limit_covers_a_spinning_plugin_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocating_plugin_is_stopped_at_its_memory_limit() {
-    let Some(wasm) = plugin_wasm("testing_alloc_bomb.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("testing_alloc_bomb.wasm");
     let runtime = runtime();
     let plugin = runtime.load_stage("alloc-bomb", &wasm).await.unwrap();
     let ctx = limits(64 << 20, Duration::from_secs(30), Duration::from_secs(60));
@@ -99,9 +93,7 @@ async fn allocating_plugin_is_stopped_at_its_memory_limit() {
 
 #[tokio::test]
 async fn a_plugin_error_is_reported_as_such() {
-    let Some(wasm) = plugin_wasm("testing_spin_forever.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("testing_spin_forever.wasm");
     let plugin = runtime().load_stage("spin-forever", &wasm).await.unwrap();
     let (_tx, rx) = mpsc::channel(1);
     let result = plugin
@@ -134,9 +126,7 @@ async fn garbage_and_core_modules_are_refused_at_load() {
 
 #[tokio::test]
 async fn an_adapter_is_not_a_stage() {
-    let Some(wasm) = plugin_wasm("store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("store_fs.wasm");
     let result = runtime().load_stage("store-fs", &wasm).await;
     assert!(
         matches!(result, Err(PluginFailure::Instantiate { .. })),

@@ -171,9 +171,7 @@ async fn restore_with_metadata(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_store_fs_backs_up_and_restores_a_tree_exactly() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let runtime = runtime();
     let plugin = runtime.load_stage("object-store-fs", &wasm).await.unwrap();
     assert_eq!(plugin.info().name, "object-store-fs");
@@ -248,9 +246,7 @@ async fn object_store_fs_backs_up_and_restores_a_tree_exactly() {
 
 #[tokio::test]
 async fn without_a_grant_the_plugin_cannot_see_the_directory() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let runtime = runtime();
     let plugin = runtime.load_stage("object-store-fs", &wasm).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -281,9 +277,7 @@ async fn without_a_grant_the_plugin_cannot_see_the_directory() {
 
 #[tokio::test]
 async fn restore_into_a_read_only_grant_fails() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let plugin = runtime()
         .load_stage("object-store-fs", &wasm)
         .await
@@ -313,9 +307,7 @@ fn file_meta(path: &str) -> drhost_repo::EntryMeta {
 
 #[tokio::test]
 async fn damaged_restore_data_is_reported_as_the_cause() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let plugin = runtime()
         .load_stage("object-store-fs", &wasm)
         .await
@@ -340,9 +332,7 @@ async fn damaged_restore_data_is_reported_as_the_cause() {
 
 #[tokio::test]
 async fn archive_limit_stops_a_backup() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let plugin = runtime()
         .load_stage("object-store-fs", &wasm)
         .await
@@ -370,9 +360,7 @@ async fn archive_limit_stops_a_backup() {
 
 #[tokio::test]
 async fn a_stopped_consumer_fails_the_backup_as_a_host_failure() {
-    let Some(wasm) = plugin_wasm("object_store_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("object_store_fs.wasm");
     let plugin = runtime()
         .load_stage("object-store-fs", &wasm)
         .await
@@ -408,9 +396,7 @@ async fn backup_events(
 
 #[tokio::test]
 async fn config_fs_summary_metadata_reaches_its_restore() {
-    let Some(wasm) = plugin_wasm("config_fs.wasm") else {
-        return;
-    };
+    let wasm = plugin_wasm("config_fs.wasm");
     let plugin = runtime().load_stage("config-fs", &wasm).await.unwrap();
     assert_eq!(
         plugin.info().kind,

@@ -15,21 +15,17 @@ pub fn plugin_dir() -> PathBuf {
 
 /// The bytes of plugin component `file` (e.g. `object_store_fs.wasm`).
 ///
-/// While the plugins were being written in parallel, a missing file skipped
-/// the test loudly instead of failing it. Once the build always produces
-/// them, replace the `None` branch with a panic.
-pub fn plugin_wasm(file: &str) -> Option<Vec<u8>> {
+/// Building the workspace builds the plugins (through the `drhost` crate's
+/// build script), so a missing component fails the test rather than skipping it.
+pub fn plugin_wasm(file: &str) -> Vec<u8> {
     let path = plugin_dir().join(file);
     match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            eprintln!(
-                "\n!!!!!!!! SKIPPED: plugin component {} is missing ({e}); \
-                 build it with `cd plugins && cargo build --release --target wasm32-wasip2` !!!!!!!!\n",
-                path.display()
-            );
-            None
-        }
+        Ok(bytes) => bytes,
+        Err(e) => panic!(
+            "plugin component {} is missing ({e}); build the workspace (`cargo build`), \
+             or the plugins alone with `cd plugins && cargo build --release --target wasm32-wasip2`",
+            path.display()
+        ),
     }
 }
 
