@@ -134,6 +134,11 @@ impl TestHost {
         self.token = self.login();
     }
 
+    /// The host process's id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the host wrote to stdout and stderr (its log) so far.
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()

@@ -1,0 +1,384 @@
+//! drhost against restic on the same data, the same disk, in one run,
+//! alternating: full backup, second backup after changing 1% of the data,
+//! restore. Prints seconds, MB/s, peak RSS and drhost/restic ratios, and
+//! writes them as JSON (`target/bench/vs_restic.json`). Then measures the
+//! `status` and `jobs/<id>` endpoints under load from `wrk`.
+//!
+//! ```sh
+//! cargo bench -p drhost --bench vs_restic                      # 2 GiB big file, 50k small files
+//! DRHOST_BENCH_BIG_MIB=512 DRHOST_BENCH_SMALL_FILES=10000 cargo bench -p drhost --bench vs_restic
+//! ```
+//!
+//! Needs `restic` and `wrk` (Debian packages) and GNU `time` (for restic's
+//! peak RSS). The data set is generated from fixed seeds, so runs compare.
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Deployment, PASSCODE, TestHost, disk_usage};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: fast, reproducible bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn random(&mut self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    /// Log-like text: compresses about 4:1 with zstd, but does not repeat.
+    fn text(&mut self, out: &mut [u8]) {
+        const WORDS: [&str; 16] = [
+            "request",
+            "GET",
+            "/arcgis/rest/services",
+            "200",
+            "user",
+            "map",
+            "layer",
+            "tile",
+            "query",
+            "feature",
+            "time=",
+            "ms",
+            "portal",
+            "item",
+            "owner",
+            "status",
+        ];
+        let mut i = 0;
+        while i < out.len() {
+            let v = self.next();
+            let word = if v.is_multiple_of(5) {
+                format!("{} ", v >> 40)
+            } else {
+                format!("{} ", WORDS[(v % 16) as usize])
+            };
+            let line = if v.is_multiple_of(11) { "\n" } else { "" };
+            for b in word.bytes().chain(line.bytes()) {
+                if i == out.len() {
+                    break;
+                }
+                out[i] = b;
+                i += 1;
+            }
+        }
+    }
+
+    /// Half text, half random.
+    fn mixed(&mut self, out: &mut [u8]) {
+        let half = out.len() / 2;
+        self.text(&mut out[..half]);
+        self.random(&mut out[half..]);
+    }
+}
+
+struct DataSet {
+    root: PathBuf,
+    small_files: u64,
+    big_mib: u64,
+}
+
+impl DataSet {
+    fn generate(root: &Path, small_files: u64, big_mib: u64) -> Self {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut buf = vec![0u8; 16 << 10];
+        for i in 0..small_files {
+            let dir = root.join(format!("small/{:03}", i % 500));
+            fs::create_dir_all(&dir).expect("mkdir");
+            let size = 100 + (rng.next() % ((16 << 10) - 100)) as usize;
+            if i % 2 == 0 {
+                rng.text(&mut buf[..size]);
+            } else {
+                rng.random(&mut buf[..size]);
+            }
+            fs::write(dir.join(format!("f{i:06}.dat")), &buf[..size]).expect("small file");
+        }
+        let medium = root.join("medium");
+        fs::create_dir_all(&medium).expect("mkdir");
+        for i in 0..20u64 {
+            let mut data = vec![0u8; ((1 + i % 8) << 20) as usize];
+            rng.mixed(&mut data);
+            fs::write(medium.join(format!("m{i:02}.bin")), data).expect("medium file");
+        }
+        let mut big = fs::File::create(root.join("big.bin")).expect("big file");
+        let mut block = vec![0u8; 8 << 20];
+        for i in 0..big_mib.div_ceil(8) {
+            if i < big_mib.div_ceil(8) / 2 {
+                rng.text(&mut block);
+            } else {
+                rng.random(&mut block);
+            }
+            big.write_all(&block).expect("write big");
+        }
+        big.sync_all().expect("sync");
+        Self {
+            root: root.to_path_buf(),
+            small_files,
+            big_mib,
+        }
+    }
+
+    /// Rewrites about 1% of the bytes: 1% of the small files, one medium
+    /// file, and a 1% range in the middle of the big file.
+    fn change_one_percent(&self) {
+        use std::io::{Seek, SeekFrom};
+        let mut rng = Rng(0xdead_beef);
+        let mut buf = vec![0u8; 16 << 10];
+        for i in (0..self.small_files).step_by(100) {
+            let path = self.root.join(format!("small/{:03}/f{i:06}.dat", i % 500));
+            let size = fs::metadata(&path)
+                .map(|m| m.len() as usize)
+                .unwrap_or(1000);
+            rng.random(&mut buf[..size]);
+            fs::write(&path, &buf[..size]).expect("change small");
+        }
+        let mut medium = vec![0u8; 1 << 20];
+        rng.mixed(&mut medium);
+        fs::write(self.root.join("medium/m00.bin"), medium).expect("change medium");
+        let range = (self.big_mib << 20) / 100;
+        let mut big = fs::OpenOptions::new()
+            .write(true)
+            .open(self.root.join("big.bin"))
+            .expect("open big");
+        big.seek(SeekFrom::Start((self.big_mib << 20) / 2))
+            .expect("seek");
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..range.div_ceil(1 << 20) {
+            rng.random(&mut block);
+            big.write_all(&block).expect("change big");
+        }
+        big.sync_all().expect("sync");
+    }
+}
+
+/// One timed operation.
+struct Measured {
+    seconds: f64,
+    peak_rss_mib: f64,
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the host's peak RSS so the next reading covers one operation.
+fn reset_peak(pid: u32) {
+    let _ = fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+fn drhost_job(host: &TestHost, jobid: &str) -> f64 {
+    let started = Instant::now();
+    loop {
+        let (_, job) = host.get(&format!("/jobs/{jobid}"));
+        match job["status"].as_str() {
+            Some("COMPLETED") => return started.elapsed().as_secs_f64(),
+            Some("FAILED") => panic!("drhost job failed: {job}"),
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn drhost_backup(host: &TestHost, name: &str) -> Measured {
+    reset_peak(host.pid());
+    let started = Instant::now();
+    let jobid = host.create_backup(name);
+    drhost_job(host, &jobid);
+    Measured {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mib: vm_hwm_kib(host.pid()) as f64 / 1024.0,
+    }
+}
+
+fn drhost_restore(host: &TestHost, name: &str) -> Measured {
+    reset_peak(host.pid());
+    let started = Instant::now();
+    let (code, body) = host.restore(name, PASSCODE);
+    assert_eq!(code, 200, "{body}");
+    drhost_job(host, body["jobid"].as_str().expect("jobid"));
+    Measured {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mib: vm_hwm_kib(host.pid()) as f64 / 1024.0,
+    }
+}
+
+/// Runs restic under GNU time for its peak RSS.
+fn restic(repo: &Path, cache: &Path, args: &[&str], cwd: &Path) -> Measured {
+    let started = Instant::now();
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "restic", "-q", "-r"])
+        .arg(repo)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .current_dir(cwd)
+        .env("RESTIC_PASSWORD", PASSCODE)
+        .output()
+        .expect("run restic (install Debian's restic and time packages)");
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "restic {args:?} failed: {stderr}");
+    let peak_kib: u64 = stderr
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    Measured {
+        seconds,
+        peak_rss_mib: peak_kib as f64 / 1024.0,
+    }
+}
+
+fn wrk(url: &str, token: &str) -> Value {
+    let output = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s", "--latency", "-H"])
+        .arg(format!("Authorization: Bearer {token}"))
+        .arg(url)
+        .output()
+        .expect("run wrk (install Debian's wrk package)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    json!({"requests_per_second": field("Requests/sec:"), "p99": field("99%"), "non_2xx": field("Non-2xx or 3xx responses:")})
+}
+
+fn main() {
+    let small_files = env_or("DRHOST_BENCH_SMALL_FILES", 50_000);
+    let big_mib = env_or("DRHOST_BENCH_BIG_MIB", 2048);
+    let deployment = Deployment::new();
+    let data_root = deployment.objects();
+    println!("generating {small_files} small files, 20 medium files and a {big_mib} MiB file ...");
+    let data = DataSet::generate(&data_root, small_files, big_mib);
+    let total = disk_usage(&data_root);
+    println!("data set: {:.0} MB", total as f64 / 1e6);
+
+    let config = format!(
+        "{}\n[[stage]]\nname = \"Stage Object store\"\nplugin = \"object-store-fs\"\nsource = \"{}\"\ntarget = \"{}\"\n",
+        deployment.host_toml(),
+        data_root.display(),
+        deployment.restored_objects().display()
+    );
+    let host = TestHost::start(&deployment, &config);
+    let restic_repo = deployment.path().join("restic-repo");
+    let restic_cache = deployment.path().join("restic-cache");
+    let restic_restore = deployment.path().join("restic-restore");
+    restic(&restic_repo, &restic_cache, &["init"], deployment.path());
+
+    let mut results: Vec<(&str, Measured, Measured, u64)> = Vec::new();
+    let ours = drhost_backup(&host, "full");
+    let theirs = restic(&restic_repo, &restic_cache, &["backup", "."], &data_root);
+    results.push(("full backup", ours, theirs, total));
+
+    data.change_one_percent();
+    let theirs = restic(&restic_repo, &restic_cache, &["backup", "."], &data_root);
+    let ours = drhost_backup(&host, "after-1pct-change");
+    results.push(("backup after 1% change", ours, theirs, total));
+
+    let _ = fs::remove_dir_all(deployment.restored_objects());
+    let ours = drhost_restore(&host, "after-1pct-change");
+    let target = restic_restore.display().to_string();
+    let theirs = restic(
+        &restic_repo,
+        &restic_cache,
+        &["restore", "latest", "--target", &target],
+        deployment.path(),
+    );
+    results.push(("restore", ours, theirs, total));
+
+    let drhost_stored = disk_usage(&deployment.store_dir());
+    let restic_stored = disk_usage(&restic_repo);
+
+    println!();
+    println!("| operation | drhost | restic | drhost speed-up (restic s / drhost s) |");
+    println!("|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (op, ours, theirs, bytes) in &results {
+        let mbs = |m: &Measured| *bytes as f64 / 1e6 / m.seconds;
+        println!(
+            "| {op} | {:.2} s, {:.0} MB/s, peak RSS {:.0} MiB | {:.2} s, {:.0} MB/s, peak RSS {:.0} MiB | {:.2}x |",
+            ours.seconds,
+            mbs(ours),
+            ours.peak_rss_mib,
+            theirs.seconds,
+            mbs(theirs),
+            theirs.peak_rss_mib,
+            theirs.seconds / ours.seconds
+        );
+        rows.push(json!({
+            "operation": op,
+            "drhost": {"seconds": ours.seconds, "mb_per_s": mbs(ours), "peak_rss_mib": ours.peak_rss_mib},
+            "restic": {"seconds": theirs.seconds, "mb_per_s": mbs(theirs), "peak_rss_mib": theirs.peak_rss_mib},
+            "speedup": theirs.seconds / ours.seconds,
+        }));
+    }
+    let second_vs_first = results[0].1.seconds / results[1].1.seconds;
+    println!(
+        "\ndrhost second backup is {second_vs_first:.1}x faster than its first; stored: drhost {:.0} MB, restic {:.0} MB",
+        drhost_stored as f64 / 1e6,
+        restic_stored as f64 / 1e6
+    );
+
+    let (_, status) = host.get("/system/disasterrecovery/status");
+    let jobid = status["status"]["jobid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let status_load = wrk(
+        &format!("{}/admin/system/disasterrecovery/status?f=json", host.base),
+        host.token(),
+    );
+    let job_load = wrk(
+        &format!("{}/admin/jobs/{jobid}?f=json", host.base),
+        host.token(),
+    );
+    println!("status under load: {status_load}\njobs/<id> under load: {job_load}");
+
+    let report = json!({
+        "data_bytes": total,
+        "small_files": small_files,
+        "big_mib": big_mib,
+        "results": rows,
+        "second_backup_speedup_over_first": second_vs_first,
+        "stored_bytes": {"drhost": drhost_stored, "restic": restic_stored},
+        "status_endpoint": status_load,
+        "job_endpoint": job_load,
+    });
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../bench");
+    fs::create_dir_all(&out).expect("bench dir");
+    let file = out.join("vs_restic.json");
+    fs::write(&file, serde_json::to_string_pretty(&report).expect("json")).expect("write json");
+    println!("written to {}", file.display());
+}
