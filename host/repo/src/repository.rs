@@ -14,7 +14,7 @@ use crate::manifest::Manifest;
 use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
 use crate::reader::BackupReader;
 use crate::store::{ObjectStore, StoreError};
-use crate::writer::{BackupWriter, KnownChunks};
+use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
 
 /// Longest description, in bytes.
@@ -285,6 +285,7 @@ impl Repository {
             let keys = Arc::new(derive_keys(passcode, &kdf).await?);
             let key_id = keys.key_id_hex();
             let mut manifests = Vec::new();
+            let mut newest: Option<(i64, usize)> = None;
             for (object, record) in &records {
                 let Ok(record) = record else { continue };
                 if record.key_id != key_id {
@@ -295,7 +296,13 @@ impl Repository {
                     continue;
                 }
                 match load_manifest(self.store(), &keys, record).await {
-                    Ok(m) => manifests.push(m),
+                    Ok(m) => {
+                        let started = record.info.start_time;
+                        if newest.is_none_or(|(t, _)| started > t) {
+                            newest = Some((started, manifests.len()));
+                        }
+                        manifests.push(m);
+                    }
                     Err(e) => {
                         warn!(%object, error = %e, "manifest unusable; its chunks are not reused")
                     }
@@ -309,12 +316,16 @@ impl Repository {
                 .map(|o| (o.name, o.size))
                 .collect();
             let reused = manifests.len();
-            let known = tokio::task::spawn_blocking(move || {
+            let (known, previous) = tokio::task::spawn_blocking(move || {
                 let mut known = KnownChunks::default();
                 for m in &manifests {
                     known.add(m, &pack_sizes);
                 }
-                known
+                let previous = newest
+                    .and_then(|(_, i)| manifests.get(i))
+                    .map(PreviousFiles::from_manifest)
+                    .unwrap_or_default();
+                (known, previous)
             })
             .await
             .map_err(RepoError::join)?;
@@ -323,7 +334,7 @@ impl Repository {
                 known_chunks = known.len(),
                 "backup started"
             );
-            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known);
+            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous);
             Ok(writer)
         }
         .instrument(span)

@@ -46,6 +46,11 @@ const MAX_STAGE_METADATA_BYTES: usize = 1024 * 1024;
 pub struct WriteStats {
     /// Content bytes received.
     pub bytes_in: u64,
+    /// Content bytes of unchanged files taken over from the previous backup
+    /// without being received again ([`StageWriter::reuse_unchanged`]).
+    pub bytes_reused: u64,
+    /// Files taken over that way.
+    pub files_reused: u64,
     /// Bytes of new blobs appended to packs (after compression and encryption).
     pub bytes_stored_new: u64,
     /// Chunks referenced.
@@ -123,6 +128,54 @@ impl KnownChunks {
     }
 }
 
+/// A file of the previous backup: what must still match for it to count as
+/// unchanged, and its content as chunk ids.
+struct PreviousFile {
+    size: u64,
+    mtime: (i64, u32),
+    chunks: Vec<ChunkId>,
+}
+
+/// The files of the newest earlier backup under the same key, by stage name
+/// and path: what lets a stage skip reading files that did not change.
+#[derive(Default)]
+pub(crate) struct PreviousFiles(HashMap<String, HashMap<String, PreviousFile>>);
+
+impl PreviousFiles {
+    pub(crate) fn from_manifest(m: &Manifest) -> Self {
+        let stages = m
+            .stages
+            .iter()
+            .map(|stage| {
+                let files = stage
+                    .entries
+                    .iter()
+                    .filter(|e| e.meta.kind == EntryKind::File)
+                    .filter_map(|e| {
+                        let chunks = e
+                            .chunks
+                            .iter()
+                            .map(|&i| m.chunks.get(i as usize).map(|c| c.id))
+                            .collect::<Option<Vec<_>>>()?;
+                        let file = PreviousFile {
+                            size: e.size,
+                            mtime: (e.meta.mtime_seconds, e.meta.mtime_nanoseconds),
+                            chunks,
+                        };
+                        Some((e.meta.path.clone(), file))
+                    })
+                    .collect();
+                (stage.name.clone(), files)
+            })
+            .collect();
+        Self(stages)
+    }
+
+    fn get(&self, stage: &str, path: &str) -> Option<&PreviousFile> {
+        self.0.get(stage)?.get(path)
+    }
+}
+
 enum Outcome {
     Known {
         id: ChunkId,
@@ -178,6 +231,7 @@ pub struct BackupWriter {
     chunk_pos: HashMap<ChunkId, u32>,
     stages: Vec<StageRecord>,
     stage: Option<StageBuild>,
+    previous: PreviousFiles,
     stats: WriteStats,
     failed: Option<String>,
     span: tracing::Span,
@@ -224,6 +278,7 @@ impl BackupWriter {
         kdf: KdfParams,
         mut info: BackupInfo,
         known: KnownChunks,
+        previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();
         info.stored_bytes = 0;
@@ -250,6 +305,7 @@ impl BackupWriter {
             chunk_pos: HashMap::new(),
             stages: Vec::new(),
             stage: None,
+            previous,
             stats: WriteStats::default(),
             failed: None,
             span,
@@ -486,15 +542,7 @@ impl BackupWriter {
                     return Err(RepoError::Internal("known chunk missing from index".into()));
                 }
             };
-            let pos = match self.chunk_pos.get(&id) {
-                Some(&p) => p,
-                None => {
-                    let p = self.chunk_table.len() as u32;
-                    self.chunk_table.push((id, loc));
-                    self.chunk_pos.insert(id, p);
-                    p
-                }
-            };
+            let pos = self.chunk_position(id, loc);
             self.stats.chunks_total += 1;
             let stage = self
                 .stage
@@ -509,6 +557,70 @@ impl BackupWriter {
         }
         self.jobs_bytes -= job.bytes;
         Ok(())
+    }
+
+    /// The chunk's index in this backup's chunk table, adding it if new.
+    fn chunk_position(&mut self, id: ChunkId, loc: Loc) -> u32 {
+        match self.chunk_pos.get(&id) {
+            Some(&p) => p,
+            None => {
+                let p = self.chunk_table.len() as u32;
+                self.chunk_table.push((id, loc));
+                self.chunk_pos.insert(id, p);
+                p
+            }
+        }
+    }
+
+    fn reuse_unchanged_inner(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
+        let stage = self
+            .stage
+            .as_ref()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+        if let Some(open) = &stage.open {
+            return Err(RepoError::Misuse(format!(
+                "entry {:?} was not ended",
+                stage.entries[open.index].meta.path
+            )));
+        }
+        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        let Some(previous) = self.previous.get(&stage.name, &meta.path) else {
+            return Ok(false);
+        };
+        if meta.kind != EntryKind::File
+            || previous.size != size
+            || previous.mtime != (meta.mtime_seconds, meta.mtime_nanoseconds)
+        {
+            return Ok(false);
+        }
+        // Only chunks known to be in the store (their pack listed and long
+        // enough) may be referenced; otherwise the file is read again.
+        let locations = {
+            let index = self
+                .shared
+                .index
+                .read()
+                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?;
+            previous
+                .chunks
+                .iter()
+                .map(|id| index.get(id).map(|loc| (*id, *loc)))
+                .collect::<Option<Vec<_>>>()
+        };
+        let Some(locations) = locations else {
+            return Ok(false);
+        };
+        let chunks: Vec<u32> = locations
+            .into_iter()
+            .map(|(id, loc)| self.chunk_position(id, loc))
+            .collect();
+        self.stats.chunks_total += chunks.len() as u64;
+        self.stats.bytes_reused += size;
+        self.stats.files_reused += 1;
+        if let Some(stage) = self.stage.as_mut() {
+            stage.entries.push(EntryRecord { meta, size, chunks });
+        }
+        Ok(true)
     }
 
     async fn drain_jobs(&mut self) -> Result<(), RepoError> {
@@ -715,7 +827,7 @@ impl BackupWriter {
 
         let mut info = self.info.clone();
         info.complete_time = complete_time;
-        info.total_bytes = self.stats.bytes_in;
+        info.total_bytes = self.stats.bytes_in + self.stats.bytes_reused;
         info.stored_bytes = self.stats.bytes_stored_new + manifest_size;
         let mut record = CommitRecord {
             format: RECORD_FORMAT.into(),
@@ -804,6 +916,16 @@ impl StageWriter<'_> {
     pub async fn begin_entry(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
         self.w.check_failed()?;
         self.w.begin_entry_inner(meta)
+    }
+
+    /// Adds `meta`, a file of `size` bytes, as a complete entry with the
+    /// content the same path had in the newest earlier backup under this key,
+    /// if that file had the same size and modification time and all its
+    /// chunks are still stored. Returns `false`, having added nothing,
+    /// otherwise: the caller then writes the entry as usual.
+    pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
+        self.w.check_failed()?;
+        self.w.reuse_unchanged_inner(meta, size)
     }
 
     /// Appends content to the open file entry. Waits while the pipeline is full.

@@ -650,3 +650,72 @@ async fn chunks_in_missing_packs_are_written_again() {
     let reader = repo.open_backup("one", "pw").await.unwrap();
     assert_damaged(reader.verify().await, "packs/");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_files_are_taken_over_from_the_previous_backup() {
+    let (store, repo) = open_repo().await;
+    let a = random(3 * MIB, 7);
+    let b = random(MIB, 8);
+    let first: Entries = vec![(file("a.bin"), a.clone()), (file("b.bin"), b.clone())];
+    backup(&repo, "first", "passcode", &[("files", &first)]).await;
+
+    let bytes_before = store.bytes_put();
+    let mut w = repo
+        .begin_backup("passcode", info("second", 2000))
+        .await
+        .unwrap();
+    let mut s = w.begin_stage("files", "test-plugin").await.unwrap();
+    assert!(
+        s.reuse_unchanged(file("a.bin"), a.len() as u64)
+            .await
+            .unwrap()
+    );
+    let mut touched = file("b.bin");
+    touched.mtime_seconds += 1;
+    assert!(
+        !s.reuse_unchanged(touched.clone(), b.len() as u64)
+            .await
+            .unwrap()
+    );
+    assert!(!s.reuse_unchanged(file("b.bin"), 5).await.unwrap());
+    assert!(!s.reuse_unchanged(file("c.bin"), 1).await.unwrap());
+    assert!(!s.reuse_unchanged(dir("a.bin"), 0).await.unwrap());
+    s.begin_entry(touched.clone()).await.unwrap();
+    s.write(&b).await.unwrap();
+    s.end_entry().await.unwrap();
+    s.finish(vec![], 1, 2).await.unwrap();
+    let stats = w.stats();
+    assert_eq!(
+        (stats.files_reused, stats.bytes_reused),
+        (1, a.len() as u64)
+    );
+    let second = w.commit(3000).await.unwrap();
+    assert_eq!(second.total_bytes, (a.len() + b.len()) as u64);
+    assert!(
+        store.bytes_put() - bytes_before < MIB as u64 / 2,
+        "unchanged content was stored again"
+    );
+
+    // Another passcode shares nothing, so there is nothing to take over.
+    let mut other = repo
+        .begin_backup("another passcode", info("third", 3000))
+        .await
+        .unwrap();
+    let mut s = other.begin_stage("files", "test-plugin").await.unwrap();
+    assert!(
+        !s.reuse_unchanged(file("a.bin"), a.len() as u64)
+            .await
+            .unwrap()
+    );
+    drop(other);
+
+    // The taken-over content outlives the backup it came from.
+    repo.delete_backup("first").await.unwrap();
+    let reader = repo.open_backup("second", "passcode").await.unwrap();
+    let restored = read_stage(&reader, "files").await.unwrap();
+    assert_eq!(restored.len(), 2);
+    assert_eq!(restored[0].0, file("a.bin"));
+    assert!(restored[0].1 == a, "taken-over content differs");
+    assert_eq!(restored[1].0, touched);
+    assert!(restored[1].1 == b);
+}

@@ -3,23 +3,49 @@
 
 use bytes::Bytes;
 use drhost_repo::{EntryKind, EntryMeta};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::Resource;
 
 use crate::bindings::stage::drhost::plugin::archive::{
     self as wit, HostArchiveReader, HostArchiveWriter,
 };
+use crate::bindings::stage::drhost::plugin::archive_reuse;
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::limits::MAX_CHUNK_BYTES;
 use crate::state::PluginState;
 
 /// What a stage's backup produces and its restore consumes, in order:
-/// `Begin`, any `Data` (files only), `End`, next entry...
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Begin`, any `Data` (files only), `End`, next entry... A backup may also
+/// send `Reuse` between entries.
+#[derive(Debug)]
 pub enum ArchiveEvent {
     Begin(EntryMeta),
     Data(Bytes),
     End,
+    /// The stage asks to take over an unchanged file of `size` bytes from the
+    /// previous backup (`archive-reuse`); the consumer answers through `reply`.
+    Reuse {
+        meta: EntryMeta,
+        size: u64,
+        reply: ReuseReply,
+    },
+}
+
+/// Where the consumer of a backup answers a [`ArchiveEvent::Reuse`].
+pub struct ReuseReply(oneshot::Sender<bool>);
+
+impl ReuseReply {
+    /// Tells the plugin whether the file was taken over (`false`: write it).
+    pub fn answer(self, reused: bool) {
+        // A plugin that has gone away no longer needs the answer.
+        let _ = self.0.send(reused);
+    }
+}
+
+impl std::fmt::Debug for ReuseReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReuseReply")
+    }
 }
 
 /// Attributes an entry may carry (WIT: at most 64 pairs).
@@ -119,6 +145,28 @@ impl ArchiveWriter {
             .ok_or_else(|| Refusal::Protocol("ended an entry that was not begun".into()))
     }
 
+    fn reuse(
+        &mut self,
+        meta: wit::EntryMeta,
+        size: u64,
+    ) -> Result<(ArchiveEvent, oneshot::Receiver<bool>), Refusal> {
+        if let Some(open) = &self.open {
+            return Err(Refusal::Protocol(format!(
+                "asked to reuse {:?} before ending entry {:?}",
+                truncated(&meta.path),
+                open.path
+            )));
+        }
+        let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
+        let (reply, answer) = oneshot::channel();
+        let event = ArchiveEvent::Reuse {
+            meta,
+            size,
+            reply: ReuseReply(reply),
+        };
+        Ok((event, answer))
+    }
+
     async fn send(&self, event: ArchiveEvent) -> Result<(), Refusal> {
         self.out.send(event).await.map_err(|_| Refusal::Closed)
     }
@@ -191,6 +239,26 @@ impl HostArchiveWriter for PluginState {
     }
 }
 
+impl archive_reuse::Host for PluginState {
+    async fn reuse_unchanged(
+        &mut self,
+        writer: Resource<ArchiveWriter>,
+        meta: wit::EntryMeta,
+        size: u64,
+    ) -> wasmtime::Result<Result<bool, PluginError>> {
+        let writer = self.table.get_mut(&writer)?;
+        let result = match writer.reuse(meta, size) {
+            Ok((event, answer)) => match writer.send(event).await {
+                // A consumer that drops the request does not take files over.
+                Ok(()) => Ok(answer.await.unwrap_or(false)),
+                Err(refusal) => Err(refusal),
+            },
+            Err(refusal) => Err(refusal),
+        };
+        Ok(result.map_err(|r| self.refuse(r)))
+    }
+}
+
 /// Where a reader is in the stream of events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReaderState {
@@ -255,7 +323,7 @@ impl ArchiveReader {
                     match self.recv().await? {
                         Some(ArchiveEvent::Data(_)) => {}
                         Some(ArchiveEvent::End) => break,
-                        Some(ArchiveEvent::Begin(meta)) => {
+                        Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Reuse { meta, .. }) => {
                             return Err(ReadFailure::Host(format!(
                                 "restore input began entry {:?} inside another entry",
                                 meta.path
@@ -304,7 +372,7 @@ impl ArchiveReader {
                     self.state = ReaderState::EntryDone;
                     return Ok(Bytes::new());
                 }
-                Some(ArchiveEvent::Begin(meta)) => {
+                Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Reuse { meta, .. }) => {
                     return Err(ReadFailure::Host(format!(
                         "restore input began entry {:?} inside another entry",
                         meta.path

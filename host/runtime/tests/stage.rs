@@ -183,13 +183,7 @@ async fn object_store_fs_backs_up_and_restores_a_tree_exactly() {
     // Backup through a small channel: the plugin is suspended while full.
     let (tx, mut rx) = mpsc::channel(2);
     let reporter = recorder();
-    let collect = async {
-        let mut events = Vec::new();
-        while let Some(event) = rx.recv().await {
-            events.push(event);
-        }
-        events
-    };
+    let collect = collect_events(&mut rx);
     let ctx = context(grant(source.path(), false));
     let (summary, events) = tokio::join!(plugin.backup(&ctx, tx, reporter.clone()), collect);
     let summary = summary.unwrap();
@@ -378,18 +372,35 @@ async fn a_stopped_consumer_fails_the_backup_as_a_host_failure() {
     );
 }
 
+/// Everything a backup sent, answering reuse requests with "not reused" so
+/// that every file's content is in the events.
+async fn collect_events(rx: &mut mpsc::Receiver<ArchiveEvent>) -> Vec<ArchiveEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            ArchiveEvent::Reuse { reply, .. } => reply.answer(false),
+            event => events.push(event),
+        }
+    }
+    events
+}
+
+/// A copy of a recorded backup event, to feed a restore.
+fn copy_event(event: &ArchiveEvent) -> Result<ArchiveEvent, String> {
+    match event {
+        ArchiveEvent::Begin(meta) => Ok(ArchiveEvent::Begin(meta.clone())),
+        ArchiveEvent::Data(data) => Ok(ArchiveEvent::Data(data.clone())),
+        ArchiveEvent::End => Ok(ArchiveEvent::End),
+        ArchiveEvent::Reuse { .. } => Err("reuse requests are not recorded".into()),
+    }
+}
+
 async fn backup_events(
     plugin: &drhost_runtime::StagePlugin,
     ctx: &PluginContext,
 ) -> (drhost_runtime::StageSummary, Vec<ArchiveEvent>) {
     let (tx, mut rx) = mpsc::channel(4);
-    let collect = async {
-        let mut events = Vec::new();
-        while let Some(event) = rx.recv().await {
-            events.push(event);
-        }
-        events
-    };
+    let collect = collect_events(&mut rx);
     let (summary, events) = tokio::join!(plugin.backup(ctx, tx, recorder()), collect);
     (summary.unwrap(), events)
 }
@@ -413,7 +424,7 @@ async fn config_fs_summary_metadata_reaches_its_restore() {
     let ok = restore_with_metadata(
         &plugin,
         &ctx,
-        events.iter().cloned().map(Ok).collect(),
+        events.iter().map(copy_event).collect(),
         summary.metadata.clone(),
     )
     .await;

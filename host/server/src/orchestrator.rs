@@ -127,6 +127,9 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                         ArchiveEvent::Begin(meta) => stage_writer.begin_entry(meta).await?,
                         ArchiveEvent::Data(bytes) => stage_writer.write(&bytes).await?,
                         ArchiveEvent::End => stage_writer.end_entry().await?,
+                        ArchiveEvent::Reuse { meta, size, reply } => {
+                            reply.answer(stage_writer.reuse_unchanged(meta, size).await?);
+                        }
                     }
                 }
                 Ok::<_, RepoError>(())
@@ -156,8 +159,9 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         job.message(
             codes::BACKUP_PERSISTED,
             &format!(
-                "Persisted backup results: {} bytes read, {} new bytes stored.",
-                stats.bytes_in, stats.bytes_stored_new
+                "Persisted backup results: {} bytes read, {} bytes of {} unchanged files \
+                 taken over from the previous backup, {} new bytes stored.",
+                stats.bytes_in, stats.bytes_reused, stats.files_reused, stats.bytes_stored_new
             ),
         );
         job.message(

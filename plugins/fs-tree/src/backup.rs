@@ -92,10 +92,16 @@ impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
             self.begin(rel, &guest, EntryKind::Directory, &meta, None)?;
             children = Some(names);
         } else if file_type.is_file() {
+            let entry = self.entry_meta(rel, &guest, EntryKind::File, &meta, None)?;
+            if !self.hook.needs_every_file() && self.sink.reuse_unchanged(&entry, meta.len())? {
+                self.progress.add_bytes(meta.len(), self.host);
+                self.progress.add_item(self.host);
+                return Ok(None);
+            }
             let Some(file) = skip_vanished(File::open(&guest), &guest)? else {
                 return Ok(None);
             };
-            self.begin(rel, &guest, EntryKind::File, &meta, None)?;
+            self.sink.begin_entry(&entry)?;
             self.stream(rel, &guest, file)?;
         } else if file_type.is_symlink() {
             let target = match fs::read_link(&guest) {
@@ -138,9 +144,21 @@ impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
         meta: &Metadata,
         link_target: Option<String>,
     ) -> Result<(), PluginError> {
+        let entry = self.entry_meta(rel, guest, kind, meta, link_target)?;
+        self.sink.begin_entry(&entry)
+    }
+
+    fn entry_meta(
+        &self,
+        rel: &str,
+        guest: &str,
+        kind: EntryKind,
+        meta: &Metadata,
+        link_target: Option<String>,
+    ) -> Result<EntryMeta, PluginError> {
         let modified = meta.modified().map_err(|e| io_error(guest, &e))?;
         let (mtime_seconds, mtime_nanoseconds) = mtime::to_parts(modified);
-        self.sink.begin_entry(&EntryMeta {
+        Ok(EntryMeta {
             path: rel.to_owned(),
             kind,
             mode: self.host.mode(guest)? & 0o7777,
@@ -162,7 +180,7 @@ impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
             let data = &self.buf[..n];
             self.sink.write(data)?;
             self.hook.chunk(data);
-            self.progress.add_bytes(n, self.host);
+            self.progress.add_bytes(n as u64, self.host);
             if n < self.buf.len() {
                 break; // `read_full` stops short only at end of file
             }

@@ -4,6 +4,12 @@
 /// Called for every regular file, in archive order. The default methods do
 /// nothing, so `()` serves stages that need no observation.
 pub trait FileHook {
+    /// Whether the hook must see every file's content. A backup then reads
+    /// every file again instead of taking unchanged ones over from the
+    /// previous backup.
+    fn needs_every_file(&self) -> bool {
+        true
+    }
     /// A file's content is about to stream; `path` is its entry path.
     fn begin(&mut self, _path: &str) {}
     /// The next piece of the current file's content.
@@ -12,4 +18,8 @@ pub trait FileHook {
     fn end(&mut self) {}
 }
 
-impl FileHook for () {}
+impl FileHook for () {
+    fn needs_every_file(&self) -> bool {
+        false
+    }
+}

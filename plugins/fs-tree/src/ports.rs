@@ -4,13 +4,16 @@
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryMeta};
-use crate::bindings::drhost::plugin::{host, posix_fs, report};
+use crate::bindings::drhost::plugin::{archive_reuse, host, posix_fs, report};
 
 /// Where backup entries go (the host's `archive-writer`).
 pub trait EntrySink {
     fn begin_entry(&self, meta: &EntryMeta) -> Result<(), PluginError>;
     fn write(&self, data: &[u8]) -> Result<(), PluginError>;
     fn end_entry(&self) -> Result<(), PluginError>;
+    /// Adds `meta` (a file of `size` bytes) with the content it had in the
+    /// previous backup, if it is unchanged; `false`: write it as usual.
+    fn reuse_unchanged(&self, meta: &EntryMeta, size: u64) -> Result<bool, PluginError>;
 }
 
 /// Where restored entries come from (the host's `archive-reader`).
@@ -37,6 +40,9 @@ impl EntrySink for ArchiveWriter {
     }
     fn end_entry(&self) -> Result<(), PluginError> {
         ArchiveWriter::end_entry(self)
+    }
+    fn reuse_unchanged(&self, meta: &EntryMeta, size: u64) -> Result<bool, PluginError> {
+        archive_reuse::reuse_unchanged(self, meta, size)
     }
 }
 

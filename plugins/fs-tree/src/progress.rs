@@ -18,8 +18,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn add_bytes(&mut self, n: usize, host: &impl Host) {
-        self.bytes = self.bytes.saturating_add(n as u64);
+    pub fn add_bytes(&mut self, n: u64, host: &impl Host) {
+        self.bytes = self.bytes.saturating_add(n);
         self.maybe_report(host);
     }
 

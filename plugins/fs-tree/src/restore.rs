@@ -154,7 +154,7 @@ impl<S: EntrySource, H: Host, F: FileHook> Restorer<'_, S, H, F> {
             }
             file.write_all(&chunk).map_err(|e| io_error(&guest, &e))?;
             self.hook.chunk(&chunk);
-            self.progress.add_bytes(chunk.len(), self.host);
+            self.progress.add_bytes(chunk.len() as u64, self.host);
         }
         self.hook.end();
         // Closed before the mtime is set, so no buffered write can move it.

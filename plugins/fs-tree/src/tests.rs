@@ -18,6 +18,10 @@ struct MemWriter {
     entries: RefCell<Vec<Entry>>,
     open: Cell<bool>,
     writes: Cell<usize>,
+    /// Files (metadata and size) the "previous backup" holds unchanged.
+    unchanged: RefCell<Vec<(EntryMeta, u64)>>,
+    /// Paths taken over through `reuse_unchanged`.
+    reused: RefCell<Vec<String>>,
 }
 
 impl EntrySink for MemWriter {
@@ -39,6 +43,17 @@ impl EntrySink for MemWriter {
     fn end_entry(&self) -> Result<(), PluginError> {
         assert!(self.open.replace(false));
         Ok(())
+    }
+    fn reuse_unchanged(&self, meta: &EntryMeta, size: u64) -> Result<bool, PluginError> {
+        assert!(!self.open.get(), "reuse inside an entry");
+        let unchanged = self.unchanged.borrow().iter().any(|(m, s)| {
+            (&m.path, m.mtime_seconds, m.mtime_nanoseconds, *s)
+                == (&meta.path, meta.mtime_seconds, meta.mtime_nanoseconds, size)
+        });
+        if unchanged {
+            self.reused.borrow_mut().push(meta.path.clone());
+        }
+        Ok(unchanged)
     }
 }
 
@@ -422,4 +437,52 @@ fn progress_is_throttled() {
     )
     .unwrap();
     assert_eq!(*host.reports.borrow(), [(256, 256), (512, 512), (600, 600)]);
+}
+
+#[test]
+fn unchanged_files_are_taken_over_unless_the_hook_needs_every_file() {
+    let source = tempfile::tempdir().unwrap();
+    make_tree(source.path());
+    let root = source.path().to_str().unwrap();
+    let first = MemWriter::default();
+    backup::backup(root, &first, &UnixHost::default(), &mut ()).unwrap();
+    let previous: Vec<(EntryMeta, u64)> = first
+        .entries
+        .into_inner()
+        .into_iter()
+        .filter(|(m, _)| matches!(m.kind, EntryKind::File))
+        .map(|(m, content)| (m, content.len() as u64))
+        .collect();
+    assert_eq!(previous.len(), 5);
+
+    // One file changes; the others are taken over without being read.
+    fs::write(source.path().join("etc/app/app.conf"), b"changed").unwrap();
+    let second = MemWriter {
+        unchanged: RefCell::new(previous.clone()),
+        ..MemWriter::default()
+    };
+    let totals = backup::backup(root, &second, &UnixHost::default(), &mut ()).unwrap();
+    let mut reused = second.reused.borrow().clone();
+    reused.sort();
+    assert_eq!(reused, ["a-b/x", "big.bin", "etc/app/empty", "secret"]);
+    let written: Vec<String> = second
+        .entries
+        .borrow()
+        .iter()
+        .filter(|(m, _)| matches!(m.kind, EntryKind::File))
+        .map(|(m, _)| m.path.clone())
+        .collect();
+    assert_eq!(written, ["etc/app/app.conf"]);
+    assert_eq!(totals.items, 12, "taken-over files still count");
+    assert_eq!(totals.bytes, (3 << 20) + 12_345 + 7 + 4 + 6);
+
+    // A hook that must see every file (config-fs's digests) disables it.
+    let third = MemWriter {
+        unchanged: RefCell::new(previous),
+        ..MemWriter::default()
+    };
+    let mut seen = Recorder::default();
+    backup::backup(root, &third, &UnixHost::default(), &mut seen).unwrap();
+    assert!(third.reused.borrow().is_empty());
+    assert_eq!(seen.files.len(), 5);
 }
