@@ -19,6 +19,13 @@ const BUILTIN: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("DRHOST_PLUGIN_DIR"), "/config_fs.wasm")),
     ),
     (
+        "relational-postgres",
+        include_bytes!(concat!(
+            env!("DRHOST_PLUGIN_DIR"),
+            "/relational_postgres.wasm"
+        )),
+    ),
+    (
         "store-fs",
         include_bytes!(concat!(env!("DRHOST_PLUGIN_DIR"), "/store_fs.wasm")),
     ),

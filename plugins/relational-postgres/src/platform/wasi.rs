@@ -1,0 +1,65 @@
+//! WASI 0.2 implementation through raw `wasi:filesystem` descriptors.
+
+use std::io;
+
+use wasi::filesystem::preopens::get_directories;
+use wasi::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
+
+/// The restore root as a directory descriptor.
+pub struct Target {
+    dir: Descriptor,
+}
+
+impl Target {
+    /// Opens the guest directory `root` (absolute, normalized) through the
+    /// preopen that contains it, choosing the longest match like wasi-libc
+    /// does for std's own path resolution.
+    pub fn open(root: &str) -> io::Result<Self> {
+        let (preopen, rest) = get_directories()
+            .into_iter()
+            .filter_map(|(dir, guest)| {
+                let rest = plugin_util::guest_path::relative_to(root, &guest)?.to_owned();
+                Some((guest.len(), dir, rest))
+            })
+            .max_by_key(|(len, _, _)| *len)
+            .map(|(_, dir, rest)| (dir, rest))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no directory granted to this plugin contains it",
+                )
+            })?;
+        if rest.is_empty() {
+            return Ok(Self { dir: preopen });
+        }
+        let dir = preopen
+            .open_at(
+                PathFlags::SYMLINK_FOLLOW,
+                &rest,
+                OpenFlags::DIRECTORY,
+                DescriptorFlags::READ | DescriptorFlags::MUTATE_DIRECTORY,
+            )
+            .map_err(to_io)?;
+        Ok(Self { dir })
+    }
+
+    /// Creates the symlink `rel` (relative to the root) pointing at `target`.
+    pub fn symlink(&self, rel: &str, target: &str) -> io::Result<()> {
+        self.dir.symlink_at(target, rel).map_err(to_io)
+    }
+}
+
+fn to_io(code: ErrorCode) -> io::Error {
+    use io::ErrorKind as K;
+    let kind = match code {
+        ErrorCode::NoEntry => K::NotFound,
+        ErrorCode::Exist => K::AlreadyExists,
+        ErrorCode::Access | ErrorCode::NotPermitted => K::PermissionDenied,
+        ErrorCode::Unsupported => K::Unsupported,
+        ErrorCode::NotDirectory => K::NotADirectory,
+        ErrorCode::IsDirectory => K::IsADirectory,
+        ErrorCode::ReadOnly => K::ReadOnlyFilesystem,
+        _ => K::Other,
+    };
+    io::Error::new(kind, code.message())
+}
