@@ -59,7 +59,10 @@ fn main() {
             cold.push(plugin.load_stats().elapsed);
         }
         cold.sort();
-        println!("cold load from the disk cache (new runtime): median {:?}", percentile(&cold, 0.5));
+        println!(
+            "cold load from the disk cache (new runtime): median {:?}",
+            percentile(&cold, 0.5)
+        );
 
         let runtime = runtime_at();
         let plugin = runtime

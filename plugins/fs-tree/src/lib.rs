@@ -18,7 +18,6 @@ pub mod bindings {
 }
 
 mod backup;
-mod entry_path;
 mod error;
 mod hook;
 mod mtime;

@@ -12,12 +12,12 @@ use plugin_util::guest_path::join;
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::entry_path;
 use crate::error::io as io_error;
 use crate::hook::FileHook;
 use crate::platform::Target;
 use crate::ports::{EntrySource, Host};
 use crate::progress::Progress;
+use plugin_util::entry_path;
 
 const MODE_MASK: u32 = 0o7777;
 

@@ -4,6 +4,7 @@
 use std::io::{self, Read};
 
 pub mod config;
+pub mod entry_path;
 pub mod guest_path;
 
 /// Size of one streamed chunk: the host's archive and stream calls are most

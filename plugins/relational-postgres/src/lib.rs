@@ -21,7 +21,6 @@ pub mod backup;
 pub mod basebackup;
 pub mod config;
 pub mod connection;
-mod entry_path;
 pub mod manifest;
 mod platform;
 pub mod ports;

@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 use crate::PluginError;
 use crate::basebackup::Stream;
 use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::entry_path;
 use crate::manifest::{self, Received};
 use crate::ports::{EntrySink, Host};
 use crate::progress::Progress;
 use crate::tar::{self, Header, Kind, Members};
+use plugin_util::entry_path;
 
 /// Where the archives of non-default tablespaces are kept in the backup.
 pub const TABLESPACE_DIR: &str = "pg_tblspc_archives";

@@ -19,7 +19,8 @@ use crate::platform::Target;
 use crate::ports::{EntrySource, Host};
 use crate::progress::Progress;
 use crate::receive::{MANIFEST_ENTRY, TABLESPACE_DIR};
-use crate::{Attribute, PluginError, entry_path};
+use crate::{Attribute, PluginError};
+use plugin_util::entry_path;
 
 const DIR_MODE: u32 = 0o700;
 const MODE_MASK: u32 = 0o7777;
