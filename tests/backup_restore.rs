@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use support::tree::assert_same_tree;
-use support::{Deployment, TestHost, disk_usage};
+use support::{Deployment, TestHost, disk_usage, message_codes};
 
 #[test]
 fn backup_then_restore_into_empty_targets_reproduces_every_entry() {
@@ -52,12 +52,7 @@ fn backup_then_restore_into_empty_targets_reproduces_every_entry() {
             "{stage}"
         );
     }
-    let codes: Vec<u64> = status["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["code"].as_u64())
-        .collect();
+    let codes = message_codes(&status);
     for expected in [4014, 4019, 4021, 4023, 4025, 4027, 4028] {
         assert!(
             codes.contains(&expected),

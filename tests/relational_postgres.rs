@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::postgres::{Auth, Cluster, REPLICATOR_PASSWORD, stage_toml};
-use support::{Deployment, TestHost};
+use support::{Deployment, TestHost, message_codes};
 
 const STAGE: &str = "Stage Relational store";
 
@@ -78,12 +78,7 @@ fn restored_backup_starts_as_a_server_with_identical_data() {
     );
     let status = host.status();
     assert_eq!(status["state"], "success", "{status}");
-    let codes: Vec<u64> = status["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .filter_map(|m| m["code"].as_u64())
-        .collect();
+    let codes = message_codes(&status);
     for code in [4015, 4016, 4017, 4018] {
         assert!(codes.contains(&code), "message {code} missing: {status}");
     }

@@ -343,6 +343,16 @@ fn respond(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
     (status, body)
 }
 
+/// The codes of a status' `messages`, in order.
+pub fn message_codes(status: &Value) -> Vec<u64> {
+    status["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["code"].as_u64())
+        .collect()
+}
+
 /// Total size of the files under `dir`.
 pub fn disk_usage(dir: &Path) -> u64 {
     let mut total = 0;

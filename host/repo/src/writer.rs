@@ -243,6 +243,21 @@ pub struct StageWriter<'a> {
     w: &'a mut BackupWriter,
 }
 
+/// The open stage, if no entry of it is open. A function of the field, not
+/// of the writer, so callers can use the writer's other fields meanwhile.
+fn between_entries(stage: &mut Option<StageBuild>) -> Result<&mut StageBuild, RepoError> {
+    let stage = stage
+        .as_mut()
+        .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+    if let Some(open) = &stage.open {
+        return Err(RepoError::Misuse(format!(
+            "entry {:?} was not ended",
+            stage.entries[open.index].meta.path
+        )));
+    }
+    Ok(stage)
+}
+
 fn poisons(e: &RepoError) -> bool {
     matches!(
         e,
@@ -389,16 +404,7 @@ impl BackupWriter {
     }
 
     fn begin_entry_inner(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
-        let stage = self
-            .stage
-            .as_mut()
-            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
-        if let Some(open) = &stage.open {
-            return Err(RepoError::Misuse(format!(
-                "entry {:?} was not ended",
-                stage.entries[open.index].meta.path
-            )));
-        }
+        let stage = between_entries(&mut self.stage)?;
         manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
         let file = meta.kind == EntryKind::File;
         stage.open = Some(OpenEntry {
@@ -573,16 +579,7 @@ impl BackupWriter {
     }
 
     fn reuse_unchanged_inner(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
-        let stage = self
-            .stage
-            .as_ref()
-            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
-        if let Some(open) = &stage.open {
-            return Err(RepoError::Misuse(format!(
-                "entry {:?} was not ended",
-                stage.entries[open.index].meta.path
-            )));
-        }
+        let stage = between_entries(&mut self.stage)?;
         manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
         let Some(previous) = self.previous.get(&stage.name, &meta.path) else {
             return Ok(false);
@@ -725,17 +722,8 @@ impl BackupWriter {
         Ok(())
     }
 
-    fn finish_stage_checks(&self, metadata: &[(String, String)]) -> Result<(), RepoError> {
-        let stage = self
-            .stage
-            .as_ref()
-            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
-        if let Some(open) = &stage.open {
-            return Err(RepoError::Misuse(format!(
-                "entry {:?} was not ended",
-                stage.entries[open.index].meta.path
-            )));
-        }
+    fn finish_stage_checks(&mut self, metadata: &[(String, String)]) -> Result<(), RepoError> {
+        between_entries(&mut self.stage)?;
         let bytes: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
         if metadata.len() > MAX_STAGE_METADATA || bytes > MAX_STAGE_METADATA_BYTES {
             return Err(RepoError::InvalidInfo(format!(

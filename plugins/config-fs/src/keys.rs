@@ -2,9 +2,9 @@
 //! regular file, built while content streams through backup or restore.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use fs_tree::{Attribute, FileHook};
+use plugin_util::hex;
 use sha2::{Digest, Sha256};
 
 /// Metadata key holding the manifest as a JSON object.
@@ -86,15 +86,6 @@ pub fn from_metadata(metadata: &[Attribute]) -> Result<BTreeMap<String, String>,
         ));
     }
     Ok(keys)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

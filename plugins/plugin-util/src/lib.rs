@@ -11,6 +11,17 @@ pub mod guest_path;
 /// efficient between 64 KiB and 1 MiB, and one reused buffer keeps memory flat.
 pub const CHUNK: usize = 1 << 20;
 
+/// Lowercase hexadecimal of `bytes` (digests in manifests and protocols).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
 /// `"<path>: <error>"`, the shape of every I/O error text the plugins report, so
 /// an operator always learns which file failed.
 pub fn io_message(path: &str, error: &io::Error) -> String {

@@ -10,6 +10,7 @@ use crate::connection::Connection;
 use crate::ports::Host;
 use crate::scram;
 use crate::wire::{self, Fields};
+use plugin_util::hex;
 
 const APPLICATION_NAME: &str = "drhost";
 const CONTEXT: &str = "authentication failed";
@@ -147,16 +148,6 @@ pub fn md5_password(user: &str, password: &str, salt: &[u8]) -> String {
         .finalize());
     let outer = Md5::new().chain_update(inner).chain_update(salt).finalize();
     format!("md5{}", hex(&outer))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

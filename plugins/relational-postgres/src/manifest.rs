@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::PluginError;
-use crate::auth::hex;
+use plugin_util::hex;
 
 /// Size and SHA-256 of every regular file received, by manifest path.
 pub type Received = HashMap<String, (u64, [u8; 32])>;
