@@ -78,6 +78,7 @@ fn main() {
                     writable: false,
                 }],
                 tcp_connect: Vec::new(),
+                http_connect: Vec::new(),
             },
             ..PluginContext::default()
         };

@@ -12,11 +12,13 @@ use tokio::time::error::Elapsed;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::error::PluginFailure;
 use crate::grants::{OUTPUT_CAPTURE_BYTES, wasi_ctx};
 use crate::host::LogLimiter;
+use crate::http::HttpPolicy;
 use crate::limits::{
     HOSTCALL_FUEL, MAX_COMPONENT_HANDLES, MAX_TABLE_ENTRIES, MemoryLimiter, PluginLimits,
 };
@@ -65,6 +67,8 @@ pub(crate) async fn new_store(
         plugin: plugin.clone(),
         wasi,
         table,
+        http: WasiHttpCtx::new(),
+        http_policy: HttpPolicy::new(plugin.clone(), &ctx.grants.http_connect),
         limiter: MemoryLimiter::new(ctx.limits.memory_bytes),
         cpu_ticks_left: ctx.limits.cpu_ticks(),
         config_json: ctx.config_json.clone(),

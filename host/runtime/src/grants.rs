@@ -18,6 +18,9 @@ pub struct Grants {
     /// Exact addresses the guest may open TCP connections to. Empty: no
     /// networking at all.
     pub tcp_connect: Vec<SocketAddr>,
+    /// Authorities (`host:port`, or endpoint URLs naming one) the guest may
+    /// send `wasi:http` requests to. Empty: every request is refused.
+    pub http_connect: Vec<String>,
 }
 
 /// One host directory visible to the guest.
@@ -143,6 +146,7 @@ mod tests {
         let ok = Grants {
             dirs: vec![grant("/data"), grant("/restore")],
             tcp_connect: vec![],
+            http_connect: vec![],
         };
         assert!(ok.check().is_ok());
         for bad in [
@@ -153,6 +157,7 @@ mod tests {
             let grants = Grants {
                 dirs: bad,
                 tcp_connect: vec![],
+                http_connect: vec![],
             };
             assert!(grants.check().is_err(), "{grants:?}");
         }
@@ -167,6 +172,7 @@ mod tests {
                 writable: false,
             }],
             tcp_connect: vec![],
+            http_connect: vec![],
         };
         let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16)).err().unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");

@@ -23,6 +23,7 @@ mod engine;
 mod error;
 mod grants;
 mod host;
+mod http;
 mod limits;
 mod posix_fs;
 mod redact;
@@ -44,6 +45,7 @@ pub use cache::{LoadSource, LoadStats};
 pub use engine::EPOCH_TICK;
 pub use error::{PluginErrorKind, PluginFailure};
 pub use grants::{DirGrant, Grants};
+pub use http::normalize_authority;
 pub use limits::{MAX_CHUNK_BYTES, PluginLimits};
 pub use redact::REDACTED;
 pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_CALL, Reporter};
@@ -250,18 +252,21 @@ fn instantiate_failure(plugin: &str, error: wasmtime::Error) -> PluginFailure {
 
 /// WASI 0.2 (all of `wasi:cli/imports`: Rust's std imports much of it even
 /// for plugins that never use it; what is reachable is decided by the
-/// per-call `WasiCtx`) plus the stage world's host interfaces.
+/// per-call `WasiCtx`), `wasi:http/outgoing-handler` (refused unless the
+/// call's grants name the authority) plus the stage world's host interfaces.
 fn stage_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::stage::StagePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
-/// WASI 0.2 plus the store-adapter world's host interfaces.
+/// WASI 0.2, `wasi:http` as for stages, plus the store-adapter world's host interfaces.
 fn adapter_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::adapter::StoreAdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }

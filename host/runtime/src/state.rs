@@ -7,8 +7,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::host::LogLimiter;
+use crate::http::HttpPolicy;
 use crate::limits::MemoryLimiter;
 use crate::posix_fs::PosixFs;
 use crate::redact::Redactor;
@@ -19,6 +21,9 @@ pub(crate) struct PluginState {
     pub(crate) plugin: Arc<str>,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    /// Which `wasi:http` authorities the call may reach.
+    pub(crate) http_policy: HttpPolicy,
     pub(crate) limiter: MemoryLimiter,
     /// Epoch ticks of guest execution left before the call is interrupted.
     pub(crate) cpu_ticks_left: u64,
@@ -42,6 +47,16 @@ impl WasiView for PluginState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_policy,
         }
     }
 }

@@ -18,6 +18,7 @@ fn store_context(root: &std::path::Path) -> PluginContext {
                 writable: true,
             }],
             tcp_connect: vec![],
+            http_connect: Vec::new(),
         },
         limits: PluginLimits::default(),
         secrets: Vec::new(),

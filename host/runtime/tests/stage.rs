@@ -131,6 +131,7 @@ fn grant(host: &Path, writable: bool) -> Grants {
             writable,
         }],
         tcp_connect: vec![],
+        http_connect: Vec::new(),
     }
 }
 

@@ -121,6 +121,7 @@ impl Host {
                         writable: true,
                     }],
                     tcp_connect: Vec::new(),
+                    http_connect: Vec::new(),
                 },
                 limits: self.config.store_limits.to_plugin_limits(),
                 secrets: Vec::new(),

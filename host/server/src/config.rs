@@ -71,6 +71,10 @@ pub struct StageConfig {
     /// Addresses the plugin may open TCP connections to.
     #[serde(default)]
     pub tcp_connect: Vec<SocketAddr>,
+    /// Authorities (`host:port`, or the endpoint URL) the plugin may send
+    /// `wasi:http` requests to, e.g. an S3 endpoint. Every other is refused.
+    #[serde(default)]
+    pub http_connect: Vec<String>,
     /// Handed to the plugin as JSON (`host.config()`).
     #[serde(default = "empty_table")]
     pub config: toml::Table,
@@ -228,6 +232,16 @@ impl HostConfig {
             }
             check_limits(&stage.name, &stage.limits)?;
             stage.check_password_source()?;
+            if let Some(bad) = stage
+                .http_connect
+                .iter()
+                .find(|a| drhost_runtime::normalize_authority(a, None).is_none())
+            {
+                return Err(format!(
+                    "stage {:?}: http_connect entry {bad:?} names no host (expected host:port or a URL)",
+                    stage.name
+                ));
+            }
         }
         check_limits("store adapters", &self.store_limits)
     }

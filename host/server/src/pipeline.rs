@@ -69,6 +69,7 @@ impl ConfiguredStage {
                     .into_iter()
                     .collect(),
                 tcp_connect: self.config.tcp_connect.clone(),
+                http_connect: self.config.http_connect.clone(),
             },
             limits: self.config.limits.to_plugin_limits(),
         })

@@ -1,0 +1,160 @@
+//! Outgoing `wasi:http` for plugins, deny-by-default: a request leaves the
+//! host only when its authority (`host:port`) is one the operator granted.
+//!
+//! The check sits in [`WasiHttpHooks::send_request`], the single point every
+//! guest request passes through. wasmtime-wasi-http resolves and connects by
+//! itself there (not through the WASI socket policy), so this hook is the
+//! whole of the network policy for HTTP. The `Host` header is forbidden to
+//! the guest and derived from the URI, so a guest cannot dress a request to a
+//! granted authority up as one to another.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The authorities one call may reach, normalised by [`normalize_authority`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HttpPolicy {
+    allowed: Arc<[String]>,
+    plugin: Arc<str>,
+}
+
+impl HttpPolicy {
+    pub(crate) fn new(plugin: Arc<str>, granted: &[String]) -> Self {
+        let allowed = granted
+            .iter()
+            .filter_map(|a| normalize_authority(a, None))
+            .collect();
+        Self { allowed, plugin }
+    }
+
+    /// `Some(authority)` of a request the grant allows, `Err(authority)` otherwise.
+    fn check(&self, uri: &http::Uri) -> Result<(), String> {
+        let scheme = uri.scheme_str();
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let normalized = normalize_authority(authority, scheme).unwrap_or_default();
+        if !normalized.is_empty() && self.allowed.contains(&normalized) {
+            Ok(())
+        } else {
+            Err(if normalized.is_empty() {
+                authority.to_string()
+            } else {
+                normalized
+            })
+        }
+    }
+}
+
+/// `host:port` in lower case, with the scheme's default port filled in
+/// (80 for `http`, 443 otherwise). Accepts `host`, `host:port`, `[v6]:port`
+/// and a full URL (`https://host:port/path`), so operators can grant what
+/// they configured as an endpoint. `None` for something that names no host.
+pub fn normalize_authority(text: &str, scheme: Option<&str>) -> Option<String> {
+    let text = text.trim();
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, rest)) => (Some(s), rest),
+        None => (scheme, text),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // Credentials in the authority (`user:pw@host`) are never part of a grant.
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let parsed: http::uri::Authority = authority.parse().ok()?;
+    let host = parsed.host().to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let port = parsed.port_u16().unwrap_or(match scheme {
+        Some(s) if s.eq_ignore_ascii_case("http") => 80,
+        _ => 443,
+    });
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> ResponseFuture {
+        if let Err(authority) = self.check(request.uri()) {
+            // The guest sees `HTTP-request-denied`; the operator sees who tried what.
+            tracing::warn!(
+                plugin = %self.plugin,
+                %authority,
+                "refused a plugin's HTTP request to an authority it was not granted"
+            );
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorities_are_normalised() {
+        let n = |t: &str| normalize_authority(t, None);
+        assert_eq!(n("127.0.0.1:3900").as_deref(), Some("127.0.0.1:3900"));
+        assert_eq!(
+            n("http://127.0.0.1:3900/").as_deref(),
+            Some("127.0.0.1:3900")
+        );
+        assert_eq!(n("http://Example.COM").as_deref(), Some("example.com:80"));
+        assert_eq!(
+            n("https://s3.amazonaws.com/x?y").as_deref(),
+            Some("s3.amazonaws.com:443")
+        );
+        assert_eq!(
+            n("s3.amazonaws.com").as_deref(),
+            Some("s3.amazonaws.com:443")
+        );
+        assert_eq!(n("http://u:p@h:1/").as_deref(), Some("h:1"));
+        assert_eq!(n("[::1]:9000").as_deref(), Some("[::1]:9000"));
+        assert_eq!(n(""), None);
+        assert_eq!(n("http:///x"), None);
+    }
+
+    #[test]
+    fn only_granted_authorities_pass() {
+        let policy = HttpPolicy::new("p".into(), &["http://127.0.0.1:3900".into()]);
+        let ok: http::Uri = "http://127.0.0.1:3900/bucket/key".parse().unwrap();
+        assert!(policy.check(&ok).is_ok());
+        for denied in [
+            "http://127.0.0.1:3901/bucket",
+            "http://localhost:3900/",
+            "http://127.0.0.1/",
+        ] {
+            let uri: http::Uri = denied.parse().unwrap();
+            assert!(policy.check(&uri).is_err(), "{denied}");
+        }
+        let none = HttpPolicy::new("p".into(), &[]);
+        assert!(none.check(&ok).is_err());
+    }
+}
