@@ -14,6 +14,8 @@ pub mod client;
 pub mod download;
 pub mod encode;
 pub mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod responses;
 pub mod retry;
 pub mod settings;
