@@ -243,7 +243,16 @@ impl<T: Transport, C: Clock> Client<T, C> {
             }
             Failure::Status { status, error } => (status, error),
         };
-        match (status, error.code.as_str()) {
+        // Garage answers a bad signature with `AccessDenied` ("Forbidden:
+        // Invalid signature") and a skewed clock with `InvalidRequest`
+        // ("Date is too old"): its messages tell them apart.
+        let message = error.message.to_ascii_lowercase();
+        let code = match error.code.as_str() {
+            "AccessDenied" if message.contains("invalid signature") => "SignatureDoesNotMatch",
+            "InvalidRequest" if message.contains("date is too") => "RequestTimeTooSkewed",
+            code => code,
+        };
+        match (status, code) {
             (_, "SignatureDoesNotMatch") => Error::invalid_config(
                 "signature mismatch: the secret key is wrong (or the clock is skewed)",
             ),

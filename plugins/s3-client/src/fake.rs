@@ -51,6 +51,7 @@ pub struct FakeS3 {
     pub headers_seen: RefCell<Vec<Vec<(String, String)>>>,
     pub largest_body: Cell<usize>,
     pub next_id: Cell<u32>,
+    pub garage: Cell<bool>,
 }
 
 impl Default for FakeS3 {
@@ -71,7 +72,13 @@ impl FakeS3 {
             headers_seen: RefCell::default(),
             largest_body: Cell::new(0),
             next_id: Cell::new(1),
+            garage: Cell::new(false),
         }
+    }
+
+    /// The error answers of Garage rather than AWS S3.
+    pub fn garage_errors(&self) {
+        self.garage.set(true);
     }
 
     pub fn fail_next(&self, fault: Fault) {
@@ -168,6 +175,10 @@ impl Transport for &FakeS3 {
             })
             .collect();
         if !self.signature_ok(request, path, &query) {
+            if self.garage.get() {
+                let body = "<Error><Code>AccessDenied</Code><Message>Forbidden: Invalid signature</Message></Error>";
+                return Ok(respond(403, Vec::new(), body.as_bytes().to_vec()));
+            }
             return Ok(error(403, "SignatureDoesNotMatch"));
         }
         let q = |name: &str| {

@@ -315,6 +315,9 @@ fn a_wrong_secret_is_a_signature_mismatch_never_quoted() {
         "signature mismatch: the secret key is wrong (or the clock is skewed)"
     );
     assert!(!format!("{err:?}").contains("XYZ"));
+    // Garage says AccessDenied, "Forbidden: Invalid signature".
+    s3.garage_errors();
+    assert_eq!(c.probe(false).unwrap_err(), err);
     let other_bucket = {
         let mut s = settings("", 8, SECRET);
         s.bucket = "nope".into();
