@@ -1,0 +1,47 @@
+//! A small S3 client for drhost's `wasm32-wasip2` guest plugins: AWS
+//! Signature V4 over `wasi:http`, streamed GETs, single and multipart PUTs
+//! with at most one part in memory, ListObjectsV2 pages, retries with
+//! exponential backoff, and errors that say what to fix.
+//!
+//! Layers, each in its own module: percent-encoding ([`encode`]), signing
+//! ([`sigv4`]), timestamps ([`time`]), a minimal XML reader ([`xml`]) and the
+//! S3 documents read with it ([`responses`]), configuration ([`settings`]),
+//! retry policy ([`retry`]), the operations ([`client`], [`download`],
+//! [`upload`]). The network and the clock sit behind the traits in
+//! [`transport`], so everything but the `wasi:http` glue is tested natively.
+
+pub mod client;
+pub mod download;
+pub mod encode;
+pub mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
+pub mod responses;
+pub mod retry;
+pub mod settings;
+pub mod sigv4;
+pub mod time;
+pub mod transport;
+pub mod upload;
+#[cfg(target_os = "wasi")]
+pub mod wasi_http;
+pub mod xml;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{BodySink, Client, ObjectHead, is_metadata_header};
+pub use error::{Error, ErrorKind};
+pub use responses::{ListPage, ObjectEntry};
+pub use settings::Settings;
+pub use upload::Source;
+
+/// The client as the guest plugins use it.
+#[cfg(target_os = "wasi")]
+pub type GuestClient = Client<wasi_http::WasiHttp, wasi_http::WasiClock>;
+
+/// A client for `settings` over the host's `wasi:http`.
+#[cfg(target_os = "wasi")]
+pub fn guest_client(settings: Settings) -> GuestClient {
+    Client::new(settings, wasi_http::WasiHttp, wasi_http::WasiClock)
+}

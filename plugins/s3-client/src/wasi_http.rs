@@ -1,0 +1,284 @@
+//! The guest's [`Transport`] over `wasi:http/outgoing-handler` and its
+//! [`Clock`] over `wasi:clocks`. The request body is written through the
+//! outgoing body's stream as the host accepts it (`check-write`), then
+//! flushed; the response body is read in pieces as it arrives.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use wasi::clocks::monotonic_clock;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody,
+    OutgoingRequest, RequestOptions, Scheme,
+};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+
+use crate::transport::{
+    Clock, Method, Request, Response, ResponseBody, Transport, TransportError, TransportErrorKind,
+};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Completing a large multipart upload can take the server minutes.
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest single write to the request body stream.
+const WRITE_PIECE: u64 = 1 << 20;
+
+/// Outgoing HTTP through the host.
+pub struct WasiHttp;
+
+/// Wall clock for signing, monotonic-clock pollables for waiting.
+pub struct WasiClock;
+
+impl Clock for WasiClock {
+    fn now_unix(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    fn sleep(&self, duration: Duration) {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        monotonic_clock::subscribe_duration(nanos).block();
+    }
+}
+
+/// A response body being read. Fields drop in order: the stream before the
+/// body before the response, as their parent-child relation requires.
+pub struct WasiBody {
+    stream: Option<InputStream>,
+    _body: IncomingBody,
+    _response: IncomingResponse,
+}
+
+impl ResponseBody for WasiBody {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>, TransportError> {
+        let Some(stream) = &self.stream else {
+            return Ok(Vec::new());
+        };
+        match stream.blocking_read(max as u64) {
+            Ok(data) => Ok(data),
+            Err(StreamError::Closed) => {
+                self.stream = None;
+                Ok(Vec::new())
+            }
+            Err(StreamError::LastOperationFailed(e)) => {
+                self.stream = None;
+                Err(match wasi::http::types::http_error_code(&e) {
+                    Some(code) => from_code(&code),
+                    None => {
+                        TransportError::new(TransportErrorKind::Interrupted, e.to_debug_string())
+                    }
+                })
+            }
+        }
+    }
+}
+
+impl Transport for WasiHttp {
+    type Body = WasiBody;
+
+    fn send(&self, request: &Request<'_>) -> Result<Response<WasiBody>, TransportError> {
+        let fields = Fields::new();
+        for (name, value) in &request.headers {
+            fields
+                .append(name, value.as_bytes())
+                .map_err(|e| fatal(format!("header {name}: {e:?}")))?;
+        }
+        let outgoing = OutgoingRequest::new(fields);
+        let method = match request.method {
+            Method::Get => WasiMethod::Get,
+            Method::Head => WasiMethod::Head,
+            Method::Put => WasiMethod::Put,
+            Method::Post => WasiMethod::Post,
+            Method::Delete => WasiMethod::Delete,
+        };
+        let scheme = if request.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        outgoing
+            .set_method(&method)
+            .and_then(|()| outgoing.set_scheme(Some(&scheme)))
+            .and_then(|()| outgoing.set_authority(Some(request.authority)))
+            .and_then(|()| outgoing.set_path_with_query(Some(&request.path_and_query)))
+            .map_err(|()| fatal("the host refused the request line"))?;
+        let body = outgoing
+            .body()
+            .map_err(|()| fatal("no request body handle"))?;
+        let options = RequestOptions::new();
+        // Hosts may not support every timeout; their defaults apply then.
+        let _ = options.set_connect_timeout(Some(nanos(CONNECT_TIMEOUT)));
+        let _ = options.set_first_byte_timeout(Some(nanos(FIRST_BYTE_TIMEOUT)));
+        let _ = options.set_between_bytes_timeout(Some(nanos(BETWEEN_BYTES_TIMEOUT)));
+        // Hand the request over before writing the body: the host only
+        // drains the body stream once the request is under way.
+        let future =
+            outgoing_handler::handle(outgoing, Some(options)).map_err(|c| from_code(&c))?;
+        if !request.body.is_empty() {
+            let stream = body.write().map_err(|()| fatal("no request body stream"))?;
+            write_all(&stream, request.body)?;
+            drop(stream);
+        }
+        OutgoingBody::finish(body, None).map_err(|c| from_code(&c))?;
+        let response = loop {
+            match future.get() {
+                Some(Ok(Ok(response))) => break response,
+                Some(Ok(Err(code))) => return Err(from_code(&code)),
+                Some(Err(())) => return Err(fatal("the response was already taken")),
+                None => future.subscribe().block(),
+            }
+        };
+        let status = response.status();
+        let headers = {
+            let fields = response.headers();
+            fields
+                .entries()
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_ascii_lowercase(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                })
+                .collect()
+        };
+        let incoming = response
+            .consume()
+            .map_err(|()| fatal("no response body handle"))?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| fatal("no response body stream"))?;
+        Ok(Response {
+            status,
+            headers,
+            body: WasiBody {
+                stream: Some(stream),
+                _body: incoming,
+                _response: response,
+            },
+        })
+    }
+}
+
+/// Writes all of `data`, as much at a time as the stream permits, then
+/// flushes it.
+fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), TransportError> {
+    while !data.is_empty() {
+        let permit = stream.check_write().map_err(stream_error)?;
+        if permit == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let n = usize::try_from(permit.min(WRITE_PIECE))
+            .unwrap_or(data.len())
+            .min(data.len());
+        stream.write(&data[..n]).map_err(stream_error)?;
+        data = &data[n..];
+    }
+    stream.blocking_flush().map_err(stream_error)
+}
+
+fn stream_error(error: StreamError) -> TransportError {
+    match error {
+        StreamError::Closed => TransportError::new(
+            TransportErrorKind::Interrupted,
+            "the connection closed while sending the body",
+        ),
+        StreamError::LastOperationFailed(e) => match wasi::http::types::http_error_code(&e) {
+            Some(code) => from_code(&code),
+            None => TransportError::new(TransportErrorKind::Interrupted, e.to_debug_string()),
+        },
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn fatal(detail: impl Into<String>) -> TransportError {
+    TransportError::new(TransportErrorKind::Fatal, detail)
+}
+
+/// The transport error for a `wasi:http` error code, its detail the code's
+/// WIT name (e.g. `HTTP-request-denied`).
+pub fn from_code(code: &ErrorCode) -> TransportError {
+    use TransportErrorKind as K;
+    let kind = match code {
+        ErrorCode::HttpRequestDenied => K::Denied,
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTimeout => K::Unreachable,
+        ErrorCode::ConnectionTerminated
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::ConnectionLimitReached
+        | ErrorCode::HttpResponseIncomplete
+        | ErrorCode::HttpResponseTimeout
+        | ErrorCode::HttpProtocolError
+        | ErrorCode::InternalError(_) => K::Interrupted,
+        _ => K::Fatal,
+    };
+    TransportError::new(kind, code_name(code))
+}
+
+/// The WIT name of an error code, with its payload where it says something.
+pub fn code_name(code: &ErrorCode) -> String {
+    let name = match code {
+        ErrorCode::DnsTimeout => "DNS-timeout",
+        ErrorCode::DnsError(e) => {
+            return format!(
+                "DNS-error ({})",
+                e.rcode.clone().unwrap_or_else(|| "no rcode".into())
+            );
+        }
+        ErrorCode::DestinationNotFound => "destination-not-found",
+        ErrorCode::DestinationUnavailable => "destination-unavailable",
+        ErrorCode::DestinationIpProhibited => "destination-IP-prohibited",
+        ErrorCode::DestinationIpUnroutable => "destination-IP-unroutable",
+        ErrorCode::ConnectionRefused => "connection-refused",
+        ErrorCode::ConnectionTerminated => "connection-terminated",
+        ErrorCode::ConnectionTimeout => "connection-timeout",
+        ErrorCode::ConnectionReadTimeout => "connection-read-timeout",
+        ErrorCode::ConnectionWriteTimeout => "connection-write-timeout",
+        ErrorCode::ConnectionLimitReached => "connection-limit-reached",
+        ErrorCode::TlsProtocolError => "TLS-protocol-error",
+        ErrorCode::TlsCertificateError => "TLS-certificate-error",
+        ErrorCode::TlsAlertReceived(_) => "TLS-alert-received",
+        ErrorCode::HttpRequestDenied => "HTTP-request-denied",
+        ErrorCode::HttpRequestLengthRequired => "HTTP-request-length-required",
+        ErrorCode::HttpRequestBodySize(_) => "HTTP-request-body-size",
+        ErrorCode::HttpRequestMethodInvalid => "HTTP-request-method-invalid",
+        ErrorCode::HttpRequestUriInvalid => "HTTP-request-URI-invalid",
+        ErrorCode::HttpRequestUriTooLong => "HTTP-request-URI-too-long",
+        ErrorCode::HttpRequestHeaderSectionSize(_) => "HTTP-request-header-section-size",
+        ErrorCode::HttpRequestHeaderSize(_) => "HTTP-request-header-size",
+        ErrorCode::HttpRequestTrailerSectionSize(_) => "HTTP-request-trailer-section-size",
+        ErrorCode::HttpRequestTrailerSize(_) => "HTTP-request-trailer-size",
+        ErrorCode::HttpResponseIncomplete => "HTTP-response-incomplete",
+        ErrorCode::HttpResponseHeaderSectionSize(_) => "HTTP-response-header-section-size",
+        ErrorCode::HttpResponseHeaderSize(_) => "HTTP-response-header-size",
+        ErrorCode::HttpResponseBodySize(_) => "HTTP-response-body-size",
+        ErrorCode::HttpResponseTrailerSectionSize(_) => "HTTP-response-trailer-section-size",
+        ErrorCode::HttpResponseTrailerSize(_) => "HTTP-response-trailer-size",
+        ErrorCode::HttpResponseTransferCoding(_) => "HTTP-response-transfer-coding",
+        ErrorCode::HttpResponseContentCoding(_) => "HTTP-response-content-coding",
+        ErrorCode::HttpResponseTimeout => "HTTP-response-timeout",
+        ErrorCode::HttpUpgradeFailed => "HTTP-upgrade-failed",
+        ErrorCode::HttpProtocolError => "HTTP-protocol-error",
+        ErrorCode::LoopDetected => "loop-detected",
+        ErrorCode::ConfigurationError => "configuration-error",
+        ErrorCode::InternalError(detail) => {
+            return match detail {
+                Some(detail) => format!("internal-error ({detail})"),
+                None => "internal-error".into(),
+            };
+        }
+    };
+    name.to_owned()
+}
