@@ -114,7 +114,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         step(job, index, &name, async {
             let started = now_ms();
             let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
-            let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+            let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
             let reporter = Arc::new(StageReporter {
                 job: job.clone(),
                 index,
@@ -122,6 +122,9 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             let context = stage.backup_context().map_err(JobFailure)?;
             let produce = stage.plugin.backup(&context, tx, reporter);
             let consume = async {
+                // Owned here, so a repository failure drops the receiver and
+                // the plugin's next send fails instead of waiting forever.
+                let mut rx = rx;
                 while let Some(event) = rx.recv().await {
                     match event {
                         ArchiveEvent::Begin(meta) => stage_writer.begin_entry(meta).await?,
