@@ -3,6 +3,7 @@
 //! client script would, and can kill -9 and restart it.
 #![allow(dead_code)]
 
+pub mod garage;
 pub mod postgres;
 pub mod tree;
 
@@ -105,6 +106,9 @@ pub struct TestHost {
     config_path: PathBuf,
     token: String,
     log: Arc<Mutex<String>>,
+    /// The backup store the backup helpers use (`default` unless a test
+    /// registers another).
+    pub store: String,
 }
 
 impl TestHost {
@@ -120,9 +124,22 @@ impl TestHost {
             config_path,
             token: String::new(),
             log,
+            store: "default".into(),
         };
         host.token = host.login();
         host
+    }
+
+    /// The host's peak resident memory so far (`VmHWM`).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("host /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM")
+            << 10
     }
 
     /// Starts the host again on the same configuration and state.
@@ -243,10 +260,13 @@ impl TestHost {
         respond(request.send_form(form))
     }
 
-    /// Starts a backup of the default store and returns its job id.
+    /// Starts a backup into `self.store` and returns its job id.
     pub fn create_backup(&self, name: &str) -> String {
         let (status, body) = self.post(
-            "/system/disasterrecovery/stores/default/backups/create",
+            &format!(
+                "/system/disasterrecovery/stores/{}/backups/create",
+                self.store
+            ),
             &[
                 ("name", name),
                 ("passcode", PASSCODE),
@@ -267,7 +287,10 @@ impl TestHost {
 
     pub fn restore(&self, name: &str, passcode: &str) -> (u16, Value) {
         self.post(
-            &format!("/system/disasterrecovery/stores/default/backups/{name}/restore"),
+            &format!(
+                "/system/disasterrecovery/stores/{}/backups/{name}/restore",
+                self.store
+            ),
             &[("passcode", passcode)],
         )
     }
@@ -308,7 +331,10 @@ impl TestHost {
     }
 
     pub fn backup_names(&self) -> Vec<String> {
-        let (status, body) = self.get("/system/disasterrecovery/stores/default/backups");
+        let (status, body) = self.get(&format!(
+            "/system/disasterrecovery/stores/{}/backups",
+            self.store
+        ));
         assert_eq!(status, 200, "{body}");
         body["backups"]
             .as_array()

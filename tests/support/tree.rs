@@ -21,6 +21,49 @@ pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// `len` bytes of [`pseudo_random`]'s kind, generated as they are read, so
+/// multi-GiB inputs cost no memory.
+pub struct RandomReader {
+    state: u64,
+    left: u64,
+    pending: ([u8; 8], usize),
+}
+
+impl RandomReader {
+    pub fn new(len: u64, seed: u64) -> Self {
+        Self {
+            state: seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            left: len,
+            pending: ([0; 8], 8),
+        }
+    }
+}
+
+impl std::io::Read for RandomReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for byte in &mut buf[..want] {
+            if self.pending.1 == 8 {
+                self.state ^= self.state << 13;
+                self.state ^= self.state >> 7;
+                self.state ^= self.state << 17;
+                self.pending = (self.state.to_le_bytes(), 0);
+            }
+            *byte = self.pending.0[self.pending.1];
+            self.pending.1 += 1;
+        }
+        self.left -= want as u64;
+        Ok(want)
+    }
+}
+
+/// Writes `len` incompressible bytes to `out`.
+pub fn write_random(out: &mut impl Write, len: u64, seed: u64) {
+    std::io::copy(&mut RandomReader::new(len, seed), out).expect("write random data");
+}
+
 fn write(path: &Path, content: &[u8], mode: u32) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::File::create(path)

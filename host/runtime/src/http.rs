@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -103,6 +104,7 @@ impl WasiHttpHooks for HttpPolicy {
             );
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
+        let options = with_default_timeouts(options);
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -113,6 +115,27 @@ impl WasiHttpHooks for HttpPolicy {
         })
     }
 }
+
+/// wasmtime-wasi-http waits 600 s for each phase unless the guest says
+/// otherwise, and a guest that passes `request-options` leaks their table
+/// entry (wasmtime-wasi-http 48 reads, never deletes, the owned handle),
+/// which fails a long call after ten thousand requests. So guests pass none,
+/// and the host applies timeouts that suit object stores.
+fn with_default_timeouts(options: Option<RequestOptions>) -> Option<RequestOptions> {
+    let options = options.unwrap_or_default();
+    Some(RequestOptions {
+        connect_timeout: options.connect_timeout.or(Some(CONNECT_TIMEOUT)),
+        // Completing a large multipart upload can take a server minutes.
+        first_byte_timeout: options.first_byte_timeout.or(Some(FIRST_BYTE_TIMEOUT)),
+        between_bytes_timeout: options
+            .between_bytes_timeout
+            .or(Some(BETWEEN_BYTES_TIMEOUT)),
+    })
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
+const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[cfg(test)]
 mod tests {

@@ -90,3 +90,70 @@ async fn an_unreachable_store_fails_validation() {
     assert!(store.validate().await.is_err());
     assert!(store.put("x", Bytes::from_static(b"1")).await.is_err());
 }
+
+/// `http-escape` tries a `wasi:http` request to the authority in its
+/// configuration. Refused unless granted, and then no connection is made;
+/// granted, the request reaches the listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_only_granted_authorities() {
+    let wasm = plugin_wasm("http_escape.wasm");
+    let adapter = runtime().load_adapter("http-escape", &wasm).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let call = |granted: Vec<String>| {
+        AdapterStore::new(
+            adapter.clone(),
+            PluginContext {
+                config_json: serde_json::json!({ "target": target }).to_string(),
+                grants: Grants {
+                    http_connect: granted,
+                    ..Grants::default()
+                },
+                ..PluginContext::default()
+            },
+        )
+    };
+
+    for granted in [
+        vec![],
+        vec!["127.0.0.1:1".to_string()],
+        vec![format!("localhost:{}", &target[10..])],
+    ] {
+        let error = call(granted.clone())
+            .validate()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("HTTP-request-denied"),
+            "{granted:?}: {error}"
+        );
+        assert!(
+            listener.accept().is_err(),
+            "{granted:?}: a connection was made"
+        );
+    }
+
+    // Granted: the request leaves the host (the listener answers nothing, so
+    // the plugin's call fails, but only after the connection was made).
+    let store = call(vec![format!("http://{target}")]);
+    let accept = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => return Some(stream),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    let validate = tokio::spawn(async move { store.validate().await });
+    let stream = accept.await.unwrap();
+    assert!(stream.is_some(), "the granted request never arrived");
+    drop(stream);
+    let error = validate.await.unwrap().unwrap_err().to_string();
+    assert!(!error.contains("HTTP-request-denied"), "{error}");
+}

@@ -31,7 +31,10 @@ const STORE_GUEST_DIR: &str = "/store";
 pub struct Host {
     config: HostConfig,
     stages: Vec<ConfiguredStage>,
-    store_adapter: Arc<StoreAdapter>,
+    /// Adapter of `HOSTED` stores (directories).
+    fs_adapter: Arc<StoreAdapter>,
+    /// Adapter of `S3` stores (buckets, over `wasi:http`).
+    s3_adapter: Arc<StoreAdapter>,
     stores: StoreRegistry,
     jobs: JobStore,
     settings: Settings,
@@ -56,15 +59,19 @@ impl Host {
         for stage in &config.stages {
             stages.push(ConfiguredStage::load(&runtime, stage).await?);
         }
-        let store_adapter = runtime
+        let fs_adapter = runtime
             .load_adapter("store-fs", &component_bytes("store-fs")?)
+            .await?;
+        let s3_adapter = runtime
+            .load_adapter("store-s3", &component_bytes("store-s3")?)
             .await?;
         let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
         let host = Arc::new(Self {
             stages,
-            store_adapter,
+            fs_adapter,
+            s3_adapter,
             stores,
             jobs,
             settings,
@@ -110,8 +117,23 @@ impl Host {
     }
 
     fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
+        let limits = self.config.store_limits.to_plugin_limits();
+        if let Some(s3) = &record.s3 {
+            return AdapterStore::new(
+                self.s3_adapter.clone(),
+                PluginContext {
+                    config_json: s3.adapter_config(),
+                    grants: Grants {
+                        http_connect: vec![s3.authority()],
+                        ..Grants::default()
+                    },
+                    limits,
+                    secrets: vec![s3.secret_key.clone()],
+                },
+            );
+        }
         AdapterStore::new(
-            self.store_adapter.clone(),
+            self.fs_adapter.clone(),
             PluginContext {
                 config_json: json!({"root": STORE_GUEST_DIR}).to_string(),
                 grants: Grants {
@@ -120,10 +142,9 @@ impl Host {
                         guest: STORE_GUEST_DIR.into(),
                         writable: true,
                     }],
-                    tcp_connect: Vec::new(),
-                    http_connect: Vec::new(),
+                    ..Grants::default()
                 },
-                limits: self.config.store_limits.to_plugin_limits(),
+                limits,
                 secrets: Vec::new(),
             },
         )

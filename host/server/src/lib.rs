@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod plugins;
+pub mod s3_store;
 pub mod serve;
 pub mod settings;
 pub mod stores;

@@ -26,8 +26,16 @@ const BUILTIN: &[(&str, &[u8])] = &[
         )),
     ),
     (
+        "object-store-s3",
+        include_bytes!(concat!(env!("DRHOST_PLUGIN_DIR"), "/object_store_s3.wasm")),
+    ),
+    (
         "store-fs",
         include_bytes!(concat!(env!("DRHOST_PLUGIN_DIR"), "/store_fs.wasm")),
+    ),
+    (
+        "store-s3",
+        include_bytes!(concat!(env!("DRHOST_PLUGIN_DIR"), "/store_s3.wasm")),
     ),
 ];
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
+use crate::s3_store::S3Connection;
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +32,20 @@ pub enum StoreRegistryError {
 pub struct StoreRecord {
     pub name: String,
     pub default: bool,
-    /// Only `HOSTED` (a directory, through the `store-fs` adapter) for now.
+    /// `HOSTED` (a directory, through the `store-fs` adapter) or `S3`
+    /// (a bucket, through the `store-s3` adapter).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Directory holding the store's objects.
+    /// Directory holding the objects of a `HOSTED` store; empty for `S3`.
     pub root: PathBuf,
     /// `storageConfig` as the client sent it, echoed back in store views.
     pub storage_config: Value,
+    /// Bucket, endpoint and credentials of an `S3` store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Connection>,
+    /// `settings.provider` of an `S3` store with its secret redacted.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub provider: Value,
     /// Random id shown as `identity`.
     pub identity: String,
     pub created: i64,
@@ -46,6 +54,21 @@ pub struct StoreRecord {
 impl StoreRecord {
     /// The store object of spec §5.4.
     pub fn view(&self) -> Value {
+        if let Some(s3) = &self.s3 {
+            return json!({
+                "name": self.name,
+                "default": self.default,
+                "type": self.kind,
+                "provider": self.provider,
+                "bucketName": s3.bucket,
+                "region": s3.region,
+                "endpoint": s3.endpoint,
+                "rootDir": s3.prefix,
+                "identity": self.identity,
+                "versionCreated": env!("CARGO_PKG_VERSION"),
+                "created": self.created,
+            });
+        }
         json!({
             "name": self.name,
             "default": self.default,
@@ -121,27 +144,49 @@ impl StoreRegistry {
             .and_then(Value::as_str)
             .unwrap_or("HOSTED")
             .to_ascii_uppercase();
-        if kind != "HOSTED" {
-            return Err(StoreRegistryError::Invalid(format!(
-                "backup store type '{kind}' is not supported by this host (supported: HOSTED)"
-            )));
-        }
         let storage_config = settings.get("storageConfig").cloned().unwrap_or(json!({}));
-        let root = self.root_for(name, settings, &storage_config)?;
+        let (root, s3) = match kind.as_str() {
+            "HOSTED" => (self.root_for(name, settings, &storage_config)?, None),
+            "S3" => (
+                PathBuf::new(),
+                Some(S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?),
+            ),
+            _ => {
+                return Err(StoreRegistryError::Invalid(format!(
+                    "backup store type '{kind}' is not supported by this host (supported: HOSTED, S3)"
+                )));
+            }
+        };
         let mut stores = self.lock();
         if stores.iter().any(|s| s.name == name) {
             return Err(StoreRegistryError::Exists(name.to_string()));
         }
-        if stores.iter().any(|s| s.root == root) {
-            return Err(StoreRegistryError::Invalid(format!(
-                "directory {} is already used by another store",
-                root.display()
-            )));
+        if let Some(s3) = &s3 {
+            if stores
+                .iter()
+                .any(|s| s.s3.as_ref().is_some_and(|other| other.same_location(s3)))
+            {
+                return Err(StoreRegistryError::Invalid(format!(
+                    "bucket {} (rootDir '{}') at {} is already used by another store",
+                    s3.bucket, s3.prefix, s3.endpoint
+                )));
+            }
+        } else {
+            if stores.iter().any(|s| s.root == root) {
+                return Err(StoreRegistryError::Invalid(format!(
+                    "directory {} is already used by another store",
+                    root.display()
+                )));
+            }
+            std::fs::create_dir_all(&root).map_err(|source| StoreRegistryError::Io {
+                path: root.clone(),
+                source,
+            })?;
         }
-        std::fs::create_dir_all(&root).map_err(|source| StoreRegistryError::Io {
-            path: root.clone(),
-            source,
-        })?;
+        let provider = match &s3 {
+            Some(_) => S3Connection::redacted_provider(settings),
+            None => Value::Null,
+        };
         let make_default = is_default || stores.is_empty();
         if make_default {
             stores.iter_mut().for_each(|s| s.default = false);
@@ -152,6 +197,8 @@ impl StoreRegistry {
             kind,
             root,
             storage_config,
+            s3,
+            provider,
             identity: random_identity(),
             created: now_ms(),
         };
@@ -322,6 +369,10 @@ mod tests {
             assert!(reg.register(name, &json!({}), false).is_err(), "{name:?}");
         }
         assert!(reg.register("s3", &json!({"type": "S3"}), false).is_err());
+        assert!(
+            reg.register("az", &json!({"type": "AZURE_BLOBSTORE"}), false)
+                .is_err()
+        );
         assert!(
             reg.register("out", &json!({"rootDir": "/etc"}), false)
                 .is_err()

@@ -9,7 +9,7 @@ use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, IncomingBody, IncomingResponse, Method as WasiMethod, OutgoingBody,
-    OutgoingRequest, RequestOptions, Scheme,
+    OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -17,10 +17,6 @@ use crate::transport::{
     Clock, Method, Request, Response, ResponseBody, Transport, TransportError, TransportErrorKind,
 };
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Completing a large multipart upload can take the server minutes.
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
-const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest single write to the request body stream.
 const WRITE_PIECE: u64 = 1 << 20;
 
@@ -107,27 +103,29 @@ impl Transport for WasiHttp {
         let body = outgoing
             .body()
             .map_err(|()| fatal("no request body handle"))?;
-        let options = RequestOptions::new();
-        // Hosts may not support every timeout; their defaults apply then.
-        let _ = options.set_connect_timeout(Some(nanos(CONNECT_TIMEOUT)));
-        let _ = options.set_first_byte_timeout(Some(nanos(FIRST_BYTE_TIMEOUT)));
-        let _ = options.set_between_bytes_timeout(Some(nanos(BETWEEN_BYTES_TIMEOUT)));
-        // Hand the request over before writing the body: the host only
-        // drains the body stream once the request is under way.
-        let future =
-            outgoing_handler::handle(outgoing, Some(options)).map_err(|c| from_code(&c))?;
-        if !request.body.is_empty() {
+        // No `request-options`: the host applies its own timeouts, and a
+        // passed options handle leaks a host table entry per request in
+        // wasmtime-wasi-http 48, failing a call after 10,000 requests.
+        let future = outgoing_handler::handle(outgoing, None).map_err(|c| from_code(&c))?;
+        let written = if request.body.is_empty() {
+            Ok(())
+        } else {
             let stream = body.write().map_err(|()| fatal("no request body stream"))?;
-            write_all(&stream, request.body)?;
+            let written = write_all(&stream, request.body);
             drop(stream);
-        }
-        OutgoingBody::finish(body, None).map_err(|c| from_code(&c))?;
-        let response = loop {
-            match future.get() {
-                Some(Ok(Ok(response))) => break response,
-                Some(Ok(Err(code))) => return Err(from_code(&code)),
-                Some(Err(())) => return Err(fatal("the response was already taken")),
-                None => future.subscribe().block(),
+            written
+        };
+        let response = match written {
+            Ok(()) => {
+                OutgoingBody::finish(body, None).map_err(|c| from_code(&c))?;
+                wait_response(&future)?
+            }
+            // A server that answers before reading the whole body (an error,
+            // or a closed connection) stops the upload; its answer, when
+            // there is one, says why better than the broken stream does.
+            Err(write_error) => {
+                drop(body);
+                wait_response(&future).map_err(|_| write_error)?
             }
         };
         let status = response.status();
@@ -162,6 +160,19 @@ impl Transport for WasiHttp {
     }
 }
 
+fn wait_response(
+    future: &wasi::http::types::FutureIncomingResponse,
+) -> Result<IncomingResponse, TransportError> {
+    loop {
+        match future.get() {
+            Some(Ok(Ok(response))) => return Ok(response),
+            Some(Ok(Err(code))) => return Err(from_code(&code)),
+            Some(Err(())) => return Err(fatal("the response was already taken")),
+            None => future.subscribe().block(),
+        }
+    }
+}
+
 /// Writes all of `data`, as much at a time as the stream permits, then
 /// flushes it.
 fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), TransportError> {
@@ -191,10 +202,6 @@ fn stream_error(error: StreamError) -> TransportError {
             None => TransportError::new(TransportErrorKind::Interrupted, e.to_debug_string()),
         },
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn fatal(detail: impl Into<String>) -> TransportError {

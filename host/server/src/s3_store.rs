@@ -1,0 +1,259 @@
+//! S3-compatible backup stores: the registration settings of the reference
+//! API (`{"type":"S3","provider":{"cloudServices":[{"connection":…}]}}`,
+//! spec §9), turned into what the `store-s3` adapter is configured and
+//! granted with, and shown back without the secret.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// Shown in place of a secret in every view.
+pub const REDACTED_SECRET: &str = "********";
+
+/// Where and how an S3 store keeps its objects. Persisted in the store
+/// registry (a file private to the host's user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Connection {
+    /// `http(s)://host[:port]`; AWS's regional endpoint when not given.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    /// Key prefix of every object (`rootDir`), without leading or trailing `/`.
+    pub prefix: String,
+    /// `endpoint/bucket/key` instead of `bucket.endpoint/key`.
+    pub path_style: bool,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Connection {
+    /// Parses `settings` of `stores/register`. The connection is the first
+    /// cloud service's; drhost adds `endpoint` and `pathStyle` to it for
+    /// S3-compatible servers other than AWS.
+    pub fn from_settings(settings: &Value) -> Result<Self, String> {
+        let connection = settings
+            .pointer("/provider/cloudServices/0/connection")
+            .ok_or(
+                "S3 store settings need provider.cloudServices[0].connection \
+                 (bucketName, region, rootDir, credential)",
+            )?;
+        let text = |key: &str| connection.get(key).and_then(Value::as_str).map(str::trim);
+        let bucket = text("bucketName")
+            .filter(|b| !b.is_empty())
+            .ok_or("connection.bucketName is required")?;
+        check_bucket_name(bucket)?;
+        let region = text("region").unwrap_or("us-east-1");
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(format!("connection.region {region:?} is not a region name"));
+        }
+        let endpoint = match text("endpoint") {
+            Some(e) => e.trim_end_matches('/').to_string(),
+            None => format!("https://s3.{region}.amazonaws.com"),
+        };
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            || drhost_runtime::normalize_authority(&endpoint, None).is_none()
+            || endpoint
+                .split("://")
+                .nth(1)
+                .is_some_and(|rest| rest.contains('/'))
+        {
+            return Err(format!(
+                "connection.endpoint {endpoint:?} must be http(s)://host[:port] with no path"
+            ));
+        }
+        let path_style = match connection.get("pathStyle") {
+            None => text("endpoint").is_some(),
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err("connection.pathStyle must be true or false".into()),
+        };
+        let prefix = text("rootDir").unwrap_or("").trim_matches('/').to_string();
+        if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains("//") {
+            return Err(format!(
+                "connection.rootDir {prefix:?} must not contain '.', '..' or '//' segments"
+            ));
+        }
+        let credential = connection
+            .get("credential")
+            .ok_or("connection.credential is required")?;
+        let kind = credential.get("type").and_then(Value::as_str).unwrap_or("");
+        if !kind.eq_ignore_ascii_case("ACCESS-KEY") {
+            return Err(format!(
+                "credential type {kind:?} is not supported by this host: use \
+                 {{\"type\":\"ACCESS-KEY\",\"secret\":{{\"access_key\":…,\"secret_key\":…}}}}"
+            ));
+        }
+        let secret = |key: &str| {
+            credential
+                .pointer(&format!("/secret/{key}"))
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or(format!("credential.secret.{key} is required"))
+        };
+        Ok(Self {
+            endpoint,
+            region: region.to_string(),
+            bucket: bucket.to_string(),
+            prefix,
+            path_style,
+            access_key: secret("access_key")?,
+            secret_key: secret("secret_key")?,
+        })
+    }
+
+    /// The `store-s3` adapter's configuration (holds the secret: pass it
+    /// with the secret listed for redaction).
+    pub fn adapter_config(&self) -> String {
+        json!({
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "path_style": self.path_style,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+        })
+        .to_string()
+    }
+
+    /// The one authority the adapter may reach: the endpoint, or for
+    /// virtual-host addressing the bucket's name under it.
+    pub fn authority(&self) -> String {
+        let authority =
+            drhost_runtime::normalize_authority(&self.endpoint, None).unwrap_or_default();
+        if self.path_style {
+            authority
+        } else {
+            format!("{}.{authority}", self.bucket)
+        }
+    }
+
+    /// `settings.provider` as registered, with the secret replaced, so views
+    /// echo the operator's shape without the credential.
+    pub fn redacted_provider(settings: &Value) -> Value {
+        let mut provider = settings.get("provider").cloned().unwrap_or(Value::Null);
+        if let Some(secret) = provider.pointer_mut("/cloudServices/0/connection/credential/secret")
+            && let Some(fields) = secret.as_object_mut()
+        {
+            for (key, value) in fields.iter_mut() {
+                if key != "access_key" {
+                    *value = json!(REDACTED_SECRET);
+                }
+            }
+        }
+        provider
+    }
+
+    /// True when both name the same place, so two registrations cannot share it.
+    pub fn same_location(&self, other: &Self) -> bool {
+        self.endpoint.eq_ignore_ascii_case(&other.endpoint)
+            && self.bucket == other.bucket
+            && self.prefix == other.prefix
+    }
+}
+
+/// S3's bucket naming rules (3–63 of `a-z0-9.-`), which also keep the name
+/// safe inside a host name and a URL path.
+fn check_bucket_name(bucket: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !bucket.starts_with(['.', '-'])
+        && !bucket.ends_with(['.', '-']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "connection.bucketName {bucket:?} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(connection: Value) -> Value {
+        json!({"type": "S3", "provider": {"name": "AWS", "cloudServices": [{
+            "name": "AWS S3", "type": "objectStore", "usage": "BACKUP", "category": "storage",
+            "connection": connection}]}})
+    }
+
+    fn key() -> Value {
+        json!({"type": "ACCESS-KEY", "secret": {"access_key": "AK", "secret_key": "SK"}})
+    }
+
+    #[test]
+    fn the_reference_shape_with_an_endpoint_parses() {
+        let s = settings(
+            json!({"bucketName": "drhost", "region": "garage", "rootDir": "/team-a/",
+            "endpoint": "http://127.0.0.1:3900/", "credential": key()}),
+        );
+        let c = S3Connection::from_settings(&s).expect("parses");
+        assert_eq!(c.endpoint, "http://127.0.0.1:3900");
+        assert_eq!(c.prefix, "team-a");
+        assert!(c.path_style);
+        assert_eq!(c.authority(), "127.0.0.1:3900");
+        assert!(c.adapter_config().contains("\"secret_key\":\"SK\""));
+    }
+
+    #[test]
+    fn aws_defaults_to_virtual_hosts() {
+        let s = settings(json!({"bucketName": "b-1", "region": "eu-west-1", "credential": key()}));
+        let c = S3Connection::from_settings(&s).expect("parses");
+        assert_eq!(c.endpoint, "https://s3.eu-west-1.amazonaws.com");
+        assert!(!c.path_style);
+        assert_eq!(c.authority(), "b-1.s3.eu-west-1.amazonaws.com:443");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_field_named() {
+        let cases = [
+            (json!({"type": "S3"}), "cloudServices"),
+            (
+                settings(json!({"region": "r", "credential": key()})),
+                "bucketName",
+            ),
+            (
+                settings(json!({"bucketName": "UPPER", "credential": key()})),
+                "bucketName",
+            ),
+            (settings(json!({"bucketName": "bkt"})), "credential"),
+            (
+                settings(json!({"bucketName": "bkt", "credential": {"type": "IAM-ROLE"}})),
+                "IAM-ROLE",
+            ),
+            (
+                settings(json!({"bucketName": "bkt", "endpoint": "ftp://x", "credential": key()})),
+                "endpoint",
+            ),
+            (
+                settings(
+                    json!({"bucketName": "bkt", "endpoint": "http://h/p", "credential": key()}),
+                ),
+                "endpoint",
+            ),
+            (
+                settings(json!({"bucketName": "bkt", "rootDir": "a/../b", "credential": key()})),
+                "rootDir",
+            ),
+        ];
+        for (s, field) in cases {
+            let err = S3Connection::from_settings(&s).expect_err("refused");
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+
+    #[test]
+    fn views_never_show_the_secret() {
+        let s = settings(json!({"bucketName": "bkt", "credential": key()}));
+        let shown = S3Connection::redacted_provider(&s).to_string();
+        assert!(!shown.contains("\"SK\""), "{shown}");
+        assert!(shown.contains(REDACTED_SECRET));
+        assert!(shown.contains("\"AK\""));
+    }
+}

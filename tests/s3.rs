@@ -1,0 +1,315 @@
+//! S3 end to end, against a real Garage server started by the test: the
+//! `store-s3` adapter as a backup store registered through the API, and the
+//! `object-store-s3` stage backing up and restoring a bucket. Everything goes
+//! through the host's sandboxed `wasi:http`, granted only the server's
+//! authority.
+
+mod support;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use support::garage::{ACCESS_KEY, Garage, REGION, SECRET_KEY};
+use support::{Deployment, PASSCODE, TestHost, tree};
+
+const STORE: &str = "s3store";
+
+fn s3_settings(endpoint: &str, bucket: &str, secret: &str) -> String {
+    json!({"type": "S3", "provider": {"name": "AWS", "cloudServices": [{
+        "name": "AWS S3", "type": "objectStore", "usage": "BACKUP", "category": "storage",
+        "connection": {"bucketName": bucket, "region": REGION, "rootDir": "drhost/backups",
+                       "endpoint": endpoint,
+                       "credential": {"type": "ACCESS-KEY",
+                                      "secret": {"access_key": ACCESS_KEY, "secret_key": secret}}}}]}})
+    .to_string()
+}
+
+/// Registers the S3 store and makes the test's backups go to it.
+fn register(host: &mut TestHost, settings: &str) -> (u16, Value) {
+    let answer = host.post(
+        "/system/disasterrecovery/stores/register",
+        &[
+            ("storeName", STORE),
+            ("settings", settings),
+            ("isDefault", "true"),
+        ],
+    );
+    if answer.0 == 200 {
+        host.store = STORE.into();
+    }
+    answer
+}
+
+#[test]
+fn s3_store_round_trips_the_deployment_and_never_shows_the_secret() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let (status, body) = register(
+        &mut host,
+        &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, store) = host.get(&format!("/system/disasterrecovery/stores/{STORE}"));
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(store["type"], "S3");
+    assert_eq!(store["bucketName"], "backups");
+    assert_eq!(store["rootDir"], "drhost/backups");
+
+    host.backup_ok("first");
+    assert_eq!(host.backup_names(), vec!["first".to_string()]);
+    // The objects are in the bucket, under the prefix, and only ciphertext.
+    let objects = garage.client("backups").list();
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.key.starts_with("drhost/backups/packs/")),
+        "{objects:?}"
+    );
+    assert!(
+        objects.iter().all(|o| o.key.starts_with("drhost/backups/")),
+        "{objects:?}"
+    );
+
+    let job = host.restore_job("first");
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    tree::assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+    tree::assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
+
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    let shown = format!("{stores}{store}{}", host.status());
+    assert!(!shown.contains(SECRET_KEY), "secret in a view: {shown}");
+    assert!(!host.log().contains(SECRET_KEY), "secret in the host log");
+    let registry =
+        std::fs::read_to_string(deployment.state().join("stores.json")).expect("registry");
+    assert!(
+        registry.contains(SECRET_KEY),
+        "the registry keeps the credential"
+    );
+    let mode = std::fs::metadata(deployment.state().join("stores.json"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .expect("stat");
+    assert_eq!(
+        mode, 0o600,
+        "the registry holds a secret: private to the host's user"
+    );
+}
+
+#[test]
+fn unusable_s3_stores_are_refused_at_registration() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let dead = format!("http://127.0.0.1:{}", support::postgres::free_port());
+    let cases = [
+        (s3_settings(&dead, "backups", SECRET_KEY), "cannot reach"),
+        (
+            s3_settings(&garage.endpoint(), "backups", &"0".repeat(64)),
+            "secret key",
+        ),
+        (
+            s3_settings(&garage.endpoint(), "no-such-bucket", SECRET_KEY),
+            "does not exist",
+        ),
+    ];
+    for (settings, expected) in cases {
+        let (status, body) = register(&mut host, &settings);
+        assert_ne!(status, 200, "{body}");
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            message.contains(expected),
+            "{message:?} should say {expected:?}"
+        );
+        assert!(!message.contains(SECRET_KEY), "{message}");
+    }
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    assert_eq!(
+        stores["backupStores"].as_array().map(Vec::len),
+        Some(1),
+        "{stores}"
+    );
+}
+
+#[test]
+fn server_killed_mid_upload_fails_the_job_and_the_next_backup_succeeds() {
+    let mut garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    deployment.populate();
+    // Incompressible data, so the upload takes a while.
+    let mut file = std::fs::File::create(deployment.objects().join("big.bin")).expect("big");
+    tree::write_random(&mut file, 400 << 20, 7);
+    drop(file);
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let (status, body) = register(
+        &mut host,
+        &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let jobid = host.create_backup("interrupted");
+    // Wait until packs are arriving, then take the server away.
+    let client = garage.client("backups");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !client.list().iter().any(|o| o.key.contains("/packs/")) {
+        assert!(Instant::now() < deadline, "no pack was uploaded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    garage.kill();
+    let job = host.wait_job(&jobid, Duration::from_secs(300));
+    assert_eq!(job["status"], "FAILED", "{job}");
+    // The reason names the store's endpoint (connection refused or closed,
+    // depending on where the upload was).
+    let message = job["result"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains(&garage.endpoint()), "{message}");
+    assert!(message.contains("store-s3"), "{message}");
+
+    garage.restart();
+    host.backup_ok("after");
+    assert_eq!(host.backup_names(), vec!["after".to_string()]);
+    let job = host.restore_job("after");
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    tree::assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}
+
+/// The object-store stage on a bucket of 10,000 small objects and a 1 GiB
+/// one: backup into the local store, restore into another bucket, compare
+/// every object's bytes and metadata, and the host's peak memory.
+#[test]
+fn object_store_stage_round_trips_a_bucket() {
+    let garage = Garage::start();
+    garage.create_bucket("deployment");
+    garage.create_bucket("restored");
+    let source = garage.client("deployment");
+    const SMALL: usize = 10_000;
+    let big_size: u64 = std::env::var("DRHOST_S3_BIG_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024)
+        << 20;
+    for i in 0..SMALL {
+        let key = small_key(i);
+        let body = format!("{{\"item\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 300));
+        source.put(&key, body.as_bytes(), &[("x-amz-meta-owner", "team-a")]);
+    }
+    source.put(
+        "odd keys/ü & space/a+b=c;d",
+        b"odd",
+        &[("content-type", "text/plain")],
+    );
+    source.put_stream(
+        "big/blob.bin",
+        big_size,
+        tree::RandomReader::new(big_size, 11),
+    );
+
+    let deployment = Deployment::new();
+    let secret_file = deployment.path().join("s3-secret");
+    std::fs::write(&secret_file, SECRET_KEY).expect("secret file");
+    let stage = format!(
+        r#"{host}
+[[stage]]
+name = "Stage Object store"
+plugin = "object-store-s3"
+http_connect = ["{endpoint}"]
+password_file = "{secret_file}"
+config = {{ endpoint = "{endpoint}", region = "{REGION}", bucket = "deployment", access_key = "{ACCESS_KEY}", restore_bucket = "restored" }}
+"#,
+        host = deployment.host_toml(),
+        endpoint = garage.endpoint(),
+        secret_file = secret_file.display(),
+    );
+    let host = TestHost::start(&deployment, &stage);
+
+    let started = Instant::now();
+    host.backup_ok("bucket");
+    let backup_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let job = host.restore_job("bucket");
+    let restore_secs = started.elapsed().as_secs_f64();
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let peak = host.peak_rss_bytes();
+
+    let restored = garage.client("restored");
+    let (mut want, mut got) = (source.list(), restored.list());
+    want.sort_by(|a, b| a.key.cmp(&b.key));
+    got.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(got.len(), SMALL + 2);
+    assert_eq!(got, want, "same keys and sizes");
+    for key in [
+        small_key(0),
+        small_key(9998),
+        "odd keys/ü & space/a+b=c;d".to_string(),
+    ] {
+        let (mut a, ha) = source.get(&key);
+        let (mut b, hb) = restored.get(&key);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        a.read_to_end(&mut x).expect("read");
+        b.read_to_end(&mut y).expect("read");
+        assert_eq!(x, y, "{key}");
+        assert_eq!(ha, hb, "metadata of {key}");
+    }
+    assert_eq!(
+        digest(&source, "big/blob.bin"),
+        digest(&restored, "big/blob.bin")
+    );
+    println!(
+        "object-store-s3: {SMALL} small objects + {} MiB: backup {backup_secs:.1} s, restore \
+         {restore_secs:.1} s, host peak RSS {} MiB",
+        big_size >> 20,
+        peak >> 20
+    );
+    // TODO(rss): assert peak < 256 MiB once the data path's memory is bounded.
+}
+
+fn small_key(i: usize) -> String {
+    format!("content/{:02}/item-{i}.json", i % 97)
+}
+
+fn digest(client: &support::garage::S3Client, key: &str) -> String {
+    let (mut body, _) = client.get(key);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = body.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+#[test]
+fn a_backup_with_a_wrong_passcode_is_refused_on_s3_too() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let (status, body) = register(
+        &mut host,
+        &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
+    );
+    assert_eq!(status, 200, "{body}");
+    host.backup_ok("one");
+    let (status, body) = host.restore("one", "not-the-passcode");
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body.to_string().to_lowercase().contains("passcode"),
+        "{body}"
+    );
+    let _ = PASSCODE;
+}
