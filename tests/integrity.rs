@@ -136,3 +136,72 @@ fn a_damaged_backup_record_is_listed_as_damaged_not_hidden() {
         "damaged record not reported: {body}"
     );
 }
+
+/// `verify` (a drhost addition) checks a backup without restoring it: it
+/// passes an intact backup, and names a damaged or missing pack.
+#[test]
+fn verify_checks_every_chunk_without_restoring() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    host.backup_ok("b1");
+    let verify = |passcode: &str| {
+        host.post(
+            "/system/disasterrecovery/stores/default/backups/b1/verify",
+            &[("passcode", passcode)],
+        )
+    };
+    let run = || {
+        let (code, body) = verify(PASSCODE);
+        assert_eq!(code, 200, "{body}");
+        host.wait_job(
+            body["jobid"].as_str().expect("jobid"),
+            Duration::from_secs(120),
+        )
+    };
+
+    let job = run();
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["operation"], "VerifyBackup", "{job}");
+    assert!(
+        job.to_string()
+            .contains("every chunk is present and authentic"),
+        "{job}"
+    );
+    assert!(
+        is_empty_dir(&deployment.restored_objects()),
+        "verify restored something"
+    );
+
+    let (code, body) = verify("not-the-passcode");
+    assert_eq!(code, 400, "{body}");
+
+    let pack = files_under(&deployment.store_dir())
+        .into_iter()
+        .find(|p| p.starts_with("packs"))
+        .map(|p| deployment.store_dir().join(p))
+        .expect("a pack");
+    let pack_name = pack
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let flipped = flip(&pack);
+    let job = run();
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&pack_name), "{message}");
+    unflip(&pack, flipped);
+
+    let moved = pack.with_extension("away");
+    std::fs::rename(&pack, &moved).expect("hide pack");
+    let job = run();
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&pack_name), "{message}");
+    std::fs::rename(&moved, &pack).expect("restore pack");
+    assert_eq!(run()["status"], "COMPLETED");
+    // Restoring still works after all this.
+    assert_eq!(host.restore_job("b1")["status"], "COMPLETED");
+    assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}

@@ -46,7 +46,7 @@ pub struct CreateBackup {
     pub operation_uri: String,
 }
 
-/// Parameters of `backups/<backup>/restore`.
+/// Parameters of `backups/<backup>/restore` (and of `verify`, which takes the same).
 #[derive(Debug, Clone)]
 pub struct RestoreBackup {
     pub store: String,
@@ -108,6 +108,10 @@ pub trait DrOps: Send + Sync + 'static {
     /// Starts a restore job. Fails with `WrongPasscode` before any job starts
     /// if the passcode does not open the backup.
     async fn restore_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError>;
+    /// Starts a job that reads every pack of a backup and checks every
+    /// chunk's authentication tag, size and id, restoring nothing. Fails with
+    /// `WrongPasscode` before any job starts, as restore does.
+    async fn verify_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError>;
     /// Deletes a backup; runs as a job and waits for it unless `asynchronous`.
     async fn delete_backup(
         &self,

@@ -55,6 +55,10 @@ pub(crate) enum Route {
         store: String,
         backup: String,
     },
+    VerifyBackup {
+        store: String,
+        backup: String,
+    },
     RestoreBackup {
         store: String,
         backup: String,
@@ -146,6 +150,7 @@ fn match_store(store: &str, path: &[&str]) -> Option<Route> {
                 [] => Route::Backup { store, backup },
                 ["update"] => Route::UpdateBackup { store, backup },
                 ["restore"] => Route::RestoreBackup { store, backup },
+                ["verify"] => Route::VerifyBackup { store, backup },
                 ["delete"] => Route::DeleteBackup { store, backup },
                 _ => return None,
             }
@@ -167,6 +172,7 @@ impl Route {
             | Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
             | Route::RestoreBackup { .. }
+            | Route::VerifyBackup { .. }
             | Route::DeleteBackup { .. } => Kind::Operation,
             _ => Kind::Resource,
         }
@@ -202,6 +208,7 @@ impl Route {
             | Route::ValidateStore { .. } => Privilege::ManageStores,
             Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
+            | Route::VerifyBackup { .. }
             | Route::DeleteBackup { .. } => Privilege::ManageBackups,
             Route::RestoreBackup { .. } => Privilege::RestoreBackups,
             Route::AdminRoot
@@ -229,6 +236,7 @@ impl Route {
             Route::Backup { store, backup }
             | Route::UpdateBackup { store, backup }
             | Route::RestoreBackup { store, backup }
+            | Route::VerifyBackup { store, backup }
             | Route::DeleteBackup { store, backup } => {
                 names::check(NameKind::Store, store)?;
                 names::check(NameKind::Backup, backup)
@@ -258,7 +266,7 @@ impl Route {
                 names_in(value, "backups", Some("backupName")),
                 owned(&["create"]),
             ),
-            Route::Backup { .. } => (vec![], owned(&["update", "restore", "delete"])),
+            Route::Backup { .. } => (vec![], owned(&["update", "restore", "verify", "delete"])),
             Route::Jobs => (names_in(value, "jobs", None), vec![]),
             _ => (vec![], vec![]),
         }

@@ -130,6 +130,15 @@ impl DrOps for FakeOps {
             jobid: "j456".into(),
         })
     }
+    async fn verify_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError> {
+        if request.passcode != "right-passcode" {
+            return Err(OpError::WrongPasscode("The passcode is incorrect.".into()));
+        }
+        self.record(json!({"op": "verify", "store": request.store, "backup": request.backup}));
+        Ok(JobRef {
+            jobid: "j789".into(),
+        })
+    }
     async fn delete_backup(
         &self,
         request: DeleteBackup,

@@ -486,6 +486,33 @@ impl DrOps for Host {
         })
     }
 
+    async fn verify_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError> {
+        let repo = self.repository(&request.store).await?;
+        // Under the DR lock, so a concurrent delete cannot collect packs
+        // mid-way and pass for damage.
+        let guard = self.claim_dr_lock()?;
+        let backup = repo
+            .open_backup(&request.backup, &request.passcode)
+            .await
+            .map_err(repo_error)?;
+        let job = self.jobs.create(NewJob {
+            operation: Operation::VerifyBackup,
+            operation_uri: request.operation_uri,
+            username: request.username,
+            backup_name: request.backup.clone(),
+            backup_store: request.store.clone(),
+            schedule_type: backup.info().schedule_type.clone(),
+            stage_names: vec!["Verify backup".into()],
+        });
+        let handle = job.clone();
+        self.spawn_job(job.clone(), guard, async move {
+            orchestrator::run_verify(&handle, backup).await
+        });
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
+    }
+
     async fn delete_backup(
         &self,
         request: DeleteBackup,

@@ -36,6 +36,7 @@ pub enum Operation {
     Backup,
     Restore,
     DeleteBackup,
+    VerifyBackup,
 }
 
 impl Operation {
@@ -453,6 +454,7 @@ pub mod codes {
     pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
     pub const RESTORE_COMPLETED: u32 = 5028;
     pub const DELETE_COMPLETED: u32 = 6001;
+    pub const VERIFY_COMPLETED: u32 = 6002;
     pub const STORE_CONFIG_DAMAGED: u32 = 5030;
     pub const JOB_FAILED: u32 = 9001;
     pub const JOB_INTERRUPTED: u32 = 9002;

@@ -282,6 +282,26 @@ async fn feed_entries(
     result.map_err(JobFailure::from)
 }
 
+/// Reads every pack of a backup and checks every chunk in it.
+pub async fn run_verify(job: &JobHandle, backup: BackupReader) -> Result<(), JobFailure> {
+    step(job, 0, "Verify backup", async {
+        let report = backup.verify().await?;
+        job.message(
+            codes::VERIFY_COMPLETED,
+            &format!(
+                "Verified backup {}: {} packs, {} chunks, {} bytes; every chunk is present \
+                 and authentic.",
+                backup.info().name,
+                report.packs,
+                report.chunks,
+                report.bytes
+            ),
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Deletes a backup and the data no other backup references.
 pub async fn run_delete(job: &JobHandle, repo: Repository, name: &str) -> Result<(), JobFailure> {
     step(job, 0, "Delete backup", async {

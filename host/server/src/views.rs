@@ -64,6 +64,7 @@ fn operation_name(op: Operation) -> &'static str {
         Operation::Backup => "Backup",
         Operation::Restore => "Restore",
         Operation::DeleteBackup => "DeleteBackup",
+        Operation::VerifyBackup => "VerifyBackup",
     }
 }
 

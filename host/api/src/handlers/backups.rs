@@ -1,4 +1,4 @@
-//! Backups: `.../stores/<store>/backups[/create|/<backup>[/update|restore|delete]]`.
+//! Backups: `.../stores/<store>/backups[/create|/<backup>[/update|restore|verify|delete]]`.
 
 use serde_json::{Value, json};
 
@@ -59,15 +59,33 @@ pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
 /// `POST backups/<backup>/restore` with `passcode`; the legacy `storeName` is
 /// ignored. Answers the job envelope.
 pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    let request = RestoreBackup {
+    let job = ctx
+        .app
+        .ops
+        .restore_backup(opened_backup(ctx, store, backup)?)
+        .await?;
+    Ok(ctx.job_envelope(&job))
+}
+
+/// `POST backups/<backup>/verify` with `passcode` (a drhost addition): a job
+/// that checks every stored chunk of the backup without restoring it.
+pub(crate) async fn verify(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    let job = ctx
+        .app
+        .ops
+        .verify_backup(opened_backup(ctx, store, backup)?)
+        .await?;
+    Ok(ctx.job_envelope(&job))
+}
+
+fn opened_backup(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<RestoreBackup, ApiError> {
+    Ok(RestoreBackup {
         store: store.to_owned(),
         backup: backup.to_owned(),
         passcode: ctx.params.required("passcode")?.to_owned(),
         username: ctx.identity.username.clone(),
         operation_uri: ctx.operation_uri(),
-    };
-    let job = ctx.app.ops.restore_backup(request).await?;
-    Ok(ctx.job_envelope(&job))
+    })
 }
 
 /// `POST backups/<backup>/delete` with `async` (default false): synchronous

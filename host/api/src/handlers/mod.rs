@@ -142,6 +142,7 @@ async fn handle(
         Route::Backup { store, backup } => backups::get(&ctx, store, backup).await,
         Route::UpdateBackup { store, backup } => backups::update(&ctx, store, backup).await,
         Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
+        Route::VerifyBackup { store, backup } => backups::verify(&ctx, store, backup).await,
         Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
     }
 }
