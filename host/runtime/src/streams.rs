@@ -1,6 +1,6 @@
 //! `drhost:plugin/streams`: how object contents move through a store adapter.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use wasmtime::component::Resource;
 
 use crate::bindings::adapter::drhost::plugin::streams::{self, HostByteSink, HostByteSource};
@@ -10,6 +10,9 @@ use crate::state::PluginState;
 
 /// Largest piece a `byte-source.read` returns, whatever the adapter asks for.
 pub(crate) const MAX_SOURCE_READ: usize = 1 << 20;
+
+/// Smallest piece a [`ByteSink`] keeps on its own.
+const MIN_PIECE: usize = 64 << 10;
 
 /// The content of an object being stored.
 pub struct ByteSource {
@@ -28,8 +31,14 @@ impl ByteSource {
 }
 
 /// Collects the content of an object being fetched, up to a bound.
+///
+/// The pieces the adapter writes are kept as they are and joined once, into
+/// a buffer of exactly the object's size: growing one buffer by doubling
+/// would copy a 16–32 MiB pack several times and leave up to twice its size
+/// allocated for as long as the restore keeps the pack.
 pub struct ByteSink {
-    buffer: BytesMut,
+    pieces: Vec<Vec<u8>>,
+    len: usize,
     limit: usize,
 }
 
@@ -37,29 +46,47 @@ impl ByteSink {
     /// A sink refusing more than `limit` bytes in total.
     pub(crate) fn new(limit: usize) -> Self {
         Self {
-            buffer: BytesMut::new(),
+            pieces: Vec::new(),
+            len: 0,
             limit,
         }
     }
 
-    pub(crate) fn into_bytes(self) -> Bytes {
-        self.buffer.freeze()
+    pub(crate) fn into_bytes(mut self) -> Bytes {
+        if self.pieces.len() == 1 {
+            return Bytes::from(self.pieces.swap_remove(0));
+        }
+        let mut out = Vec::with_capacity(self.len);
+        for piece in self.pieces {
+            out.extend_from_slice(&piece);
+        }
+        Bytes::from(out)
     }
 
-    fn write(&mut self, data: &[u8]) -> Result<(), String> {
+    fn write(&mut self, data: Vec<u8>) -> Result<(), String> {
         if data.len() > MAX_CHUNK_BYTES {
             return Err(format!(
                 "wrote {} bytes in one call; the limit is {MAX_CHUNK_BYTES}",
                 data.len()
             ));
         }
-        if self.buffer.len() + data.len() > self.limit {
+        if self.len + data.len() > self.limit {
             return Err(format!(
                 "returned more than the {} bytes requested",
                 self.limit
             ));
         }
-        self.buffer.extend_from_slice(data);
+        self.len += data.len();
+        // Small writes join the last piece, so an adapter writing a byte at a
+        // time cannot make the host keep millions of tiny allocations: every
+        // piece but the last holds at least MIN_PIECE bytes.
+        match self.pieces.last_mut() {
+            Some(last) if last.len() < MIN_PIECE || data.len() < MIN_PIECE => {
+                last.extend_from_slice(&data);
+            }
+            _ if data.is_empty() => {}
+            _ => self.pieces.push(data),
+        }
         Ok(())
     }
 }
@@ -85,7 +112,7 @@ impl HostByteSink for PluginState {
         sink: Resource<ByteSink>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let result = self.table.get_mut(&sink)?.write(&data);
+        let result = self.table.get_mut(&sink)?.write(data);
         Ok(result.map_err(|message| {
             self.notes.protocol(message.clone());
             PluginError::Denied(message)
@@ -116,11 +143,20 @@ mod tests {
     #[test]
     fn sink_refuses_oversized_chunks_and_totals() {
         let mut sink = ByteSink::new(10);
-        assert!(sink.write(&[1; 6]).is_ok());
-        assert!(sink.write(&[1; 5]).is_err());
-        assert!(sink.write(&[1; 4]).is_ok());
-        assert_eq!(sink.into_bytes().len(), 10);
+        assert!(sink.write(vec![1; 6]).is_ok());
+        assert!(sink.write(vec![2; 5]).is_err());
+        assert!(sink.write(vec![3; 4]).is_ok());
+        assert_eq!(&sink.into_bytes()[..], &[1, 1, 1, 1, 1, 1, 3, 3, 3, 3]);
         let mut big = ByteSink::new(usize::MAX);
-        assert!(big.write(&vec![0; MAX_CHUNK_BYTES + 1]).is_err());
+        assert!(big.write(vec![0; MAX_CHUNK_BYTES + 1]).is_err());
+        let mut bytewise = ByteSink::new(usize::MAX);
+        for i in 0..(3 * MIN_PIECE) {
+            assert!(bytewise.write(vec![i as u8]).is_ok());
+        }
+        assert!(bytewise.write(vec![9; MIN_PIECE]).is_ok());
+        assert_eq!(bytewise.pieces.len(), 2, "tiny writes are merged");
+        let joined = bytewise.into_bytes();
+        assert_eq!(joined.len(), 4 * MIN_PIECE);
+        assert_eq!(joined[MIN_PIECE + 1], (MIN_PIECE + 1) as u8);
     }
 }

@@ -7,7 +7,11 @@
 //! ```sh
 //! cargo bench -p drhost --bench vs_restic                      # 2 GiB big file, 50k small files
 //! DRHOST_BENCH_BIG_MIB=512 DRHOST_BENCH_SMALL_FILES=10000 cargo bench -p drhost --bench vs_restic
+//! DRHOST_BENCH_ONLY_DRHOST=1 DRHOST_BENCH_SMALL_FILES=0 cargo bench -p drhost --bench vs_restic
 //! ```
+//!
+//! `DRHOST_BENCH_ONLY_DRHOST=1` skips restic and the `wrk` load test: a quick
+//! look at drhost's own time and peak RSS (e.g. one big file, no small ones).
 //!
 //! Needs `restic` and `wrk` (Debian packages) and GNU `time` (for restic's
 //! peak RSS). The data set is generated from fixed seeds, so runs compare.
@@ -232,8 +236,20 @@ fn drhost_restore(host: &TestHost, name: &str) -> Measured {
     }
 }
 
-/// Runs restic under GNU time for its peak RSS.
+/// True when `DRHOST_BENCH_ONLY_DRHOST` is set (and not `0`).
+fn only_drhost() -> bool {
+    std::env::var_os("DRHOST_BENCH_ONLY_DRHOST").is_some_and(|v| v != "0")
+}
+
+/// Runs restic under GNU time for its peak RSS (not at all, NaN, when only
+/// drhost is measured).
 fn restic(repo: &Path, cache: &Path, args: &[&str], cwd: &Path) -> Measured {
+    if only_drhost() {
+        return Measured {
+            seconds: f64::NAN,
+            peak_rss_mib: f64::NAN,
+        };
+    }
     let started = Instant::now();
     let output = Command::new("/usr/bin/time")
         .args(["-f", "%M", "restic", "-q", "-r"])
@@ -351,6 +367,9 @@ fn main() {
         restic_stored as f64 / 1e6
     );
 
+    if only_drhost() {
+        return;
+    }
     let (_, status) = host.get("/system/disasterrecovery/status");
     let jobid = status["status"]["jobid"]
         .as_str()

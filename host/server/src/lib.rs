@@ -8,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod fsutil;
 pub mod jobs;
+pub mod malloc;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod plugins;
