@@ -6,60 +6,32 @@
 
 mod support;
 
-use std::io::Write;
-use support::{Deployment, TestHost};
+use support::{Deployment, TestHost, tree};
 
 /// Size of the file: large enough that per-thread allocator retention would
 /// show, small enough for the debug profile (~20 s here).
 const FILE_MIB: u64 = 512;
-/// Peak RSS the host may reach, in KiB.
-const LIMIT_KIB: u64 = 256 << 10;
-
-/// Fills `out` with xorshift64* output: incompressible, reproducible, cheap.
-fn fill_random(state: &mut u64, out: &mut [u8]) {
-    for chunk in out.chunks_mut(8) {
-        *state ^= *state >> 12;
-        *state ^= *state << 25;
-        *state ^= *state >> 27;
-        let v = state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-        chunk.copy_from_slice(&v[..chunk.len()]);
-    }
-}
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .expect("VmHWM in /proc/<pid>/status")
-}
+/// Peak RSS the host may reach.
+const LIMIT_BYTES: u64 = 256 << 20;
 
 #[test]
 fn peak_rss_stays_bounded_backing_up_and_restoring_a_large_file() {
     let deployment = Deployment::new();
     let path = deployment.objects().join("large.bin");
     let mut file = std::fs::File::create(&path).expect("create large file");
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut block = vec![0u8; 8 << 20];
-    for _ in 0..FILE_MIB / 8 {
-        fill_random(&mut state, &mut block);
-        file.write_all(&block).expect("write large file");
-    }
+    tree::write_random(&mut file, FILE_MIB << 20, 0x9e37_79b9);
     drop(file);
 
     let host = TestHost::start(&deployment, &deployment.config_toml(""));
     host.backup_ok("large");
-    let after_backup = vm_hwm_kib(host.pid());
+    let after_backup = host.peak_rss_bytes();
     let job = host.restore_job("large");
     assert_eq!(job["status"], "COMPLETED", "restore failed: {job}");
-    let after_restore = vm_hwm_kib(host.pid());
+    let after_restore = host.peak_rss_bytes();
     println!(
         "{FILE_MIB} MiB file: host peak RSS {} MiB after backup, {} MiB after restore",
-        after_backup / 1024,
-        after_restore / 1024
+        after_backup >> 20,
+        after_restore >> 20
     );
 
     let restored = deployment.restored_objects().join("large.bin");
@@ -68,9 +40,9 @@ fn peak_rss_stays_bounded_backing_up_and_restoring_a_large_file() {
         FILE_MIB << 20
     );
     assert!(
-        after_restore < LIMIT_KIB,
+        after_restore < LIMIT_BYTES,
         "host peak RSS {} MiB exceeds {} MiB",
-        after_restore / 1024,
-        LIMIT_KIB >> 10
+        after_restore >> 20,
+        LIMIT_BYTES >> 20
     );
 }

@@ -271,7 +271,7 @@ config = {{ endpoint = "{endpoint}", region = "{REGION}", bucket = "deployment",
         big_size >> 20,
         peak >> 20
     );
-    // TODO(rss): assert peak < 256 MiB once the data path's memory is bounded.
+    assert!(peak < 256 << 20, "host peak RSS {} MiB", peak >> 20);
 }
 
 fn small_key(i: usize) -> String {
