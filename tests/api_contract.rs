@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::json;
-use support::{Deployment, TestHost};
+use std::time::Duration;
+
+use support::{Deployment, PASSCODE, TestHost};
 
 const STATUS: &str = "/system/disasterrecovery/status";
 
@@ -202,4 +204,104 @@ fn formats_settings_and_jobs() {
     assert_eq!((code, jobs.clone()), (200, json!({"jobs": []})), "{jobs}");
     let (code, body) = host.get("/jobs/jdoesnotexist");
     assert_eq!(code, 404, "{body}");
+}
+
+/// Roles from `[[user]]`: a viewer reads, an operator also runs and checks
+/// backups, and neither restores, touches stores or changes settings.
+#[test]
+fn viewers_read_operators_back_up_and_only_administrators_restore() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut users = String::new();
+    for (name, role) in [("watcher", "viewer"), ("nightly", "operator")] {
+        let file = deployment.path().join(format!("{name}.pass"));
+        std::fs::write(&file, format!("{name}-password-123\n")).expect("password file");
+        users.push_str(&format!(
+            "\n[[user]]\nname = \"{name}\"\nrole = \"{role}\"\npassword_file = \"{}\"\n",
+            file.display()
+        ));
+    }
+    let host = TestHost::start(&deployment, &deployment.config_toml(&users));
+    host.backup_ok("b1");
+    let token = |name: &str| {
+        let (code, body) = host.generate_token(name, &format!("{name}-password-123"));
+        assert_eq!(code, 200, "{body}");
+        body["token"].as_str().expect("token").to_string()
+    };
+    let (viewer, operator) = (token("watcher"), token("nightly"));
+    let backups = "/system/disasterrecovery/stores/default/backups";
+    let create = [
+        ("name", "b2"),
+        ("passcode", PASSCODE),
+        ("retentionDate", "-1"),
+    ];
+
+    for who in [&viewer, &operator] {
+        let (code, body) = host.get_with(STATUS, Some(who));
+        assert_eq!(code, 200, "{body}");
+        for (path, form) in [
+            (
+                format!("{backups}/b1/restore"),
+                vec![("passcode", PASSCODE)],
+            ),
+            (
+                "/system/disasterrecovery/stores/default/unregister".to_string(),
+                vec![],
+            ),
+            (
+                "/system/disasterrecovery/settings/update".to_string(),
+                vec![("settings", "{}")],
+            ),
+        ] {
+            let (code, body) = host.post_as(who, &path, &form);
+            assert_eq!(code, 403, "{path}: {body}");
+        }
+    }
+    let (code, body) = host.post_as(&viewer, &format!("{backups}/create"), &create);
+    assert_eq!(code, 403, "{body}");
+
+    let (code, body) = host.post_as(&operator, &format!("{backups}/create"), &create);
+    assert_eq!(code, 200, "{body}");
+    let job = host.wait_job(
+        body["jobid"].as_str().expect("jobid"),
+        Duration::from_secs(120),
+    );
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["username"], "nightly", "{job}");
+    let (code, body) = host.post_as(
+        &operator,
+        &format!("{backups}/b2/verify"),
+        &[("passcode", PASSCODE)],
+    );
+    assert_eq!(code, 200, "{body}");
+    host.wait_job(
+        body["jobid"].as_str().expect("jobid"),
+        Duration::from_secs(120),
+    );
+    // The administrator still may.
+    assert_eq!(host.restore_job("b2")["status"], "COMPLETED");
+}
+
+/// Repeated failed logins for a user are slowed down (HTTP 429 with
+/// Retry-After), even with the right password, until the delay has passed.
+#[test]
+fn repeated_failed_logins_are_slowed_down() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    for _ in 0..3 {
+        let (code, body) = host.generate_token("admin", "wrong-password");
+        assert_eq!(code, 400, "{body}");
+    }
+    let (code, body) = host.generate_token("admin", support::PASSWORD);
+    assert_eq!(code, 429, "{body}");
+    assert!(body.to_string().contains("try again"), "{body}");
+    // Another user's budget is its own, and unknown users are throttled alike.
+    let (code, _) = host.generate_token("someone", "wrong-password");
+    assert_eq!(code, 400);
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, body) = host.generate_token("admin", support::PASSWORD);
+    assert_eq!(code, 200, "{body}");
+    // Success resets the count.
+    let (code, _) = host.generate_token("admin", "wrong-password");
+    assert_eq!(code, 400);
 }

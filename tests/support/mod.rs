@@ -211,20 +211,32 @@ impl TestHost {
     }
 
     fn login(&self) -> String {
-        let (status, body) = self.post_raw(
+        let (status, body) = self.generate_token("admin", PASSWORD);
+        assert_eq!(status, 200, "generateToken failed: {body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// `generateToken` for `username`, answered as is.
+    pub fn generate_token(&self, username: &str, password: &str) -> (u16, Value) {
+        self.post_raw(
             "/sharing/rest/generateToken",
             &[
-                ("username", "admin"),
-                ("password", PASSWORD),
+                ("username", username),
+                ("password", password),
                 ("client", "referer"),
                 ("referer", "referer"),
                 ("expiration", "60"),
                 ("f", "json"),
             ],
             None,
-        );
-        assert_eq!(status, 200, "generateToken failed: {body}");
-        body["token"].as_str().expect("token").to_string()
+        )
+    }
+
+    /// POST a form to `/admin{path}` (with `f=json`) as the holder of `token`.
+    pub fn post_as(&self, token: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let mut fields = form.to_vec();
+        fields.push(("f", "json"));
+        self.post_raw(&format!("/admin{path}"), &fields, Some(token))
     }
 
     pub fn token(&self) -> &str {

@@ -42,14 +42,19 @@ const MAX_TOKEN_LEN: usize = 2048;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// A user's role. Only `administrator` exists so far; add roles here and
-/// grant their privileges in [`allowed`].
+/// A user's role; [`allowed`] grants each its privileges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Role {
     /// May do everything.
     Administrator,
+    /// Runs backups: may create, update, verify and delete backups and read
+    /// everything, but not restore (which replaces the deployment's state),
+    /// change settings or register and unregister stores.
+    Operator,
+    /// Reads status, settings, stores, backups and jobs; changes nothing.
+    Viewer,
 }
 
 /// What an endpoint requires of the caller's role.
@@ -72,11 +77,11 @@ pub enum Privilege {
 
 /// Whether `role` has `privilege`.
 pub fn allowed(role: Role, privilege: Privilege) -> bool {
+    let reads = matches!(privilege, Privilege::ReadStatus | Privilege::ReadJobs);
     match role {
-        Role::Administrator => {
-            let _ = privilege;
-            true
-        }
+        Role::Administrator => true,
+        Role::Operator => reads || privilege == Privilege::ManageBackups,
+        Role::Viewer => reads,
     }
 }
 
@@ -330,6 +335,30 @@ impl Auth {
             .get_mut(username)
             .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
         user.password_hash = hash;
+        save_users(&self.users_path, &updated)?;
+        *users = updated;
+        Ok(())
+    }
+
+    /// Creates `username` with `role` and `password`, or gives an existing
+    /// user that role and password; saves the users file. Tokens issued for
+    /// another role stop working.
+    pub fn ensure_user(&self, username: &str, role: Role, password: &str) -> Result<(), AuthError> {
+        check_strength(password)?;
+        let hash = hash_password(password)?;
+        let mut users = self
+            .users
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let mut updated = users.clone();
+        updated.insert(
+            username.to_owned(),
+            User {
+                username: username.to_owned(),
+                role,
+                password_hash: hash,
+            },
+        );
         save_users(&self.users_path, &updated)?;
         *users = updated;
         Ok(())
@@ -634,6 +663,54 @@ mod tests {
         assert!(matches!(
             Auth::load_or_init(dir.path(), None),
             Err(AuthError::BadKey { .. })
+        ));
+    }
+
+    #[test]
+    fn operators_back_up_and_viewers_only_read() {
+        use Privilege::*;
+        let all = [
+            ReadStatus,
+            ReadJobs,
+            ManageSettings,
+            ManageStores,
+            ManageBackups,
+            RestoreBackups,
+        ];
+        let granted = |role| {
+            all.into_iter()
+                .filter(|p| allowed(role, *p))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            granted(Role::Operator),
+            [ReadStatus, ReadJobs, ManageBackups]
+        );
+        assert_eq!(granted(Role::Viewer), [ReadStatus, ReadJobs]);
+    }
+
+    #[test]
+    fn ensured_users_get_their_role_and_password() {
+        let (dir, auth, _) = init(Some("password1"));
+        auth.ensure_user("ops", Role::Operator, "ops-password")
+            .expect("ensure");
+        let (reloaded, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        let identity = reloaded.authenticate("ops", "ops-password").expect("login");
+        assert_eq!(identity.role, Role::Operator);
+        let token = reloaded
+            .issue_token("ops", Duration::from_secs(60))
+            .expect("token");
+        // A role change revokes tokens issued for the old role.
+        reloaded
+            .ensure_user("ops", Role::Viewer, "ops-password")
+            .expect("ensure");
+        assert_eq!(
+            reloaded.verify_token(&token.token),
+            Err(TokenError::Revoked)
+        );
+        assert!(matches!(
+            reloaded.ensure_user("weak", Role::Viewer, "short"),
+            Err(AuthError::WeakPassword)
         ));
     }
 

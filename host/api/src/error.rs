@@ -37,6 +37,9 @@ pub enum ApiError {
     /// the user exists (HTTP 400).
     #[error("Unable to generate token.")]
     TokenGeneration(Vec<String>),
+    /// Too many failed logins for a username (HTTP 429); `retry_after` in seconds.
+    #[error("Too many failed logins for this user; try again in {retry_after} s.")]
+    TooManyLogins { retry_after: u64 },
     /// Malformed input (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
@@ -76,6 +79,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -118,6 +122,11 @@ impl ApiError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let ApiError::TooManyLogins { retry_after } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         response
     }

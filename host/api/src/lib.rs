@@ -28,6 +28,7 @@ mod middleware;
 mod names;
 mod pct;
 mod routes;
+mod throttle;
 
 #[cfg(test)]
 mod tests;
@@ -88,6 +89,7 @@ pub(crate) struct App {
     pub(crate) ops: Arc<dyn DrOps>,
     pub(crate) auth: Arc<Auth>,
     pub(crate) login_slots: Semaphore,
+    pub(crate) logins: throttle::LoginThrottle,
 }
 
 impl App {
@@ -121,6 +123,7 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         ops,
         auth,
         login_slots,
+        logins: throttle::LoginThrottle::default(),
     });
     Router::new()
         .fallback(handlers::dispatch)

@@ -50,6 +50,35 @@ pub struct HostConfig {
     /// backup and restore.
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageConfig>,
+    /// API users besides `admin`, created or updated at every start.
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserConfig>,
+}
+
+/// One API user and its role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// `administrator`, `operator` (backups, not restores, stores or
+    /// settings) or `viewer` (read only).
+    pub role: drhost_api::Role,
+    /// A file holding the password (a final newline is ignored).
+    pub password_file: PathBuf,
+}
+
+impl UserConfig {
+    pub fn read_password(&self) -> Result<String, String> {
+        read_secret_file(&self.password_file)
+            .map_err(|e| format!("cannot read the password file of user '{}': {e}", self.name))
+    }
+}
+
+/// A secret kept in a file of its own, without the final newline editors add.
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let secret = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(secret.strip_suffix('\r').unwrap_or(secret).to_string())
 }
 
 /// One stage of the pipeline.
@@ -243,6 +272,24 @@ impl HostConfig {
                 ));
             }
         }
+        let mut users = std::collections::HashSet::new();
+        for user in &self.users {
+            let valid = !user.name.is_empty()
+                && user.name.len() <= 64
+                && user
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                return Err(format!(
+                    "user name {:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'",
+                    user.name
+                ));
+            }
+            if !users.insert(user.name.as_str()) {
+                return Err(format!("user {:?} is configured twice", user.name));
+            }
+        }
         check_limits("store adapters", &self.store_limits)
     }
 
@@ -273,16 +320,12 @@ impl StageConfig {
 
     fn read_password(&self) -> Result<Option<String>, String> {
         if let Some(path) = &self.password_file {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            return read_secret_file(path).map(Some).map_err(|e| {
                 format!(
-                    "cannot read the password file {} of stage '{}': {e}",
-                    path.display(),
+                    "cannot read the password file of stage '{}': {e}",
                     self.name
                 )
-            })?;
-            let password = text.strip_suffix('\n').unwrap_or(&text);
-            let password = password.strip_suffix('\r').unwrap_or(password);
-            return Ok(Some(password.to_string()));
+            });
         }
         if let Some(var) = &self.password_env {
             return std::env::var(var).map(Some).map_err(|_| {

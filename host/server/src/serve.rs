@@ -41,6 +41,11 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         // Printed once, on the first start, so the operator can log in.
         println!("drhost: created user 'admin' with password: {password}");
     }
+    for user in &config.users {
+        let password = user.read_password().map_err(anyhow::Error::msg)?;
+        auth.ensure_user(&user.name, user.role, &password)
+            .with_context(|| format!("cannot set up user '{}'", user.name))?;
+    }
     let host = Host::start(config.clone()).await?;
     let router = drhost_api::router(
         ApiConfig {

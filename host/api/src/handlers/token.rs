@@ -6,9 +6,10 @@
 //! own CLI asks for `client=referer` and then sends no `Referer`.
 //! Answers `{"token": ..., "expires": <epoch ms>, "ssl": false}`; refusals
 //! answer code 400 "Unable to generate token." and never tell whether the
-//! user exists.
+//! user exists. Repeated failures for a username are slowed down (HTTP 429,
+//! see [`crate::throttle`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -58,6 +59,12 @@ pub(crate) async fn generate(app: &App, params: &Params) -> Result<Value, ApiErr
     };
     let minutes = minutes.min(app.config.max_token_minutes).max(1);
 
+    if let Err(wait) = app.logins.check(username, Instant::now()) {
+        tracing::warn!("generateToken refused: too many failed logins for the user");
+        return Err(ApiError::TooManyLogins {
+            retry_after: wait.as_secs_f64().ceil() as u64,
+        });
+    }
     // Argon2 is slow and memory-hungry: run it off the async threads, a few
     // at a time.
     let _permit = app
@@ -66,14 +73,16 @@ pub(crate) async fn generate(app: &App, params: &Params) -> Result<Value, ApiErr
         .await
         .map_err(|_| ApiError::internal())?;
     let auth = app.auth.clone();
-    let (username, password) = (username.to_owned(), password.to_owned());
-    let identity = tokio::task::spawn_blocking(move || auth.authenticate(&username, &password))
+    let (name, password) = (username.to_owned(), password.to_owned());
+    let identity = tokio::task::spawn_blocking(move || auth.authenticate(&name, &password))
         .await
         .map_err(|_| ApiError::internal())?;
     let Some(identity) = identity else {
+        app.logins.failed(username, Instant::now());
         tracing::warn!("generateToken refused: invalid username or password");
         return Err(refuse(INVALID_CREDENTIALS));
     };
+    app.logins.succeeded(username);
     let issued = app
         .auth
         .issue_token(
