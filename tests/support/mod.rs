@@ -58,7 +58,7 @@ impl Deployment {
     /// The host settings of every test configuration, without stages.
     pub fn host_toml(&self) -> String {
         format!(
-            "listen = \"127.0.0.1:0\"\nstate_dir = \"{}\"\ncache_dir = \"{}\"\n",
+            "listen = \"127.0.0.1:0\"\nplain_http = true\nstate_dir = \"{}\"\ncache_dir = \"{}\"\n",
             self.state().display(),
             Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .join("plugin-cache")

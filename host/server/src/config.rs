@@ -26,6 +26,15 @@ pub struct HostConfig {
     /// Address the admin API listens on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// HTTPS certificate and key (PEM files). Without them the host
+    /// generates a self-signed certificate in `<state_dir>/tls` at its first
+    /// start and keeps it.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Serve plain HTTP instead of HTTPS; refused unless `listen` is a
+    /// loopback address.
+    #[serde(default)]
+    pub plain_http: bool,
     /// First path segment of every URL (`/<context>/admin/...`).
     #[serde(default = "default_context")]
     pub context: String,
@@ -53,6 +62,14 @@ pub struct HostConfig {
     /// API users besides `admin`, created or updated at every start.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
+}
+
+/// The operator's HTTPS certificate (chain) and private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// One API user and its role.
@@ -242,7 +259,48 @@ impl HostConfig {
         }
     }
 
+    /// Plain HTTP would carry tokens, passwords and passcodes in the clear:
+    /// only on loopback, and only when asked for.
+    pub fn check_listen(&self) -> Result<(), String> {
+        if self.plain_http && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "plain_http is only allowed on a loopback address, not {}; configure [tls] \
+                 or let the host generate a self-signed certificate",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where the HTTPS certificate comes from.
+    pub fn certificate_source(&self) -> crate::tls::CertificateSource {
+        match &self.tls {
+            Some(files) => crate::tls::CertificateSource::Files {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+            },
+            None => {
+                let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+                let ip = self.listen.ip();
+                if !ip.is_unspecified() && !ip.is_loopback() {
+                    names.push(ip.to_string());
+                }
+                if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+                    let host = host.trim();
+                    if !host.is_empty() && !names.iter().any(|n| n == host) {
+                        names.push(host.to_string());
+                    }
+                }
+                crate::tls::CertificateSource::SelfSigned {
+                    dir: self.state_dir.join("tls"),
+                    names,
+                }
+            }
+        }
+    }
+
     fn check(&self) -> Result<(), String> {
+        self.check_listen()?;
         if self.context.is_empty()
             || !self
                 .context

@@ -16,4 +16,5 @@ pub mod s3_store;
 pub mod serve;
 pub mod settings;
 pub mod stores;
+pub mod tls;
 pub mod views;

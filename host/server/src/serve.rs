@@ -8,6 +8,7 @@ use drhost_api::{ApiConfig, Auth};
 
 use crate::app::Host;
 use crate::config::HostConfig;
+use crate::tls::TlsListener;
 
 /// Command-line overrides of the configuration.
 #[derive(Debug, Default, Clone)]
@@ -27,6 +28,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.state_dir = state_dir;
     }
     config.resolve_paths();
+    config.check_listen().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("cannot create state dir {}", config.state_dir.display()))?;
     if config.demo && crate::demo::ensure_demo_deployment(&config.state_dir)? {
@@ -59,12 +61,26 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    if config.plain_http {
+        println!(
+            "drhost: serving http://{address}/{}/admin (plain HTTP on loopback; state in {})",
+            config.context,
+            config.state_dir.display()
+        );
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        return Ok(());
+    }
+    let certificate = config.certificate_source();
+    let tls = TlsListener::new(listener, certificate.server_config()?)?;
     println!(
-        "drhost: serving http://{address}/{}/admin (state in {})",
+        "drhost: serving https://{address}/{}/admin (certificate {}; state in {})",
         config.context,
+        certificate.cert_path().display(),
         config.state_dir.display()
     );
-    axum::serve(listener, router)
+    axum::serve(tls, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

@@ -1,0 +1,132 @@
+//! The admin API over HTTPS, as the reference API is: a self-signed
+//! certificate generated at the first start (and kept), which a client can
+//! trust by pinning; plain HTTP is refused off loopback. Driven with curl, a
+//! client any operator has.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{Deployment, PASSWORD};
+
+/// Starts drhost with `config`; returns the child and the line it printed
+/// when it started serving (or its error output when it did not).
+fn start(deployment: &Deployment, config: &str) -> (std::process::Child, Result<String, String>) {
+    let path = deployment.path().join("drhost.toml");
+    std::fs::write(&path, config).expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drhost"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("DRHOST_ADMIN_PASSWORD", PASSWORD)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drhost");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    for line in stdout.lines().map_while(Result::ok) {
+        if line.starts_with("drhost: serving") {
+            return (child, Ok(line));
+        }
+    }
+    let _ = child.wait();
+    let mut errors = String::new();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            errors.push_str(&line);
+            errors.push('\n');
+        }
+    }
+    (child, Err(errors))
+}
+
+fn curl(args: &[&str]) -> (bool, String) {
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn https_with_a_kept_self_signed_certificate() {
+    let deployment = Deployment::new();
+    let config = deployment
+        .config_toml("")
+        .replace("plain_http = true\n", "");
+    let (mut child, serving) = start(&deployment, &config);
+    let line = serving.expect("drhost started");
+    let base = line
+        .strip_prefix("drhost: serving ")
+        .and_then(|rest| rest.split(" (").next())
+        .expect("address")
+        .trim_end_matches("/admin")
+        .to_string();
+    assert!(base.starts_with("https://127.0.0.1:"), "{line}");
+    let cert = deployment.state().join("tls/cert.pem");
+    assert!(line.contains(&cert.display().to_string()), "{line}");
+    let first_cert = std::fs::read(&cert).expect("certificate kept in the state");
+
+    let token_url = format!("{base}/sharing/rest/generateToken");
+    let login = [
+        "-d",
+        "username=admin",
+        "--data-urlencode",
+        &format!("password={PASSWORD}"),
+        "-d",
+        "client=requestip",
+        "-d",
+        "f=json",
+    ];
+    // Pinned: works.
+    let cacert = cert.display().to_string();
+    let mut args = vec!["--cacert", &cacert];
+    args.extend_from_slice(&login);
+    args.push(&token_url);
+    let (ok, body) = curl(&args);
+    assert!(ok && body.contains("\"token\""), "{body}");
+    // Not trusted: the handshake is refused by the client.
+    let mut args = login.to_vec();
+    args.push(&token_url);
+    let (ok, body) = curl(&args);
+    assert!(
+        !ok,
+        "an unpinned self-signed certificate was accepted: {body}"
+    );
+    // Plain HTTP to the HTTPS port gets no API answer.
+    let plain = token_url.replacen("https://", "http://", 1);
+    let mut args = login.to_vec();
+    args.push(&plain);
+    let (_, body) = curl(&args);
+    assert!(!body.contains("\"token\""), "{body}");
+
+    // A restart keeps the certificate, so pinned clients keep working.
+    let _ = child.kill();
+    let _ = child.wait();
+    let (mut child, serving) = start(&deployment, &config);
+    serving.expect("drhost restarted");
+    assert_eq!(std::fs::read(&cert).expect("certificate"), first_cert);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback() {
+    let deployment = Deployment::new();
+    let config = deployment
+        .config_toml("")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:0\"");
+    let (_child, serving) = start(&deployment, &config);
+    let errors = serving.expect_err("plain HTTP on 0.0.0.0 must not start");
+    assert!(
+        errors.contains("plain_http is only allowed on a loopback address"),
+        "{errors}"
+    );
+    std::thread::sleep(Duration::from_millis(10));
+}
