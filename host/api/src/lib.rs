@@ -31,6 +31,8 @@ mod routes;
 mod throttle;
 
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;

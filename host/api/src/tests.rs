@@ -15,13 +15,13 @@ use crate::{
     ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, router,
 };
 
-const DR: &str = "/arcgis/admin/system/disasterrecovery";
+pub(crate) const DR: &str = "/arcgis/admin/system/disasterrecovery";
 const PASSWORD: &str = "admin-password";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Records every mutating call as JSON; behaviour keyed on names.
 #[derive(Default)]
-struct FakeOps {
+pub(crate) struct FakeOps {
     calls: Mutex<Vec<Value>>,
 }
 
@@ -33,7 +33,7 @@ impl FakeOps {
             .push(call);
     }
 
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -173,11 +173,11 @@ impl DrOps for FakeOps {
     }
 }
 
-struct Harness {
+pub(crate) struct Harness {
     router: Router,
-    ops: Arc<FakeOps>,
+    pub(crate) ops: Arc<FakeOps>,
     auth: Arc<Auth>,
-    token: String,
+    pub(crate) token: String,
     dir: tempfile::TempDir,
 }
 
@@ -200,14 +200,14 @@ fn harness_with(config: ApiConfig) -> Harness {
     }
 }
 
-fn harness() -> Harness {
+pub(crate) fn harness() -> Harness {
     harness_with(ApiConfig::default())
 }
 
-struct Reply {
-    status: StatusCode,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Reply {
@@ -230,7 +230,7 @@ impl Reply {
 }
 
 /// Builds a request; a body is sent form-encoded.
-fn request(
+pub(crate) fn request(
     method: Method,
     uri: &str,
     body: Option<&str>,
@@ -249,7 +249,7 @@ fn request(
 }
 
 impl Harness {
-    async fn send(&self, request: Request<Body>) -> Reply {
+    pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
             .clone()

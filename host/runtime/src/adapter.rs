@@ -191,6 +191,48 @@ impl AdapterStore {
     }
 }
 
+impl AdapterStore {
+    /// A guest sees a full disk as a bare I/O error (WASI streams lose the
+    /// errno), so for a store on a granted directory the host looks at the
+    /// filesystem itself and says when it is full.
+    fn explain_put_failure(&self, error: StoreError, size: u64) -> StoreError {
+        let StoreError::Io(message) = error else {
+            return error;
+        };
+        let full = self
+            .ctx
+            .grants
+            .dirs
+            .iter()
+            .filter(|d| d.writable)
+            .filter_map(|d| free_bytes(&d.host))
+            .find(|&free| free < size.saturating_add(1 << 20));
+        match full {
+            Some(free) => StoreError::Io(format!(
+                "{message} (no space left on the store's filesystem: {free} bytes free, \
+                 {size} needed)"
+            )),
+            None => StoreError::Io(message),
+        }
+    }
+}
+
+/// Bytes an unprivileged writer may still use on the filesystem of `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and `stat` is written by statvfs
+    // before it is read, which happens only when the call succeeded.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// Maps an adapter failure onto the repository's error vocabulary.
 fn store_error(name: &str, failure: PluginFailure) -> StoreError {
     match failure.plugin_error_kind() {
@@ -227,7 +269,7 @@ impl ObjectStore for AdapterStore {
             })
         })
         .await
-        .map_err(|f| store_error(name, f))
+        .map_err(|f| self.explain_put_failure(store_error(name, f), size))
     }
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {
