@@ -305,3 +305,37 @@ fn repeated_failed_logins_are_slowed_down() {
     let (code, _) = host.generate_token("admin", "wrong-password");
     assert_eq!(code, 400);
 }
+
+/// Passcodes, passwords and tokens stay out of the host's log, the API's
+/// answers and every file of the state directory.
+#[test]
+fn secrets_never_reach_logs_answers_or_state_files() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let jobid = host.create_backup("b1");
+    let job = host.wait_job(&jobid, Duration::from_secs(120));
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let restored = host.restore_job("b1");
+    let (_, wrong) = host.restore("b1", "a-wrong-passcode-0123");
+    let (_, backups) = host.get("/system/disasterrecovery/stores/default/backups");
+    let answers = format!("{job}{restored}{wrong}{backups}{}", host.status());
+
+    let secrets = [
+        PASSCODE,
+        support::PASSWORD,
+        "a-wrong-passcode-0123",
+        host.token(),
+    ];
+    let log = host.log();
+    let mut state_files = String::new();
+    for file in support::files_under(&deployment.state()) {
+        let bytes = std::fs::read(deployment.state().join(&file)).unwrap_or_default();
+        state_files.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    for secret in secrets {
+        assert!(!log.contains(secret), "a secret is in the host log");
+        assert!(!answers.contains(secret), "a secret is in an API answer");
+        assert!(!state_files.contains(secret), "a secret is in a state file");
+    }
+}
