@@ -44,7 +44,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenError, allowed};
 pub use error::ApiError;
 pub use format::Format;
-pub use ops::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
+pub use ops::{
+    CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, TaskCall, TaskParams,
+};
 pub use params::{ParamError, Params};
 
 /// Settings of the admin API.

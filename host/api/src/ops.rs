@@ -46,6 +46,43 @@ pub struct CreateBackup {
     pub operation_uri: String,
 }
 
+/// An operation on scheduled tasks (`/system/tasks`, spec §8).
+#[derive(Debug, Clone)]
+pub enum TaskCall {
+    /// `{"result": [task, ...]}`
+    List,
+    /// `{"success": true, "taskId": ...}`
+    Create(TaskParams),
+    Get(String),
+    Update(String, TaskParams),
+    Delete(String),
+    /// `enable` (true) or `disable` (false).
+    SetEnabled(String, bool),
+    /// Starts a run now, outside the schedule (a drhost addition).
+    RunNow(String),
+    Runs(String),
+    Run {
+        task: String,
+        run: String,
+    },
+}
+
+/// `createTask` / `update` parameters as received; the host checks them.
+#[derive(Debug, Clone, Default)]
+pub struct TaskParams {
+    pub title: Option<String>,
+    pub task_type: Option<String>,
+    pub parameters: Option<Value>,
+    pub start_date: Option<i64>,
+    pub end_date: Option<i64>,
+    pub minute: Option<String>,
+    pub hour: Option<String>,
+    pub day_of_month: Option<String>,
+    pub month: Option<String>,
+    pub day_of_week: Option<String>,
+    pub max_occurrences: Option<i64>,
+}
+
 /// Parameters of `backups/<backup>/restore` (and of `verify`, which takes the same).
 #[derive(Debug, Clone)]
 pub struct RestoreBackup {
@@ -131,4 +168,6 @@ pub trait DrOps: Send + Sync + 'static {
     async fn settings(&self) -> Result<Value, OpError>;
     /// Applies the parsed `settings` JSON of `settings/update` (spec §5.3).
     async fn update_settings(&self, settings: Value) -> Result<(), OpError>;
+    /// Scheduled tasks: the answer of each [`TaskCall`].
+    async fn tasks(&self, call: TaskCall) -> Result<Value, OpError>;
 }

@@ -13,9 +13,33 @@ use crate::error::ApiError;
 use crate::names::{self, NameKind};
 use crate::pct;
 
+/// A path under `/admin/system/tasks`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TaskRoute {
+    List,
+    Create,
+    One {
+        id: String,
+    },
+    /// `update`, `delete`, `enable`, `disable` or `run`.
+    Op {
+        id: String,
+        op: String,
+    },
+    Runs {
+        id: String,
+    },
+    Run {
+        id: String,
+        run: String,
+    },
+}
+
 /// What a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
+    /// `/admin/system/tasks/...` (spec §8).
+    Task(TaskRoute),
     /// `/<context>/sharing/rest/generateToken`
     GenerateToken,
     /// `/admin`
@@ -116,9 +140,32 @@ fn match_admin(path: &[&str]) -> Option<Route> {
             jobid: (*jobid).to_owned(),
         },
         ["system", "disasterrecovery", dr @ ..] => return match_dr(dr),
+        ["system", "tasks", rest @ ..] => Route::Task(match_tasks(rest)?),
         _ => return None,
     };
     Some(route)
+}
+
+fn match_tasks(path: &[&str]) -> Option<TaskRoute> {
+    let id = |id: &str| id.to_owned();
+    Some(match path {
+        [] => TaskRoute::List,
+        ["createTask"] => TaskRoute::Create,
+        [task] => TaskRoute::One { id: id(task) },
+        [
+            task,
+            op @ ("update" | "delete" | "enable" | "disable" | "run"),
+        ] => TaskRoute::Op {
+            id: id(task),
+            op: (*op).to_owned(),
+        },
+        [task, "runs"] => TaskRoute::Runs { id: id(task) },
+        [task, "runs", run] => TaskRoute::Run {
+            id: id(task),
+            run: id(run),
+        },
+        _ => return None,
+    })
 }
 
 fn match_dr(path: &[&str]) -> Option<Route> {
@@ -173,7 +220,8 @@ impl Route {
             | Route::UpdateBackup { .. }
             | Route::RestoreBackup { .. }
             | Route::VerifyBackup { .. }
-            | Route::DeleteBackup { .. } => Kind::Operation,
+            | Route::DeleteBackup { .. }
+            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. }) => Kind::Operation,
             _ => Kind::Resource,
         }
     }
@@ -201,7 +249,8 @@ impl Route {
         let privilege = match self {
             Route::GenerateToken => return None,
             Route::Jobs | Route::Job { .. } => Privilege::ReadJobs,
-            Route::UpdateSettings => Privilege::ManageSettings,
+            // Schedules hold passcodes: administrators only (spec §3).
+            Route::UpdateSettings | Route::Task(_) => Privilege::ManageSettings,
             Route::RegisterStore
             | Route::UpdateStore { .. }
             | Route::UnregisterStore { .. }
@@ -242,6 +291,13 @@ impl Route {
                 names::check(NameKind::Backup, backup)
             }
             Route::Job { jobid } => names::check(NameKind::Job, jobid),
+            Route::Task(
+                TaskRoute::One { id } | TaskRoute::Op { id, .. } | TaskRoute::Runs { id },
+            ) => check_task_id(id),
+            Route::Task(TaskRoute::Run { id, run }) => {
+                check_task_id(id)?;
+                check_task_id(run)
+            }
             _ => Ok(()),
         }
     }
@@ -251,7 +307,16 @@ impl Route {
         let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
         match self {
             Route::AdminRoot => (owned(&["system", "jobs"]), vec![]),
-            Route::System => (owned(&["disasterrecovery"]), vec![]),
+            Route::System => (owned(&["disasterrecovery", "tasks"]), vec![]),
+            Route::Task(TaskRoute::List) => (
+                names_in(value, "result", Some("id")),
+                owned(&["createTask"]),
+            ),
+            Route::Task(TaskRoute::One { .. }) => (
+                owned(&["runs"]),
+                owned(&["update", "enable", "disable", "run", "delete"]),
+            ),
+            Route::Task(TaskRoute::Runs { .. }) => (names_in(value, "runs", Some("runId")), vec![]),
             Route::DisasterRecovery => (owned(&["status", "settings", "stores"]), vec![]),
             Route::Settings => (vec![], owned(&["update"])),
             Route::Stores => (
@@ -270,6 +335,22 @@ impl Route {
             Route::Jobs => (names_in(value, "jobs", None), vec![]),
             _ => (vec![], vec![]),
         }
+    }
+}
+
+/// Task and run ids are 32 lowercase hex digits.
+fn check_task_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "Task '{}' was not found.",
+            id.chars().take(64).collect::<String>()
+        )))
     }
 }
 

@@ -130,6 +130,10 @@ impl DrOps for FakeOps {
             jobid: "j456".into(),
         })
     }
+    async fn tasks(&self, call: crate::TaskCall) -> Result<Value, OpError> {
+        self.record(json!({"op": "tasks", "call": format!("{call:?}")}));
+        Ok(json!({"result": []}))
+    }
     async fn verify_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError> {
         if request.passcode != "right-passcode" {
             return Err(OpError::WrongPasscode("The passcode is incorrect.".into()));
@@ -284,6 +288,63 @@ impl Harness {
 
 fn encode(text: &str) -> String {
     crate::pct::encode_segment(text)
+}
+
+// ---- tasks ---------------------------------------------------------------
+
+#[tokio::test]
+async fn task_routes_reach_the_operations_and_check_ids() {
+    let h = harness();
+    let id = "0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        h.get("/arcgis/admin/system/tasks").await.status,
+        StatusCode::OK
+    );
+    let created = h
+        .post(
+            "/arcgis/admin/system/tasks/createTask",
+            "type=CreateBackup&parameters=%7B%22name%22%3A%22n%22%7D&minute=0&hour=4",
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    for op in ["update", "delete", "enable", "disable", "run"] {
+        let reply = h
+            .post(&format!("/arcgis/admin/system/tasks/{id}/{op}"), "")
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{op}: {}", reply.text);
+    }
+    let runs = h
+        .get(&format!("/arcgis/admin/system/tasks/{id}/runs/{id}"))
+        .await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text);
+    let calls = h.ops.calls();
+    let made: Vec<String> = calls
+        .iter()
+        .map(|c| c["call"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(made.iter().any(|c| c.starts_with("Create(")), "{made:?}");
+    assert!(made.iter().any(|c| c.starts_with("RunNow(")), "{made:?}");
+    assert!(
+        made.iter()
+            .any(|c| c.starts_with("SetEnabled(") && c.contains("false")),
+        "{made:?}"
+    );
+    // createTask needs parameters; ids are 32 hex; operations are POST only.
+    let reply = h
+        .post("/arcgis/admin/system/tasks/createTask", "type=CreateBackup")
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
+    let reply = h.get("/arcgis/admin/system/tasks/..%2F..").await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+    let reply = h
+        .get(&format!("/arcgis/admin/system/tasks/{id}/delete"))
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        reply.text
+    );
 }
 
 // ---- tokens --------------------------------------------------------------
@@ -667,7 +728,7 @@ async fn root_resources() {
     assert!(root["currentVersion"].as_f64().expect("number") >= 11.2);
     assert_eq!(
         h.get("/arcgis/admin/system").await.json(),
-        json!({"resources": ["disasterrecovery"]})
+        json!({"resources": ["disasterrecovery", "tasks"]})
     );
     assert_eq!(
         h.get(DR).await.json(),

@@ -22,7 +22,10 @@ use crate::pipeline::ConfiguredStage;
 use crate::plugins::component_bytes;
 use crate::settings::Settings;
 use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
+use crate::tasks::TaskStore;
 use crate::views;
+
+mod tasks_api;
 
 /// Guest path at which a store adapter sees its store directory.
 const STORE_GUEST_DIR: &str = "/store";
@@ -38,6 +41,8 @@ pub struct Host {
     stores: StoreRegistry,
     jobs: JobStore,
     settings: Settings,
+    /// Backup schedules and the retention cleaner.
+    tasks: TaskStore,
     /// Held by the one DR job that may run at a time.
     dr_lock: Arc<tokio::sync::Mutex<()>>,
     /// The job holding `dr_lock`, for the busy error.
@@ -68,6 +73,7 @@ impl Host {
         let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
+        let tasks = TaskStore::open(&config.state_dir)?;
         let host = Arc::new(Self {
             stages,
             fs_adapter,
@@ -75,12 +81,19 @@ impl Host {
             stores,
             jobs,
             settings,
+            tasks,
             dr_lock: Arc::new(tokio::sync::Mutex::new(())),
             running_job: Arc::new(Mutex::new(None)),
             repos: tokio::sync::Mutex::new(HashMap::new()),
             config,
         });
         host.collect_after_interruption(&interrupted).await;
+        // After the interrupted jobs are settled, so a schedule that fires at
+        // once (a slot missed while the host was down) finds the lock free.
+        tokio::spawn(crate::tasks::scheduler::run(
+            host.clone(),
+            std::time::Duration::from_secs_f64(host.config.scheduler_tick_seconds),
+        ));
         Ok(host)
     }
 
@@ -360,61 +373,11 @@ impl DrOps for Host {
     }
 
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
-        if request.passcode.chars().count() < 8 {
-            return Err(OpError::InvalidInput(
-                "The passcode must be at least eight characters in length.".into(),
-            ));
-        }
-        drhost_repo::validate_backup_name(&request.name).map_err(repo_error)?;
-        let repo = self.repository(&request.store).await?;
-        if repo.backup_info(&request.name).await.is_ok() {
-            return Err(OpError::Conflict(format!(
-                "A backup named '{}' already exists in store '{}'.",
-                request.name, request.store
-            )));
-        }
-        let guard = self.claim_dr_lock()?;
-        let job = self.jobs.create(NewJob {
-            operation: Operation::Backup,
-            operation_uri: request.operation_uri,
-            username: request.username,
-            backup_name: request.name.clone(),
-            backup_store: request.store.clone(),
-            schedule_type: "MANUAL".into(),
-            stage_names: orchestrator::backup_stage_names(&self.stages),
-        });
-        let info = BackupInfo {
-            name: request.name,
-            description: request.description,
-            schedule_type: "MANUAL".into(),
-            start_time: now_ms(),
-            complete_time: 0,
-            retention_date: request.retention_date,
-            release: env!("CARGO_PKG_VERSION").into(),
-            stages: Vec::new(),
-            stored_bytes: 0,
-            total_bytes: 0,
-        };
-        let work = BackupJob {
-            repo: repo.clone(),
-            stages: self.stages.clone(),
-            passcode: request.passcode,
-            info,
-        };
-        let handle = job.clone();
-        self.spawn_job(job.clone(), guard, async move {
-            let result = orchestrator::run_backup(&handle, work).await;
-            if result.is_err() {
-                // What the failed backup wrote is referenced by no commit record.
-                if let Err(e) = repo.collect_garbage().await {
-                    tracing::warn!(error = %e, "garbage collection after a failed backup failed");
-                }
-            }
-            result
-        });
-        Ok(JobRef {
-            jobid: job.id().to_string(),
-        })
+        self.start_backup(request, "MANUAL").await
+    }
+
+    async fn tasks(&self, call: drhost_api::TaskCall) -> Result<Value, OpError> {
+        self.task_call(call).await
     }
 
     async fn update_backup(
@@ -574,5 +537,70 @@ impl DrOps for Host {
         self.settings
             .update(&settings)
             .map_err(|e| OpError::InvalidInput(e.to_string()))
+    }
+}
+
+impl Host {
+    /// Starts a backup job; `schedule_type` is `MANUAL` or `SCHEDULED`.
+    pub(crate) async fn start_backup(
+        &self,
+        request: CreateBackup,
+        schedule_type: &str,
+    ) -> Result<JobRef, OpError> {
+        if request.passcode.chars().count() < 8 {
+            return Err(OpError::InvalidInput(
+                "The passcode must be at least eight characters in length.".into(),
+            ));
+        }
+        drhost_repo::validate_backup_name(&request.name).map_err(repo_error)?;
+        let repo = self.repository(&request.store).await?;
+        if repo.backup_info(&request.name).await.is_ok() {
+            return Err(OpError::Conflict(format!(
+                "A backup named '{}' already exists in store '{}'.",
+                request.name, request.store
+            )));
+        }
+        let guard = self.claim_dr_lock()?;
+        let job = self.jobs.create(NewJob {
+            operation: Operation::Backup,
+            operation_uri: request.operation_uri,
+            username: request.username,
+            backup_name: request.name.clone(),
+            backup_store: request.store.clone(),
+            schedule_type: schedule_type.into(),
+            stage_names: orchestrator::backup_stage_names(&self.stages),
+        });
+        let info = BackupInfo {
+            name: request.name,
+            description: request.description,
+            schedule_type: schedule_type.into(),
+            start_time: now_ms(),
+            complete_time: 0,
+            retention_date: request.retention_date,
+            release: env!("CARGO_PKG_VERSION").into(),
+            stages: Vec::new(),
+            stored_bytes: 0,
+            total_bytes: 0,
+        };
+        let work = BackupJob {
+            repo: repo.clone(),
+            stages: self.stages.clone(),
+            passcode: request.passcode,
+            info,
+        };
+        let handle = job.clone();
+        self.spawn_job(job.clone(), guard, async move {
+            let result = orchestrator::run_backup(&handle, work).await;
+            if result.is_err() {
+                // What the failed backup wrote is referenced by no commit record.
+                if let Err(e) = repo.collect_garbage().await {
+                    tracing::warn!(error = %e, "garbage collection after a failed backup failed");
+                }
+            }
+            result
+        });
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
     }
 }

@@ -52,6 +52,10 @@ pub struct HostConfig {
     /// stores. Defaults to `<state_dir>/stores`.
     #[serde(default)]
     pub store_roots: Vec<PathBuf>,
+    /// How often the scheduler looks for due tasks, in seconds. Schedules
+    /// have minute resolution; a shorter tick starts runs closer to their slot.
+    #[serde(default = "default_scheduler_tick")]
+    pub scheduler_tick_seconds: f64,
     /// Limits for store adapter plugins.
     #[serde(default)]
     pub store_limits: LimitsConfig,
@@ -171,6 +175,9 @@ impl LimitsConfig {
     }
 }
 
+fn default_scheduler_tick() -> f64 {
+    20.0
+}
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 6443))
 }
@@ -301,6 +308,11 @@ impl HostConfig {
 
     fn check(&self) -> Result<(), String> {
         self.check_listen()?;
+        if !(self.scheduler_tick_seconds.is_finite()
+            && (0.1..=3600.0).contains(&self.scheduler_tick_seconds))
+        {
+            return Err("scheduler_tick_seconds must be between 0.1 and 3600".into());
+        }
         if self.context.is_empty()
             || !self
                 .context

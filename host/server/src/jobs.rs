@@ -37,6 +37,7 @@ pub enum Operation {
     Restore,
     DeleteBackup,
     VerifyBackup,
+    RetentionCleanup,
 }
 
 impl Operation {
@@ -455,6 +456,8 @@ pub mod codes {
     pub const RESTORE_COMPLETED: u32 = 5028;
     pub const DELETE_COMPLETED: u32 = 6001;
     pub const VERIFY_COMPLETED: u32 = 6002;
+    pub const RETENTION_REMOVED: u32 = 6003;
+    pub const RETENTION_COMPLETED: u32 = 6004;
     pub const STORE_CONFIG_DAMAGED: u32 = 5030;
     pub const JOB_FAILED: u32 = 9001;
     pub const JOB_INTERRUPTED: u32 = 9002;

@@ -16,5 +16,6 @@ pub mod s3_store;
 pub mod serve;
 pub mod settings;
 pub mod stores;
+pub mod tasks;
 pub mod tls;
 pub mod views;

@@ -57,7 +57,7 @@ pub fn backup_stage_names(stages: &[ConfiguredStage]) -> Vec<String> {
 }
 
 /// Runs one stage step, recording its state in the job.
-async fn step<T>(
+pub(crate) async fn step<T>(
     job: &JobHandle,
     index: usize,
     name: &str,

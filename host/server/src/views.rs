@@ -65,6 +65,7 @@ fn operation_name(op: Operation) -> &'static str {
         Operation::Restore => "Restore",
         Operation::DeleteBackup => "DeleteBackup",
         Operation::VerifyBackup => "VerifyBackup",
+        Operation::RetentionCleanup => "RetentionCleanup",
     }
 }
 

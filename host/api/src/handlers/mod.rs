@@ -5,6 +5,7 @@
 mod backups;
 mod dr;
 mod stores;
+mod tasks;
 mod token;
 
 use std::sync::Arc;
@@ -122,7 +123,8 @@ async fn handle(
     match route {
         Route::GenerateToken => token::generate(app, params).await,
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
-        Route::System => Ok(json!({"resources": ["disasterrecovery"]})),
+        Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks"]})),
+        Route::Task(task) => tasks::handle(&ctx, task).await,
         Route::DisasterRecovery => {
             Ok(json!({"operations": ["status"], "resources": ["stores", "settings"]}))
         }
