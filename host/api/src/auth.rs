@@ -324,41 +324,43 @@ impl Auth {
     /// Sets a user's password and saves the users file. Tokens already issued
     /// stay valid until they expire.
     pub fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
-        check_strength(password)?;
-        let hash = hash_password(password)?;
-        let mut users = self
-            .users
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
-        let mut updated = users.clone();
-        let user = updated
-            .get_mut(username)
-            .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
-        user.password_hash = hash;
-        save_users(&self.users_path, &updated)?;
-        *users = updated;
-        Ok(())
+        let hash = checked_hash(password)?;
+        self.change_users(|users| {
+            let user = users
+                .get_mut(username)
+                .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
+            user.password_hash = hash;
+            Ok(())
+        })
     }
 
     /// Creates `username` with `role` and `password`, or gives an existing
     /// user that role and password; saves the users file. Tokens issued for
     /// another role stop working.
     pub fn ensure_user(&self, username: &str, role: Role, password: &str) -> Result<(), AuthError> {
-        check_strength(password)?;
-        let hash = hash_password(password)?;
+        let hash = checked_hash(password)?;
+        self.change_users(|users| {
+            let user = User {
+                username: username.to_owned(),
+                role,
+                password_hash: hash,
+            };
+            users.insert(username.to_owned(), user);
+            Ok(())
+        })
+    }
+
+    /// Applies `change` to a copy of the users, saves it, then makes it current.
+    fn change_users(
+        &self,
+        change: impl FnOnce(&mut HashMap<String, User>) -> Result<(), AuthError>,
+    ) -> Result<(), AuthError> {
         let mut users = self
             .users
             .write()
             .unwrap_or_else(|poison| poison.into_inner());
         let mut updated = users.clone();
-        updated.insert(
-            username.to_owned(),
-            User {
-                username: username.to_owned(),
-                role,
-                password_hash: hash,
-            },
-        );
+        change(&mut updated)?;
         save_users(&self.users_path, &updated)?;
         *users = updated;
         Ok(())
@@ -398,6 +400,11 @@ fn check_strength(password: &str) -> Result<(), AuthError> {
     } else {
         Ok(())
     }
+}
+
+fn checked_hash(password: &str) -> Result<String, AuthError> {
+    check_strength(password)?;
+    hash_password(password)
 }
 
 fn hash_password(password: &str) -> Result<String, AuthError> {

@@ -1,16 +1,14 @@
 //! The host's side of scheduled tasks: the API's task calls, and firing a
 //! task (a scheduled backup, or the retention cleaner) as a job.
 
-use drhost_api::{CreateBackup, JobRef, OpError, TaskCall, TaskParams};
+use drhost_api::{CreateBackup, JobRef, OpError, TaskCall};
 use serde_json::{Value, json};
 
 use super::Host;
 use crate::clock::now_ms;
 use crate::jobs::{JobStatus, NewJob, Operation};
 use crate::tasks::retention::{self, KeepLast};
-use crate::tasks::{
-    Retention, RunStatus, Task, TaskError, TaskInput, TaskRun, TaskStore, TaskType,
-};
+use crate::tasks::{Retention, RunStatus, Task, TaskError, TaskRun, TaskStore, TaskType};
 
 impl Host {
     pub(crate) fn tasks(&self) -> &TaskStore {
@@ -24,15 +22,12 @@ impl Host {
                 json!({"result": self.tasks.list().iter().map(view).collect::<Vec<_>>()})
             }
             TaskCall::Create(params) => {
-                let task = self.tasks.create(task_input(params)).map_err(task_error)?;
+                let task = self.tasks.create(params).map_err(task_error)?;
                 json!({"success": true, "taskId": task.id})
             }
             TaskCall::Get(id) => view(&self.tasks.get(&id).map_err(task_error)?),
             TaskCall::Update(id, params) => {
-                let task = self
-                    .tasks
-                    .update(&id, task_input(params))
-                    .map_err(task_error)?;
+                let task = self.tasks.update(&id, params).map_err(task_error)?;
                 json!({"success": true, "taskId": task.id})
             }
             TaskCall::Delete(id) => {
@@ -190,22 +185,6 @@ impl Host {
             },
             None => RunStatus::Failed,
         }
-    }
-}
-
-fn task_input(params: TaskParams) -> TaskInput {
-    TaskInput {
-        title: params.title,
-        task_type: params.task_type,
-        parameters: params.parameters,
-        start_date: params.start_date,
-        end_date: params.end_date,
-        minute: params.minute,
-        hour: params.hour,
-        day_of_month: params.day_of_month,
-        month: params.month,
-        day_of_week: params.day_of_week,
-        max_occurrences: params.max_occurrences,
     }
 }
 

@@ -19,6 +19,7 @@ use crate::fsutil::write_atomic;
 use cron::{Cron, CronFields};
 pub use sealed::SealError;
 use sealed::Sealer;
+use spec::TaskInputExt;
 pub use spec::{BackupSchedule, Retention, TaskInput};
 
 /// Runs kept per task; older ones are dropped.

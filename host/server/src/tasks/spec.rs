@@ -62,28 +62,16 @@ impl BackupSchedule {
 }
 
 /// The parameters of `createTask` or `<task>/update`, as received.
-#[derive(Debug, Clone, Default)]
-pub struct TaskInput {
-    pub title: Option<String>,
-    pub task_type: Option<String>,
-    pub parameters: Option<Value>,
-    pub start_date: Option<i64>,
-    pub end_date: Option<i64>,
-    pub minute: Option<String>,
-    pub hour: Option<String>,
-    pub day_of_month: Option<String>,
-    pub month: Option<String>,
-    pub day_of_week: Option<String>,
-    pub max_occurrences: Option<i64>,
+pub type TaskInput = drhost_api::TaskParams;
+
+/// Checking and applying what the API received.
+pub(super) trait TaskInputExt {
+    fn into_new_task(self, id: String, now: i64, sealer: &Sealer) -> Result<Task, TaskError>;
+    fn apply_to(self, task: &mut Task, sealer: &Sealer) -> Result<(), TaskError>;
 }
 
-impl TaskInput {
-    pub(super) fn into_new_task(
-        self,
-        id: String,
-        now: i64,
-        sealer: &Sealer,
-    ) -> Result<Task, TaskError> {
+impl TaskInputExt for TaskInput {
+    fn into_new_task(self, id: String, now: i64, sealer: &Sealer) -> Result<Task, TaskError> {
         match self.task_type.as_deref() {
             Some("CreateBackup") => {}
             Some(other) => {
@@ -130,7 +118,7 @@ impl TaskInput {
 
     /// Changes what was sent; fields not sent stay. The passcode may be
     /// left out of new `parameters` to keep the current one.
-    pub(super) fn apply_to(self, task: &mut Task, sealer: &Sealer) -> Result<(), TaskError> {
+    fn apply_to(self, task: &mut Task, sealer: &Sealer) -> Result<(), TaskError> {
         if let Some(kind) = &self.task_type
             && serde_json::to_value(task.task_type).ok() != Some(json!(kind))
         {
