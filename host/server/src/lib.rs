@@ -12,6 +12,7 @@ pub mod malloc;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod plugins;
+pub mod progress;
 pub mod s3_store;
 pub mod serve;
 pub mod settings;
