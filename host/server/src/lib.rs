@@ -3,6 +3,7 @@
 //! every backup stage and store adapter as a sandboxed WebAssembly component.
 
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use drhost::cli::ClientCommand;
 use drhost::serve::{ServeOptions, serve};
 
 /// drhost: disaster-recovery backups with sandboxed WebAssembly stages.
@@ -25,18 +26,30 @@ enum Command {
         #[arg(long, env = "DRHOST_STATE_DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Client commands: they talk to a running host over its admin API.
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Client(command)) = cli.command {
+        // A client: no runtime, no log; the error is what the operator reads.
+        if let Err(error) = drhost::cli::run(command) {
+            eprintln!("drhost: {error:#}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     // Before the runtime starts its threads: see `drhost::malloc`.
     drhost::malloc::tune();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(cli))
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -45,9 +58,8 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let options = match cli.command {
-        None => ServeOptions::default(),
+        None | Some(Command::Client(_)) => ServeOptions::default(),
         Some(Command::Serve {
             config,
             listen,
