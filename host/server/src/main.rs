@@ -32,34 +32,15 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::Client(command)) = cli.command {
-        // A client: no runtime, no log; the error is what the operator reads.
-        if let Err(error) = drhost::cli::run(command) {
-            eprintln!("drhost: {error:#}");
-            std::process::exit(1);
+    let options = match Cli::parse().command {
+        Some(Command::Client(command)) => {
+            // A client: no runtime, no log; the error is what the operator reads.
+            if let Err(error) = drhost::cli::run(command) {
+                eprintln!("drhost: {error:#}");
+                std::process::exit(1);
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    // Before the runtime starts its threads: see `drhost::malloc`.
-    drhost::malloc::tune();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(cli))
-}
-
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let options = match cli.command {
-        None | Some(Command::Client(_)) => ServeOptions::default(),
         Some(Command::Serve {
             config,
             listen,
@@ -69,6 +50,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             state_dir,
         },
+        None => ServeOptions::default(),
     };
+    // Before the runtime starts its threads: see `drhost::malloc`.
+    drhost::malloc::tune();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(options))
+}
+
+async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     serve(options).await
 }
