@@ -196,6 +196,8 @@ fn cli_over_https_trusts_the_hosts_kept_certificate() {
         .spawn()
         .expect("spawn drhost");
     let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    // Killed however the test ends, a failed assertion included.
+    let _host = KillOnDrop(child);
     let line = stdout
         .lines()
         .map_while(Result::ok)
@@ -231,7 +233,13 @@ fn cli_over_https_trusts_the_hosts_kept_certificate() {
     let plain = url.replace("https://", "http://");
     let stderr = fails(drhost(cwd, &[("DRHOST_URL", &plain)], &["status"]));
     assert!(stderr.contains("--insecure-http"), "{stderr}");
+}
 
-    let _ = child.kill();
-    let _ = child.wait();
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
