@@ -339,3 +339,75 @@ fn secrets_never_reach_logs_answers_or_state_files() {
         assert!(!state_files.contains(secret), "a secret is in a state file");
     }
 }
+
+/// The 10.9 `backuprestore` layout, as the ArcGIS API for Python still uses
+/// it: the store is a parameter (or the default store), and each operation
+/// does what its 10.9.1 twin does.
+#[test]
+fn legacy_backuprestore_paths_back_up_list_restore_and_delete() {
+    const LEGACY: &str = "/system/disasterrecovery/backuprestore";
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let (code, body) = host.post(
+        &format!("{LEGACY}/backup"),
+        &[
+            ("name", "legacy1"),
+            ("passcode", PASSCODE),
+            ("description", "from a 10.9 client"),
+        ],
+    );
+    assert_eq!(code, 200, "{body}");
+    let jobid = body["jobid"].as_str().expect("jobid").to_string();
+    let job = host.wait_job(&jobid, Duration::from_secs(300));
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["operationURI"], format!("/arcgis/admin{LEGACY}/backup"));
+
+    // The default store got it, seen through both layouts.
+    assert_eq!(host.backup_names(), ["legacy1"]);
+    let (code, list) = host.get(&format!("{LEGACY}/backups"));
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["backups"][0]["backupName"], "legacy1");
+    let (code, one) = host.get(&format!("{LEGACY}/backups/legacy1?storeName=default"));
+    assert_eq!(code, 200, "{one}");
+    assert_eq!(one["description"], "from a 10.9 client");
+    let (_, status) = host.get(&format!("{LEGACY}/status"));
+    assert_eq!(status["status"]["state"], "success", "{status}");
+    assert_eq!(status["status"]["backupName"], "legacy1");
+
+    let restore = format!("{LEGACY}/backups/legacy1/restore");
+    let (code, wrong) = host.post(
+        &restore,
+        &[("passcode", "wrong-passcode"), ("storeName", "default")],
+    );
+    assert_eq!(code, 400, "{wrong}");
+    assert!(
+        wrong["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("passcode")),
+        "{wrong}"
+    );
+    let (code, body) = host.post(
+        &restore,
+        &[("passcode", PASSCODE), ("storeName", "default")],
+    );
+    assert_eq!(code, 200, "{body}");
+    let job = host.wait_job(
+        body["jobid"].as_str().expect("jobid"),
+        Duration::from_secs(300),
+    );
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+
+    let (code, body) = host.post(
+        &format!("{LEGACY}/backups/legacy1/delete"),
+        &[("storeName", "default")],
+    );
+    assert_eq!((code, body), (200, json!({"status": "success"})));
+    assert!(host.backup_names().is_empty());
+    let (code, body) = host.post(
+        &format!("{LEGACY}/backups/legacy1/delete"),
+        &[("storeName", "nope")],
+    );
+    assert_eq!(code, 404, "{body}");
+}

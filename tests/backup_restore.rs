@@ -118,3 +118,39 @@ fn job_state_survives_a_restart() {
     assert_eq!(host.status()["backupName"], "kept");
     assert_eq!(host.backup_names(), ["kept"]);
 }
+
+/// Every stage of a finished job reports its totals, throughput and ETA; a
+/// restore's data stages know their totals from the backup.
+#[test]
+fn finished_jobs_report_totals_throughput_and_eta() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let backup = host.backup_ok("sized");
+    let restore = host.restore_job("sized");
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    for job in [&backup, &restore] {
+        for stage in job["result"]["stages"].as_array().expect("stages") {
+            assert_eq!(stage["state"], "completed", "{stage}");
+            assert_eq!(stage["bytesTotal"], stage["bytesDone"], "{stage}");
+            assert_eq!(stage["itemsTotal"], stage["itemsDone"], "{stage}");
+            assert_eq!(stage["etaSeconds"], 0, "{stage}");
+            assert!(stage.get("bytesPerSecond").is_some(), "{stage}");
+        }
+        let data = &job["result"]["stages"][1];
+        assert_eq!(data["name"], "Stage Object store");
+        assert!(data["bytesDone"].as_u64().is_some_and(|b| b > 0), "{data}");
+    }
+    // The restore moved exactly what the backup recorded.
+    assert_eq!(
+        backup["result"]["stages"][1]["bytesDone"],
+        restore["result"]["stages"][1]["bytesDone"]
+    );
+    let status = host.status();
+    let stage = &status["stages"][1];
+    assert!(stage["bytesTotal"].as_u64().is_some(), "{status}");
+    assert!(
+        stage["bytesPerSecond"].is_u64() || stage["bytesPerSecond"].is_null(),
+        "{status}"
+    );
+}

@@ -91,6 +91,23 @@ pub(crate) enum Route {
         store: String,
         backup: String,
     },
+    /// The 10.9 layout under `/admin/system/disasterrecovery/backuprestore`
+    /// (deprecated at 10.9.1, still used by the ArcGIS API for Python): the
+    /// store is the `storeName` parameter, or the default store, not a path
+    /// segment. Each maps onto the same operation as its 10.9.1 twin.
+    LegacyRoot,
+    LegacyCreateBackup,
+    LegacyBackups,
+    LegacyBackup {
+        backup: String,
+    },
+    LegacyRestoreBackup {
+        backup: String,
+    },
+    LegacyDeleteBackup {
+        backup: String,
+    },
+    LegacyStatus,
     /// `/admin/jobs`
     Jobs,
     Job {
@@ -177,6 +194,27 @@ fn match_dr(path: &[&str]) -> Option<Route> {
         ["stores"] => Route::Stores,
         ["stores", "register"] => Route::RegisterStore,
         ["stores", store, rest @ ..] => return match_store(store, rest),
+        ["backuprestore", legacy @ ..] => return match_legacy(legacy),
+        _ => return None,
+    };
+    Some(route)
+}
+
+fn match_legacy(path: &[&str]) -> Option<Route> {
+    let route = match path {
+        [] => Route::LegacyRoot,
+        ["backup"] => Route::LegacyCreateBackup,
+        ["backups"] => Route::LegacyBackups,
+        ["status"] => Route::LegacyStatus,
+        ["backups", backup, rest @ ..] => {
+            let backup = (*backup).to_owned();
+            match rest {
+                [] => Route::LegacyBackup { backup },
+                ["restore"] => Route::LegacyRestoreBackup { backup },
+                ["delete"] => Route::LegacyDeleteBackup { backup },
+                _ => return None,
+            }
+        }
         _ => return None,
     };
     Some(route)
@@ -221,7 +259,10 @@ impl Route {
             | Route::RestoreBackup { .. }
             | Route::VerifyBackup { .. }
             | Route::DeleteBackup { .. }
-            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. }) => Kind::Operation,
+            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. })
+            | Route::LegacyCreateBackup
+            | Route::LegacyRestoreBackup { .. }
+            | Route::LegacyDeleteBackup { .. } => Kind::Operation,
             _ => Kind::Resource,
         }
     }
@@ -258,8 +299,12 @@ impl Route {
             Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
             | Route::VerifyBackup { .. }
-            | Route::DeleteBackup { .. } => Privilege::ManageBackups,
-            Route::RestoreBackup { .. } => Privilege::RestoreBackups,
+            | Route::DeleteBackup { .. }
+            | Route::LegacyCreateBackup
+            | Route::LegacyDeleteBackup { .. } => Privilege::ManageBackups,
+            Route::RestoreBackup { .. } | Route::LegacyRestoreBackup { .. } => {
+                Privilege::RestoreBackups
+            }
             Route::AdminRoot
             | Route::System
             | Route::DisasterRecovery
@@ -268,7 +313,11 @@ impl Route {
             | Route::Stores
             | Route::Store { .. }
             | Route::Backups { .. }
-            | Route::Backup { .. } => Privilege::ReadStatus,
+            | Route::Backup { .. }
+            | Route::LegacyRoot
+            | Route::LegacyBackups
+            | Route::LegacyBackup { .. }
+            | Route::LegacyStatus => Privilege::ReadStatus,
         };
         Some(privilege)
     }
@@ -298,6 +347,9 @@ impl Route {
                 check_task_id(id)?;
                 check_task_id(run)
             }
+            Route::LegacyBackup { backup }
+            | Route::LegacyRestoreBackup { backup }
+            | Route::LegacyDeleteBackup { backup } => names::check(NameKind::Backup, backup),
             _ => Ok(()),
         }
     }
@@ -332,6 +384,9 @@ impl Route {
                 owned(&["create"]),
             ),
             Route::Backup { .. } => (vec![], owned(&["update", "restore", "verify", "delete"])),
+            Route::LegacyRoot => (owned(&["backups", "status"]), owned(&["backup"])),
+            Route::LegacyBackups => (names_in(value, "backups", Some("backupName")), vec![]),
+            Route::LegacyBackup { .. } => (vec![], owned(&["restore", "delete"])),
             Route::Jobs => (names_in(value, "jobs", None), vec![]),
             _ => (vec![], vec![]),
         }
@@ -461,6 +516,71 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(route(&path), Ok(expected), "{path}");
+        }
+    }
+
+    #[test]
+    fn legacy_paths_map_to_the_privileges_of_their_twins() {
+        let legacy = "/arcgis/admin/system/disasterrecovery/backuprestore";
+        let b = || "b".to_owned();
+        let s = || "s".to_owned();
+        let cases = [
+            (
+                legacy.to_owned(),
+                Route::LegacyRoot,
+                Route::DisasterRecovery,
+            ),
+            (
+                format!("{legacy}/backup"),
+                Route::LegacyCreateBackup,
+                Route::CreateBackup { store: s() },
+            ),
+            (
+                format!("{legacy}/backups"),
+                Route::LegacyBackups,
+                Route::Backups { store: s() },
+            ),
+            (
+                format!("{legacy}/backups/b"),
+                Route::LegacyBackup { backup: b() },
+                Route::Backup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{legacy}/backups/b/restore"),
+                Route::LegacyRestoreBackup { backup: b() },
+                Route::RestoreBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{legacy}/backups/b/delete"),
+                Route::LegacyDeleteBackup { backup: b() },
+                Route::DeleteBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{legacy}/status"),
+                Route::LegacyStatus,
+                Route::Status,
+            ),
+        ];
+        for (path, expected, twin) in cases {
+            let matched = route(&path).expect(&path);
+            assert_eq!(matched, expected, "{path}");
+            assert_eq!(matched.privilege(), twin.privilege(), "{path}");
+            assert_eq!(matched.kind(), twin.kind(), "{path}");
+        }
+        for path in [
+            format!("{legacy}/backups/b/update"),
+            format!("{legacy}/nope"),
+        ] {
+            assert!(matches!(route(&path), Err(ApiError::NotFound(_))), "{path}");
         }
     }
 

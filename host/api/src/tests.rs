@@ -23,6 +23,8 @@ const FORM: &str = "application/x-www-form-urlencoded";
 #[derive(Default)]
 pub(crate) struct FakeOps {
     calls: Mutex<Vec<Value>>,
+    /// Lists no default store (for the legacy routes' fallback).
+    without_default_store: std::sync::atomic::AtomicBool,
 }
 
 impl FakeOps {
@@ -45,8 +47,11 @@ fn missing_store(store: &str) -> OpError {
 #[async_trait]
 impl DrOps for FakeOps {
     async fn list_stores(&self) -> Result<Vec<Value>, OpError> {
+        let default = !self
+            .without_default_store
+            .load(std::sync::atomic::Ordering::Relaxed);
         Ok(vec![
-            json!({"name": "default", "default": true, "type": "HOSTED"}),
+            json!({"name": "default", "default": default, "type": "HOSTED"}),
             json!({"name": "<script>alert(1)</script>", "default": false}),
         ])
     }
@@ -1044,6 +1049,192 @@ async fn backup_update_restore_delete() {
     assert_eq!(calls[1]["operationURI"], format!("{backup}/restore"));
     assert_eq!(calls[2]["async"], false);
     assert_eq!(calls[3]["async"], true);
+}
+
+// ---- legacy 10.9 paths ---------------------------------------------------
+
+const LEGACY: &str = "/arcgis/admin/system/disasterrecovery/backuprestore";
+
+#[tokio::test]
+async fn legacy_create_uses_store_name_or_the_default_store() {
+    let h = harness();
+    let path = format!("{LEGACY}/backup");
+    let reply = h
+        .post(
+            &path,
+            "name=nightly&passcode=12345678&description=Old+client&retentionDate=-1",
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["jobid"], "j123");
+    assert_eq!(reply.json()["status"], "SUBMITTED");
+    let reply = h
+        .post(&path, "name=other&passcode=12345678&storeName=s1")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let calls = h.ops.calls();
+    assert_eq!(
+        calls[0],
+        json!({"op": "create", "store": "default", "name": "nightly", "passcode": "12345678",
+                "description": "Old client", "retentionDate": -1, "username": "admin",
+                "operationURI": path})
+    );
+    assert_eq!(calls[1]["store"], "s1");
+
+    // Same validation and error format as the 10.9.1 operation.
+    let short = h.post(&path, "name=b&passcode=1234567").await;
+    assert_eq!(
+        (short.status, short.error_message().as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "The passcode must be at least eight characters in length."
+        )
+    );
+    let busy = h
+        .post(&path, "name=b&passcode=12345678&storeName=busy")
+        .await;
+    assert_eq!(busy.error_code(), 409);
+    let hostile = h
+        .post(&path, "name=b&passcode=12345678&storeName=..%2Fetc")
+        .await;
+    assert_eq!(hostile.status, StatusCode::BAD_REQUEST, "{}", hostile.text);
+    assert_eq!(h.ops.calls().len(), 2);
+    assert_eq!(
+        h.send(request(Method::GET, &path, None, &[])).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn legacy_resources_and_operations() {
+    let h = harness();
+    assert_eq!(
+        h.get(&format!("{LEGACY}/backups")).await.json(),
+        json!({"backups": [{"backupName": "b1", "status": "completed"}]})
+    );
+    let missing = h
+        .post(&format!("{LEGACY}/backups"), "storeName=missing")
+        .await;
+    assert_eq!(
+        (missing.status, missing.error_message().as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            "Backup store 'missing' was not found."
+        )
+    );
+    assert_eq!(
+        h.get(&format!("{LEGACY}/backups/b1")).await.json()["backupName"],
+        "b1"
+    );
+    assert_eq!(
+        h.get(&format!("{LEGACY}/status")).await.json(),
+        h.get(&format!("{DR}/status")).await.json()
+    );
+
+    let backup = format!("{LEGACY}/backups/b1");
+    let wrong = h
+        .post(&format!("{backup}/restore"), "passcode=nope&storeName=s1")
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.error_message().as_str()),
+        (StatusCode::BAD_REQUEST, "The passcode is incorrect.")
+    );
+    let restored = h
+        .post(
+            &format!("{backup}/restore"),
+            "passcode=right-passcode&storeName=s1",
+        )
+        .await;
+    assert_eq!(restored.json()["jobid"], "j456");
+    assert_eq!(
+        h.post(&format!("{backup}/delete"), "storeName=s2")
+            .await
+            .json(),
+        json!({"status": "success"})
+    );
+    let calls = h.ops.calls();
+    assert_eq!(
+        calls[0],
+        json!({"op": "restore", "store": "s1", "backup": "b1", "username": "admin",
+                "operationURI": format!("{backup}/restore")})
+    );
+    assert_eq!(
+        calls[1],
+        json!({"op": "delete", "store": "s2", "backup": "b1", "async": false})
+    );
+}
+
+#[tokio::test]
+async fn legacy_without_a_default_store_asks_for_store_name() {
+    let h = harness();
+    h.ops
+        .without_default_store
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let reply = h
+        .post(&format!("{LEGACY}/backup"), "name=b&passcode=12345678")
+        .await;
+    assert_eq!(
+        (reply.status, reply.error_message().as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            "No default backup store is registered; pass storeName."
+        )
+    );
+    assert!(h.ops.calls().is_empty());
+}
+
+#[tokio::test]
+async fn legacy_root_renders_like_other_resources() {
+    let h = harness();
+    let uri = format!("{LEGACY}?token={}", h.token);
+    let html = h.send(request(Method::GET, &uri, None, &[])).await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(html.text.starts_with("<!DOCTYPE html>"), "{}", html.text);
+    for link in [
+        "backuprestore/backups?f=html",
+        "backuprestore/status?f=html",
+        "backuprestore/backup?f=html",
+    ] {
+        assert!(html.text.contains(link), "{link} missing: {}", html.text);
+    }
+    let uri = format!("{LEGACY}/backups/b1?token={}", h.token);
+    let html = h.send(request(Method::GET, &uri, None, &[])).await;
+    assert!(
+        html.text.contains("backups/b1/restore?f=html"),
+        "{}",
+        html.text
+    );
+}
+
+#[tokio::test]
+async fn legacy_operations_need_the_same_privileges() {
+    let h = harness();
+    h.auth
+        .ensure_user("viewer", crate::Role::Viewer, "viewer-password-1")
+        .expect("viewer");
+    let viewer = h
+        .auth
+        .issue_token("viewer", std::time::Duration::from_secs(600))
+        .expect("token")
+        .token;
+    let post = |path: String, body: &str| {
+        let body = format!("{body}&f=json&token={viewer}");
+        request(Method::POST, &path, Some(&body), &[])
+    };
+    let create = h
+        .send(post(format!("{LEGACY}/backup"), "name=b&passcode=12345678"))
+        .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.text);
+    let restore = h
+        .send(post(
+            format!("{LEGACY}/backups/b1/restore"),
+            "passcode=right-passcode",
+        ))
+        .await;
+    assert_eq!(restore.status, StatusCode::FORBIDDEN);
+    let list = h.send(post(format!("{LEGACY}/backups"), "")).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(h.ops.calls().is_empty());
 }
 
 // ---- errors --------------------------------------------------------------

@@ -75,6 +75,14 @@ pub struct StageProgress {
     pub last_updated: i64,
     pub bytes: u64,
     pub items: u64,
+    /// What the stage will have done when it ends, when known: recorded by
+    /// the backup being restored, estimated from the store's previous backup
+    /// on backup, exact once the stage has completed. Absent in records
+    /// written before totals existed.
+    #[serde(default)]
+    pub bytes_total: Option<u64>,
+    #[serde(default)]
+    pub items_total: Option<u64>,
 }
 
 /// A job as persisted.
@@ -241,6 +249,8 @@ impl JobStore {
                     last_updated: now,
                     bytes: 0,
                     items: 0,
+                    bytes_total: None,
+                    items_total: None,
                 })
                 .collect(),
             messages: Vec::new(),
@@ -374,6 +384,18 @@ impl JobHandle {
         });
     }
 
+    /// Sets the expected totals of the stage named `name` (no-op for an
+    /// unknown name: an estimate from an older configuration may name stages
+    /// this job does not have).
+    pub fn stage_totals(&self, name: &str, bytes: u64, items: u64) {
+        self.store.update(&self.jobid, true, |j| {
+            if let Some(stage) = j.stages.iter_mut().find(|s| s.name == name) {
+                stage.bytes_total = Some(bytes);
+                stage.items_total = Some(items);
+            }
+        });
+    }
+
     pub fn stage_finished(&self, index: usize, state: StageState) {
         self.set_stage(index, true, |s, now| {
             if s.started == 0 {
@@ -381,6 +403,11 @@ impl JobHandle {
             }
             s.state = state;
             s.ended = now;
+            if state == StageState::Completed {
+                // What a completed stage did is its total, whatever was estimated.
+                s.bytes_total = Some(s.bytes);
+                s.items_total = Some(s.items);
+            }
         });
     }
 
@@ -477,6 +504,33 @@ mod tests {
             schedule_type: "MANUAL".into(),
             stage_names: vec!["Validation".into(), "Stage Object store".into()],
         }
+    }
+
+    #[test]
+    fn totals_are_set_by_name_and_become_exact_on_completion() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let job = store.create(new_job());
+        job.stage_totals("Stage Object store", 1_000, 10);
+        job.stage_totals("No such stage", 5, 5);
+        let record = job.record().expect("job");
+        assert_eq!(record.stages[0].bytes_total, None);
+        assert_eq!(record.stages[1].bytes_total, Some(1_000));
+        assert_eq!(record.stages[1].items_total, Some(10));
+        job.stage_started(1);
+        job.stage_progress(1, 1_200, 12);
+        job.stage_finished(1, StageState::Completed);
+        let record = job.record().expect("job");
+        assert_eq!(record.stages[1].bytes_total, Some(1_200));
+        assert_eq!(record.stages[1].items_total, Some(12));
+    }
+
+    #[test]
+    fn records_without_totals_still_load() {
+        let old = r#"{"name":"s","state":"completed","started":1,"ended":2,
+                      "last_updated":2,"bytes":3,"items":4}"#;
+        let stage: StageProgress = serde_json::from_str(old).expect("old record");
+        assert_eq!((stage.bytes_total, stage.items_total), (None, None));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! every backup stage and store adapter as a sandboxed WebAssembly component.
 
 pub mod app;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod malloc;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod plugins;
+pub mod progress;
 pub mod s3_store;
 pub mod serve;
 pub mod settings;

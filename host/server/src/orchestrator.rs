@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use drhost_repo::{BackupInfo, BackupReader, RepoError, Repository};
+use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository};
 use drhost_runtime::{ArchiveEvent, Reporter};
 use tokio::sync::mpsc;
 use tracing::Instrument;
@@ -11,6 +11,7 @@ use tracing::Instrument;
 use crate::clock::now_ms;
 use crate::jobs::{JobHandle, StageState, codes};
 use crate::pipeline::ConfiguredStage;
+use crate::progress;
 
 /// Entries in flight between a plugin and the repository; with ≤ 4 MiB per
 /// data event this bounds the memory of a stage's stream.
@@ -94,6 +95,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         passcode,
         info,
     } = work;
+    estimate_totals(job, &repo).await;
 
     let mut writer = step(job, 0, VALIDATION, async {
         for stage in &stages {
@@ -148,7 +150,12 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             job.stage_progress(index, public.bytes, public.items);
             job.message(
                 codes::STAGE_PERSISTED,
-                &format!("Persisted {name} results."),
+                &format!(
+                    "Persisted {name} results: {} items, {} bytes{}.",
+                    public.items,
+                    public.bytes,
+                    rate_text(public.bytes, started)
+                ),
             );
             Ok(())
         })
@@ -176,6 +183,38 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     .await
 }
 
+/// Sets each stage's expected totals to what it held in the store's newest
+/// backup: data grows slowly, so that is the best estimate there is. Without
+/// a previous backup (or when the store cannot be listed) totals stay unknown.
+async fn estimate_totals(job: &JobHandle, repo: &Repository) {
+    let listings = match repo.list_backups().await {
+        Ok(listings) => listings,
+        Err(e) => {
+            tracing::debug!(error = %e, "no size estimate: cannot list the store's backups");
+            return;
+        }
+    };
+    let newest = listings
+        .into_iter()
+        .filter_map(|listing| match listing {
+            BackupListing::Ok(info) => Some(info),
+            BackupListing::Damaged { .. } => None,
+        })
+        .max_by_key(|info| (info.complete_time, info.start_time));
+    for stage in newest.iter().flat_map(|info| &info.stages) {
+        job.stage_totals(&stage.name, stage.bytes, stage.items);
+    }
+}
+
+/// `" in 2.1 s (1048576 bytes/s)"` for a stage that started at `started`.
+fn rate_text(bytes: u64, started: i64) -> String {
+    let elapsed = now_ms() - started;
+    match progress::rates(bytes, None, elapsed, true).bytes_per_second {
+        Some(rate) => format!(" in {:.1} s ({rate} bytes/s)", elapsed as f64 / 1000.0),
+        None => String::new(),
+    }
+}
+
 /// Stage list of a restore job.
 pub fn restore_stage_names(backup_stages: &[String]) -> Vec<String> {
     std::iter::once(VALIDATION.to_string())
@@ -197,6 +236,10 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
         codes::RESTORE_STARTED,
         &format!("Started restore of backup {}.", work.backup.info().name),
     );
+    // The backup records what each stage holds: exact totals for the restore.
+    for stage in &work.backup.info().stages {
+        job.stage_totals(&stage.name, stage.bytes, stage.items);
+    }
     step(job, 0, VALIDATION, async {
         for stage in &work.stages {
             let context = stage.restore_context().map_err(JobFailure)?;
@@ -214,6 +257,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
         let index = offset + 1;
         let name = stage.config.name.clone();
         step(job, index, &name, async {
+            let started = now_ms();
             let reader = work.backup.stage_reader(&name)?;
             let metadata = work.backup.stage_metadata(&name).unwrap_or_default();
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -232,8 +276,10 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
             job.message(
                 codes::RESTORE_STAGE_COMPLETED,
                 &format!(
-                    "Restored {name}: {} items, {} bytes.",
-                    summary.items, summary.bytes
+                    "Restored {name}: {} items, {} bytes{}.",
+                    summary.items,
+                    summary.bytes,
+                    rate_text(summary.bytes, started)
                 ),
             );
             Ok(())

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::clock::now_ms;
 use crate::jobs::{JobRecord, JobStatus, Operation, StageProgress, StageState};
+use crate::progress;
 
 /// `status.code` values. Only 0 (`no_op`) and 3 (finished) are documented;
 /// the others are drhost's choice.
@@ -49,6 +50,8 @@ fn stage_view(stage: &StageProgress) -> Value {
         (started, 0) => now_ms() - started,
         (started, ended) => ended - started,
     };
+    let finished = matches!(stage.state, StageState::Completed | StageState::Skipped);
+    let rates = progress::rates(stage.bytes, stage.bytes_total, elapsed, finished);
     json!({
         "name": stage.name,
         "state": stage_state(stage.state),
@@ -56,6 +59,10 @@ fn stage_view(stage: &StageProgress) -> Value {
         "lastUpdated": stage.last_updated,
         "bytesDone": stage.bytes,
         "itemsDone": stage.items,
+        "bytesTotal": stage.bytes_total,
+        "itemsTotal": stage.items_total,
+        "bytesPerSecond": rates.bytes_per_second,
+        "etaSeconds": rates.eta_seconds,
     })
 }
 
@@ -163,6 +170,44 @@ mod tests {
         assert_eq!(stage_duration(125_000), "125000 millis (~ 2 minutes)");
         assert_eq!(overall_duration(64_221), "00hr:01min:04sec:221millisec");
         assert_eq!(overall_duration(3_723_004), "01hr:02min:03sec:004millisec");
+    }
+
+    fn stage(state: StageState, started: i64, ended: i64, total: Option<u64>) -> StageProgress {
+        StageProgress {
+            name: "Stage Object store".into(),
+            state,
+            started,
+            ended,
+            last_updated: ended,
+            bytes: 4_000,
+            items: 4,
+            bytes_total: total,
+            items_total: total.map(|_| 16),
+        }
+    }
+
+    #[test]
+    fn stage_views_carry_totals_throughput_and_eta() {
+        let now = now_ms();
+        let running = stage_view(&stage(StageState::Running, now - 2_000, 0, Some(16_000)));
+        assert_eq!(running["bytesDone"], 4_000);
+        assert_eq!(running["bytesTotal"], 16_000);
+        assert_eq!(running["itemsTotal"], 16);
+        // 4 kB in ~2 s (a little more by the time the view is made).
+        let rate = running["bytesPerSecond"].as_u64().expect("rate");
+        assert!((1_500..=2_000).contains(&rate), "{running}");
+        let eta = running["etaSeconds"].as_u64().expect("eta");
+        assert!((6..=8).contains(&eta), "{running}");
+
+        let unknown = stage_view(&stage(StageState::Running, now - 2_000, 0, None));
+        assert!(unknown["bytesTotal"].is_null() && unknown["etaSeconds"].is_null());
+
+        let done = stage_view(&stage(StageState::Completed, 1_000, 3_000, Some(4_000)));
+        assert_eq!(done["bytesPerSecond"], 2_000);
+        assert_eq!(done["etaSeconds"], 0);
+
+        let pending = stage_view(&stage(StageState::Pending, 0, 0, None));
+        assert!(pending["bytesPerSecond"].is_null() && pending["etaSeconds"].is_null());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod backups;
 mod dr;
+mod legacy;
 mod stores;
 mod tasks;
 mod token;
@@ -146,5 +147,12 @@ async fn handle(
         Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
         Route::VerifyBackup { store, backup } => backups::verify(&ctx, store, backup).await,
         Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
+        Route::LegacyRoot => Ok(legacy::root()),
+        Route::LegacyCreateBackup => legacy::create(&ctx).await,
+        Route::LegacyBackups => legacy::list(&ctx).await,
+        Route::LegacyBackup { backup } => legacy::get(&ctx, backup).await,
+        Route::LegacyRestoreBackup { backup } => legacy::restore(&ctx, backup).await,
+        Route::LegacyDeleteBackup { backup } => legacy::delete(&ctx, backup).await,
+        Route::LegacyStatus => dr::status(&ctx).await,
     }
 }
