@@ -67,6 +67,11 @@ pub(crate) enum Route {
         store: String,
         backup: String,
     },
+    /// `/admin/system/plugins` (a drhost addition): installed plugins.
+    Plugins,
+    Plugin {
+        name: String,
+    },
     /// `/admin/jobs`
     Jobs,
     Job {
@@ -111,6 +116,10 @@ fn match_admin(path: &[&str]) -> Option<Route> {
     let route = match path {
         [] => Route::AdminRoot,
         ["system"] => Route::System,
+        ["system", "plugins"] => Route::Plugins,
+        ["system", "plugins", name] => Route::Plugin {
+            name: (*name).to_owned(),
+        },
         ["jobs"] => Route::Jobs,
         ["jobs", jobid] => Route::Job {
             jobid: (*jobid).to_owned(),
@@ -213,6 +222,8 @@ impl Route {
             Route::RestoreBackup { .. } => Privilege::RestoreBackups,
             Route::AdminRoot
             | Route::System
+            | Route::Plugins
+            | Route::Plugin { .. }
             | Route::DisasterRecovery
             | Route::Status
             | Route::Settings
@@ -242,6 +253,7 @@ impl Route {
                 names::check(NameKind::Backup, backup)
             }
             Route::Job { jobid } => names::check(NameKind::Job, jobid),
+            Route::Plugin { name } => names::check(NameKind::Plugin, name),
             _ => Ok(()),
         }
     }
@@ -251,7 +263,8 @@ impl Route {
         let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
         match self {
             Route::AdminRoot => (owned(&["system", "jobs"]), vec![]),
-            Route::System => (owned(&["disasterrecovery"]), vec![]),
+            Route::System => (owned(&["disasterrecovery", "plugins"]), vec![]),
+            Route::Plugins => (names_in(value, "plugins", Some("name")), vec![]),
             Route::DisasterRecovery => (owned(&["status", "settings", "stores"]), vec![]),
             Route::Settings => (vec![], owned(&["update"])),
             Route::Stores => (
@@ -315,6 +328,13 @@ mod tests {
             ("/arcgis/admin".to_owned(), Route::AdminRoot),
             ("/arcgis/admin/".to_owned(), Route::AdminRoot),
             ("/arcgis/admin/system".to_owned(), Route::System),
+            ("/arcgis/admin/system/plugins".to_owned(), Route::Plugins),
+            (
+                "/arcgis/admin/system/plugins/store-fs".to_owned(),
+                Route::Plugin {
+                    name: "store-fs".to_owned(),
+                },
+            ),
             (dr.to_owned(), Route::DisasterRecovery),
             (format!("{dr}/status"), Route::Status),
             (format!("{dr}/settings"), Route::Settings),

@@ -91,7 +91,7 @@ impl DrOps for FakeOps {
         Ok(vec![json!({"backupName": "b1", "status": "completed"})])
     }
     async fn backup(&self, _store: &str, backup: &str) -> Result<Value, OpError> {
-        Ok(json!({"backupName": backup}))
+        Ok(json!({"backupName": backup, "description": "<script>alert('d')</script> & co"}))
     }
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
         if request.store == "busy" {
@@ -155,6 +155,7 @@ impl DrOps for FakeOps {
     async fn job(&self, jobid: &str) -> Result<Value, OpError> {
         match jobid {
             "j1" => Ok(json!({"jobid": "j1", "status": "COMPLETED"})),
+            "j2" => Ok(json!({"jobid": "j2", "status": "EXECUTING"})),
             _ => Err(OpError::NotFound(format!("Job '{jobid}' was not found."))),
         }
     }
@@ -171,12 +172,27 @@ impl DrOps for FakeOps {
         self.record(json!({"op": "update_settings", "settings": settings}));
         Ok(())
     }
+    async fn list_plugins(&self) -> Result<Vec<Value>, OpError> {
+        Ok(vec![
+            json!({
+                "name": "Stage Object store", "plugin": "object-store-fs", "kind": "stage",
+                "stageKind": "object-store", "version": "0.1.0",
+                "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:00",
+                "capabilities": {"directories": [{"guest": "/data", "access": "ro"}]},
+            }),
+            json!({
+                "name": "store-fs", "plugin": "store-fs", "kind": "store-adapter",
+                "version": "0.1.0", "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:11",
+                "capabilities": {"directories": []},
+            }),
+        ])
+    }
 }
 
 pub(crate) struct Harness {
     router: Router,
     pub(crate) ops: Arc<FakeOps>,
-    auth: Arc<Auth>,
+    pub(crate) auth: Arc<Auth>,
     pub(crate) token: String,
     dir: tempfile::TempDir,
 }
@@ -206,12 +222,12 @@ pub(crate) fn harness() -> Harness {
 
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     pub(crate) text: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
@@ -269,20 +285,20 @@ impl Harness {
     }
 
     /// GET with `f=json` and the token in the query string.
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         let uri = format!("{path}?f=json&token={}", self.token);
         self.send(request(Method::GET, &uri, None, &[])).await
     }
 
     /// POST of `body` plus `f=json` and the token.
-    async fn post(&self, path: &str, body: &str) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: &str) -> Reply {
         let body = format!("{body}&f=json&token={}", self.token);
         self.send(request(Method::POST, path, Some(&body), &[]))
             .await
     }
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     crate::pct::encode_segment(text)
 }
 
@@ -608,13 +624,16 @@ async fn json_pjson_and_html_formats() {
             .contains("<title>/arcgis/admin/system/disasterrecovery/stores</title>")
     );
     assert!(html.text.contains("<pre>"));
+    let token_query = format!("f=html&amp;token={}", encode(&h.token));
     assert!(!html.text.contains("<script>"), "{}", html.text);
     assert!(html.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.text.contains(&format!(
+        "href=\"/arcgis/admin/system/disasterrecovery/stores/default?{token_query}\""
+    )));
     assert!(
         html.text
-            .contains("href=\"/arcgis/admin/system/disasterrecovery/stores/default?f=html\"")
+            .contains("action=\"/arcgis/admin/system/disasterrecovery/stores/register\"")
     );
-    assert!(html.text.contains("stores/register?f=html"));
     assert!(html.text.contains("%3Cscript%3E"));
 
     let uri = format!("{DR}/stores?f=xml&token={}", h.token);
@@ -654,6 +673,15 @@ async fn security_headers_on_every_response() {
     ] {
         assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
         assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(reply.headers[header::REFERRER_POLICY], "no-referrer");
+        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(!csp.contains("script-src"), "{csp}");
     }
 }
 
@@ -667,7 +695,7 @@ async fn root_resources() {
     assert!(root["currentVersion"].as_f64().expect("number") >= 11.2);
     assert_eq!(
         h.get("/arcgis/admin/system").await.json(),
-        json!({"resources": ["disasterrecovery"]})
+        json!({"resources": ["disasterrecovery", "plugins"]})
     );
     assert_eq!(
         h.get(DR).await.json(),
