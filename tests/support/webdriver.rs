@@ -70,7 +70,7 @@ impl ChromeDriver {
             "--disable-component-update",
             "--disable-sync",
             "--no-first-run",
-            "--window-size=1280,1000",
+            "--window-size=1280,1300",
             &format!("--user-data-dir={}", profile.display()),
         ];
         let capabilities = json!({"capabilities": {"alwaysMatch": {

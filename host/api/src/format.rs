@@ -87,7 +87,7 @@ nav{background:#234;padding:.5em 2em;margin:-1em -2em 1em}nav a{color:#fff;margi
 h1{font-size:1.3em;word-break:break-all}h2{font-size:1.1em;margin-top:1.4em}\
 table{border-collapse:collapse;margin:.2em 0}\
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}\
-th{background:#eef2f6}.null{color:#888}.refresh{color:#a60}\
+th{background:#eef2f6}.null{color:#888}.refresh{color:#a60}small{white-space:nowrap}\
 form.operation fieldset{border:1px solid #bbb;margin:.6em 0;max-width:52em}legend{font-weight:bold}\
 label{display:inline-block;min-width:9em}pre{background:#f6f6f6;padding:.5em;overflow:auto}";
 

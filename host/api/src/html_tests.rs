@@ -322,6 +322,14 @@ async fn plugins_resource_for_every_role() {
         .issue_token("viewer", std::time::Duration::from_secs(600))
         .expect("token")
         .token;
+    // A viewer sees the backup page without forms it could not use.
+    let uri = format!("{DR}/stores/s1/backups/b1?token={viewer}");
+    let reply = h.send(request(Method::GET, &uri, None, &[])).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(!reply.text.contains("<form"), "{}", reply.text);
+    let admin_page = page(&h, &format!("{DR}/stores/s1/backups/b1")).await;
+    assert_eq!(admin_page.text.matches("<form").count(), 4);
+
     let uri = format!("/arcgis/admin/system/plugins?f=json&token={viewer}");
     let reply = h.send(request(Method::GET, &uri, None, &[])).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);

@@ -1,7 +1,8 @@
 //! A JSON value as readable HTML: objects as two-column tables, lists of
 //! objects as tables with a column per key (stores, backups, stages), lists
 //! of scalars as lists. Everything is escaped; deep nesting falls back to
-//! pretty JSON so a hostile value cannot make the page explode.
+//! pretty JSON so a hostile value cannot make the page explode. Epoch
+//! millisecond times (`startTime`, `lastUpdated`, ...) also show as UTC dates.
 
 use serde_json::{Map, Value};
 
@@ -19,6 +20,52 @@ pub(crate) fn render(value: &Value) -> String {
     let mut out = String::new();
     render_into(&mut out, value, 0);
     out
+}
+
+/// Keys (lower case) whose numbers are epoch milliseconds.
+const TIME_KEYS: &[&str] = &[
+    "starttime",
+    "endtime",
+    "updatedtime",
+    "completetime",
+    "lastupdated",
+    "when",
+    "created",
+    "retentiondate",
+    "expires",
+];
+
+/// Renders `value`, the value of `key` in its object.
+fn render_keyed(out: &mut String, key: &str, value: &Value, depth: usize) {
+    let millis = value.as_i64().filter(|ms| *ms > 0);
+    match millis {
+        Some(ms) if TIME_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
+            out.push_str(&format!("{ms} <small>({})</small>", utc_date(ms)));
+        }
+        _ => render_into(out, value, depth),
+    }
+}
+
+/// `YYYY-MM-DD hh:mm:ss UTC` of epoch milliseconds.
+fn utc_date(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let (days, time) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days to civil date (Howard Hinnant's algorithm), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        time / 3600,
+        time / 60 % 60,
+        time % 60
+    )
 }
 
 fn render_into(out: &mut String, value: &Value, depth: usize) {
@@ -46,7 +93,7 @@ fn render_object(out: &mut String, map: &Map<String, Value>, depth: usize) {
     out.push_str("<table class=\"fields\">\n");
     for (key, value) in map {
         out.push_str(&format!("<tr><th>{}</th><td>", escape(key)));
-        render_into(out, value, depth + 1);
+        render_keyed(out, key, value, depth + 1);
         out.push_str("</td></tr>\n");
     }
     out.push_str("</table>\n");
@@ -68,7 +115,7 @@ fn render_array(out: &mut String, items: &[Value], depth: usize) {
             for column in &columns {
                 out.push_str("<td>");
                 if let Some(cell) = item.get(column.as_str()) {
-                    render_into(out, cell, depth + 1);
+                    render_keyed(out, column, cell, depth + 1);
                 }
                 out.push_str("</td>");
             }
@@ -86,8 +133,8 @@ fn render_array(out: &mut String, items: &[Value], depth: usize) {
     out.push_str("</ul>\n");
 }
 
-/// The union of the keys, in first-seen order, when every item is an object
-/// and there are not too many keys.
+/// The union of the keys, in first-seen order but names first, when every
+/// item is an object and there are not too many keys.
 fn table_columns(items: &[Value]) -> Option<Vec<String>> {
     let mut columns: Vec<String> = Vec::new();
     for item in items {
@@ -100,6 +147,8 @@ fn table_columns(items: &[Value]) -> Option<Vec<String>> {
             }
         }
     }
+    // Names identify the rows: put them first.
+    columns.sort_by_key(|column| !matches!(column.as_str(), "name" | "backupName"));
     Some(columns)
 }
 
@@ -128,6 +177,27 @@ mod tests {
         assert!(html.contains("<td>s2</td><td></td><td>1</td>"), "{html}");
         assert!(html.contains("<li>x</li>"), "{html}");
         assert!(html.contains("(none)"), "{html}");
+    }
+
+    #[test]
+    fn times_show_as_utc_dates_and_names_come_first() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(1_635_945_710_988), "2021-11-03 13:21:50 UTC");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        let html = render(&json!({
+            "startTime": 1_635_945_710_988_i64,
+            "completeTime": 0,
+            "stages": [{"state": "done", "lastUpdated": 1_635_945_710_988_i64, "name": "s"}],
+        }));
+        assert!(
+            html.contains("1635945710988 <small>(2021-11-03 13:21:50 UTC)</small>"),
+            "{html}"
+        );
+        assert!(html.contains("<th>completeTime</th><td>0</td>"), "{html}");
+        assert!(
+            html.contains("<th>name</th><th>lastUpdated</th><th>state</th>"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use serde_json::Value;
 
 use crate::App;
+use crate::auth::{Role, allowed};
 use crate::format::{Nav, Page};
 use crate::forms;
-use crate::routes::{Kind, Route};
+use crate::routes::{self, Kind, Route};
 
 /// The page of `value`, the answer to `route` at `path`. `token` is the
 /// token the request carried as a parameter (not in a header).
@@ -50,6 +51,21 @@ pub(crate) fn build(
             login: app.login_path(),
         }),
     }
+}
+
+/// Drops the operations (and their forms) `role` may not call: a viewer
+/// gets no forms that could only answer 403.
+pub(crate) fn keep_allowed_operations(app: &App, page: &mut Page, role: Role) {
+    let base = page.base_path.trim_end_matches('/').to_owned();
+    let may_call = |op: &String| {
+        let path = format!("{base}/{}", crate::pct::encode_segment(op));
+        routes::match_path(&app.context, &path)
+            .ok()
+            .and_then(|route| route.privilege())
+            .is_some_and(|privilege| allowed(role, privilege))
+    };
+    page.operations.retain(|op| may_call(op));
+    page.forms.retain(|form| may_call(&form.operation));
 }
 
 /// The job an answer is about: the job an operation started, or the last

@@ -17,7 +17,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::auth::{Identity, allowed};
+use crate::auth::{Identity, Role, allowed};
 use crate::error::ApiError;
 use crate::extract;
 use crate::format::{self, Format};
@@ -84,8 +84,8 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
         return error.into_response_as(format, &title);
     }
     match handle(&app, &route, &parts, &params).await {
-        Ok(value) => match format {
-            Format::Html => html_answer(&app, &route, &title, &params, &value),
+        Ok((value, role)) => match format {
+            Format::Html => html_answer(&app, &route, &title, &params, role, &value),
             other => format::json(other, StatusCode::OK, &value),
         },
         Err(error) if format == Format::Html => html_error(&app, &route, &title, error),
@@ -95,13 +95,23 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
 
 /// A successful answer as an HTML page; a new token sends the browser on to
 /// the admin root.
-fn html_answer(app: &App, route: &Route, path: &str, params: &Params, value: &Value) -> Response {
+fn html_answer(
+    app: &App,
+    route: &Route,
+    path: &str,
+    params: &Params,
+    role: Option<Role>,
+    value: &Value,
+) -> Response {
     if *route == Route::GenerateToken
         && let Some(token) = value.get("token").and_then(Value::as_str)
     {
         return login::signed_in_page(&app.admin_prefix(), token);
     }
-    let page = page::build(app, route, path, params.text("token"), value);
+    let mut page = page::build(app, route, path, params.text("token"), value);
+    if let Some(role) = role {
+        page::keep_allowed_operations(app, &mut page, role);
+    }
     format::html(StatusCode::OK, &page, value)
 }
 
@@ -132,14 +142,15 @@ fn query_format(parts: &Parts) -> Option<Format> {
     Format::parse(Some(&f)).ok()
 }
 
+/// The answer, and the caller's role (`None` for `generateToken`).
 async fn handle(
     app: &App,
     route: &Route,
     parts: &Parts,
     params: &Params,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
-        return token::generate(app, params).await;
+        return Ok((token::generate(app, params).await?, None));
     };
     let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
     let identity = app.auth.verify_token(token)?;
@@ -147,13 +158,14 @@ async fn handle(
         return Err(ApiError::Forbidden);
     }
     route.check_names()?;
+    let role = identity.role;
     let ctx = Ctx {
         app,
         parts,
         params,
         identity,
     };
-    match route {
+    let value = match route {
         Route::GenerateToken => token::generate(app, params).await,
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
         Route::System => Ok(json!({"resources": ["disasterrecovery", "plugins"]})),
@@ -180,5 +192,6 @@ async fn handle(
         Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
         Route::VerifyBackup { store, backup } => backups::verify(&ctx, store, backup).await,
         Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
-    }
+    }?;
+    Ok((value, Some(role)))
 }
