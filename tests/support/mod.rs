@@ -6,6 +6,7 @@
 pub mod garage;
 pub mod postgres;
 pub mod tree;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -114,16 +114,21 @@ impl ApiError {
 
     /// The response in the requested format; `title` heads the HTML page.
     pub fn into_response_as(self, format: Format, title: &str) -> Response {
-        let mut response = match format {
+        let response = match format {
             Format::Html => format::html_error(self.status(), title, &self),
             other => format::json(other, self.status(), &self.to_json()),
         };
-        if let ApiError::MethodNotAllowed { allow, .. } = &self {
+        self.with_headers(response)
+    }
+
+    /// Adds the headers the error calls for (`Allow`, `Retry-After`).
+    pub(crate) fn with_headers(&self, mut response: Response) -> Response {
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        if let ApiError::TooManyLogins { retry_after } = &self {
+        if let ApiError::TooManyLogins { retry_after } = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

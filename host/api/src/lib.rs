@@ -11,7 +11,8 @@
 //! - [`auth`]: users, password hashes, signed tokens, roles and privileges;
 //! - `extract`: token and public base URL from request headers;
 //! - [`error`]: the API's error JSON and HTTP statuses;
-//! - [`format`]: `f=json|pjson|html` rendering;
+//! - [`format`]: `f=json|pjson|html` rendering; `html_value`, `forms`,
+//!   `page` and `login` make up the HTML admin pages;
 //! - `routes`, `names`: path matching and name validation;
 //! - `handlers`: the request pipeline and one module per resource family;
 //! - `middleware`: request tracing, panic catching, security headers.
@@ -23,13 +24,19 @@ pub mod ops;
 pub mod params;
 
 mod extract;
+mod forms;
 mod handlers;
+mod html_value;
+mod login;
 mod middleware;
 mod names;
+mod page;
 mod pct;
 mod routes;
 mod throttle;
 
+#[cfg(test)]
+mod html_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
@@ -99,12 +106,25 @@ pub(crate) struct App {
 impl App {
     /// `/<context>/admin`, the path prefix of every admin resource.
     pub(crate) fn admin_prefix(&self) -> String {
+        let mut prefix = self.context_prefix();
+        prefix.push_str("/admin");
+        prefix
+    }
+
+    /// `/<context>/sharing/rest/generateToken`, the sign-in page.
+    pub(crate) fn login_path(&self) -> String {
+        let mut path = self.context_prefix();
+        path.push_str("/sharing/rest/generateToken");
+        path
+    }
+
+    /// `/<context>` (empty for an empty context).
+    fn context_prefix(&self) -> String {
         let mut prefix = String::new();
         for segment in &self.context {
             prefix.push('/');
             prefix.push_str(&pct::encode_segment(segment));
         }
-        prefix.push_str("/admin");
         prefix
     }
 }

@@ -6,6 +6,7 @@
 //! passwords and passcodes.
 
 use std::any::Any;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -13,6 +14,9 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -48,8 +52,22 @@ pub(crate) fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<
     ApiError::internal().into_response()
 }
 
+/// The Content-Security-Policy of every response: nothing may load or run
+/// except the admin pages' own inline stylesheet (allowed by its hash), and
+/// forms may only post back to this host.
+static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = BASE64.encode(Sha256::digest(crate::format::STYLE.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         base-uri 'none'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+});
+
 /// Headers added to every response: no caching (responses carry tokens), no
-/// MIME sniffing, no framing, and no scripts or remote content in HTML.
+/// MIME sniffing, no framing, no scripts or remote content in HTML, and no
+/// `Referer` (the pages' URLs carry tokens).
 pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -60,7 +78,11 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        CONTENT_SECURITY_POLICY.clone(),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     response
 }

@@ -11,6 +11,7 @@ pub(crate) enum NameKind {
     Store,
     Backup,
     Job,
+    Plugin,
 }
 
 impl NameKind {
@@ -19,6 +20,7 @@ impl NameKind {
             NameKind::Store => "backup store name",
             NameKind::Backup => "backup name",
             NameKind::Job => "job id",
+            NameKind::Plugin => "plugin name",
         }
     }
 
@@ -27,7 +29,7 @@ impl NameKind {
         match self {
             NameKind::Store => &["register"],
             NameKind::Backup => &["create"],
-            NameKind::Job => &[],
+            NameKind::Job | NameKind::Plugin => &[],
         }
     }
 }

@@ -170,4 +170,20 @@ pub trait DrOps: Send + Sync + 'static {
     async fn update_settings(&self, settings: Value) -> Result<(), OpError>;
     /// Scheduled tasks: the answer of each [`TaskCall`].
     async fn tasks(&self, call: TaskCall) -> Result<Value, OpError>;
+
+    /// The installed plugins (`system/plugins`, a drhost addition): the
+    /// pipeline's stages, then the store adapters. Each object has a unique
+    /// `name`, its `kind`, the plugin's own `version`, the WIT package it
+    /// implements, the component's `digest` and the capabilities granted to
+    /// it. Never secrets: no password, key or plugin configuration values.
+    async fn list_plugins(&self) -> Result<Vec<Value>, OpError>;
+
+    /// One plugin of [`DrOps::list_plugins`], by `name`.
+    async fn plugin(&self, name: &str) -> Result<Value, OpError> {
+        self.list_plugins()
+            .await?
+            .into_iter()
+            .find(|plugin| plugin.get("name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| OpError::NotFound(format!("Plugin '{name}' was not found.")))
+    }
 }

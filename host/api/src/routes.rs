@@ -108,6 +108,11 @@ pub(crate) enum Route {
         backup: String,
     },
     LegacyStatus,
+    /// `/admin/system/plugins` (a drhost addition): installed plugins.
+    Plugins,
+    Plugin {
+        name: String,
+    },
     /// `/admin/jobs`
     Jobs,
     Job {
@@ -152,6 +157,10 @@ fn match_admin(path: &[&str]) -> Option<Route> {
     let route = match path {
         [] => Route::AdminRoot,
         ["system"] => Route::System,
+        ["system", "plugins"] => Route::Plugins,
+        ["system", "plugins", name] => Route::Plugin {
+            name: (*name).to_owned(),
+        },
         ["jobs"] => Route::Jobs,
         ["jobs", jobid] => Route::Job {
             jobid: (*jobid).to_owned(),
@@ -307,6 +316,8 @@ impl Route {
             }
             Route::AdminRoot
             | Route::System
+            | Route::Plugins
+            | Route::Plugin { .. }
             | Route::DisasterRecovery
             | Route::Status
             | Route::Settings
@@ -350,6 +361,7 @@ impl Route {
             Route::LegacyBackup { backup }
             | Route::LegacyRestoreBackup { backup }
             | Route::LegacyDeleteBackup { backup } => names::check(NameKind::Backup, backup),
+            Route::Plugin { name } => names::check(NameKind::Plugin, name),
             _ => Ok(()),
         }
     }
@@ -359,7 +371,7 @@ impl Route {
         let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
         match self {
             Route::AdminRoot => (owned(&["system", "jobs"]), vec![]),
-            Route::System => (owned(&["disasterrecovery", "tasks"]), vec![]),
+            Route::System => (owned(&["disasterrecovery", "tasks", "plugins"]), vec![]),
             Route::Task(TaskRoute::List) => (
                 names_in(value, "result", Some("id")),
                 owned(&["createTask"]),
@@ -369,6 +381,7 @@ impl Route {
                 owned(&["update", "enable", "disable", "run", "delete"]),
             ),
             Route::Task(TaskRoute::Runs { .. }) => (names_in(value, "runs", Some("runId")), vec![]),
+            Route::Plugins => (names_in(value, "plugins", Some("name")), vec![]),
             Route::DisasterRecovery => (owned(&["status", "settings", "stores"]), vec![]),
             Route::Settings => (vec![], owned(&["update"])),
             Route::Stores => (
@@ -451,6 +464,13 @@ mod tests {
             ("/arcgis/admin".to_owned(), Route::AdminRoot),
             ("/arcgis/admin/".to_owned(), Route::AdminRoot),
             ("/arcgis/admin/system".to_owned(), Route::System),
+            ("/arcgis/admin/system/plugins".to_owned(), Route::Plugins),
+            (
+                "/arcgis/admin/system/plugins/store-fs".to_owned(),
+                Route::Plugin {
+                    name: "store-fs".to_owned(),
+                },
+            ),
             (dr.to_owned(), Route::DisasterRecovery),
             (format!("{dr}/status"), Route::Status),
             (format!("{dr}/settings"), Route::Settings),

@@ -96,7 +96,7 @@ impl DrOps for FakeOps {
         Ok(vec![json!({"backupName": "b1", "status": "completed"})])
     }
     async fn backup(&self, _store: &str, backup: &str) -> Result<Value, OpError> {
-        Ok(json!({"backupName": backup}))
+        Ok(json!({"backupName": backup, "description": "<script>alert('d')</script> & co"}))
     }
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
         if request.store == "busy" {
@@ -164,6 +164,7 @@ impl DrOps for FakeOps {
     async fn job(&self, jobid: &str) -> Result<Value, OpError> {
         match jobid {
             "j1" => Ok(json!({"jobid": "j1", "status": "COMPLETED"})),
+            "j2" => Ok(json!({"jobid": "j2", "status": "EXECUTING"})),
             _ => Err(OpError::NotFound(format!("Job '{jobid}' was not found."))),
         }
     }
@@ -180,12 +181,27 @@ impl DrOps for FakeOps {
         self.record(json!({"op": "update_settings", "settings": settings}));
         Ok(())
     }
+    async fn list_plugins(&self) -> Result<Vec<Value>, OpError> {
+        Ok(vec![
+            json!({
+                "name": "Stage Object store", "plugin": "object-store-fs", "kind": "stage",
+                "stageKind": "object-store", "version": "0.1.0",
+                "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:00",
+                "capabilities": {"directories": [{"guest": "/data", "access": "ro"}]},
+            }),
+            json!({
+                "name": "store-fs", "plugin": "store-fs", "kind": "store-adapter",
+                "version": "0.1.0", "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:11",
+                "capabilities": {"directories": []},
+            }),
+        ])
+    }
 }
 
 pub(crate) struct Harness {
     router: Router,
     pub(crate) ops: Arc<FakeOps>,
-    auth: Arc<Auth>,
+    pub(crate) auth: Arc<Auth>,
     pub(crate) token: String,
     dir: tempfile::TempDir,
 }
@@ -215,12 +231,12 @@ pub(crate) fn harness() -> Harness {
 
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     pub(crate) text: String,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
@@ -278,20 +294,20 @@ impl Harness {
     }
 
     /// GET with `f=json` and the token in the query string.
-    async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         let uri = format!("{path}?f=json&token={}", self.token);
         self.send(request(Method::GET, &uri, None, &[])).await
     }
 
     /// POST of `body` plus `f=json` and the token.
-    async fn post(&self, path: &str, body: &str) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: &str) -> Reply {
         let body = format!("{body}&f=json&token={}", self.token);
         self.send(request(Method::POST, path, Some(&body), &[]))
             .await
     }
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     crate::pct::encode_segment(text)
 }
 
@@ -674,13 +690,16 @@ async fn json_pjson_and_html_formats() {
             .contains("<title>/arcgis/admin/system/disasterrecovery/stores</title>")
     );
     assert!(html.text.contains("<pre>"));
+    let token_query = format!("f=html&amp;token={}", encode(&h.token));
     assert!(!html.text.contains("<script>"), "{}", html.text);
     assert!(html.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.text.contains(&format!(
+        "href=\"/arcgis/admin/system/disasterrecovery/stores/default?{token_query}\""
+    )));
     assert!(
         html.text
-            .contains("href=\"/arcgis/admin/system/disasterrecovery/stores/default?f=html\"")
+            .contains("action=\"/arcgis/admin/system/disasterrecovery/stores/register\"")
     );
-    assert!(html.text.contains("stores/register?f=html"));
     assert!(html.text.contains("%3Cscript%3E"));
 
     let uri = format!("{DR}/stores?f=xml&token={}", h.token);
@@ -720,6 +739,15 @@ async fn security_headers_on_every_response() {
     ] {
         assert_eq!(reply.headers[header::CACHE_CONTROL], "no-store");
         assert_eq!(reply.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert_eq!(reply.headers[header::REFERRER_POLICY], "no-referrer");
+        let csp = reply.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(!csp.contains("script-src"), "{csp}");
     }
 }
 
@@ -733,7 +761,7 @@ async fn root_resources() {
     assert!(root["currentVersion"].as_f64().expect("number") >= 11.2);
     assert_eq!(
         h.get("/arcgis/admin/system").await.json(),
-        json!({"resources": ["disasterrecovery", "tasks"]})
+        json!({"resources": ["disasterrecovery", "tasks", "plugins"]})
     );
     assert_eq!(
         h.get(DR).await.json(),
@@ -1193,14 +1221,17 @@ async fn legacy_root_renders_like_other_resources() {
     for link in [
         "backuprestore/backups?f=html",
         "backuprestore/status?f=html",
-        "backuprestore/backup?f=html",
+        "action=\"/arcgis/admin/system/disasterrecovery/backuprestore/backup\"",
+        "name=\"storeName\"",
     ] {
         assert!(html.text.contains(link), "{link} missing: {}", html.text);
     }
     let uri = format!("{LEGACY}/backups/b1?token={}", h.token);
     let html = h.send(request(Method::GET, &uri, None, &[])).await;
     assert!(
-        html.text.contains("backups/b1/restore?f=html"),
+        html.text.contains(
+            "action=\"/arcgis/admin/system/disasterrecovery/backuprestore/backups/b1/restore\""
+        ),
         "{}",
         html.text
     );
@@ -1462,4 +1493,20 @@ async fn custom_context() {
         reply.json()["jobsUrl"],
         "http://localhost/portal/x/admin/jobs/j123"
     );
+}
+
+#[tokio::test]
+async fn task_pages_have_a_schedule_form() {
+    let h = harness();
+    let uri = format!("/arcgis/admin/system/tasks?token={}", h.token);
+    let html = h.send(request(Method::GET, &uri, None, &[])).await;
+    assert_eq!(html.status, StatusCode::OK, "{}", html.text);
+    for needle in [
+        "action=\"/arcgis/admin/system/tasks/createTask\"",
+        "name=\"parameters\"",
+        "name=\"dayOfWeek\"",
+        "value=\"CreateBackup\"",
+    ] {
+        assert!(html.text.contains(needle), "{needle} missing: {}", html.text);
+    }
 }

@@ -51,6 +51,10 @@ pub use redact::REDACTED;
 pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_CALL, Reporter};
 pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 
+/// The WIT package (and version) every plugin implements, as plugins and
+/// operators see it in `wit/`.
+pub const WIT_PACKAGE: &str = "drhost:plugin@0.1.0";
+
 use crate::cache::ComponentCache;
 use crate::state::PluginState;
 

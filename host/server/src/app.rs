@@ -19,6 +19,7 @@ use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation, codes};
 use crate::orchestrator::{self, BackupJob, RestoreJob};
 use crate::pipeline::ConfiguredStage;
+use crate::plugin_views::{self, AdapterView, DirView};
 use crate::plugins::component_bytes;
 use crate::settings::Settings;
 use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
@@ -38,6 +39,8 @@ pub struct Host {
     fs_adapter: Arc<StoreAdapter>,
     /// Adapter of `S3` stores (buckets, over `wasi:http`).
     s3_adapter: Arc<StoreAdapter>,
+    /// `sha256:<hex>` of the two adapters' components, in that order.
+    adapter_digests: [String; 2],
     stores: StoreRegistry,
     jobs: JobStore,
     settings: Settings,
@@ -64,12 +67,14 @@ impl Host {
         for stage in &config.stages {
             stages.push(ConfiguredStage::load(&runtime, stage).await?);
         }
-        let fs_adapter = runtime
-            .load_adapter("store-fs", &component_bytes("store-fs")?)
-            .await?;
-        let s3_adapter = runtime
-            .load_adapter("store-s3", &component_bytes("store-s3")?)
-            .await?;
+        let fs_bytes = component_bytes("store-fs")?;
+        let s3_bytes = component_bytes("store-s3")?;
+        let fs_adapter = runtime.load_adapter("store-fs", &fs_bytes).await?;
+        let s3_adapter = runtime.load_adapter("store-s3", &s3_bytes).await?;
+        let adapter_digests = [
+            plugin_views::digest(&fs_bytes),
+            plugin_views::digest(&s3_bytes),
+        ];
         let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
@@ -78,6 +83,7 @@ impl Host {
             stages,
             fs_adapter,
             s3_adapter,
+            adapter_digests,
             stores,
             jobs,
             settings,
@@ -537,6 +543,42 @@ impl DrOps for Host {
         self.settings
             .update(&settings)
             .map_err(|e| OpError::InvalidInput(e.to_string()))
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<Value>, OpError> {
+        let mut plugins: Vec<Value> = self.stages.iter().map(plugin_views::stage).collect();
+        // Adapters get their grants per store (`adapter_store`); shown here
+        // over all registered stores.
+        let stores = self.stores.list();
+        let fs_dirs = stores
+            .iter()
+            .filter(|store| store.s3.is_none())
+            .map(|store| DirView {
+                host: &store.root,
+                guest: STORE_GUEST_DIR,
+                writable: true,
+                during: "store access",
+            })
+            .collect();
+        let s3_authorities = stores
+            .iter()
+            .filter_map(|store| store.s3.as_ref().map(|s3| s3.authority()))
+            .collect();
+        plugins.push(plugin_views::adapter(&AdapterView {
+            adapter: &self.fs_adapter,
+            digest: &self.adapter_digests[0],
+            dirs: fs_dirs,
+            http_connect: vec![],
+            limits: &self.config.store_limits,
+        }));
+        plugins.push(plugin_views::adapter(&AdapterView {
+            adapter: &self.s3_adapter,
+            digest: &self.adapter_digests[1],
+            dirs: vec![],
+            http_connect: s3_authorities,
+            limits: &self.config.store_limits,
+        }));
+        Ok(plugins)
     }
 }
 

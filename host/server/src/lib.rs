@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod malloc;
 pub mod orchestrator;
 pub mod pipeline;
+pub mod plugin_views;
 pub mod plugins;
 pub mod progress;
 pub mod s3_store;

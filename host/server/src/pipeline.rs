@@ -17,6 +17,9 @@ pub struct ConfiguredStage {
     pub config: StageConfig,
     pub plugin_name: String,
     pub plugin: Arc<StagePlugin>,
+    /// `sha256:<hex>` of the component, for the plugins resource: what was
+    /// loaded, not what the file holds now.
+    pub digest: String,
 }
 
 /// Why the pipeline could not be loaded.
@@ -47,6 +50,7 @@ impl ConfiguredStage {
             config: config.clone(),
             plugin_name: name,
             plugin,
+            digest: crate::plugin_views::digest(&bytes),
         })
     }
 

@@ -5,6 +5,7 @@
 mod backups;
 mod dr;
 mod legacy;
+mod plugins;
 mod stores;
 mod tasks;
 mod token;
@@ -12,19 +13,20 @@ mod token;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::App;
-use crate::auth::{Identity, allowed};
+use crate::auth::{Identity, Role, allowed};
 use crate::error::ApiError;
 use crate::extract;
-use crate::format::{self, Format, Page};
+use crate::format::{self, Format};
 use crate::ops::JobRef;
 use crate::params::{self, Params};
 use crate::routes::{self, Route};
+use crate::{login, page};
 
 /// Everything a handler may need about its request.
 pub(crate) struct Ctx<'a> {
@@ -72,25 +74,67 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
         Ok(format) => format,
         Err(error) => return error.into_response_as(Format::Json, &title),
     };
-    let route = match routes::match_path(&app.context, parts.uri.path())
-        .and_then(|route| route.check_method(&parts.method).map(|()| route))
-    {
+    let route = match routes::match_path(&app.context, parts.uri.path()) {
+        // The sign-in page: the one GET of an operation, for browsers.
+        Ok(Route::GenerateToken) if parts.method == Method::GET && format == Format::Html => {
+            return login::login_page(&app.login_path());
+        }
         Ok(route) => route,
         Err(error) => return error.into_response_as(format, &title),
     };
+    if let Err(error) = route.check_method(&parts.method) {
+        return error.into_response_as(format, &title);
+    }
     match handle(&app, &route, &parts, &params).await {
-        Ok(value) => {
-            let (resources, operations) = route.children(&value);
-            let page = Page {
-                title: title.clone(),
-                base_path: title,
-                resources,
-                operations,
-            };
-            format::render(format, StatusCode::OK, &value, &page)
-        }
+        Ok((value, role)) => match format {
+            Format::Html => html_answer(&app, &route, &title, &params, role, &value),
+            other => format::json(other, StatusCode::OK, &value),
+        },
+        Err(error) if format == Format::Html => html_error(&app, &route, &title, error),
         Err(error) => error.into_response_as(format, &title),
     }
+}
+
+/// A successful answer as an HTML page; a new token sends the browser on to
+/// the admin root.
+fn html_answer(
+    app: &App,
+    route: &Route,
+    path: &str,
+    params: &Params,
+    role: Option<Role>,
+    value: &Value,
+) -> Response {
+    if *route == Route::GenerateToken
+        && let Some(token) = value.get("token").and_then(Value::as_str)
+    {
+        return login::signed_in_page(&app.admin_prefix(), token);
+    }
+    let mut page = page::build(app, route, path, params.text("token"), value);
+    if let Some(role) = role {
+        page::keep_allowed_operations(app, &mut page, role);
+    }
+    format::html(StatusCode::OK, &page, value)
+}
+
+/// An error as an HTML page, with a way back to the sign-in page when the
+/// token was the problem.
+fn html_error(app: &App, route: &Route, path: &str, error: ApiError) -> Response {
+    let token_problem = matches!(
+        error,
+        ApiError::TokenRequired | ApiError::InvalidToken | ApiError::TokenExpired
+    ) || *route == Route::GenerateToken;
+    if !token_problem {
+        return error.into_response_as(Format::Html, path);
+    }
+    let login = format::link(&app.login_path(), None);
+    let response = format::html_error_with_links(
+        error.status(),
+        path,
+        &error,
+        &[("Sign in".to_owned(), login)],
+    );
+    error.with_headers(response)
 }
 
 /// `f` from the query string alone, for errors before the body is read.
@@ -100,14 +144,15 @@ fn query_format(parts: &Parts) -> Option<Format> {
     Format::parse(Some(&f)).ok()
 }
 
+/// The answer, and the caller's role (`None` for `generateToken`).
 async fn handle(
     app: &App,
     route: &Route,
     parts: &Parts,
     params: &Params,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
-        return token::generate(app, params).await;
+        return Ok((token::generate(app, params).await?, None));
     };
     let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
     let identity = app.auth.verify_token(token)?;
@@ -115,17 +160,20 @@ async fn handle(
         return Err(ApiError::Forbidden);
     }
     route.check_names()?;
+    let role = identity.role;
     let ctx = Ctx {
         app,
         parts,
         params,
         identity,
     };
-    match route {
+    let value = match route {
         Route::GenerateToken => token::generate(app, params).await,
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
-        Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks"]})),
+        Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks", "plugins"]})),
         Route::Task(task) => tasks::handle(&ctx, task).await,
+        Route::Plugins => plugins::list(&ctx).await,
+        Route::Plugin { name } => plugins::get(&ctx, name).await,
         Route::DisasterRecovery => {
             Ok(json!({"operations": ["status"], "resources": ["stores", "settings"]}))
         }
@@ -154,5 +202,6 @@ async fn handle(
         Route::LegacyRestoreBackup { backup } => legacy::restore(&ctx, backup).await,
         Route::LegacyDeleteBackup { backup } => legacy::delete(&ctx, backup).await,
         Route::LegacyStatus => dr::status(&ctx).await,
-    }
+    }?;
+    Ok((value, Some(role)))
 }
