@@ -411,3 +411,33 @@ fn legacy_backuprestore_paths_back_up_list_restore_and_delete() {
     );
     assert_eq!(code, 404, "{body}");
 }
+
+/// The DR setting `timeoutInSeconds` cancels a job that runs longer, and the
+/// cancelled backup leaves nothing listed.
+#[test]
+fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut file = std::fs::File::create(deployment.objects().join("big.bin")).expect("big");
+    support::tree::write_random(&mut file, 384 << 20, 3);
+    drop(file);
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let (code, body) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[("settings", r#"{"timeoutInSeconds": 1}"#)],
+    );
+    assert_eq!(code, 200, "{body}");
+    let jobid = host.create_backup("too-slow");
+    let job = host.wait_job(&jobid, Duration::from_secs(120));
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("timeoutInSeconds (1 s)"), "{message}");
+    assert!(host.backup_names().is_empty());
+    // With time enough, the same backup succeeds.
+    let (code, _) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[("settings", r#"{"timeoutInSeconds": 7200}"#)],
+    );
+    assert_eq!(code, 200);
+    host.backup_ok("in-time");
+}

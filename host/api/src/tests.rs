@@ -1507,6 +1507,10 @@ async fn task_pages_have_a_schedule_form() {
         "name=\"dayOfWeek\"",
         "value=\"CreateBackup\"",
     ] {
-        assert!(html.text.contains(needle), "{needle} missing: {}", html.text);
+        assert!(
+            html.text.contains(needle),
+            "{needle} missing: {}",
+            html.text
+        );
     }
 }

@@ -102,6 +102,18 @@ pub async fn run_cleanup(
                 Err(e) => failures.push(format!("backup '{name}' in store '{store}': {e}")),
             }
         }
+        // Packs no backup references (a cancelled or crashed backup's) go too.
+        match repo.collect_garbage().await {
+            Ok(report) if report.bytes_freed > 0 => {
+                freed += report.bytes_freed;
+                job.message(
+                    codes::RETENTION_REMOVED,
+                    &format!("Collected unreferenced data in store '{store}': {report}."),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => failures.push(format!("garbage collection of store '{store}': {e}")),
+        }
     }
     job.message(
         codes::RETENTION_COMPLETED,
