@@ -218,7 +218,14 @@ impl Host {
         tokio::spawn(
             async move {
                 job.executing();
-                match tokio::time::timeout(timeout, work).await {
+                let outcome = tokio::time::timeout(timeout, work).await;
+                // The lock goes before the job reads finished, so a client that
+                // sees it finished can start the next job at once.
+                if let Ok(mut slot) = running.lock() {
+                    *slot = None;
+                }
+                drop(guard);
+                match outcome {
                     Ok(Ok(())) => job.complete(),
                     Ok(Err(failure)) => job.fail(&failure.0),
                     Err(_) => job.fail(&format!(
@@ -226,10 +233,6 @@ impl Host {
                         timeout.as_secs()
                     )),
                 }
-                if let Ok(mut slot) = running.lock() {
-                    *slot = None;
-                }
-                drop(guard);
             }
             .instrument(span),
         )
