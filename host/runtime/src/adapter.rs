@@ -191,6 +191,25 @@ impl AdapterStore {
     }
 }
 
+impl AdapterStore {
+    /// A `put` that reports success must have stored the object: one `stat`
+    /// per object (cheap next to its upload) catches an adapter that drops
+    /// data or stores part of it, before the repository builds a commit on
+    /// it that could never be restored.
+    async fn check_stored(&self, name: &str, size: u64) -> Result<(), StoreError> {
+        let found = match self.stat(name).await? {
+            Some(info) if info.size == size => return Ok(()),
+            Some(info) => format!("{} bytes instead of {size}", info.size),
+            None => "no such object".into(),
+        };
+        Err(StoreError::Adapter(format!(
+            "adapter '{}' reported {name} as stored, but it was not stored \
+             ({found})",
+            self.adapter.name()
+        )))
+    }
+}
+
 /// Maps an adapter failure onto the repository's error vocabulary.
 fn store_error(name: &str, failure: PluginFailure) -> StoreError {
     match failure.plugin_error_kind() {
@@ -227,7 +246,8 @@ impl ObjectStore for AdapterStore {
             })
         })
         .await
-        .map_err(|f| store_error(name, f))
+        .map_err(|f| store_error(name, f))?;
+        self.check_stored(name, size).await
     }
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {
