@@ -4,51 +4,10 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use drhost::plugins::built_component;
+use support::hostile::{hostile_stage, run_hostile_backup};
 use support::{Deployment, TestHost};
-
-fn hostile_stage(plugin: &str, limits: &str) -> String {
-    format!(
-        r#"
-[[stage]]
-name = "Stage hostile"
-plugin = "{}"
-limits = {limits}
-"#,
-        built_component(plugin).display()
-    )
-}
-
-/// Runs a backup whose last stage is hostile; returns the failed job and how
-/// long it took, polling the API all along to prove the host stays responsive.
-fn run_hostile_backup(host: &TestHost, name: &str) -> (serde_json::Value, Duration) {
-    let start = Instant::now();
-    let jobid = host.create_backup(name);
-    // While the plugin misbehaves, status and job requests are answered promptly.
-    let mut slowest = Duration::ZERO;
-    let job = loop {
-        let asked = Instant::now();
-        let (code, job) = host.get(&format!("/jobs/{jobid}"));
-        let (status_code, _) = host.get("/system/disasterrecovery/status");
-        slowest = slowest.max(asked.elapsed());
-        assert_eq!((code, status_code), (200, 200));
-        if job["status"] == "FAILED" || job["status"] == "COMPLETED" {
-            break job;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "job never ended: {job}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        slowest < Duration::from_secs(1),
-        "API stalled for {slowest:?}"
-    );
-    (job, start.elapsed())
-}
 
 #[test]
 fn a_plugin_that_loops_forever_fails_at_its_cpu_limit() {
@@ -57,6 +16,7 @@ fn a_plugin_that_loops_forever_fails_at_its_cpu_limit() {
     let config = deployment.config_toml(&hostile_stage(
         "testing_spin_forever",
         "{ cpu_seconds = 2, wall_seconds = 30 }",
+        "",
     ));
     let host = TestHost::start(&deployment, &config);
 
@@ -87,6 +47,7 @@ fn a_plugin_that_allocates_without_bound_fails_at_its_memory_limit() {
     let config = deployment.config_toml(&hostile_stage(
         "testing_alloc_bomb",
         "{ memory_mib = 64, cpu_seconds = 30, wall_seconds = 30 }",
+        "",
     ));
     let host = TestHost::start(&deployment, &config);
 
@@ -105,6 +66,7 @@ fn only_one_dr_job_runs_at_a_time() {
     let config = deployment.config_toml(&hostile_stage(
         "testing_spin_forever",
         "{ cpu_seconds = 3, wall_seconds = 30 }",
+        "",
     ));
     let host = TestHost::start(&deployment, &config);
     let first = host.create_backup("one");

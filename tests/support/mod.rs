@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod garage;
+pub mod hostile;
 pub mod postgres;
 pub mod tree;
 pub mod webdriver;

@@ -215,6 +215,23 @@ impl AdapterStore {
             None => StoreError::Io(message),
         }
     }
+
+    /// A `put` that reports success must have stored the object: one `stat`
+    /// per object (cheap next to its upload) catches an adapter that drops
+    /// data or stores part of it, before the repository builds a commit on
+    /// it that could never be restored.
+    async fn check_stored(&self, name: &str, size: u64) -> Result<(), StoreError> {
+        let found = match self.stat(name).await? {
+            Some(info) if info.size == size => return Ok(()),
+            Some(info) => format!("{} bytes instead of {size}", info.size),
+            None => "no such object".into(),
+        };
+        Err(StoreError::Adapter(format!(
+            "adapter '{}' reported {name} as stored, but it was not stored \
+             ({found})",
+            self.adapter.name()
+        )))
+    }
 }
 
 /// Bytes an unprivileged writer may still use on the filesystem of `path`.
@@ -269,7 +286,8 @@ impl ObjectStore for AdapterStore {
             })
         })
         .await
-        .map_err(|f| self.explain_put_failure(store_error(name, f), size))
+        .map_err(|f| self.explain_put_failure(store_error(name, f), size))?;
+        self.check_stored(name, size).await
     }
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {

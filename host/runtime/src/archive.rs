@@ -1,6 +1,8 @@
 //! `drhost:plugin/archive`: the host-owned archive writer a stage backs up
 //! into and the reader it restores from, bridged to tokio channels.
 
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use drhost_repo::{EntryKind, EntryMeta};
 use tokio::sync::{mpsc, oneshot};
@@ -68,6 +70,10 @@ pub struct ArchiveWriter {
     open: Option<OpenEntry>,
     bytes: u64,
     max_bytes: Option<u64>,
+    /// Paths of the symlink entries written so far: no later entry may lie
+    /// below one, or a restore would write through the link, possibly out of
+    /// its target (a real directory walk never yields such an entry).
+    symlinks: HashSet<String>,
 }
 
 impl ArchiveWriter {
@@ -77,7 +83,27 @@ impl ArchiveWriter {
             open: None,
             bytes: 0,
             max_bytes,
+            symlinks: HashSet::new(),
         }
+    }
+
+    /// Refuses `meta` if it lies below a symlink entry; remembers symlinks.
+    fn check_symlinks(&mut self, meta: &EntryMeta) -> Result<(), Refusal> {
+        let path = meta.path.as_str();
+        let below_link = path
+            .match_indices('/')
+            .map(|(end, _)| &path[..end])
+            .find(|parent| self.symlinks.contains(*parent));
+        if let Some(link) = below_link {
+            return Err(Refusal::Protocol(format!(
+                "entry {:?} lies below symlink entry {link:?}; entries may not be placed behind a symlink",
+                truncated(path)
+            )));
+        }
+        if meta.kind == EntryKind::Symlink {
+            self.symlinks.insert(meta.path.clone());
+        }
+        Ok(())
     }
 
     /// The path of an entry begun and never ended, checked when backup returns.
@@ -106,6 +132,7 @@ impl ArchiveWriter {
             )));
         }
         let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
+        self.check_symlinks(&meta)?;
         self.open = Some(OpenEntry {
             path: meta.path.clone(),
             kind: meta.kind,
@@ -158,6 +185,7 @@ impl ArchiveWriter {
             )));
         }
         let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
+        self.check_symlinks(&meta)?;
         let (reply, answer) = oneshot::channel();
         let event = ArchiveEvent::Reuse {
             meta,
@@ -560,6 +588,31 @@ mod tests {
             mtime_nanoseconds: 2,
             link_target: (kind == wit::EntryKind::Symlink).then(|| "target".into()),
             attributes: vec![],
+        }
+    }
+
+    #[test]
+    fn no_entry_may_lie_below_a_symlink_entry() {
+        let mut w = ArchiveWriter::new(mpsc::channel(8).0, None);
+        assert!(w.begin(wit_meta("a/link", wit::EntryKind::Symlink)).is_ok());
+        assert!(w.end().is_ok());
+        for path in ["a/link/x", "a/link/deeper/x"] {
+            match w.begin(wit_meta(path, wit::EntryKind::File)) {
+                Err(Refusal::Protocol(m)) => assert!(m.contains("\"a/link\""), "{m}"),
+                _ => panic!("{path} accepted"),
+            }
+            assert!(matches!(
+                w.reuse(wit_meta(path, wit::EntryKind::File), 1),
+                Err(Refusal::Protocol(_))
+            ));
+        }
+        // Siblings and names that merely start with the link's name are fine.
+        for path in ["a/linked", "a/x", "a/link2/x"] {
+            assert!(
+                w.begin(wit_meta(path, wit::EntryKind::File)).is_ok(),
+                "{path}"
+            );
+            assert!(w.end().is_ok());
         }
     }
 

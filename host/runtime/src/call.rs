@@ -200,6 +200,8 @@ fn classify<T>(
 /// guest printed (a Rust panic message lands there).
 fn trap_message(error: &wasmtime::Error, output: &[u8]) -> String {
     let mut message = match error.downcast_ref::<Trap>() {
+        // wasmtime says "call stack exhausted"; operators know the term below.
+        Some(Trap::StackOverflow) => "stack overflow (call stack exhausted)".to_string(),
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
@@ -353,6 +355,15 @@ mod tests {
             run(notes, false, b"", Ok(Ok(Ok(())))),
             PluginFailure::ArchiveLimit { limit: 10, .. }
         ));
+    }
+
+    #[test]
+    fn a_stack_overflow_is_called_one() {
+        let failure = run(CallNotes::default(), false, b"", trap(Trap::StackOverflow));
+        assert!(
+            failure.to_string().contains("crashed: stack overflow"),
+            "{failure}"
+        );
     }
 
     #[test]

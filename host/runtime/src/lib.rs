@@ -48,7 +48,7 @@ pub use grants::{DirGrant, Grants};
 pub use http::normalize_authority;
 pub use limits::{MAX_CHUNK_BYTES, PluginLimits};
 pub use redact::REDACTED;
-pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGES_PER_CALL, Reporter};
+pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_CALL, MAX_MESSAGES_PER_CALL, Reporter};
 pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 
 /// The WIT package (and version) every plugin implements, as plugins and

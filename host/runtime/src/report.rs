@@ -20,6 +20,10 @@ pub trait Reporter: Send + Sync {
 pub const MAX_MESSAGES_PER_CALL: u32 = 1000;
 /// Longest message text passed on, in bytes; longer texts are cut.
 pub const MAX_MESSAGE_BYTES: usize = 1024;
+/// Message text passed on per call, in bytes; later messages are dropped.
+/// With the count cap alone, a flood of maximal texts would put a megabyte
+/// into the job record (which the job store rewrites on every message).
+pub const MAX_MESSAGE_BYTES_PER_CALL: usize = 256 << 10;
 /// Progress is passed on at most this often; the last value is always
 /// delivered when the call ends.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -28,6 +32,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 pub(crate) struct ReportState {
     reporter: Arc<dyn Reporter>,
     messages: u32,
+    message_bytes: usize,
     dropped: u64,
     last_progress: Option<Instant>,
     pending: Option<(u64, u64)>,
@@ -38,6 +43,7 @@ impl ReportState {
         Self {
             reporter,
             messages: 0,
+            message_bytes: 0,
             dropped: 0,
             last_progress: None,
             pending: None,
@@ -58,19 +64,23 @@ impl ReportState {
     }
 
     fn message(&mut self, plugin: &str, code: u32, text: &str) {
-        if self.messages >= MAX_MESSAGES_PER_CALL {
+        let text = truncate(text, MAX_MESSAGE_BYTES);
+        if self.messages >= MAX_MESSAGES_PER_CALL
+            || self.message_bytes + text.len() > MAX_MESSAGE_BYTES_PER_CALL
+        {
             if self.dropped == 0 {
                 tracing::warn!(
                     plugin,
-                    "plugin sent more than {MAX_MESSAGES_PER_CALL} messages; dropping the rest"
+                    "plugin sent more than {MAX_MESSAGES_PER_CALL} messages or \
+                     {MAX_MESSAGE_BYTES_PER_CALL} bytes of messages; dropping the rest"
                 );
             }
             self.dropped += 1;
             return;
         }
         self.messages += 1;
-        self.reporter
-            .message(code, truncate(text, MAX_MESSAGE_BYTES));
+        self.message_bytes += text.len();
+        self.reporter.message(code, text);
     }
 
     /// Delivers progress held back by the rate limit; called when the call ends.
@@ -143,8 +153,25 @@ pub(crate) mod tests {
             state.message("p", 7, &long);
         }
         let messages = recorder.messages.lock().unwrap();
-        assert_eq!(messages.len(), MAX_MESSAGES_PER_CALL as usize);
+        // 2000-byte texts are cut to 1024 bytes; 256 of those fill the budget.
+        let kept = MAX_MESSAGE_BYTES_PER_CALL / MAX_MESSAGE_BYTES;
+        assert_eq!(messages.len(), kept);
         assert_eq!(messages[0].1.len(), MAX_MESSAGE_BYTES);
+        assert_eq!(
+            state.dropped,
+            u64::from(MAX_MESSAGES_PER_CALL) + 50 - kept as u64
+        );
+    }
+
+    #[test]
+    fn short_messages_are_capped_by_count() {
+        let recorder = Arc::new(Recorder::default());
+        let mut state = ReportState::new(recorder.clone());
+        for _ in 0..MAX_MESSAGES_PER_CALL + 50 {
+            state.message("p", 7, "short");
+        }
+        let messages = recorder.messages.lock().unwrap();
+        assert_eq!(messages.len(), MAX_MESSAGES_PER_CALL as usize);
         assert_eq!(state.dropped, 50);
     }
 

@@ -152,6 +152,11 @@ pub struct LimitsConfig {
     /// Wall time of one plugin call, including time blocked in host calls.
     #[serde(default = "default_wall_seconds")]
     pub wall_seconds: f64,
+    /// Content bytes one stage backup may write into its archive, in MiB;
+    /// unlimited when absent. Stops a stage that would fill the store (a
+    /// runaway file, a plugin that never ends an entry). Stages only.
+    #[serde(default)]
+    pub max_archive_mib: Option<u64>,
 }
 
 impl Default for LimitsConfig {
@@ -160,6 +165,7 @@ impl Default for LimitsConfig {
             memory_mib: default_memory_mib(),
             cpu_seconds: default_cpu_seconds(),
             wall_seconds: default_wall_seconds(),
+            max_archive_mib: None,
         }
     }
 }
@@ -170,7 +176,7 @@ impl LimitsConfig {
             memory_bytes: self.memory_mib.saturating_mul(1 << 20),
             cpu_time: Duration::from_secs_f64(self.cpu_seconds),
             wall_time: Duration::from_secs_f64(self.wall_seconds),
-            ..drhost_runtime::PluginLimits::default()
+            max_archive_bytes: self.max_archive_mib.map(|m| m.saturating_mul(1 << 20)),
         }
     }
 }
@@ -360,7 +366,11 @@ impl HostConfig {
                 return Err(format!("user {:?} is configured twice", user.name));
             }
         }
-        check_limits("store adapters", &self.store_limits)
+        check_limits("store adapters", &self.store_limits)?;
+        if self.store_limits.max_archive_mib.is_some() {
+            return Err("store_limits: max_archive_mib applies to stages only".into());
+        }
+        Ok(())
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -436,6 +446,9 @@ fn check_limits(owner: &str, limits: &LimitsConfig) -> Result<(), String> {
     if !positive(limits.cpu_seconds) || !positive(limits.wall_seconds) {
         return Err(format!("{owner}: cpu_seconds and wall_seconds must be > 0"));
     }
+    if limits.max_archive_mib == Some(0) {
+        return Err(format!("{owner}: max_archive_mib must be at least 1"));
+    }
     Ok(())
 }
 
@@ -502,6 +515,16 @@ mod tests {
         assert!(HostConfig::parse(twice, Path::new("t")).is_err());
         let zero = "[[stage]]\nname='a'\nplugin='x'\nlimits={memory_mib=0}\n";
         assert!(HostConfig::parse(zero, Path::new("t")).is_err());
+        let no_archive = "[[stage]]\nname='a'\nplugin='x'\nlimits={max_archive_mib=0}\n";
+        assert!(HostConfig::parse(no_archive, Path::new("t")).is_err());
+        let store_archive = "store_limits={max_archive_mib=1}\n";
+        assert!(HostConfig::parse(store_archive, Path::new("t")).is_err());
+        let archive = "[[stage]]\nname='a'\nplugin='x'\nlimits={max_archive_mib=3}\n";
+        let config = HostConfig::parse(archive, Path::new("t")).expect("valid");
+        assert_eq!(
+            config.stages[0].limits.to_plugin_limits().max_archive_bytes,
+            Some(3 << 20)
+        );
         let unknown = "lisen='127.0.0.1:1'\n";
         assert!(HostConfig::parse(unknown, Path::new("t")).is_err());
     }
