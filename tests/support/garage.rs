@@ -8,7 +8,7 @@
 //! by the other.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ pub const SECRET_KEY: &str = "5ec7e7f00d5ec7e7f00d5ec7e7f00d5ec7e7f00d5ec7e7f00d
 const RPC_SECRET: &str = "1799bccfd7411eddcf9ebd316bc1f5287ad12a68094e1c6ac6abde7e6feae1ec";
 
 /// The `garage` binary: `DRHOST_GARAGE_BIN`, else `garage` on PATH, else
-/// cargo's bin directory (where `cargo install garage` puts it).
+/// cargo's bin directory, else `target/tools/bin` (where `.ci/test` builds it).
 pub fn binary() -> PathBuf {
     if let Some(bin) = std::env::var_os("DRHOST_GARAGE_BIN") {
         return PathBuf::from(bin);
@@ -36,12 +36,15 @@ pub fn binary() -> PathBuf {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    // Where `.ci/test` builds it when there is none.
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/garage");
     on_path
         .or_else(|| {
             cargo_home
                 .map(|h| h.join("bin/garage"))
                 .filter(|p| p.is_file())
         })
+        .or_else(|| tools.is_file().then_some(tools))
         .unwrap_or_else(|| {
             panic!(
                 "the Garage S3 server is not installed: run `bash .ci/test` (it runs `cargo \
