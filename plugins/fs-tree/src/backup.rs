@@ -6,12 +6,12 @@ use std::io::{self, ErrorKind};
 
 use plugin_util::CHUNK;
 use plugin_util::guest_path::join;
+use plugin_util::mtime;
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::error::io as io_error;
 use crate::hook::FileHook;
-use crate::mtime;
 use crate::ports::{EntrySink, Host};
 use crate::progress::Progress;
 

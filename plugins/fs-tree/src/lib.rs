@@ -20,7 +20,6 @@ pub mod bindings {
 mod backup;
 mod error;
 mod hook;
-mod mtime;
 mod platform;
 pub mod ports;
 mod progress;

@@ -6,10 +6,12 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::SystemTime;
 
+use plugin_util::mtime;
+
 use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::hook::FileHook;
 use crate::ports::{EntrySink, EntrySource, Host};
-use crate::{PluginError, backup, mtime, restore};
+use crate::{PluginError, backup, restore};
 
 type Entry = (EntryMeta, Vec<u8>);
 
