@@ -1,5 +1,6 @@
 //! Throttled progress reporting: the host coalesces reports anyway, but each
-//! is a host call, so one per file would dominate trees of small files.
+//! is a host call, so one per file, tar member or object would dominate a
+//! backup of many small ones.
 
 use crate::ports::Host;
 
@@ -11,7 +12,8 @@ const ITEMS_BETWEEN_REPORTS: u64 = 256;
 pub struct Progress {
     pub bytes: u64,
     pub items: u64,
-    /// Entries left out of a backup (each reported as a warning).
+    /// Entries left out of a backup (each reported as a warning); the
+    /// plugin counts them, `Progress` only carries the number.
     pub skipped: u64,
     reported_bytes: u64,
     reported_items: u64,
