@@ -15,7 +15,8 @@
 //!   in-memory fakes;
 //! - [`Progress`]: throttled progress reporting;
 //! - [`platform`]: the restore operations std cannot do on `wasm32-wasip2`
-//!   (symlinks, modification times of symlinks).
+//!   (symlinks, modification times of symlinks);
+//! - [`s3`] (feature `s3`): `s3-client` errors to and from `plugin-error`.
 //!
 //! Bindings-free helpers (configuration, paths, times) are in `plugin-util`.
 
@@ -43,6 +44,8 @@ pub mod bindings {
 pub mod platform;
 pub mod ports;
 mod progress;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryKind, EntryMeta};
 pub use bindings::drhost::plugin::host::LogLevel;
