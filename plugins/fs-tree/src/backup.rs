@@ -4,16 +4,14 @@
 use std::fs::{self, File, Metadata};
 use std::io::{self, ErrorKind};
 
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, Host, Progress};
 use plugin_util::CHUNK;
 use plugin_util::guest_path::join;
+use plugin_util::mtime;
 
 use crate::PluginError;
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::error::io as io_error;
 use crate::hook::FileHook;
-use crate::mtime;
-use crate::ports::{EntrySink, Host};
-use crate::progress::Progress;
 
 /// Writes every entry below `root` (not `root` itself) to `sink` and returns
 /// the totals.

@@ -5,31 +5,26 @@
 //! crates share one implementation: a stage crate only implements [`DirStage`]
 //! and invokes `fs_tree::bindings::export!`.
 //!
-//! The tree logic talks to the host through the traits in [`ports`], which keeps
-//! it testable natively with in-memory archives.
+//! The tree logic talks to the host through `guest_sdk`'s ports traits, which
+//! keeps it testable natively with in-memory archives.
 
 pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "stage-plugin",
+    guest_sdk::stage_bindings!(
+        "../../wit",
         pub_export_macro: true,
         default_bindings_module: "fs_tree::bindings",
-    });
+    );
 }
 
 mod backup;
 mod error;
 mod hook;
-mod mtime;
-mod platform;
-pub mod ports;
-mod progress;
 mod restore;
 mod stage;
 #[cfg(test)]
 mod tests;
 
-pub use bindings::drhost::plugin::types::{Attribute, PluginError};
 pub use bindings::exports::drhost::plugin::stage::StageKind;
+pub use guest_sdk::{Attribute, PluginError};
 pub use hook::FileHook;
 pub use stage::{DirStage, Messages};

@@ -7,16 +7,14 @@ use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 
+use guest_sdk::platform::Target;
+use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
 use plugin_util::CHUNK;
 use plugin_util::guest_path::join;
 
 use crate::PluginError;
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::error::io as io_error;
 use crate::hook::FileHook;
-use crate::platform::Target;
-use crate::ports::{EntrySource, Host};
-use crate::progress::Progress;
 use plugin_util::entry_path;
 
 const MODE_MASK: u32 = 0o7777;

@@ -4,12 +4,11 @@
 use std::fs;
 use std::io::ErrorKind;
 
-use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter};
-use crate::bindings::drhost::plugin::{host, report};
+use guest_sdk::bindings::drhost::plugin::{host, report};
+use guest_sdk::{ArchiveReader, ArchiveWriter, GuestHost, Progress};
+
 use crate::bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageSummary};
 use crate::hook::FileHook;
-use crate::ports::GuestHost;
-use crate::progress::Progress;
 use crate::{Attribute, PluginError, StageKind, backup, restore};
 
 /// Where the stage reads (backup) or writes (restore) when the configuration

@@ -6,10 +6,11 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
+use plugin_util::mtime;
+
 use crate::hook::FileHook;
-use crate::ports::{EntrySink, EntrySource, Host};
-use crate::{PluginError, backup, mtime, restore};
+use crate::{PluginError, backup, restore};
 
 type Entry = (EntryMeta, Vec<u8>);
 
@@ -111,9 +112,12 @@ impl Host for UnixHost {
     fn progress(&self, bytes: u64, items: u64) {
         self.reports.borrow_mut().push((bytes, items));
     }
-    fn warn(&self, message: &str) {
-        self.warnings.borrow_mut().push(message.to_owned());
+    fn log(&self, level: LogLevel, message: &str) {
+        if matches!(level, LogLevel::Warn) {
+            self.warnings.borrow_mut().push(message.to_owned());
+        }
     }
+    fn message(&self, _: u32, _: &str) {}
 }
 
 /// Records (path, content) of every file as the hook sees it.

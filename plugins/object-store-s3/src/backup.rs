@@ -3,15 +3,12 @@
 //! listing page and one 1 MiB piece are in memory at a time, whatever the
 //! number or size of the objects.
 
+use guest_sdk::s3::{from_plugin, to_plugin};
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, Host, LogLevel, Progress};
 use s3_client::client::MAX_KEYS;
 use s3_client::transport::{Clock, Transport};
 use s3_client::{BodySink, Client, Error, ErrorKind, ObjectEntry, ObjectHead};
 
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::bindings::drhost::plugin::host::LogLevel;
-use crate::errors::{from_plugin, to_plugin};
-use crate::ports::{EntrySink, Host};
-use crate::progress::Progress;
 use crate::{Attribute, PluginError, attributes, key_path};
 
 /// Permission bits recorded for every object (S3 has none).
@@ -116,7 +113,7 @@ impl<S: EntrySink, H: Host> BodySink for EntryWriter<'_, S, H> {
 
     fn write(&mut self, data: &[u8]) -> Result<(), Error> {
         self.out.write(data).map_err(from_plugin)?;
-        self.progress.add_bytes(data.len(), self.host);
+        self.progress.add_bytes(data.len() as u64, self.host);
         Ok(())
     }
 }

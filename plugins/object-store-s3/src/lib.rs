@@ -5,35 +5,29 @@
 //! authority; the S3 work is the shared `s3-client`.
 //!
 //! Layers: configuration ([`config`]), the reversible mapping of object keys
-//! to entry paths ([`key_path`]), the host as traits ([`ports`]), and the
-//! [`backup`] and [`restore`] flows, tested natively against the in-memory
-//! S3 of `s3-client`.
+//! to entry paths ([`key_path`]), the host as traits (`guest_sdk`'s ports),
+//! and the [`backup`] and [`restore`] flows, tested natively against the
+//! in-memory S3 of `s3-client`.
 
 // Natively (the unit tests) the `wasi:http` glue in `stage` is left out, so
 // parts only it uses look unused there.
 #![cfg_attr(not(target_os = "wasi"), allow(dead_code))]
 
 mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "stage-plugin",
-    });
+    guest_sdk::stage_bindings!("../../wit");
 }
 
 mod attributes;
 mod backup;
 mod config;
-mod errors;
 mod key_path;
-mod ports;
-mod progress;
 mod restore;
 #[cfg(target_os = "wasi")]
 mod stage;
 #[cfg(test)]
 mod tests;
 
-pub use bindings::drhost::plugin::types::{Attribute, PluginError};
+pub use guest_sdk::{Attribute, PluginError};
 
 /// The exported component; its behaviour lives in `stage`.
 struct ObjectStoreS3;

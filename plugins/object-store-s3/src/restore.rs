@@ -3,13 +3,11 @@
 //! bytes stream from the archive into a single PUT or, for a large object, a
 //! multipart upload holding one part at a time.
 
+use guest_sdk::s3::{from_plugin, to_plugin};
+use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
 use s3_client::transport::{Clock, Transport};
 use s3_client::{Client, Error, Source};
 
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::errors::{from_plugin, to_plugin};
-use crate::ports::{EntrySource, Host};
-use crate::progress::Progress;
 use crate::{PluginError, attributes, key_path};
 
 pub fn restore<T: Transport, C: Clock>(
@@ -78,7 +76,7 @@ impl<I: EntrySource, H: Host> Source for EntryBytes<'_, I, H> {
     fn read(&mut self, max: usize) -> Result<Vec<u8>, Error> {
         let max = u32::try_from(max).unwrap_or(u32::MAX);
         let data = self.input.read(max).map_err(from_plugin)?;
-        self.progress.add_bytes(data.len(), self.host);
+        self.progress.add_bytes(data.len() as u64, self.host);
         Ok(data)
     }
 }

@@ -1,11 +1,11 @@
 //! The exported `stage` interface over the host's `wasi:http`.
 
-use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter};
-use crate::bindings::drhost::plugin::host;
+use guest_sdk::bindings::drhost::plugin::host;
+use guest_sdk::s3::to_plugin;
+use guest_sdk::{ArchiveReader, ArchiveWriter, GuestHost, Host};
+
 use crate::bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageKind, StageSummary};
 use crate::config::{self, Config};
-use crate::errors::to_plugin;
-use crate::ports::{GuestHost, Host};
 use crate::{Attribute, ObjectStoreS3, PluginError, backup, restore};
 
 const NAME: &str = "object-store-s3";

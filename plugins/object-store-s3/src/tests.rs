@@ -3,12 +3,10 @@
 
 use std::cell::{Cell, RefCell};
 
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
 use s3_client::Client;
 use s3_client::fake::{ACCESS_KEY, BUCKET, FakeClock, FakeS3, REGION, SECRET};
 
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::bindings::drhost::plugin::host::LogLevel;
-use crate::ports::{EntrySink, EntrySource, Host};
 use crate::{PluginError, backup, config, restore};
 
 const MIB: usize = 1 << 20;
@@ -82,6 +80,12 @@ impl Host for FakeHost {
         }
     }
     fn message(&self, _: u32, _: &str) {}
+    fn mode(&self, _: &str) -> Result<u32, PluginError> {
+        unreachable!("the plugin has no files")
+    }
+    fn set_mode(&self, _: &str, _: u32) -> Result<(), PluginError> {
+        unreachable!("the plugin has no files")
+    }
     fn progress(&self, bytes: u64, items: u64) {
         let (b, i) = self.progress.get();
         assert!(bytes >= b && items >= i, "progress is monotonic");

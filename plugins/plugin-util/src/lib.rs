@@ -1,11 +1,13 @@
-//! Pure helpers shared by every drhost guest plugin: configuration parsing and
-//! guest-path handling. Nothing here touches WASI, so it is unit-tested natively.
+//! Pure helpers shared by every drhost guest plugin: configuration parsing,
+//! guest-path handling and archive modification times. Nothing here touches
+//! WASI, so it is unit-tested natively.
 
 use std::io::{self, Read};
 
 pub mod config;
 pub mod entry_path;
 pub mod guest_path;
+pub mod mtime;
 
 /// Size of one streamed chunk: the host's archive and stream calls are most
 /// efficient between 64 KiB and 1 MiB, and one reused buffer keeps memory flat.

@@ -3,11 +3,11 @@
 
 use std::io::{Read, Write};
 
+use guest_sdk::Host;
 use md5::{Digest, Md5};
 
 use crate::PluginError;
 use crate::connection::Connection;
-use crate::ports::Host;
 use crate::scram;
 use crate::wire::{self, Fields};
 use plugin_util::hex;

@@ -3,9 +3,10 @@
 
 use std::io::{Read, Write};
 
+use guest_sdk::{EntrySink, Host};
+
 use crate::basebackup::{self, Positions};
 use crate::connection::Connection;
-use crate::ports::{EntrySink, Host};
 use crate::receive::{Receiver, Totals};
 use crate::{Attribute, PluginError};
 

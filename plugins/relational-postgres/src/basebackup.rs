@@ -13,9 +13,10 @@
 
 use std::io::{Read, Write};
 
+use guest_sdk::Host;
+
 use crate::PluginError;
 use crate::connection::{Connection, malformed, unexpected};
-use crate::ports::Host;
 use crate::sql;
 use crate::wire::{self, Fields, Malformed};
 

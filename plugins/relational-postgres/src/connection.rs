@@ -6,11 +6,11 @@
 use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
 
+use guest_sdk::{Host, LogLevel};
+
 use crate::PluginError;
 use crate::auth;
-use crate::bindings::drhost::plugin::host::LogLevel;
 use crate::config::Server;
-use crate::ports::Host;
 use crate::wire::{self, Fields, Malformed};
 
 /// Read buffer size: large enough that CopyData of a few hundred KiB takes

@@ -6,14 +6,11 @@
 //! authentication ([`auth`], [`scram`]), the connection and its server
 //! messages ([`connection`]), the `BASE_BACKUP` exchange ([`basebackup`]), the
 //! streaming tar reader ([`tar`]) feeding archive entries ([`receive`]) and
-//! the manifest check ([`manifest`]). The logic talks to the host through the
-//! traits in [`ports`], so it is tested natively with in-memory fakes.
+//! the manifest check ([`manifest`]). The logic talks to the host through
+//! `guest_sdk`'s ports traits, so it is tested natively with in-memory fakes.
 
 pub mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "stage-plugin",
-    });
+    guest_sdk::stage_bindings!("../../wit");
 }
 
 pub mod auth;
@@ -22,9 +19,6 @@ pub mod basebackup;
 pub mod config;
 pub mod connection;
 pub mod manifest;
-mod platform;
-pub mod ports;
-mod progress;
 pub mod receive;
 pub mod restore;
 pub mod scram;
@@ -35,7 +29,7 @@ pub mod tar;
 mod tests;
 pub mod wire;
 
-pub use bindings::drhost::plugin::types::{Attribute, PluginError};
+pub use guest_sdk::{Attribute, PluginError};
 
 /// The exported component; all behaviour lives in [`stage`].
 struct RelationalPostgres;

@@ -4,15 +4,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, Host, Progress};
 use plugin_util::CHUNK;
 use sha2::{Digest, Sha256};
 
 use crate::PluginError;
 use crate::basebackup::Stream;
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::manifest::{self, Received};
-use crate::ports::{EntrySink, Host};
-use crate::progress::Progress;
 use crate::tar::{self, Header, Kind, Members};
 use plugin_util::entry_path;
 
@@ -251,7 +249,7 @@ impl<S: EntrySink, H: Host> Entries<'_, S, H> {
     }
 
     fn write(&mut self, mut data: &[u8]) -> Result<(), PluginError> {
-        self.progress.add_bytes(data.len(), self.host);
+        self.progress.add_bytes(data.len() as u64, self.host);
         while !data.is_empty() {
             let n = (CHUNK - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..n]);

@@ -8,16 +8,14 @@ use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
 
+use guest_sdk::platform::Target;
+use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
 use plugin_util::CHUNK;
 use plugin_util::guest_path::join;
 use sha2::{Digest, Sha256};
 
 use crate::backup::TABLESPACES;
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
 use crate::manifest::{self, Received};
-use crate::platform::Target;
-use crate::ports::{EntrySource, Host};
-use crate::progress::Progress;
 use crate::receive::{MANIFEST_ENTRY, TABLESPACE_DIR};
 use crate::{Attribute, PluginError};
 use plugin_util::entry_path;
@@ -60,7 +58,7 @@ pub fn restore(
     restorer.finish_modes()?;
     restorer.progress.finish(host);
     host.log(
-        crate::bindings::drhost::plugin::host::LogLevel::Info,
+        guest_sdk::LogLevel::Info,
         &format!(
             "restored files verified against {MANIFEST_ENTRY}: {} files",
             outcome.files
@@ -213,7 +211,7 @@ impl<S: EntrySource, H: Host> Restorer<'_, S, H> {
             hash.update(&chunk);
             observe(&chunk)?;
             size += chunk.len() as u64;
-            self.progress.add_bytes(chunk.len(), self.host);
+            self.progress.add_bytes(chunk.len() as u64, self.host);
         }
         file.flush().map_err(|e| io_error(guest, &e))?;
         Ok((size, hash.finalize().into()))

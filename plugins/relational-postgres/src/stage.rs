@@ -1,11 +1,11 @@
 //! The exported `stage` interface: configuration, status messages, and the
 //! backup and restore flows.
 
-use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter};
-use crate::bindings::drhost::plugin::host;
+use guest_sdk::bindings::drhost::plugin::host;
+use guest_sdk::{ArchiveReader, ArchiveWriter, GuestHost, Host};
+
 use crate::bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageKind, StageSummary};
 use crate::config::{self, Config};
-use crate::ports::{GuestHost, Host};
 use crate::{Attribute, PluginError, RelationalPostgres, backup, connection, restore};
 
 const NAME: &str = "relational-postgres";

@@ -4,11 +4,10 @@
 use std::cell::RefCell;
 use std::io::{self, Cursor, Read, Write};
 
-use crate::bindings::drhost::plugin::archive::{EntryKind, EntryMeta};
-use crate::bindings::drhost::plugin::host::LogLevel;
+use guest_sdk::{EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
+
 use crate::connection::Connection;
 use crate::manifest::tests::manifest;
-use crate::ports::{EntrySink, EntrySource, Host};
 use crate::tar::tests::{archive, header_block};
 use crate::{PluginError, auth, backup, restore};
 
@@ -29,6 +28,9 @@ impl Host for FakeHost {
         self.messages.borrow_mut().push((code, text.to_owned()));
     }
     fn progress(&self, _: u64, _: u64) {}
+    fn mode(&self, _: &str) -> Result<u32, PluginError> {
+        unreachable!("the plugin never reads permission bits")
+    }
     fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))

@@ -2,12 +2,12 @@
 
 use std::sync::OnceLock;
 
+use guest_sdk::PluginError;
+use guest_sdk::bindings::drhost::plugin::host;
+use guest_sdk::bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 use s3_client::{GuestClient, Settings};
 
 use crate::StoreS3;
-use crate::bindings::drhost::plugin::host;
-use crate::bindings::drhost::plugin::streams::{ByteSink, ByteSource};
-use crate::bindings::drhost::plugin::types::PluginError;
 use crate::bindings::exports::drhost::plugin::store_adapter::{AdapterInfo, Guest, ObjectInfo};
 use crate::config;
 use crate::store::{HostSink, HostSource, Store};

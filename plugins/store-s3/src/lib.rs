@@ -9,14 +9,10 @@
 #![cfg_attr(not(target_os = "wasi"), allow(dead_code))]
 
 mod bindings {
-    wit_bindgen::generate!({
-        path: "../../wit",
-        world: "store-adapter-plugin",
-    });
+    guest_sdk::store_adapter_bindings!("../../wit");
 }
 
 mod config;
-mod errors;
 #[cfg(target_os = "wasi")]
 mod guest;
 mod name;

@@ -2,13 +2,13 @@
 //! contents move through the [`Source`]/[`BodySink`] adapters of the host's
 //! streams.
 
+use guest_sdk::PluginError;
+use guest_sdk::s3::{from_plugin, to_plugin};
 use s3_client::client::MAX_KEYS;
 use s3_client::transport::{Clock, Transport};
 use s3_client::{BodySink, Client, Error, Source};
 
-use crate::bindings::drhost::plugin::types::PluginError;
 use crate::bindings::exports::drhost::plugin::store_adapter::ObjectInfo;
-use crate::errors::{from_plugin, to_plugin};
 use crate::name;
 
 /// Bytes handed to `put` (the host's `byte-source`).

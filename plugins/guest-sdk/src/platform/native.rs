@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 
-use crate::mtime;
+use plugin_util::mtime;
 
 pub struct Target {
     root: PathBuf,

@@ -1,17 +1,24 @@
-//! What the plugin needs from the host, as traits: the archive resources,
+//! What plugin logic needs from the host, as traits: the archive resources,
 //! logging, status messages, progress and permission bits. The guest
-//! implementations forward to the generated bindings; tests use fakes.
+//! implementations forward to the generated bindings; tests substitute
+//! in-memory ones.
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryMeta};
-use crate::bindings::drhost::plugin::host::LogLevel;
-use crate::bindings::drhost::plugin::{host, posix_fs, report};
+use crate::bindings::drhost::plugin::host::{self, LogLevel};
+use crate::bindings::drhost::plugin::{archive_reuse, posix_fs, report};
 
 /// Where backup entries go (the host's `archive-writer`).
 pub trait EntrySink {
     fn begin_entry(&self, meta: &EntryMeta) -> Result<(), PluginError>;
     fn write(&self, data: &[u8]) -> Result<(), PluginError>;
     fn end_entry(&self) -> Result<(), PluginError>;
+    /// Adds `meta` (a file of `size` bytes) with the content it had in the
+    /// previous backup, if it is unchanged; `false`: write it as usual.
+    /// Optional (`archive-reuse`): by default nothing is ever reused.
+    fn reuse_unchanged(&self, _meta: &EntryMeta, _size: u64) -> Result<bool, PluginError> {
+        Ok(false)
+    }
 }
 
 /// Where restored entries come from (the host's `archive-reader`).
@@ -23,9 +30,18 @@ pub trait EntrySource {
 /// Host services besides the archive.
 pub trait Host {
     fn log(&self, level: LogLevel, message: &str);
+    /// A status message with a stage-specific code.
     fn message(&self, code: u32, text: &str);
+    /// Total work done so far (monotonic).
     fn progress(&self, bytes: u64, items: u64);
+    /// Permission bits of a guest path, not following a final symlink.
+    fn mode(&self, path: &str) -> Result<u32, PluginError>;
     fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError>;
+
+    /// A warning log line.
+    fn warn(&self, message: &str) {
+        self.log(LogLevel::Warn, message);
+    }
 }
 
 impl EntrySink for ArchiveWriter {
@@ -37,6 +53,9 @@ impl EntrySink for ArchiveWriter {
     }
     fn end_entry(&self) -> Result<(), PluginError> {
         ArchiveWriter::end_entry(self)
+    }
+    fn reuse_unchanged(&self, meta: &EntryMeta, size: u64) -> Result<bool, PluginError> {
+        archive_reuse::reuse_unchanged(self, meta, size)
     }
 }
 
@@ -61,6 +80,9 @@ impl Host for GuestHost {
     }
     fn progress(&self, bytes: u64, items: u64) {
         report::progress(bytes, items);
+    }
+    fn mode(&self, path: &str) -> Result<u32, PluginError> {
+        posix_fs::mode(path)
     }
     fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError> {
         posix_fs::set_mode(path, mode)

@@ -1,5 +1,6 @@
-//! Throttled progress reporting: each report is a host call, so one per
-//! object would dominate a bucket of many small objects.
+//! Throttled progress reporting: the host coalesces reports anyway, but each
+//! is a host call, so one per file, tar member or object would dominate a
+//! backup of many small ones.
 
 use crate::ports::Host;
 
@@ -11,13 +12,16 @@ const ITEMS_BETWEEN_REPORTS: u64 = 256;
 pub struct Progress {
     pub bytes: u64,
     pub items: u64,
+    /// Entries left out of a backup (each reported as a warning); the
+    /// plugin counts them, `Progress` only carries the number.
+    pub skipped: u64,
     reported_bytes: u64,
     reported_items: u64,
 }
 
 impl Progress {
-    pub fn add_bytes(&mut self, n: usize, host: &impl Host) {
-        self.bytes = self.bytes.saturating_add(n as u64);
+    pub fn add_bytes(&mut self, n: u64, host: &impl Host) {
+        self.bytes = self.bytes.saturating_add(n);
         self.maybe_report(host);
     }
 

@@ -1,0 +1,105 @@
+//! The guest side of drhost's plugin contract (`drhost:plugin@0.1.0`), for
+//! the authors of stage plugins and store adapters.
+//!
+//! [`bindings`] holds the bindings of every interface a plugin *imports*
+//! (`types`, `host`, `report`, `archive`, `archive-reuse`, `posix-fs`,
+//! `streams`), generated once, so that plugins share one `PluginError`, one
+//! `EntryMeta`, one `ArchiveWriter`... A plugin still generates the bindings
+//! of its own world (its exports), pointing the imports here with
+//! wit-bindgen's `with` option; [`stage_bindings!`] and
+//! [`store_adapter_bindings!`] do exactly that.
+//!
+//! Around the bindings:
+//! - [`ports`]: the host as traits ([`EntrySink`], [`EntrySource`], [`Host`])
+//!   with the real implementations, so plugin logic is tested natively with
+//!   in-memory fakes;
+//! - [`Progress`]: throttled progress reporting;
+//! - [`platform`]: the restore operations std cannot do on `wasm32-wasip2`
+//!   (symlinks, modification times of symlinks);
+//! - [`s3`] (feature `s3`): `s3-client` errors to and from `plugin-error`.
+//!
+//! Bindings-free helpers (configuration, paths, times) are in `plugin-util`.
+
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        inline: "
+            package drhost:guest-sdk;
+
+            world imports {
+                import drhost:plugin/types@0.1.0;
+                import drhost:plugin/host@0.1.0;
+                import drhost:plugin/report@0.1.0;
+                import drhost:plugin/archive@0.1.0;
+                import drhost:plugin/archive-reuse@0.1.0;
+                import drhost:plugin/posix-fs@0.1.0;
+                import drhost:plugin/streams@0.1.0;
+            }
+        ",
+        world: "drhost:guest-sdk/imports",
+        generate_all,
+    });
+}
+
+pub mod platform;
+pub mod ports;
+mod progress;
+#[cfg(feature = "s3")]
+pub mod s3;
+
+pub use bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryKind, EntryMeta};
+pub use bindings::drhost::plugin::host::LogLevel;
+pub use bindings::drhost::plugin::types::{Attribute, PluginError};
+pub use ports::{EntrySink, EntrySource, GuestHost, Host};
+pub use progress::Progress;
+/// The bindings generator, for [`stage_bindings!`] and
+/// [`store_adapter_bindings!`].
+pub use wit_bindgen;
+
+/// Generates the bindings of the `stage-plugin` world, its imports mapped
+/// onto [`bindings`]: `stage_bindings!("../../wit")`, the path of the WIT
+/// directory relative to the plugin's `Cargo.toml`. Further
+/// `wit_bindgen::generate!` options may follow the path, e.g.
+/// `stage_bindings!("../../wit", pub_export_macro: true,)`.
+#[macro_export]
+macro_rules! stage_bindings {
+    ($path:literal $(, $($option:tt)*)?) => {
+        $crate::__world_bindings!($path, "drhost:plugin/stage-plugin", {
+            "drhost:plugin/report@0.1.0": report,
+            "drhost:plugin/archive@0.1.0": archive,
+            "drhost:plugin/archive-reuse@0.1.0": archive_reuse,
+            "drhost:plugin/posix-fs@0.1.0": posix_fs,
+        } $(, $($option)*)?);
+    };
+}
+
+/// Generates the bindings of the `store-adapter-plugin` world, its imports
+/// mapped onto [`bindings`]; used like [`stage_bindings!`].
+#[macro_export]
+macro_rules! store_adapter_bindings {
+    ($path:literal $(, $($option:tt)*)?) => {
+        $crate::__world_bindings!($path, "drhost:plugin/store-adapter-plugin", {
+            "drhost:plugin/streams@0.1.0": streams,
+        } $(, $($option)*)?);
+    };
+}
+
+/// `wit_bindgen::generate!` for `world`, with `types`, `host` and the named
+/// further imports taken from [`bindings`] (wit-bindgen refuses a `with`
+/// entry the world does not use, hence one list per world).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __world_bindings {
+    ($path:literal, $world:literal, { $($import:literal: $module:ident,)* } $(, $($option:tt)*)?) => {
+        $crate::wit_bindgen::generate!({
+            path: $path,
+            world: $world,
+            with: {
+                "drhost:plugin/types@0.1.0": ::guest_sdk::bindings::drhost::plugin::types,
+                "drhost:plugin/host@0.1.0": ::guest_sdk::bindings::drhost::plugin::host,
+                $($import: ::guest_sdk::bindings::drhost::plugin::$module,)*
+            },
+            $($($option)*)?
+        });
+    };
+}
