@@ -40,32 +40,13 @@ fn render_keyed(out: &mut String, key: &str, value: &Value, depth: usize) {
     let millis = value.as_i64().filter(|ms| *ms > 0);
     match millis {
         Some(ms) if TIME_KEYS.contains(&key.to_ascii_lowercase().as_str()) => {
-            out.push_str(&format!("{ms} <small>({})</small>", utc_date(ms)));
+            out.push_str(&format!(
+                "{ms} <small>({})</small>",
+                crate::time::utc_date(ms)
+            ));
         }
         _ => render_into(out, value, depth),
     }
-}
-
-/// `YYYY-MM-DD hh:mm:ss UTC` of epoch milliseconds.
-fn utc_date(ms: i64) -> String {
-    let seconds = ms.div_euclid(1000);
-    let (days, time) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Days to civil date (Howard Hinnant's algorithm), proleptic Gregorian.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        time / 3600,
-        time / 60 % 60,
-        time % 60
-    )
 }
 
 fn render_into(out: &mut String, value: &Value, depth: usize) {
@@ -181,9 +162,6 @@ mod tests {
 
     #[test]
     fn times_show_as_utc_dates_and_names_come_first() {
-        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_date(1_635_945_710_988), "2021-11-03 13:21:50 UTC");
-        assert_eq!(utc_date(951_782_400_000), "2000-02-29 00:00:00 UTC");
         let html = render(&json!({
             "startTime": 1_635_945_710_988_i64,
             "completeTime": 0,

@@ -22,6 +22,7 @@ pub mod error;
 pub mod format;
 pub mod ops;
 pub mod params;
+pub mod time;
 
 mod extract;
 mod forms;

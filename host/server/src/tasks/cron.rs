@@ -158,19 +158,7 @@ fn field(
     Ok(set)
 }
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard
-/// Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
+pub use drhost_api::time::civil_from_days;
 
 /// `YYYY-MM-DD-HH-MM-SS` (UTC) of epoch ms: the suffix of scheduled backups.
 pub fn name_suffix(ms: i64) -> String {
