@@ -147,6 +147,10 @@ async fn a_malicious_archive_cannot_make_a_restore_write_outside_its_target() {
 
 /// A repository kept by the hostile adapter under `root`.
 async fn hostile_repo(root: &Path, attack: &str) -> Repository {
+    hostile_repo_with(root, attack, PluginLimits::default()).await
+}
+
+async fn hostile_repo_with(root: &Path, attack: &str, limits: PluginLimits) -> Repository {
     let adapter = runtime()
         .load_adapter(
             "testing-hostile-adapter",
@@ -154,10 +158,11 @@ async fn hostile_repo(root: &Path, attack: &str) -> Repository {
         )
         .await
         .expect("loads");
-    let ctx = context(
+    let mut ctx = context(
         &format!(r#"{{"attack": "{attack}"}}"#),
         grant("/store", root),
     );
+    ctx.limits = limits;
     Repository::open(Arc::new(AdapterStore::new(adapter, ctx)))
         .await
         .expect("opens")
@@ -248,4 +253,30 @@ async fn an_adapter_that_drops_puts_fails_the_backup() {
     // Nothing claims to be a restorable backup.
     assert!(repo.list_backups().await.expect("lists").is_empty());
     println!("drop-puts: {error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_hangs_fails_the_backup_at_its_wall_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = PluginLimits {
+        wall_time: std::time::Duration::from_secs(2),
+        ..PluginLimits::default()
+    };
+    let repo = hostile_repo_with(dir.path(), "hang-on-put", limits).await;
+    let started = std::time::Instant::now();
+    let error = backup(&repo)
+        .await
+        .expect_err("a hung store cannot take a backup")
+        .to_string();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error.contains("did not finish within its time limit"),
+        "{error}"
+    );
+    assert!(repo.list_backups().await.expect("lists").is_empty());
+    println!("hang-on-put: {error}");
 }

@@ -66,6 +66,12 @@ impl Guest for HostileAdapter {
         if name.starts_with(PACKS) && attack() == "drop-puts" {
             return Ok(());
         }
+        // A medium that stops answering: only the host's wall-time limit ends it.
+        if name.starts_with(PACKS) && attack() == "hang-on-put" {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        }
         let target = path(&name);
         if let Some((dir, _)) = target.rsplit_once('/') {
             fs::create_dir_all(dir).map_err(|e| io(&name, e))?;
