@@ -23,6 +23,11 @@ use crate::store::{ObjectStore, StoreError};
 const READ_AHEAD: usize = 4;
 /// Verified packs kept for the chunks that follow.
 const PACK_CACHE: usize = 2;
+/// Packs being downloaded and verified at once. Each costs up to twice its
+/// size while it arrives; read-ahead chunks that fall in different packs would
+/// otherwise fetch them all at once, and peak memory would follow the timing
+/// of the consumer instead of this bound.
+const PACK_FETCHES: usize = 2;
 
 /// What [`BackupReader::verify`] checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +44,7 @@ pub(crate) struct ReadShared {
     info: BackupInfo,
     manifest: Manifest,
     cache: Mutex<VecDeque<(u32, Arc<OnceCell<Bytes>>)>>,
+    fetches: tokio::sync::Semaphore,
     span: tracing::Span,
 }
 
@@ -74,6 +80,11 @@ impl ReadShared {
             .get(index as usize)
             .ok_or_else(|| RepoError::Internal("pack index out of range".into()))?
             .clone();
+        let _slot = self
+            .fetches
+            .acquire()
+            .await
+            .map_err(|_| RepoError::Internal("pack fetch slots closed".into()))?;
         let data = match self.store.get(&object, 0, None).await {
             Ok(d) => d,
             Err(StoreError::NotFound(_)) => {
@@ -172,6 +183,7 @@ impl BackupReader {
                 info,
                 manifest,
                 cache: Mutex::new(VecDeque::new()),
+                fetches: tokio::sync::Semaphore::new(PACK_FETCHES),
                 span,
             }),
         }
