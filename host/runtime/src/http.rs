@@ -30,7 +30,7 @@ impl HttpPolicy {
         Self { allowed, plugin }
     }
 
-    /// `Some(authority)` of a request the grant allows, `Err(authority)` otherwise.
+    /// `Ok` for a request the grant allows, else `Err` with the authority it named.
     fn check(&self, uri: &http::Uri) -> Result<(), String> {
         let scheme = uri.scheme_str();
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
