@@ -1,8 +1,32 @@
-//! The configuration every filesystem plugin takes: `{"root": "<guest path>"}`.
+//! Plugin configuration texts: a JSON object whose keys are checked, and the
+//! configuration every filesystem plugin takes, `{"root": "<guest path>"}`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::guest_path;
+
+/// The JSON object of a configuration text (an empty text is `{}`), checked
+/// for unknown keys so that a misspelt key is not silently ignored; `example`
+/// shows the expected shape in the error for a non-object.
+pub fn object(text: &str, known: &[&str], example: &str) -> Result<Map<String, Value>, String> {
+    let value: Value = if text.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(text).map_err(|e| format!("configuration is not valid JSON: {e}"))?
+    };
+    let Value::Object(map) = value else {
+        return Err(format!(
+            "configuration must be a JSON object like {example}"
+        ));
+    };
+    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown configuration key `{key}` (known keys: {})",
+            known.join(", ")
+        ));
+    }
+    Ok(map)
+}
 
 /// The guest directory a plugin works in, from its configuration JSON.
 ///
@@ -10,19 +34,7 @@ use crate::guest_path;
 /// refused: a misspelt `root` would otherwise silently fall back to the
 /// default directory. Errors are operator-facing texts for `invalid-config`.
 pub fn root(config: &str, default: &str) -> Result<String, String> {
-    if config.trim().is_empty() {
-        return Ok(default.to_owned());
-    }
-    let value: Value = serde_json::from_str(config)
-        .map_err(|e| format!("configuration is not valid JSON: {e}"))?;
-    let Value::Object(map) = value else {
-        return Err("configuration must be a JSON object like {\"root\": \"/data\"}".into());
-    };
-    if let Some(key) = map.keys().find(|k| k.as_str() != "root") {
-        return Err(format!(
-            "unknown configuration key `{key}` (the only key is `root`)"
-        ));
-    }
+    let map = object(config, &["root"], r#"{"root": "/data"}"#)?;
     match map.get("root") {
         None | Some(Value::Null) => Ok(default.to_owned()),
         Some(Value::String(root)) => {

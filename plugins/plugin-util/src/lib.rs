@@ -8,6 +8,7 @@ pub mod config;
 pub mod entry_path;
 pub mod guest_path;
 pub mod mtime;
+pub mod object_name;
 
 /// Size of one streamed chunk: the host's archive and stream calls are most
 /// efficient between 64 KiB and 1 MiB, and one reused buffer keeps memory flat.

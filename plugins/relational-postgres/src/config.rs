@@ -67,23 +67,8 @@ impl Config {
 }
 
 pub fn parse(text: &str) -> Result<Config, String> {
-    let value: Value = if text.trim().is_empty() {
-        Value::Object(Map::new())
-    } else {
-        serde_json::from_str(text).map_err(|e| format!("configuration is not valid JSON: {e}"))?
-    };
-    let Value::Object(map) = value else {
-        return Err(
-            "configuration must be a JSON object like {\"host\": \"127.0.0.1\", \"user\": \"replicator\"}"
-                .into(),
-        );
-    };
-    if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown configuration key `{key}` (known keys: {})",
-            KEYS.join(", ")
-        ));
-    }
+    let map =
+        plugin_util::config::object(text, KEYS, r#"{"host": "127.0.0.1", "user": "replicator"}"#)?;
     let root = match string(&map, "root")? {
         None => DEFAULT_ROOT.to_owned(),
         Some(root) => {

@@ -98,27 +98,13 @@ pub struct Settings {
     pub part_size: usize,
 }
 
-/// The JSON object of a configuration text (an empty text is `{}`), checked
-/// for unknown keys so that a misspelt key is not silently ignored.
+/// The JSON object of an S3 plugin's configuration text, keys checked.
 pub fn object(text: &str, known: &[&str]) -> Result<Map<String, Value>, String> {
-    let value: Value = if text.trim().is_empty() {
-        Value::Object(Map::new())
-    } else {
-        serde_json::from_str(text).map_err(|e| format!("configuration is not valid JSON: {e}"))?
-    };
-    let Value::Object(map) = value else {
-        return Err(
-            "configuration must be a JSON object like {\"endpoint\": \"http://127.0.0.1:3900\", \"bucket\": \"drhost\"}"
-                .into(),
-        );
-    };
-    if let Some(key) = map.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(format!(
-            "unknown configuration key `{key}` (known keys: {})",
-            known.join(", ")
-        ));
-    }
-    Ok(map)
+    plugin_util::config::object(
+        text,
+        known,
+        r#"{"endpoint": "http://127.0.0.1:3900", "bucket": "drhost"}"#,
+    )
 }
 
 /// The connection settings in `map`, the secret key read from `secret_key`

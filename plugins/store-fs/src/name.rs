@@ -1,49 +1,22 @@
 //! Object names: `/`-separated segments of `[a-z0-9._-]`, at most 1024 bytes.
 //! Checked before a name becomes a path, so no name can leave the store root.
 
-/// Longest accepted object name, in bytes.
-const MAX_NAME: usize = 1024;
-
 /// Prefix of the adapter's temporary files. Segments starting with it are
 /// reserved, so an object can never collide with (or be listed as) one.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
 /// Why `name` is not a valid object name, or `Ok`.
 pub fn validate(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty object name".into());
-    }
-    if name.len() > MAX_NAME {
-        return Err(format!(
-            "object name of {} bytes exceeds {MAX_NAME}",
-            name.len()
-        ));
-    }
-    for segment in name.split('/') {
-        validate_segment(segment).map_err(|why| format!("object name {name:?}: {why}"))?;
-    }
-    Ok(())
+    plugin_util::object_name::validate_with(name, validate_segment)
 }
 
-/// Why one `/`-free segment cannot appear in an object name, or `Ok`.
+/// Why one `/`-free segment cannot appear in an object name, or `Ok`: the
+/// contract's rules, and this adapter's reserved temporary-file prefix.
 pub fn validate_segment(segment: &str) -> Result<(), String> {
-    if segment.is_empty() {
-        return Err("empty segment".into());
-    }
-    if segment == "." || segment == ".." {
-        return Err(format!("segment {segment:?} is not allowed"));
-    }
+    plugin_util::object_name::segment(segment)?;
     if segment.starts_with(TEMP_PREFIX) {
         return Err(format!(
             "segments starting with {TEMP_PREFIX:?} are reserved"
-        ));
-    }
-    if let Some(c) = segment
-        .chars()
-        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-'))
-    {
-        return Err(format!(
-            "character {c:?} is not allowed (only a-z 0-9 . _ -)"
         ));
     }
     Ok(())

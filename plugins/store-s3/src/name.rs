@@ -3,33 +3,7 @@
 //! contract means a confused caller, and refusing it keeps the bucket's
 //! layout what the operator expects.
 
-const MAX_NAME: usize = 1024;
-
-pub fn validate(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty object name".into());
-    }
-    if name.len() > MAX_NAME {
-        return Err(format!(
-            "object name of {} bytes exceeds {MAX_NAME}",
-            name.len()
-        ));
-    }
-    for segment in name.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(format!("object name {name:?}: empty, `.` or `..` segment"));
-        }
-        if let Some(c) = segment
-            .chars()
-            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-'))
-        {
-            return Err(format!(
-                "object name {name:?}: character {c:?} is not allowed (only a-z 0-9 . _ -)"
-            ));
-        }
-    }
-    Ok(())
-}
+pub use plugin_util::object_name::validate;
 
 #[cfg(test)]
 mod tests {
