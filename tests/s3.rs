@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::garage::{ACCESS_KEY, Garage, REGION, SECRET_KEY};
-use support::{Deployment, PASSCODE, TestHost, tree};
+use support::{Deployment, TestHost, tree};
 
 const STORE: &str = "s3store";
 
@@ -42,19 +42,27 @@ fn register(host: &mut TestHost, settings: &str) -> (u16, Value) {
     answer
 }
 
-#[test]
-fn s3_store_round_trips_the_deployment_and_never_shows_the_secret() {
+/// Garage with a `backups` bucket, a populated deployment (`extra` adds to
+/// it before the host starts), and a host whose backups go to an S3 store
+/// on that bucket.
+fn host_on_s3(extra: impl FnOnce(&Deployment)) -> (Garage, Deployment, TestHost) {
     let garage = Garage::start();
     garage.create_bucket("backups");
     let deployment = Deployment::new();
     deployment.populate();
+    extra(&deployment);
     let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
-
     let (status, body) = register(
         &mut host,
         &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
     );
     assert_eq!(status, 200, "{body}");
+    (garage, deployment, host)
+}
+
+#[test]
+fn s3_store_round_trips_the_deployment_and_never_shows_the_secret() {
+    let (garage, deployment, host) = host_on_s3(|_| {});
     let (status, store) = host.get(&format!("/system/disasterrecovery/stores/{STORE}"));
     assert_eq!(status, 200, "{store}");
     assert_eq!(store["type"], "S3");
@@ -141,20 +149,11 @@ fn unusable_s3_stores_are_refused_at_registration() {
 
 #[test]
 fn server_killed_mid_upload_fails_the_job_and_the_next_backup_succeeds() {
-    let mut garage = Garage::start();
-    garage.create_bucket("backups");
-    let deployment = Deployment::new();
-    deployment.populate();
     // Incompressible data, so the upload takes a while.
-    let mut file = std::fs::File::create(deployment.objects().join("big.bin")).expect("big");
-    tree::write_random(&mut file, 400 << 20, 7);
-    drop(file);
-    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
-    let (status, body) = register(
-        &mut host,
-        &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
-    );
-    assert_eq!(status, 200, "{body}");
+    let (mut garage, deployment, host) = host_on_s3(|deployment| {
+        let mut file = std::fs::File::create(deployment.objects().join("big.bin")).expect("big");
+        tree::write_random(&mut file, 400 << 20, 7);
+    });
 
     let jobid = host.create_backup("interrupted");
     // Wait until packs are arriving, then take the server away.
@@ -294,16 +293,7 @@ fn digest(client: &support::garage::S3Client, key: &str) -> String {
 
 #[test]
 fn a_backup_with_a_wrong_passcode_is_refused_on_s3_too() {
-    let garage = Garage::start();
-    garage.create_bucket("backups");
-    let deployment = Deployment::new();
-    deployment.populate();
-    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
-    let (status, body) = register(
-        &mut host,
-        &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
-    );
-    assert_eq!(status, 200, "{body}");
+    let (_garage, _deployment, host) = host_on_s3(|_| {});
     host.backup_ok("one");
     let (status, body) = host.restore("one", "not-the-passcode");
     assert_ne!(status, 200, "{body}");
@@ -311,5 +301,4 @@ fn a_backup_with_a_wrong_passcode_is_refused_on_s3_too() {
         body.to_string().to_lowercase().contains("passcode"),
         "{body}"
     );
-    let _ = PASSCODE;
 }
