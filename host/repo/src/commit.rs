@@ -1,10 +1,13 @@
 //! Commit records, `backups/<hex name>.json`: the plaintext, checksummed record
 //! whose presence makes a backup exist. Public information, KDF parameters and
 //! salt, key id, manifest and pack names, and an HMAC (commit MAC key) over all
-//! of it except `retention_date` (which may be changed without a passcode).
+//! of it except `retention_date` (later changes are catalog events). Records
+//! are written once; each is an entry of the store's hash-chained catalog
+//! (`seq`, `prev`), so its MAC also authenticates the history before it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::ChainLink;
 use crate::keys::{KdfParams, Keys};
 use crate::{BackupInfo, StagePublic, envelope, names};
 
@@ -26,6 +29,10 @@ pub struct CommitRecord {
     pub manifest_size: u64,
     /// Every pack the manifest references, sorted; what GC keeps alive.
     pub packs: Vec<String>,
+    /// Position in the store's catalog (1 for the first entry).
+    pub seq: u64,
+    /// The catalog entry before this one; `None` only for `seq` 1.
+    pub prev: Option<ChainLink>,
     /// Hex HMAC-SHA-256 over [`CommitRecord::mac_input`].
     pub mac: String,
 }
@@ -50,6 +57,8 @@ struct MacInput<'a> {
     manifest: &'a str,
     manifest_size: u64,
     packs: &'a [String],
+    seq: u64,
+    prev: &'a Option<ChainLink>,
 }
 
 impl CommitRecord {
@@ -74,6 +83,8 @@ impl CommitRecord {
             manifest: &self.manifest,
             manifest_size: self.manifest_size,
             packs: &self.packs,
+            seq: self.seq,
+            prev: &self.prev,
         })
         .expect("MAC input serialises")
     }
@@ -122,18 +133,9 @@ impl CommitRecord {
         for p in &r.packs {
             names::parse_pack_object(p).ok_or_else(|| format!("malformed pack name {p:?}"))?;
         }
+        crate::catalog::check_position(r.seq, r.prev.as_ref())?;
         Ok(r)
     }
-}
-
-/// [`CommitRecord::parse`] on a blocking thread (records grow with the pack list).
-pub async fn parse_blocking(
-    object: String,
-    bytes: bytes::Bytes,
-) -> Result<Result<CommitRecord, String>, crate::RepoError> {
-    tokio::task::spawn_blocking(move || CommitRecord::parse(&object, &bytes))
-        .await
-        .map_err(crate::RepoError::join)
 }
 
 /// [`CommitRecord::verify_mac`] on a blocking thread.

@@ -11,6 +11,7 @@ pub mod store;
 pub mod testing;
 
 mod blob;
+mod catalog;
 mod chunker;
 mod commit;
 mod config;
@@ -28,6 +29,7 @@ mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use archive::{EntryKind, EntryMeta};
+pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, FindingKind};
 pub use error::RepoError;
 pub use keys::KdfParams;
 pub use names::validate_backup_name;
@@ -85,13 +87,32 @@ pub enum BackupListing {
         object: String,
         reason: String,
     },
+    /// The catalog shows that a backup was deleted, replaced or rolled back
+    /// behind the host's back, or lost its manifest (the finding names it).
+    Tampered(CatalogFinding),
+}
+
+impl BackupListing {
+    /// The backup's name, when the row knows it.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            BackupListing::Ok(info) => Some(&info.name),
+            BackupListing::Damaged { name, .. } => Some(name),
+            BackupListing::Tampered(finding) => finding.backup.as_deref(),
+        }
+    }
 }
 
 /// What garbage collection did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
-    /// The backup whose commit record was deleted (by [`Repository::delete_backup`]).
+    /// The backup a tombstone was written for (by [`Repository::delete_backup`]).
     pub deleted_backup: Option<String>,
+    /// The store is append-only: nothing was deleted, and the counts say what
+    /// collection would free on a store that allows deletes.
+    pub dry_run: bool,
+    /// Commit records of deleted (tombstoned) backups removed.
+    pub records_deleted: u64,
     pub packs_deleted: u64,
     pub manifests_deleted: u64,
     pub bytes_freed: u64,
@@ -107,14 +128,20 @@ pub struct GcReport {
 impl std::fmt::Display for GcReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        if self.dry_run {
+            write!(f, "nothing (append-only store; collection would free ")?;
+        }
         write!(
             f,
-            "{} and {} ({:.1} MiB); {} kept",
+            "{} and {} ({:.1} MiB)",
             plural(self.packs_deleted, "pack"),
             plural(self.manifests_deleted, "manifest"),
             self.bytes_freed as f64 / (1024.0 * 1024.0),
-            plural(self.packs_kept, "pack"),
         )?;
+        if self.dry_run {
+            write!(f, ")")?;
+        }
+        write!(f, "; {} kept", plural(self.packs_kept, "pack"))?;
         if let Some(why) = &self.blocked_by {
             write!(f, "; collection blocked: {why}")?;
         }

@@ -1,7 +1,7 @@
 //! Object names in the store and backup-name validation.
 //!
 //! Layout: `config`, `backups/<hex of name>.json`, `manifests/<sha256 hex>`,
-//! `packs/<first 2 hex>/<sha256 hex>`.
+//! `packs/<first 2 hex>/<sha256 hex>`, `catalog/<seq, 20 digits>.json`.
 
 use crate::error::RepoError;
 
@@ -9,6 +9,10 @@ pub const CONFIG: &str = "config";
 pub const BACKUPS_PREFIX: &str = "backups/";
 pub const MANIFESTS_PREFIX: &str = "manifests/";
 pub const PACKS_PREFIX: &str = "packs/";
+pub const CATALOG_PREFIX: &str = "catalog/";
+/// Digits of a catalog event's sequence number in its object name: enough
+/// for every `u64`, so names sort in sequence order.
+const SEQ_DIGITS: usize = 20;
 
 /// Longest backup name, in characters.
 pub const MAX_BACKUP_NAME: usize = 128;
@@ -44,6 +48,20 @@ pub fn name_from_record_object(object: &str) -> Option<String> {
     let name = String::from_utf8(bytes).ok()?;
     validate_backup_name(&name).ok()?;
     Some(name)
+}
+
+/// `catalog/<seq, zero-padded to 20 digits>.json`: a retention or delete event.
+pub fn event_object(seq: u64) -> String {
+    format!("{CATALOG_PREFIX}{seq:0width$}.json", width = SEQ_DIGITS)
+}
+
+/// The sequence number encoded in a catalog event's object name, if it is one.
+pub fn seq_from_event_object(object: &str) -> Option<u64> {
+    let digits = object.strip_prefix(CATALOG_PREFIX)?.strip_suffix(".json")?;
+    if digits.len() != SEQ_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// `packs/<first 2 hex>/<sha256 hex>`.
@@ -115,5 +133,23 @@ mod tests {
         assert_eq!(parse_manifest_object(&m), Some(h));
         assert_eq!(parse_manifest_object(&m.to_uppercase()), None);
         assert_eq!(parse_manifest_object("manifests/abc"), None);
+    }
+
+    #[test]
+    fn event_names() {
+        assert_eq!(event_object(7), "catalog/00000000000000000007.json");
+        assert_eq!(
+            seq_from_event_object(&event_object(u64::MAX)),
+            Some(u64::MAX)
+        );
+        assert_eq!(seq_from_event_object("catalog/7.json"), None);
+        assert_eq!(
+            seq_from_event_object("catalog/0000000000000000000a.json"),
+            None
+        );
+        assert_eq!(
+            seq_from_event_object("catalog/99999999999999999999.json"),
+            None
+        );
     }
 }

@@ -189,6 +189,11 @@ impl BackupReader {
         }
     }
 
+    /// The backup's keys (to check other records under the same passcode).
+    pub(crate) fn keys(&self) -> &Arc<Keys> {
+        &self.shared.keys
+    }
+
     /// Public information from the (MAC-verified) commit record.
     pub fn info(&self) -> &BackupInfo {
         &self.shared.info

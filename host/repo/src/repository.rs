@@ -6,12 +6,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tracing::{Instrument, info_span, warn};
 
-use crate::commit::{self, CommitRecord, MAX_RECORD_SIZE};
+use crate::catalog::{
+    self, AnchorStore, Appender, Catalog, CatalogFinding, ChainLink, EventKind, FindingKind,
+};
+use crate::commit::{self, CommitRecord};
 use crate::config::StoreConfig;
 use crate::error::RepoError;
 use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
-use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
+use crate::names::{self, CONFIG, MANIFESTS_PREFIX, PACKS_PREFIX};
 use crate::reader::BackupReader;
 use crate::store::{ObjectStore, StoreError};
 use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
@@ -32,6 +35,8 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     /// The store's configuration, or why the `config` object is damaged.
     config: Result<StoreConfig, String>,
+    /// Writes catalog entries and keeps the host's anchor of this store.
+    catalog: Appender,
 }
 
 /// Runs Argon2id on a blocking thread.
@@ -115,6 +120,16 @@ impl Repository {
     /// stop the repository from opening: existing backups carry their own KDF
     /// parameters, and new backups reuse those of the newest intact one.
     pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self, RepoError> {
+        Self::open_anchored(store, None).await
+    }
+
+    /// [`Repository::open`], with the host's anchor of this store's catalog:
+    /// listing and verification then also detect a store rolled back to an
+    /// older copy (see `docs/repository.md` §9.1).
+    pub async fn open_anchored(
+        store: Arc<dyn ObjectStore>,
+        anchor: Option<Arc<dyn AnchorStore>>,
+    ) -> Result<Self, RepoError> {
         let config = match store.stat(CONFIG).await? {
             None => {
                 let c = StoreConfig::generate();
@@ -128,8 +143,13 @@ impl Repository {
                     .inspect_err(|reason| warn!(%reason, "repository config is damaged"))
             }
         };
+        let catalog = Appender::new(store.clone(), anchor);
         Ok(Repository {
-            inner: Arc::new(Inner { store, config }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                catalog,
+            }),
         })
     }
 
@@ -158,95 +178,132 @@ impl Repository {
         &self.inner.store
     }
 
-    /// Reads and checks a commit record (no passcode).
-    async fn read_record(&self, name: &str) -> Result<CommitRecord, RepoError> {
+    /// Reads and checks a backup's live commit record (no passcode), with its
+    /// current retention date. A deleted (tombstoned) backup is `NotFound`.
+    async fn read_record(&self, name: &str) -> Result<(ChainLink, CommitRecord), RepoError> {
         names::validate_backup_name(name)?;
         let object = names::record_object(name);
-        let Some(stat) = self.store().stat(&object).await? else {
+        let Some(entry) = catalog::load_record(self.store(), &object).await? else {
             return Err(RepoError::NotFound(name.to_string()));
         };
-        if stat.size > MAX_RECORD_SIZE as u64 {
-            return Err(RepoError::damaged(
-                object,
-                "commit record is larger than 64 MiB",
-            ));
-        }
-        let bytes = match self.store().get(&object, 0, None).await {
-            Ok(b) => b,
-            Err(StoreError::NotFound(_)) => return Err(RepoError::NotFound(name.to_string())),
-            Err(e) => return Err(e.into()),
-        };
-        commit::parse_blocking(object.clone(), bytes)
-            .await?
-            .map_err(|reason| RepoError::damaged(object, reason))
+        let entry = entry.map_err(|reason| RepoError::damaged(object, reason))?;
+        let events = catalog::load_events(self.store()).await?;
+        let record = catalog::effective_record(&events, &entry)
+            .ok_or_else(|| RepoError::NotFound(name.to_string()))?;
+        Ok((entry.link(), record))
     }
 
-    /// Every commit record: `(object, record or why it is damaged)`.
+    /// Every live commit record: `(object, record or why it is damaged)`.
     async fn all_records(&self) -> Result<Vec<(String, Result<CommitRecord, String>)>, RepoError> {
-        let mut out = Vec::new();
-        for obj in self.store().list(BACKUPS_PREFIX).await? {
-            if names::name_from_record_object(&obj.name).is_none() {
-                // Not a name this format writes (e.g. a stray file): not a backup.
-                warn!(object = %obj.name, "ignoring foreign object under backups/");
-                continue;
-            }
-            if obj.size > MAX_RECORD_SIZE as u64 {
-                out.push((obj.name, Err("commit record is larger than 64 MiB".into())));
-                continue;
-            }
-            let bytes = match self.store().get(&obj.name, 0, None).await {
-                Ok(b) => b,
-                Err(StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let parsed = commit::parse_blocking(obj.name.clone(), bytes).await?;
-            out.push((obj.name, parsed));
-        }
-        Ok(out)
+        let catalog = Catalog::load(self.store()).await?;
+        let live = catalog
+            .live_records()
+            .map(|(entry, record)| (entry.object.clone(), Ok(record)));
+        let damaged = catalog
+            .damaged_records
+            .iter()
+            .map(|(object, reason)| (object.clone(), Err(reason.clone())));
+        Ok(live.chain(damaged).collect())
     }
 
-    /// All backups, sorted by start time (then name); damaged records last,
-    /// sorted by object name.
+    /// All backups, sorted by start time (then name); then damaged records,
+    /// sorted by object name; then what the catalog check found (a deleted,
+    /// replaced or rolled-back backup, a missing manifest), each naming its
+    /// backup. A backup with a finding is listed only as that finding.
     pub async fn list_backups(&self) -> Result<Vec<BackupListing>, RepoError> {
-        let mut ok = Vec::new();
-        let mut damaged = Vec::new();
-        for (object, record) in self.all_records().await? {
-            match record {
-                Ok(r) => ok.push(r.info),
-                Err(reason) => {
-                    let name = names::name_from_record_object(&object).unwrap_or_default();
-                    damaged.push(BackupListing::Damaged {
-                        name,
-                        object,
-                        reason,
-                    });
-                }
-            }
-        }
+        let (catalog, findings) = self.audit().await?;
+        let suspect: std::collections::HashSet<&str> = findings
+            .iter()
+            .filter(|f| f.kind != FindingKind::DamagedEvent)
+            .filter_map(|f| f.backup.as_deref())
+            .collect();
+        let mut ok: Vec<BackupInfo> = catalog
+            .live_records()
+            .map(|(_, record)| record.info)
+            .filter(|info| !suspect.contains(info.name.as_str()))
+            .collect();
         ok.sort_by(|a, b| (a.start_time, &a.name).cmp(&(b.start_time, &b.name)));
+        let damaged =
+            catalog
+                .damaged_records
+                .iter()
+                .map(|(object, reason)| BackupListing::Damaged {
+                    name: names::name_from_record_object(object).unwrap_or_default(),
+                    object: object.clone(),
+                    reason: reason.clone(),
+                });
         Ok(ok
             .into_iter()
             .map(BackupListing::Ok)
             .chain(damaged)
+            .chain(findings.iter().cloned().map(BackupListing::Tampered))
             .collect())
+    }
+
+    /// Reads the whole catalog and checks it (no passcode); moves the host's
+    /// anchor forward when the history is intact.
+    async fn audit(&self) -> Result<(Catalog, Vec<CatalogFinding>), RepoError> {
+        let catalog = Catalog::load(self.store()).await?;
+        let manifests = self
+            .store()
+            .list(MANIFESTS_PREFIX)
+            .await?
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        let anchor = self.inner.catalog.load_anchor();
+        let findings = catalog::audit(&catalog, &manifests, anchor.as_ref());
+        for f in &findings {
+            warn!(kind = f.kind.as_str(), backup = ?f.backup, object = %f.object, "catalog: {}", f.reason);
+        }
+        self.inner.catalog.after_listing(&catalog, &findings);
+        Ok((catalog, findings))
+    }
+
+    /// Checks the catalog like [`Repository::list_backups`] and, with an
+    /// opened backup (passcode checked), also the MAC of every record under
+    /// the same passcode, which authenticates the history before each one.
+    pub async fn check_catalog(
+        &self,
+        opened: Option<&BackupReader>,
+    ) -> Result<Vec<CatalogFinding>, RepoError> {
+        let (catalog, mut findings) = self.audit().await?;
+        let Some(reader) = opened else {
+            return Ok(findings);
+        };
+        let keys = reader.keys();
+        let key_id = keys.key_id_hex();
+        for (entry, record) in catalog.live_records() {
+            if record.key_id != key_id || commit::verify_mac_blocking(keys, &record).await? {
+                continue;
+            }
+            findings.push(CatalogFinding {
+                kind: FindingKind::MacMismatch,
+                backup: Some(record.info.name.clone()),
+                object: entry.object.clone(),
+                reason: format!(
+                    "Backup '{}' (record {}) was altered: its MAC does not verify.",
+                    record.info.name, entry.object
+                ),
+            });
+        }
+        Ok(findings)
     }
 
     /// Public information of one backup (no passcode; checksum verified).
     pub async fn backup_info(&self, name: &str) -> Result<BackupInfo, RepoError> {
-        Ok(self.read_record(name).await?.info)
+        Ok(self.read_record(name).await?.1.info)
     }
 
-    /// Changes a backup's retention date by atomically rewriting its commit
-    /// record. The retention date is not covered by the MAC, so this needs no
-    /// passcode and keeps the MAC valid.
+    /// Changes a backup's retention date by appending a retention event to
+    /// the catalog (no object is rewritten). Needs no passcode; the newest
+    /// event wins.
     pub async fn set_retention(&self, name: &str, retention_date: i64) -> Result<(), RepoError> {
-        let mut record = self.read_record(name).await?;
-        record.info.retention_date = retention_date;
-        let bytes = tokio::task::spawn_blocking(move || record.to_bytes())
-            .await
-            .map_err(RepoError::join)?;
-        self.store()
-            .put(&names::record_object(name), Bytes::from(bytes))
+        let (record, _) = self.read_record(name).await?;
+        self.inner
+            .catalog
+            .append_event(EventKind::Retention, name, record, Some(retention_date))
+            .instrument(info_span!("set_retention", name = %name))
             .await?;
         Ok(())
     }
@@ -334,7 +391,8 @@ impl Repository {
                 known_chunks = known.len(),
                 "backup started"
             );
-            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous);
+            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous)
+                .with_catalog(self.inner.catalog.clone());
             Ok(writer)
         }
         .instrument(span)
@@ -347,7 +405,7 @@ impl Repository {
     pub async fn open_backup(&self, name: &str, passcode: &str) -> Result<BackupReader, RepoError> {
         let span = info_span!("open_backup", name = %name);
         async move {
-            let record = self.read_record(name).await?;
+            let (_, record) = self.read_record(name).await?;
             let keys = Arc::new(derive_keys(passcode, &record.kdf).await?);
             if !keys.key_id_matches(&record.key_id) {
                 return Err(RepoError::WrongPasscode);
@@ -370,27 +428,26 @@ impl Repository {
         .await
     }
 
-    /// Deletes a backup (no passcode): its commit record first, then every pack
-    /// and manifest no remaining record references. Refused on append-only
-    /// stores. If another record is damaged, the backup is still deleted but
-    /// nothing else is, and [`GcReport::blocked_by`] says why.
+    /// Deletes a backup (no passcode): appends its tombstone to the catalog
+    /// (from then on the backup is gone), then collects what no live record
+    /// references, and the record itself. On an append-only store nothing is
+    /// deleted and the report says what would be freed. If another record is
+    /// damaged, the backup is still deleted but nothing is collected, and
+    /// [`GcReport::blocked_by`] says why.
     pub async fn delete_backup(&self, name: &str) -> Result<GcReport, RepoError> {
         let span = info_span!("delete_backup", name = %name);
         async move {
-            names::validate_backup_name(name)?;
-            if self.store().append_only() {
-                return Err(RepoError::AppendOnly);
-            }
-            let object = names::record_object(name);
-            if self.store().stat(&object).await?.is_none() {
-                return Err(RepoError::NotFound(name.to_string()));
-            }
-            self.store().delete(&object).await?;
-            tracing::info!("commit record deleted");
+            let (record, _) = self.read_record(name).await?;
+            self.inner
+                .catalog
+                .append_event(EventKind::Delete, name, record, None)
+                .await?;
+            tracing::info!("tombstone written");
             let mut report = match gc::collect(self.store()).await {
                 Ok(r) => r,
                 Err(e @ RepoError::Damaged { .. }) => GcReport {
                     blocked_by: Some(e.to_string()),
+                    dry_run: self.store().append_only(),
                     ..GcReport::default()
                 },
                 Err(e) => return Err(e),
@@ -402,8 +459,9 @@ impl Repository {
         .await
     }
 
-    /// Removes packs and manifests no commit record references (e.g. left by a
-    /// crashed backup). Needs no passcode; refused on append-only stores.
+    /// Removes packs and manifests no live commit record references (e.g.
+    /// left by a crashed backup or a deleted one) and the records of deleted
+    /// backups. Needs no passcode; on an append-only store it only reports.
     pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
         gc::collect(self.store()).instrument(info_span!("gc")).await
     }

@@ -21,6 +21,10 @@ pub struct MemoryStore {
     bytes_put: AtomicU64,
     puts_in_flight: AtomicUsize,
     max_puts_in_flight: AtomicUsize,
+    /// `delete` calls received (refused ones included).
+    deletes: AtomicU64,
+    /// `put` calls refused because the name existed (append-only stores).
+    overwrites_refused: AtomicU64,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -38,7 +42,8 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A store that refuses deletes.
+    /// A write-once store, like one with object lock or append-only
+    /// credentials: it refuses deletes and any `put` to an existing name.
     pub fn new_append_only() -> Self {
         MemoryStore {
             append_only: true,
@@ -107,6 +112,16 @@ impl MemoryStore {
             .sum()
     }
 
+    /// `delete` calls received, refused ones included.
+    pub fn deletes(&self) -> u64 {
+        self.deletes.load(Ordering::SeqCst)
+    }
+
+    /// `put` calls an append-only store refused because the name existed.
+    pub fn overwrites_refused(&self) -> u64 {
+        self.overwrites_refused.load(Ordering::SeqCst)
+    }
+
     pub fn puts(&self) -> u64 {
         self.puts.load(Ordering::SeqCst)
     }
@@ -142,10 +157,17 @@ impl ObjectStore for MemoryStore {
             Some(d) => tokio::time::sleep(d).await,
             None => tokio::task::yield_now().await,
         }
+        let mut objects = self.lock();
+        if self.append_only && objects.contains_key(name) {
+            self.overwrites_refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Denied(format!(
+                "append-only store: {name} exists"
+            )));
+        }
         self.puts.fetch_add(1, Ordering::SeqCst);
         self.bytes_put
             .fetch_add(data.len() as u64, Ordering::SeqCst);
-        self.lock().insert(name.to_string(), data);
+        objects.insert(name.to_string(), data);
         Ok(())
     }
 
@@ -186,6 +208,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn delete(&self, name: &str) -> Result<(), StoreError> {
+        self.deletes.fetch_add(1, Ordering::SeqCst);
         if self.append_only {
             return Err(StoreError::Denied("append-only store".into()));
         }
@@ -195,5 +218,31 @@ impl ObjectStore for MemoryStore {
 
     fn append_only(&self) -> bool {
         self.append_only
+    }
+}
+
+/// A catalog anchor kept in memory (the host keeps it in a file).
+#[derive(Default)]
+pub struct MemoryAnchor {
+    anchor: Mutex<Option<crate::CatalogAnchor>>,
+}
+
+impl MemoryAnchor {
+    pub fn get(&self) -> Option<crate::CatalogAnchor> {
+        self.anchor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl crate::AnchorStore for MemoryAnchor {
+    fn load(&self) -> std::io::Result<Option<crate::CatalogAnchor>> {
+        Ok(self.get())
+    }
+
+    fn save(&self, anchor: &crate::CatalogAnchor) -> std::io::Result<()> {
+        *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(anchor.clone());
+        Ok(())
     }
 }

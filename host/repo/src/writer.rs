@@ -20,6 +20,7 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::archive::{EntryKind, EntryMeta};
 use crate::blob;
+use crate::catalog::Appender;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
@@ -235,6 +236,8 @@ pub struct BackupWriter {
     stats: WriteStats,
     failed: Option<String>,
     span: tracing::Span,
+    /// Places the commit record in the store's catalog.
+    catalog: Appender,
 }
 
 /// Writes the entries of one stage. Obtained from [`BackupWriter::begin_stage`];
@@ -300,6 +303,7 @@ impl BackupWriter {
         info.total_bytes = 0;
         let span = info_span!("backup", name = %info.name);
         BackupWriter {
+            catalog: Appender::new(store.clone(), None),
             store,
             shared: Arc::new(Shared {
                 keys,
@@ -325,6 +329,12 @@ impl BackupWriter {
             failed: None,
             span,
         }
+    }
+
+    /// Commits through `catalog` (which also keeps the host's anchor).
+    pub(crate) fn with_catalog(mut self, catalog: Appender) -> Self {
+        self.catalog = catalog;
+        self
     }
 
     /// The key id new chunks are written under.
@@ -817,6 +827,7 @@ impl BackupWriter {
         info.complete_time = complete_time;
         info.total_bytes = self.stats.bytes_in + self.stats.bytes_reused;
         info.stored_bytes = self.stats.bytes_stored_new + manifest_size;
+        let (seq, prev) = self.catalog.next_position().await?;
         let mut record = CommitRecord {
             format: RECORD_FORMAT.into(),
             version: RECORD_VERSION,
@@ -826,6 +837,8 @@ impl BackupWriter {
             manifest: manifest_name,
             manifest_size,
             packs,
+            seq,
+            prev,
             mac: String::new(),
         };
         let shared = self.shared.clone();
@@ -836,10 +849,10 @@ impl BackupWriter {
         .await
         .map_err(RepoError::join)?;
         let object = names::record_object(&info.name);
-        if self.store.stat(&object).await?.is_some() {
-            return Err(RepoError::NameTaken(info.name));
-        }
-        self.store.put(&object, Bytes::from(record_bytes)).await?;
+        let taken = || RepoError::NameTaken(info.name.clone());
+        self.catalog
+            .put_new(&object, seq, record_bytes, Some(&info.name), taken)
+            .await?;
         tracing::info!(
             stored = info.stored_bytes,
             total = info.total_bytes,
