@@ -96,7 +96,10 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             Field::new("settings", Input::Textarea)
                 .required()
                 .value(r#"{"type": "HOSTED"}"#)
-                .hint("JSON object, e.g. {\"type\": \"HOSTED\"} or an S3 store's settings"),
+                .hint(
+                    "JSON object, e.g. {\"type\": \"HOSTED\"} or an S3 store's settings; \
+                     \"appendOnly\": true for write-once media (drhost then never deletes)",
+                ),
             Field::new("isDefault", Input::Checkbox),
         ],
         (Route::Store { .. }, "update") => vec![

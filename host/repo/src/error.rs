@@ -35,9 +35,6 @@ pub enum RepoError {
     /// The API was used out of order (e.g. `write` without `begin_entry`).
     #[error("misuse: {0}")]
     Misuse(String),
-    /// The store refuses deletes, so backups cannot be deleted from it.
-    #[error("deletion is not supported on this store: it is append-only")]
-    AppendOnly,
     /// The object store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -165,11 +165,25 @@ impl StoreAdapter {
 pub struct AdapterStore {
     adapter: Arc<StoreAdapter>,
     ctx: PluginContext,
+    /// The store was registered as append-only (its medium, e.g. object lock,
+    /// refuses deletes) even if the adapter does not declare it in general.
+    append_only: bool,
 }
 
 impl AdapterStore {
     pub fn new(adapter: Arc<StoreAdapter>, ctx: PluginContext) -> Self {
-        Self { adapter, ctx }
+        Self {
+            adapter,
+            ctx,
+            append_only: false,
+        }
+    }
+
+    /// Marks this store append-only: the repository then never asks it to
+    /// delete (in addition to adapters that declare themselves append-only).
+    pub fn append_only(mut self, append_only: bool) -> Self {
+        self.append_only = append_only;
+        self
     }
 
     /// Runs the adapter's `validate` with this store's configuration.
@@ -398,7 +412,7 @@ impl ObjectStore for AdapterStore {
     }
 
     fn append_only(&self) -> bool {
-        self.adapter.info.append_only
+        self.append_only || self.adapter.info.append_only
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 
+use crate::anchors::FileAnchor;
 use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation, codes};
@@ -149,12 +150,14 @@ impl Host {
                     limits,
                     secrets: vec![s3.secret_key.clone()],
                 },
-            );
+            )
+            .append_only(record.append_only);
         }
         AdapterStore::new(
             self.fs_adapter.clone(),
             PluginContext {
-                config_json: json!({"root": STORE_GUEST_DIR}).to_string(),
+                config_json: json!({"root": STORE_GUEST_DIR, "appendOnly": record.append_only})
+                    .to_string(),
                 grants: Grants {
                     dirs: vec![DirGrant {
                         host: record.root.clone(),
@@ -167,6 +170,7 @@ impl Host {
                 secrets: Vec::new(),
             },
         )
+        .append_only(record.append_only)
     }
 
     async fn repository(&self, store: &str) -> Result<Repository, OpError> {
@@ -175,9 +179,13 @@ impl Host {
         if let Some(repo) = repos.get(store) {
             return Ok(repo.clone());
         }
-        let repo = Repository::open(Arc::new(self.adapter_store(&record)))
-            .await
-            .map_err(repo_error)?;
+        let anchor = FileAnchor::new(&self.config.state_dir, &record.identity);
+        let repo = Repository::open_anchored(
+            Arc::new(self.adapter_store(&record)),
+            Some(Arc::new(anchor)),
+        )
+        .await
+        .map_err(repo_error)?;
         repos.insert(store.to_string(), repo.clone());
         Ok(repo)
     }
@@ -303,7 +311,6 @@ fn repo_error(e: RepoError) -> OpError {
         RepoError::NotFound(_) => OpError::NotFound(e.to_string()),
         RepoError::NameTaken(_) => OpError::Conflict(e.to_string()),
         RepoError::InvalidName(_) => OpError::InvalidInput(e.to_string()),
-        RepoError::AppendOnly => OpError::InvalidInput(e.to_string()),
         _ => OpError::Internal(e.to_string()),
     }
 }
@@ -371,6 +378,7 @@ impl DrOps for Host {
                     "status": "damaged",
                     "message": format!("backup record {object} is damaged: {reason}"),
                 }),
+                BackupListing::Tampered(finding) => views::catalog_finding(finding, store),
             })
             .collect())
     }
@@ -463,22 +471,32 @@ impl DrOps for Host {
         // Under the DR lock, so a concurrent delete cannot collect packs
         // mid-way and pass for damage.
         let guard = self.claim_dr_lock()?;
-        let backup = repo
-            .open_backup(&request.backup, &request.passcode)
+        let info = repo
+            .backup_info(&request.backup)
             .await
             .map_err(repo_error)?;
+        // A wrong passcode is the caller's mistake and answers at once; a
+        // backup that cannot be opened (e.g. its manifest is gone) is what
+        // verify is for, so the job reports it along with the catalog check.
+        let opened = match repo.open_backup(&request.backup, &request.passcode).await {
+            Err(e @ (RepoError::WrongPasscode | RepoError::NotFound(_))) => {
+                return Err(repo_error(e));
+            }
+            other => other,
+        };
         let job = self.jobs.create(NewJob {
             operation: Operation::VerifyBackup,
             operation_uri: request.operation_uri,
             username: request.username,
             backup_name: request.backup.clone(),
             backup_store: request.store.clone(),
-            schedule_type: backup.info().schedule_type.clone(),
+            schedule_type: info.schedule_type.clone(),
             stage_names: vec!["Verify backup".into()],
         });
         let handle = job.clone();
+        let name = request.backup;
         self.spawn_job(job.clone(), guard, async move {
-            orchestrator::run_verify(&handle, backup).await
+            orchestrator::run_verify(&handle, &repo, &name, opened).await
         });
         Ok(JobRef {
             jobid: job.id().to_string(),

@@ -485,6 +485,9 @@ pub mod codes {
     pub const VERIFY_COMPLETED: u32 = 6002;
     pub const RETENTION_REMOVED: u32 = 6003;
     pub const RETENTION_COMPLETED: u32 = 6004;
+    /// The store's catalog shows a backup deleted, replaced or rolled back
+    /// behind the host's back (one message per finding, naming the backup).
+    pub const CATALOG_TAMPERED: u32 = 6005;
     pub const STORE_CONFIG_DAMAGED: u32 = 5030;
     pub const JOB_FAILED: u32 = 9001;
     pub const JOB_INTERRUPTED: u32 = 9002;

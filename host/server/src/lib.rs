@@ -2,6 +2,7 @@
 //! with the Enterprise Administrator API's disaster-recovery resources and runs
 //! every backup stage and store adapter as a sandboxed WebAssembly component.
 
+pub mod anchors;
 pub mod app;
 pub mod cli;
 pub mod clock;

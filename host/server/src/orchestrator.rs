@@ -198,7 +198,7 @@ async fn estimate_totals(job: &JobHandle, repo: &Repository) {
         .into_iter()
         .filter_map(|listing| match listing {
             BackupListing::Ok(info) => Some(info),
-            BackupListing::Damaged { .. } => None,
+            BackupListing::Damaged { .. } | BackupListing::Tampered(_) => None,
         })
         .max_by_key(|info| (info.complete_time, info.start_time));
     for stage in newest.iter().flat_map(|info| &info.stages) {
@@ -328,22 +328,49 @@ async fn feed_entries(
     result.map_err(JobFailure::from)
 }
 
-/// Reads every pack of a backup and checks every chunk in it.
-pub async fn run_verify(job: &JobHandle, backup: BackupReader) -> Result<(), JobFailure> {
+/// Checks the store's catalog (every backup's record is where the chain says,
+/// unaltered, with its manifest; with the passcode, the MACs along the chain)
+/// and reads every pack of the backup, checking every chunk in it. Fails,
+/// naming the backups concerned, if either finds a problem.
+pub async fn run_verify(
+    job: &JobHandle,
+    repo: &Repository,
+    name: &str,
+    opened: Result<BackupReader, RepoError>,
+) -> Result<(), JobFailure> {
     step(job, 0, "Verify backup", async {
-        let report = backup.verify().await?;
-        job.message(
-            codes::VERIFY_COMPLETED,
-            &format!(
-                "Verified backup {}: {} packs, {} chunks, {} bytes; every chunk is present \
-                 and authentic.",
-                backup.info().name,
-                report.packs,
-                report.chunks,
-                report.bytes
+        let findings = repo.check_catalog(opened.as_ref().ok()).await?;
+        for finding in &findings {
+            job.warn(codes::CATALOG_TAMPERED, &finding.reason);
+        }
+        let data = match &opened {
+            Ok(backup) => backup.verify().await.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("backup {name} cannot be opened: {e}")),
+        };
+        let mut problems = Vec::new();
+        match data {
+            Ok(report) => job.message(
+                codes::VERIFY_COMPLETED,
+                &format!(
+                    "Verified backup {name}: {} packs, {} chunks, {} bytes; every chunk is \
+                     present and authentic.",
+                    report.packs, report.chunks, report.bytes
+                ),
             ),
-        );
-        Ok(())
+            Err(e) => problems.push(e),
+        }
+        if !findings.is_empty() {
+            let reasons: Vec<&str> = findings.iter().map(|f| f.reason.as_str()).collect();
+            problems.push(format!(
+                "the store's catalog shows tampering: {}",
+                reasons.join(" ")
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(JobFailure(problems.join("; ")))
+        }
     })
     .await
 }

@@ -49,6 +49,11 @@ pub struct StoreRecord {
     /// Random id shown as `identity`.
     pub identity: String,
     pub created: i64,
+    /// `settings.appendOnly`: the medium refuses deletes and overwrites
+    /// (object lock, append-only credentials), so drhost never deletes from
+    /// it; deleted backups are tombstoned and their space is never freed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
 }
 
 impl StoreRecord {
@@ -64,6 +69,7 @@ impl StoreRecord {
                 "region": s3.region,
                 "endpoint": s3.endpoint,
                 "rootDir": s3.prefix,
+                "appendOnly": self.append_only,
                 "identity": self.identity,
                 "versionCreated": env!("CARGO_PKG_VERSION"),
                 "created": self.created,
@@ -76,6 +82,7 @@ impl StoreRecord {
             "storageConfig": self.storage_config,
             "identity": self.identity,
             "rootDir": self.root.display().to_string(),
+            "appendOnly": self.append_only,
             "versionCreated": env!("CARGO_PKG_VERSION"),
             "created": self.created,
         })
@@ -145,6 +152,15 @@ impl StoreRegistry {
             .unwrap_or("HOSTED")
             .to_ascii_uppercase();
         let storage_config = settings.get("storageConfig").cloned().unwrap_or(json!({}));
+        let append_only = match settings.get("appendOnly").map(parse_bool) {
+            None => false,
+            Some(Some(b)) => b,
+            Some(None) => {
+                return Err(StoreRegistryError::Invalid(
+                    "settings.appendOnly must be true or false".into(),
+                ));
+            }
+        };
         let (root, s3) = match kind.as_str() {
             "HOSTED" => (self.root_for(name, settings, &storage_config)?, None),
             "S3" => (
@@ -201,6 +217,7 @@ impl StoreRegistry {
             provider,
             identity: random_identity(),
             created: now_ms(),
+            append_only,
         };
         stores.push(record.clone());
         self.save(&stores)?;

@@ -1,6 +1,8 @@
 //! drhost store adapter `store-fs`: keeps repository objects as files below a
 //! granted directory (`/store` unless the configuration names another `root`),
 //! one file per object, its name's `/`-separated segments as directories.
+//! With `"appendOnly": true` it is write-once: it refuses to replace or delete
+//! objects, and records every delete it is asked for (see [`store::DELETE_LOG`]).
 
 mod bindings {
     wit_bindgen::generate!({
@@ -9,6 +11,7 @@ mod bindings {
     });
 }
 
+mod config;
 mod durable;
 mod listing;
 mod name;
@@ -38,8 +41,12 @@ impl Guest for StoreFs {
     }
 
     fn validate(config: String) -> Result<(), PluginError> {
-        let root = parse_root(&config)?;
-        Store { root: &root }.probe()
+        let config = parse_config(&config)?;
+        Store {
+            root: &config.root,
+            append_only: config.append_only,
+        }
+        .probe()
     }
 
     fn put(name: String, size: u64, data: &ByteSource) -> Result<(), PluginError> {
@@ -71,15 +78,18 @@ impl Guest for StoreFs {
 /// The configured store. An instance's configuration never changes, so it is
 /// read from the host once rather than on every call.
 fn store() -> Result<Store<'static>, PluginError> {
-    static ROOT: OnceLock<Result<String, PluginError>> = OnceLock::new();
-    match ROOT.get_or_init(|| parse_root(&host::config())) {
-        Ok(root) => Ok(Store { root }),
+    static CONFIG: OnceLock<Result<config::Config, PluginError>> = OnceLock::new();
+    match CONFIG.get_or_init(|| parse_config(&host::config())) {
+        Ok(config) => Ok(Store {
+            root: &config.root,
+            append_only: config.append_only,
+        }),
         Err(e) => Err(e.clone()),
     }
 }
 
-fn parse_root(config: &str) -> Result<String, PluginError> {
-    plugin_util::config::root(config, DEFAULT_ROOT).map_err(PluginError::InvalidConfig)
+fn parse_config(config: &str) -> Result<config::Config, PluginError> {
+    config::parse(config, DEFAULT_ROOT).map_err(PluginError::InvalidConfig)
 }
 
 impl Source for ByteSource {

@@ -4,6 +4,8 @@
 /// Prefix of the adapter's temporary files. Segments starting with it are
 /// reserved, so an object can never collide with (or be listed as) one.
 pub const TEMP_PREFIX: &str = ".tmp-";
+/// Reserved segment: a write-once store's record of refused deletes.
+pub const DELETE_LOG: &str = ".refused-deletes";
 
 /// Why `name` is not a valid object name, or `Ok`.
 pub fn validate(name: &str) -> Result<(), String> {
@@ -14,6 +16,9 @@ pub fn validate(name: &str) -> Result<(), String> {
 /// contract's rules, and this adapter's reserved temporary-file prefix.
 pub fn validate_segment(segment: &str) -> Result<(), String> {
     plugin_util::object_name::segment(segment)?;
+    if segment == DELETE_LOG {
+        return Err(format!("{DELETE_LOG:?} is reserved"));
+    }
     if segment.starts_with(TEMP_PREFIX) {
         return Err(format!(
             "segments starting with {TEMP_PREFIX:?} are reserved"

@@ -24,14 +24,29 @@ pub trait Sink {
     fn write(&self, data: &[u8]) -> Result<(), PluginError>;
 }
 
+/// File below the root where a write-once store records every delete it was
+/// asked for (one object name a line). A reserved name, never an object's
+/// and never listed: it is evidence for the operator that the host kept its
+/// promise never to delete from an append-only store.
+pub const DELETE_LOG: &str = name::DELETE_LOG;
+
 /// A store rooted at a guest directory.
 pub struct Store<'a> {
     pub root: &'a str,
+    /// Write-once: `put` refuses existing names, `delete` is refused.
+    pub append_only: bool,
 }
 
 impl Store<'_> {
     pub fn put(&self, name: &str, size: u64, source: &impl Source) -> Result<(), PluginError> {
         checked(name)?;
+        // Checked before writing (the host runs one job at a time), so an
+        // existing object is never replaced, even by identical bytes.
+        if self.append_only && self.stat(name)?.is_some() {
+            return Err(PluginError::Denied(format!(
+                "{name} exists and this store is append-only: objects are never replaced"
+            )));
+        }
         let dir = name.rsplit_once('/').map_or("", |(dir, _)| dir);
         let (temp, mut file) =
             durable::create_temp(self.root, dir).map_err(|e| self.io(dir, &e))?;
@@ -106,6 +121,12 @@ impl Store<'_> {
     /// packs do not leave a trail of empty directories behind.
     pub fn delete(&self, name: &str) -> Result<(), PluginError> {
         checked(name)?;
+        if self.append_only {
+            self.record_refused_delete(name)?;
+            return Err(PluginError::Denied(format!(
+                "{name}: this store is append-only and never deletes"
+            )));
+        }
         match fs::remove_file(join(self.root, name)) {
             Ok(()) => {}
             Err(e) if is_missing(&e) => return Ok(()),
@@ -121,6 +142,16 @@ impl Store<'_> {
             dir = parent;
         }
         Ok(())
+    }
+
+    fn record_refused_delete(&self, name: &str) -> Result<(), PluginError> {
+        let path = join(self.root, DELETE_LOG);
+        let mut log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| self.io(DELETE_LOG, &e))?;
+        writeln!(log, "{name}").map_err(|e| self.io(DELETE_LOG, &e))
     }
 
     /// Checks that the root is a directory this plugin can create files in.

@@ -48,7 +48,13 @@ impl Sink for Collect {
 fn with_store(test: impl FnOnce(&Store, &std::path::Path)) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_owned();
-    test(&Store { root: &root }, dir.path());
+    test(
+        &Store {
+            root: &root,
+            append_only: false,
+        },
+        dir.path(),
+    );
 }
 
 fn get(
@@ -204,9 +210,46 @@ fn probe_checks_the_root() {
     });
     let missing = Store {
         root: "/definitely/not/here",
+        append_only: false,
     };
     assert!(matches!(
         missing.probe(),
         Err(PluginError::InvalidConfig(_))
     ));
+}
+
+#[test]
+fn an_append_only_store_never_replaces_or_deletes_and_records_delete_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_owned();
+    let store = Store {
+        root: &root,
+        append_only: true,
+    };
+    store
+        .put("backups/61.json", 3, &Bytes::new(b"one"))
+        .unwrap();
+    assert!(matches!(
+        store.put("backups/61.json", 3, &Bytes::new(b"two")),
+        Err(PluginError::Denied(_))
+    ));
+    assert!(matches!(
+        store.delete("backups/61.json"),
+        Err(PluginError::Denied(_))
+    ));
+    assert_eq!(
+        fs::read(dir.path().join("backups/61.json")).unwrap(),
+        b"one"
+    );
+    let log = fs::read_to_string(dir.path().join(crate::store::DELETE_LOG)).unwrap();
+    assert_eq!(log, "backups/61.json\n");
+    // The log is not an object: never listed, never addressable.
+    let all: Vec<String> = store
+        .list("", None)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(all, ["backups/61.json"]);
+    assert!(store.stat(crate::store::DELETE_LOG).is_err());
 }

@@ -86,14 +86,17 @@ pub async fn run_cleanup(
             .into_iter()
             .filter_map(|l| match l {
                 drhost_repo::BackupListing::Ok(info) => Some(info),
-                drhost_repo::BackupListing::Damaged { .. } => None,
+                // Damaged or tampered backups are evidence: never removed automatically.
+                _ => None,
             })
             .collect();
         for (name, reason) in expired(&store, &default_store, &infos, &keep_last, now) {
             match repo.delete_backup(&name).await {
                 Ok(report) => {
                     removed += 1;
-                    freed += report.bytes_freed;
+                    if !report.dry_run {
+                        freed += report.bytes_freed;
+                    }
                     job.message(
                         codes::RETENTION_REMOVED,
                         &format!("Removed backup '{name}' from store '{store}': {reason}; freed {report}."),
@@ -102,9 +105,10 @@ pub async fn run_cleanup(
                 Err(e) => failures.push(format!("backup '{name}' in store '{store}': {e}")),
             }
         }
-        // Packs no backup references (a cancelled or crashed backup's) go too.
+        // Packs no backup references (a cancelled or crashed backup's) go too;
+        // an append-only store only says what it would free (nothing changes).
         match repo.collect_garbage().await {
-            Ok(report) if report.bytes_freed > 0 => {
+            Ok(report) if report.bytes_freed > 0 && !report.dry_run => {
                 freed += report.bytes_freed;
                 job.message(
                     codes::RETENTION_REMOVED,
