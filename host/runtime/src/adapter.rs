@@ -181,7 +181,7 @@ impl AdapterStore {
 
     /// Marks this store append-only: the repository then never asks it to
     /// delete (in addition to adapters that declare themselves append-only).
-    pub fn append_only(mut self, append_only: bool) -> Self {
+    pub fn with_append_only(mut self, append_only: bool) -> Self {
         self.append_only = append_only;
         self
     }

@@ -151,7 +151,7 @@ impl Host {
                     secrets: vec![s3.secret_key.clone()],
                 },
             )
-            .append_only(record.append_only);
+            .with_append_only(record.append_only);
         }
         AdapterStore::new(
             self.fs_adapter.clone(),
@@ -170,7 +170,7 @@ impl Host {
                 secrets: Vec::new(),
             },
         )
-        .append_only(record.append_only)
+        .with_append_only(record.append_only)
     }
 
     async fn repository(&self, store: &str) -> Result<Repository, OpError> {

@@ -160,6 +160,22 @@ pub fn job(job: &JobRecord) -> Value {
     view
 }
 
+/// A row of the backup list for a catalog finding: a backup deleted,
+/// replaced or rolled back behind the host's back, or one that lost its
+/// manifest. `backupName` is null when the catalog cannot tell whose entry is
+/// missing (a catalog event), the message says what is known.
+pub fn catalog_finding(finding: &drhost_repo::CatalogFinding, store: &str) -> Value {
+    json!({
+        "backupName": finding.backup,
+        "name": finding.backup,
+        "backupStore": store,
+        "status": "tampered",
+        "problem": finding.kind.as_str(),
+        "object": finding.object,
+        "message": finding.reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,20 +233,4 @@ mod tests {
             json!({"code": 0, "messages": [], "state": "no_op"})
         );
     }
-}
-
-/// A row of the backup list for a catalog finding: a backup deleted,
-/// replaced or rolled back behind the host's back, or one that lost its
-/// manifest. `backupName` is null when the catalog cannot tell whose entry is
-/// missing (a catalog event), the message says what is known.
-pub fn catalog_finding(finding: &drhost_repo::CatalogFinding, store: &str) -> Value {
-    json!({
-        "backupName": finding.backup,
-        "name": finding.backup,
-        "backupStore": store,
-        "status": "tampered",
-        "problem": finding.kind.as_str(),
-        "object": finding.object,
-        "message": finding.reason,
-    })
 }
