@@ -35,6 +35,9 @@ async fn store_fs_round_trip_through_object_store() {
     let store = AdapterStore::new(adapter.clone(), store_context(dir.path()));
     store.validate().await.unwrap();
     assert!(!store.append_only());
+    // A store registered append-only is, whatever the adapter declares.
+    let registered = AdapterStore::new(adapter.clone(), store_context(dir.path()));
+    assert!(registered.with_append_only(true).append_only());
 
     // A 3 MiB object crosses the 1 MiB source reads and sink writes.
     let big: Bytes = (0..3 << 20)
