@@ -29,9 +29,13 @@ pub struct CommitRecord {
     pub manifest_size: u64,
     /// Every pack the manifest references, sorted; what GC keeps alive.
     pub packs: Vec<String>,
-    /// Position in the store's catalog (1 for the first entry).
+    /// Position in the store's catalog (1 for the first entry); 0 for a
+    /// record written before the catalog existed (not chained, see
+    /// `docs/repository.md` §4.3), which is then serialised without it.
+    #[serde(default, skip_serializing_if = "is_legacy")]
     pub seq: u64,
-    /// The catalog entry before this one; `None` only for `seq` 1.
+    /// The catalog entry before this one; `None` only for `seq` 1 (and 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev: Option<ChainLink>,
     /// Hex HMAC-SHA-256 over [`CommitRecord::mac_input`].
     pub mac: String,
@@ -57,8 +61,16 @@ struct MacInput<'a> {
     manifest: &'a str,
     manifest_size: u64,
     packs: &'a [String],
+    // Left out when absent, so records written before the catalog keep
+    // their MAC input (and their MAC) unchanged.
+    #[serde(skip_serializing_if = "is_legacy")]
     seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     prev: &'a Option<ChainLink>,
+}
+
+fn is_legacy(seq: &u64) -> bool {
+    *seq == 0
 }
 
 impl CommitRecord {
@@ -148,4 +160,73 @@ pub async fn verify_mac_blocking(
     tokio::task::spawn_blocking(move || record.verify_mac(&keys))
         .await
         .map_err(crate::RepoError::join)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, prev: Option<ChainLink>) -> CommitRecord {
+        let info = BackupInfo {
+            name: "nightly".into(),
+            description: String::new(),
+            schedule_type: "manual".into(),
+            start_time: 1,
+            complete_time: 2,
+            retention_date: -1,
+            release: "1".into(),
+            stages: vec![],
+            stored_bytes: 0,
+            total_bytes: 0,
+        };
+        CommitRecord {
+            format: RECORD_FORMAT.into(),
+            version: RECORD_VERSION,
+            info,
+            kdf: KdfParams::generate(),
+            key_id: "ab".repeat(16),
+            manifest: format!("manifests/{}", "cd".repeat(32)),
+            manifest_size: 100,
+            packs: vec![],
+            seq,
+            prev,
+            mac: String::new(),
+        }
+    }
+
+    /// A record from before the catalog has no `seq` or `prev`, and its MAC
+    /// input is exactly the one it was signed with then.
+    #[test]
+    fn records_from_before_the_catalog_keep_their_mac() {
+        let keys = Keys::for_tests([7; 32]);
+        let mut legacy = record(0, None);
+        let input = String::from_utf8(legacy.mac_input()).unwrap();
+        assert!(
+            input.ends_with(r#""manifest_size":100,"packs":[]}"#),
+            "{input}"
+        );
+        legacy.sign(&keys);
+        let bytes = legacy.to_bytes();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            !text.contains("\"seq\"") && !text.contains("\"prev\""),
+            "{text}"
+        );
+        let parsed = CommitRecord::parse(&names::record_object("nightly"), &bytes).unwrap();
+        assert_eq!(parsed.seq, 0);
+        assert!(parsed.verify_mac(&keys));
+
+        // A chained record's position is under the MAC.
+        let mut chained = record(1, None);
+        chained.sign(&keys);
+        let mut moved = chained.clone();
+        moved.seq = 2;
+        moved.prev = Some(ChainLink {
+            seq: 1,
+            object: names::record_object("other"),
+            sha256: "ef".repeat(32),
+        });
+        assert!(chained.verify_mac(&keys));
+        assert!(!moved.verify_mac(&keys));
+    }
 }

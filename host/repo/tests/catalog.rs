@@ -386,3 +386,70 @@ async fn collection_removes_a_deleted_backup_and_its_name_can_be_reused() {
         "{listing:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_from_before_the_catalog_are_listed_and_the_chain_starts_after_them() {
+    let store = Arc::new(MemoryStore::new());
+    let setup = Repository::open(store.clone()).await.expect("open");
+    backup(&setup, "old", 10).await;
+    // Turn it into a record as written before the catalog: no seq, no prev.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&store.object(&record("old")).expect("old")).expect("json");
+    let fields = v["record"].as_object_mut().expect("record");
+    fields.remove("seq");
+    fields.remove("prev");
+    let legacy = serde_json::to_vec(&v["record"]).expect("json");
+    let sealed = format!(
+        "{{\"sha256\":\"{}\",\"record\":{}}}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&legacy)),
+        String::from_utf8(legacy).expect("utf-8")
+    );
+    store.set_object(&record("old"), sealed.into_bytes());
+
+    let anchor = Arc::new(MemoryAnchor::default());
+    let repo = Repository::open_anchored(store.clone(), Some(anchor))
+        .await
+        .expect("open");
+    backup(&repo, "new", 20).await;
+    let new: serde_json::Value =
+        serde_json::from_slice(&store.object(&record("new")).expect("new")).expect("json");
+    assert_eq!(new["record"]["seq"], 1);
+    assert!(new["record"]["prev"].is_null());
+    let listing = repo.list_backups().await.expect("list");
+    assert_eq!(ok_names(&listing), ["old", "new"]);
+    assert!(findings(&listing).is_empty(), "{listing:#?}");
+    repo.set_retention("old", 5).await.expect("retention");
+    repo.delete_backup("old").await.expect("delete");
+    let listing = repo.list_backups().await.expect("list");
+    assert_eq!(ok_names(&listing), ["new"]);
+    assert!(findings(&listing).is_empty(), "{listing:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_event_is_named_and_ignored() {
+    let (store, repo, _) = open(MemoryStore::new()).await;
+    backup(&repo, "a", 10).await;
+    repo.set_retention("a", 500).await.expect("retention");
+    let event = store.names_with_prefix("catalog/")[0].clone();
+    assert!(store.flip_byte(&event, 30));
+    let listing = repo.list_backups().await.expect("list");
+    let found = findings(&listing);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.kind == FindingKind::DamagedEvent && f.object == event),
+        "{found:#?}"
+    );
+    assert_eq!(ok_names(&listing), ["a"]);
+    assert_eq!(
+        repo.backup_info("a").await.expect("info").retention_date,
+        10 + 86_400
+    );
+    // New entries go past it rather than over it.
+    repo.set_retention("a", 600).await.expect("retention");
+    assert_eq!(store.names_with_prefix("catalog/").len(), 2);
+    assert_eq!(
+        repo.backup_info("a").await.expect("info").retention_date,
+        600
+    );
+}

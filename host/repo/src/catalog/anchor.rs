@@ -72,7 +72,7 @@ pub(crate) fn after_listing(
     {
         anchor.head = Some(head.link());
     }
-    for entry in &catalog.records {
+    for entry in catalog.records.iter().filter(|e| e.seq() > 0) {
         anchor
             .backups
             .insert(entry.seq(), entry.backup().to_string());

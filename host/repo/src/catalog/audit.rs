@@ -398,7 +398,7 @@ pub(crate) fn audit(
     anchor: Option<&CatalogAnchor>,
 ) -> Vec<CatalogFinding> {
     let mut by_seq: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
-    for entry in catalog.entries() {
+    for entry in catalog.chained() {
         by_seq.entry(entry.seq()).or_default().push(entry);
     }
     let mut auditor = Auditor {

@@ -38,7 +38,9 @@ pub struct ChainLink {
 /// Structural checks of an entry's `seq` and `prev` (no store access).
 pub(crate) fn check_position(seq: u64, prev: Option<&ChainLink>) -> Result<(), String> {
     match (seq, prev) {
-        (0, _) => Err("catalog sequence number 0".into()),
+        // A record from before the catalog: valid, but outside the chain.
+        (0, None) => Ok(()),
+        (0, Some(_)) => Err("an entry outside the catalog (position 0) has a predecessor".into()),
         (1, None) => Ok(()),
         (1, Some(_)) => Err("the first catalog entry links to a predecessor".into()),
         (_, None) => Err("a catalog entry after the first has no predecessor".into()),
@@ -116,6 +118,9 @@ pub(crate) struct Events {
     pub intact: Vec<Entry>,
     /// `(object, why it is damaged)`.
     pub damaged: Vec<(String, String)>,
+    /// Links to the damaged events that could be read: a new entry after
+    /// one of them links to its bytes as they are, so the chain goes on.
+    pub damaged_links: Vec<ChainLink>,
 }
 
 impl Events {
@@ -206,9 +211,19 @@ pub(crate) async fn load_events(store: &Arc<dyn ObjectStore>) -> Result<Events, 
         let Some(bytes) = get_if_present(store, &obj.name).await? else {
             continue;
         };
+        let sha256 = sha256_hex(&bytes);
         match parse_entry(obj.name.clone(), bytes, parse_event).await? {
             Ok(entry) => events.intact.push(entry),
-            Err(reason) => events.damaged.push((obj.name, reason)),
+            Err(reason) => {
+                if let Some(seq) = names::seq_from_event_object(&obj.name) {
+                    events.damaged_links.push(ChainLink {
+                        seq,
+                        object: obj.name.clone(),
+                        sha256,
+                    });
+                }
+                events.damaged.push((obj.name, reason));
+            }
         }
     }
     Ok(events)
@@ -269,27 +284,28 @@ impl Catalog {
         self.records.iter().chain(&self.events.intact)
     }
 
-    /// The entry with the highest sequence number.
-    pub fn head(&self) -> Option<&Entry> {
-        self.entries().max_by_key(|e| e.seq())
+    /// Every entry in the chain (records from before the catalog are not).
+    pub fn chained(&self) -> impl Iterator<Item = &Entry> {
+        self.entries().filter(|e| e.seq() > 0)
     }
 
-    /// The sequence number the next entry gets: past every number in use,
-    /// including those only known from links and damaged events' names.
-    pub fn next_seq(&self) -> u64 {
-        let linked = self.entries().filter_map(|e| e.prev()).map(|p| p.seq);
-        let damaged = self
-            .events
-            .damaged
-            .iter()
-            .filter_map(|(o, _)| names::seq_from_event_object(o));
-        self.entries()
-            .map(Entry::seq)
-            .chain(linked)
-            .chain(damaged)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1)
+    /// The chained entry with the highest sequence number.
+    pub fn head(&self) -> Option<&Entry> {
+        self.chained().max_by_key(|e| e.seq())
+    }
+
+    /// Where the next entry goes: one past the last position in use, linked
+    /// to the entry there (a damaged event there is linked as it is).
+    pub fn next_position(&self) -> (u64, Option<ChainLink>) {
+        let last = self
+            .chained()
+            .map(Entry::link)
+            .chain(self.events.damaged_links.iter().cloned())
+            .max_by_key(|l| l.seq);
+        match last {
+            Some(link) => (link.seq.saturating_add(1), Some(link)),
+            None => (1, None),
+        }
     }
 
     /// Records without a tombstone, with their retention date made current.
@@ -341,8 +357,7 @@ impl Appender {
 
     /// `(seq, prev)` for the next entry.
     pub async fn next_position(&self) -> Result<(u64, Option<ChainLink>), RepoError> {
-        let catalog = Catalog::load(&self.store).await?;
-        Ok((catalog.next_seq(), catalog.head().map(Entry::link)))
+        Ok(Catalog::load(&self.store).await?.next_position())
     }
 
     /// Puts a sealed entry under `object` unless something is already there.
