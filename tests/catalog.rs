@@ -248,3 +248,34 @@ fn verify_in(host: &TestHost, store: &str, backup: &str) -> Value {
         Duration::from_secs(120),
     )
 }
+
+/// Replaces the store directory's files with an earlier copy of them.
+fn roll_back(dir: &Path, earlier: &BTreeMap<PathBuf, Vec<u8>>) {
+    for file in files_under(dir) {
+        if !earlier.contains_key(&file) {
+            std::fs::remove_file(dir.join(&file)).expect("remove newer file");
+        }
+    }
+    for (file, bytes) in earlier {
+        std::fs::write(dir.join(file), bytes).expect("write earlier file");
+    }
+}
+
+#[test]
+fn a_store_rolled_back_to_an_earlier_copy_is_reported_naming_the_lost_backups() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    host.backup_ok("b1");
+    let earlier = snapshot(&deployment.store_dir());
+    host.backup_ok("b2");
+    let (code, body) = host.post(&format!("{BACKUPS}/b1/update"), &[("retentionDate", "-1")]);
+    assert_eq!(code, 200, "{body}");
+    roll_back(&deployment.store_dir(), &earlier);
+
+    // The host remembers what it saw, across a restart.
+    host.restart();
+    assert_listed(&host, "rolled-back", "b2");
+    assert_verify_names(&host, "b1", "'b2'");
+    assert_eq!(host.backup_names().first().map(String::as_str), Some("b1"));
+}
