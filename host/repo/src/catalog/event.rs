@@ -27,8 +27,9 @@ pub struct CatalogEvent {
     pub format: String,
     pub version: u32,
     pub seq: u64,
-    /// Always present: an event follows at least the record it concerns.
-    pub prev: ChainLink,
+    /// The entry before; `None` only at position 1 (an event about a record
+    /// from before the catalog can be its first entry).
+    pub prev: Option<ChainLink>,
     pub kind: EventKind,
     /// The backup's name and the commit record the event applies to (a later
     /// backup of the same name has another record, so it is not affected).
@@ -42,7 +43,7 @@ pub struct CatalogEvent {
 impl CatalogEvent {
     pub fn new(
         seq: u64,
-        prev: ChainLink,
+        prev: Option<ChainLink>,
         kind: EventKind,
         backup: &str,
         record: ChainLink,
@@ -84,7 +85,7 @@ impl CatalogEvent {
                 e.seq
             ));
         }
-        super::check_position(e.seq, Some(&e.prev))?;
+        super::check_position(e.seq, e.prev.as_ref())?;
         names::validate_backup_name(&e.backup).map_err(|e| e.to_string())?;
         if names::name_from_record_object(&e.record.object).as_deref() != Some(e.backup.as_str()) {
             return Err("event names a record that is not its backup's".into());
@@ -116,7 +117,7 @@ mod tests {
         let record = names::record_object("nightly");
         let e = CatalogEvent::new(
             3,
-            link(2, &record),
+            Some(link(2, &record)),
             EventKind::Retention,
             "nightly",
             link(2, &record),

@@ -91,7 +91,7 @@ impl Entry {
     pub fn prev(&self) -> Option<&ChainLink> {
         match &self.body {
             EntryBody::Record(r) => r.prev.as_ref(),
-            EntryBody::Event(e) => Some(&e.prev),
+            EntryBody::Event(e) => e.prev.as_ref(),
         }
     }
 
@@ -360,8 +360,9 @@ impl Appender {
         Ok(Catalog::load(&self.store).await?.next_position())
     }
 
-    /// Puts a sealed entry under `object` unless something is already there.
-    /// `backup` is the backup a record belongs to (the anchor remembers it).
+    /// Puts a sealed entry under `object` unless something is already there
+    /// (then `taken` says why). `record_of` is the backup a record belongs to
+    /// (the anchor remembers it).
     pub async fn put_new(
         &self,
         object: &str,
@@ -394,9 +395,6 @@ impl Appender {
         retention_date: Option<i64>,
     ) -> Result<ChainLink, RepoError> {
         let (seq, prev) = self.next_position().await?;
-        let prev = prev.ok_or_else(|| {
-            RepoError::Internal("an event needs the record it concerns in the catalog".into())
-        })?;
         let event = CatalogEvent::new(seq, prev, kind, backup, record, retention_date);
         let object = names::event_object(seq);
         let taken = || {
