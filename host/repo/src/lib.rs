@@ -23,6 +23,7 @@ mod names;
 mod pack;
 mod reader;
 mod repository;
+mod resume;
 mod writer;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,7 @@ pub use keys::KdfParams;
 pub use names::validate_backup_name;
 pub use reader::{BackupReader, StageReader, VerifyReport};
 pub use repository::Repository;
+pub use resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 pub use store::{ObjectInfo, ObjectStore, StoreError};
 pub use writer::{BackupWriter, StageWriter, WriteStats};
 

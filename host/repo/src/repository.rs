@@ -13,8 +13,9 @@ use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
 use crate::reader::BackupReader;
+use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
-use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
+use crate::writer::{BackupWriter, KnownChunks, PreviousFiles, seed_known_chunks};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
 
 /// Longest description, in bytes.
@@ -258,6 +259,20 @@ impl Repository {
         passcode: &str,
         info: BackupInfo,
     ) -> Result<BackupWriter, RepoError> {
+        Ok(self.resume_backup(passcode, info, Vec::new()).await?.0)
+    }
+
+    /// [`begin_backup`](Self::begin_backup) for a backup that an interrupted
+    /// run already started: the chunks of `uploaded` (the packs that run
+    /// reported through [`BackupWriter::on_pack_uploaded`]) count as stored
+    /// when their pack is still in the store, so they are not written again.
+    /// Says how much of `uploaded` is reused.
+    pub async fn resume_backup(
+        &self,
+        passcode: &str,
+        info: BackupInfo,
+        uploaded: Vec<UploadedPack>,
+    ) -> Result<(BackupWriter, Resumed), RepoError> {
         let span = info_span!("begin_backup", name = %info.name);
         async move {
             validate_info(&info)?;
@@ -316,26 +331,28 @@ impl Repository {
                 .map(|o| (o.name, o.size))
                 .collect();
             let reused = manifests.len();
-            let (known, previous) = tokio::task::spawn_blocking(move || {
+            let (known, previous, resumed) = tokio::task::spawn_blocking(move || {
                 let mut known = KnownChunks::default();
                 for m in &manifests {
                     known.add(m, &pack_sizes);
                 }
+                let resumed = seed_known_chunks(&mut known, &uploaded, &pack_sizes);
                 let previous = newest
                     .and_then(|(_, i)| manifests.get(i))
                     .map(PreviousFiles::from_manifest)
                     .unwrap_or_default();
-                (known, previous)
+                (known, previous, resumed)
             })
             .await
             .map_err(RepoError::join)?;
             tracing::info!(
                 reused_backups = reused,
                 known_chunks = known.len(),
+                resumed_packs = resumed.packs,
                 "backup started"
             );
             let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous);
-            Ok(writer)
+            Ok((writer, resumed))
         }
         .instrument(span)
         .await

@@ -29,6 +29,7 @@ use crate::manifest::{
 };
 use crate::names;
 use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
+use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, StagePublic};
 
@@ -128,6 +129,47 @@ impl KnownChunks {
     }
 }
 
+/// Adds the chunks of packs an interrupted run of this backup uploaded (from
+/// its journal), with the same rule as [`KnownChunks::add`]: a pack missing
+/// from the store or too short for a chunk contributes nothing.
+pub(crate) fn seed_known_chunks(
+    known: &mut KnownChunks,
+    packs: &[UploadedPack],
+    pack_sizes: &HashMap<String, u64>,
+) -> Resumed {
+    let mut resumed = Resumed::default();
+    for pack in packs {
+        let Some(&stored) = pack_sizes.get(&pack.name) else {
+            resumed.packs_missing += 1;
+            continue;
+        };
+        if stored < pack.bytes() {
+            resumed.packs_missing += 1;
+            continue;
+        }
+        let slot = match known.slot_of.get(&pack.name) {
+            Some(&s) => s,
+            None => {
+                let s = known.slots.len() as u32;
+                known.slots.push(Some(pack.name.clone()));
+                known.slot_of.insert(pack.name.clone(), s);
+                s
+            }
+        };
+        for c in &pack.chunks {
+            known.index.entry(ChunkId(c.id)).or_insert(Loc {
+                slot,
+                offset: c.offset,
+                length: c.length,
+                size: c.size,
+            });
+        }
+        resumed.packs += 1;
+        resumed.bytes += stored;
+    }
+    resumed
+}
+
 /// A file of the previous backup: what must still match for it to count as
 /// unchanged, and its content as chunk ids.
 struct PreviousFile {
@@ -221,6 +263,9 @@ pub struct BackupWriter {
     slot_of: HashMap<String, u32>,
     pack: Option<PackBuilder>,
     uploads: JoinSet<Result<(u32, String, u64), RepoError>>,
+    /// The chunks of each pack not yet uploaded, by slot, for the hook.
+    pack_chunks: HashMap<u32, Vec<PackChunk>>,
+    on_pack_uploaded: Option<PackUploadedHook>,
     uploading_bytes: u64,
     jobs: VecDeque<Job>,
     jobs_bytes: u64,
@@ -311,6 +356,8 @@ impl BackupWriter {
             slot_of: known.slot_of,
             pack: None,
             uploads: JoinSet::new(),
+            pack_chunks: HashMap::new(),
+            on_pack_uploaded: None,
             uploading_bytes: 0,
             jobs: VecDeque::new(),
             jobs_bytes: 0,
@@ -334,6 +381,12 @@ impl BackupWriter {
 
     pub fn stats(&self) -> WriteStats {
         self.stats.clone()
+    }
+
+    /// Calls `hook` after each pack upload completes, with the pack's name
+    /// and chunks: what a caller journals to resume this backup after a crash.
+    pub fn on_pack_uploaded(&mut self, hook: PackUploadedHook) {
+        self.on_pack_uploaded = Some(hook);
     }
 
     fn check_failed(&self) -> Result<(), RepoError> {
@@ -658,6 +711,17 @@ impl BackupWriter {
             size,
         };
         let full = pack.is_full();
+        if self.on_pack_uploaded.is_some() {
+            self.pack_chunks
+                .entry(loc.slot)
+                .or_default()
+                .push(PackChunk {
+                    id: id.0,
+                    offset: loc.offset,
+                    length: loc.length,
+                    size: loc.size,
+                });
+        }
         self.stats.bytes_stored_new += length as u64;
         self.stats.chunks_new += 1;
         self.shared
@@ -687,6 +751,8 @@ impl BackupWriter {
         let size = pack.len() as u64;
         let slot = pack.slot;
         let store = self.store.clone();
+        let hook = self.on_pack_uploaded.clone();
+        let chunks = self.pack_chunks.remove(&slot).unwrap_or_default();
         self.uploading_bytes += size;
         self.uploads.spawn(
             async move {
@@ -696,6 +762,9 @@ impl BackupWriter {
                 let name = names::pack_object(&hash);
                 debug!(pack = %name, size, "uploading pack");
                 store.put(&name, Bytes::from(data)).await?;
+                if let Some(hook) = hook {
+                    report_uploaded(hook, name.clone(), chunks).await;
+                }
                 Ok((slot, name, size))
             }
             .instrument(self.span.clone()),
@@ -848,6 +917,25 @@ impl BackupWriter {
             "backup committed"
         );
         Ok(info)
+    }
+}
+
+/// Runs the pack-uploaded hook on a blocking thread (it may write and sync a
+/// file). Right after the `put`, not when the writer joins the upload, so a
+/// crash loses as few finished packs as possible.
+async fn report_uploaded(hook: PackUploadedHook, name: String, chunks: Vec<PackChunk>) {
+    let pack = UploadedPack { name, chunks };
+    let result = tokio::task::spawn_blocking(move || {
+        let result = hook(&pack);
+        (pack.name, result)
+    })
+    .await;
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((pack, Err(e))) => {
+            tracing::warn!(%pack, error = %e, "could not record an uploaded pack")
+        }
+        Err(e) => tracing::warn!(error = %e, "the pack-uploaded hook panicked"),
     }
 }
 

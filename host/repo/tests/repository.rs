@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use drhost_repo::testing::MemoryStore;
 use drhost_repo::{
     BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
+    UploadedPack,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -718,4 +719,72 @@ async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     assert!(restored[0].1 == a, "taken-over content differs");
     assert_eq!(restored[1].0, touched);
     assert!(restored[1].1 == b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_backup_does_not_write_the_journaled_packs_again() {
+    let (store, repo) = open_repo().await;
+    let data = random(120 * MIB, 21);
+    let journal: Arc<std::sync::Mutex<Vec<UploadedPack>>> = Arc::default();
+    let mut w = repo.begin_backup("pw", info("resumed", 1)).await.unwrap();
+    let sink = journal.clone();
+    w.on_pack_uploaded(Arc::new(move |pack: &UploadedPack| {
+        sink.lock().unwrap().push(pack.clone());
+        Ok(())
+    }));
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        s.write(&data[..80 * MIB]).await.unwrap();
+    }
+    let first_run = w.stats();
+    drop(w); // crash: no commit
+    let uploaded = journal.lock().unwrap().clone();
+    assert!(!uploaded.is_empty(), "no pack was reported");
+    for pack in &uploaded {
+        assert!(
+            store.object(&pack.name).is_some(),
+            "{} not stored",
+            pack.name
+        );
+    }
+    let journaled_bytes: u64 = uploaded.iter().map(UploadedPack::bytes).sum();
+    // A pack the journal names but the store lost is left out, not trusted.
+    let mut with_lost = uploaded.clone();
+    with_lost.push(UploadedPack {
+        name: format!("packs/ab/{}", "ab".repeat(32)),
+        chunks: uploaded[0].chunks.clone(),
+    });
+
+    let (mut w, resumed) = repo
+        .resume_backup("pw", info("resumed", 1), with_lost)
+        .await
+        .unwrap();
+    assert_eq!(resumed.packs, uploaded.len() as u64);
+    assert_eq!(resumed.bytes, journaled_bytes);
+    assert_eq!(resumed.packs_missing, 1);
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        for piece in data.chunks(3 * MIB + 7) {
+            s.write(piece).await.unwrap();
+        }
+        s.end_entry().await.unwrap();
+        s.finish(vec![], 1, 2).await.unwrap();
+    }
+    let second_run = w.stats();
+    let committed = w.commit(3).await.unwrap();
+    assert!(
+        second_run.bytes_stored_new + journaled_bytes <= data.len() as u64 + 4096,
+        "journaled chunks were written again: {second_run:?}, journaled {journaled_bytes}"
+    );
+    assert!(
+        journaled_bytes * 2 >= first_run.bytes_stored_new,
+        "most of the first run was not journaled: {first_run:?}, journaled {journaled_bytes}"
+    );
+    assert_eq!(committed.total_bytes, data.len() as u64);
+    let reader = repo.open_backup("resumed", "pw").await.unwrap();
+    let got = read_stage(&reader, "s").await.unwrap();
+    assert_eq!(got, vec![(file("f"), data)]);
+    reader.verify().await.unwrap();
 }
