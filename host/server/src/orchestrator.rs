@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository};
+use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository, UploadedPack};
 use drhost_runtime::{ArchiveEvent, Reporter};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::clock::now_ms;
 use crate::jobs::{JobHandle, StageState, codes};
+use crate::journal::JobJournal;
 use crate::pipeline::ConfiguredStage;
 use crate::progress;
 
@@ -85,6 +86,10 @@ pub struct BackupJob {
     pub stages: Vec<ConfiguredStage>,
     pub passcode: String,
     pub info: BackupInfo,
+    /// Packs an interrupted run of this job uploaded (from its journal).
+    pub resume: Vec<UploadedPack>,
+    /// Where each uploaded pack is recorded, if the job is resumable.
+    pub journal: Option<Arc<JobJournal>>,
 }
 
 pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailure> {
@@ -94,6 +99,8 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         stages,
         passcode,
         info,
+        resume,
+        journal,
     } = work;
     estimate_totals(job, &repo).await;
 
@@ -106,7 +113,27 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
         }
-        Ok(repo.begin_backup(&passcode, info).await?)
+        let resuming = !resume.is_empty();
+        let (mut writer, resumed) = repo.resume_backup(&passcode, info, resume).await?;
+        if resuming {
+            let missing = match resumed.packs_missing {
+                0 => String::new(),
+                n => format!("; {n} journaled packs are no longer in the store"),
+            };
+            job.message(
+                codes::BACKUP_RESUMED,
+                &format!(
+                    "Resumed: {} packs ({} bytes) stored before the host stopped are reused{missing}.",
+                    resumed.packs, resumed.bytes
+                ),
+            );
+        }
+        if let Some(journal) = journal {
+            writer.on_pack_uploaded(Arc::new(move |pack: &UploadedPack| {
+                journal.record_pack(pack).map_err(|e| e.to_string())
+            }));
+        }
+        Ok(writer)
     })
     .await?;
 
