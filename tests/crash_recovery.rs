@@ -125,7 +125,11 @@ fn the_configuration_file_can_turn_resumption_off() {
     loop {
         let (_, job) = host.get(&format!("/jobs/{jobid}"));
         assert_ne!(job["status"], "COMPLETED", "backup finished too soon");
-        if job["progress"]["stages"][1]["bytesDone"].as_u64().unwrap_or(0) > 0 {
+        if job["progress"]["stages"][1]["bytesDone"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(60), "no progress");

@@ -137,7 +137,10 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
             // An interrupted backup resumes under its job id and must complete.
             resumed = true;
             job = host.wait_job(&jobid, Duration::from_secs(300));
-            assert_eq!(job["status"], "COMPLETED", "run {run}: resumed backup: {job}");
+            assert_eq!(
+                job["status"], "COMPLETED",
+                "run {run}: resumed backup: {job}"
+            );
         }
         let completed = match job["status"].as_str() {
             Some("COMPLETED") => true,

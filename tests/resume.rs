@@ -90,8 +90,15 @@ fn a_backup_killed_halfway_resumes_and_writes_less_than_60_percent_again() {
         done as f64 * 100.0 / data as f64,
         share * 100.0
     );
-    assert!(share < 0.6, "the resumed run wrote {:.1}% again", share * 100.0);
-    assert!(journals(&deployment).is_empty(), "the journal was not removed");
+    assert!(
+        share < 0.6,
+        "the resumed run wrote {:.1}% again",
+        share * 100.0
+    );
+    assert!(
+        journals(&deployment).is_empty(),
+        "the journal was not removed"
+    );
     assert_eq!(host.backup_names(), ["resumed"]);
 
     let job = host.restore_job("resumed");

@@ -31,7 +31,7 @@ use crate::names;
 use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
 use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
-use crate::{BackupInfo, StagePublic};
+use crate::{BackupInfo, IncompleteStage, StagePublic};
 
 /// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
 const MAX_JOBS: usize = 8;
@@ -341,6 +341,7 @@ impl BackupWriter {
         previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();
+        info.incomplete_stages.clear();
         info.stored_bytes = 0;
         info.total_bytes = 0;
         let span = info_span!("backup", name = %info.name);
@@ -830,6 +831,47 @@ impl BackupWriter {
         });
         self.info.stages.push(public.clone());
         Ok(public)
+    }
+
+    /// Records that the stage `name` (run by `plugin`) failed, so the backup
+    /// commits as *partial*, without it. If that stage is open, what it
+    /// wrote is dropped (its chunks stay stored, so a later backup reuses
+    /// them). Fails if the writer itself failed (the store, not the stage,
+    /// is the problem): then nothing can be committed.
+    pub async fn stage_failed(&mut self, name: &str, plugin: &str) -> Result<(), RepoError> {
+        let span = self.span.clone();
+        async move {
+            self.check_failed()?;
+            manifest::validate_stage_name("stage", name).map_err(RepoError::Misuse)?;
+            manifest::validate_stage_name("plugin", plugin).map_err(RepoError::Misuse)?;
+            if self.stages.iter().any(|s| s.name == name)
+                || self.info.incomplete_stages.iter().any(|s| s.name == name)
+            {
+                return Err(RepoError::Misuse(format!(
+                    "stage {name:?} was already written"
+                )));
+            }
+            if let Some(open) = &self.stage {
+                if open.name != name {
+                    return Err(RepoError::Misuse(format!(
+                        "stage {:?} is open, not {name:?}",
+                        open.name
+                    )));
+                }
+                // The queued chunks of the dropped entries still land in the
+                // open stage; wait for them, then drop the stage whole.
+                let r = self.drain_jobs().await;
+                self.guard(r)?;
+                self.stage = None;
+            }
+            self.info.incomplete_stages.push(IncompleteStage {
+                name: name.to_string(),
+                plugin: plugin.to_string(),
+            });
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     /// Uploads the remaining packs, then the manifest, then the commit record

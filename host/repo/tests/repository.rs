@@ -26,6 +26,7 @@ fn info(name: &str, start: i64) -> BackupInfo {
         stages: vec![],
         stored_bytes: 0,
         total_bytes: 0,
+        incomplete_stages: Vec::new(),
     }
 }
 
@@ -787,4 +788,53 @@ async fn a_resumed_backup_does_not_write_the_journaled_packs_again() {
     let got = read_stage(&reader, "s").await.unwrap();
     assert_eq!(got, vec![(file("f"), data)]);
     reader.verify().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stage_commits_the_others_as_a_partial_backup() {
+    let (store, repo) = open_repo().await;
+    let kept: Entries = vec![(file("kept"), random(2 * MIB, 31))];
+    let mut w = repo.begin_backup("pw", info("partial", 1)).await.unwrap();
+    let mut s = w.begin_stage("good", "p").await.unwrap();
+    s.begin_entry(kept[0].0.clone()).await.unwrap();
+    s.write(&kept[0].1).await.unwrap();
+    s.end_entry().await.unwrap();
+    s.finish(vec![], 1, 2).await.unwrap();
+    {
+        // Fails mid-entry: the stage is left open with data queued.
+        let mut s = w.begin_stage("bad", "q").await.unwrap();
+        s.begin_entry(file("half")).await.unwrap();
+        s.write(&random(3 * MIB, 32)).await.unwrap();
+    }
+    w.stage_failed("bad", "q").await.unwrap();
+    assert!(matches!(
+        w.stage_failed("good", "p").await,
+        Err(RepoError::Misuse(_))
+    ));
+    let info = w.commit(3).await.unwrap();
+    assert!(info.is_partial());
+    assert_eq!(info.stages.len(), 1);
+    assert_eq!(info.incomplete_stages[0].name, "bad");
+    // Public, without a passcode, and covered by the MAC.
+    let record = record_json(&store, "partial");
+    assert_eq!(
+        record["info"]["incomplete_stages"],
+        serde_json::json!([{"name": "bad", "plugin": "q"}])
+    );
+    assert!(repo.backup_info("partial").await.unwrap().is_partial());
+    let reader = repo.open_backup("partial", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "good").await.unwrap(), kept);
+    assert!(reader.stage_reader("bad").is_err());
+    reader.verify().await.unwrap();
+
+    // A complete backup's record has no such field (its MAC input is unchanged).
+    let (r, e) = (repo.clone(), kept.clone());
+    tokio::spawn(async move { backup(&r, "whole", "pw", &[("good", &e)]).await })
+        .await
+        .unwrap();
+    assert!(
+        record_json(&store, "whole")["info"]
+            .get("incomplete_stages")
+            .is_none()
+    );
 }

@@ -633,6 +633,7 @@ impl Host {
             stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
+            incomplete_stages: Vec::new(),
         };
         let work = BackupJob {
             repo,

@@ -176,6 +176,7 @@ impl Host {
             stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
+            incomplete_stages: Vec::new(),
         };
         let work = BackupJob {
             repo,

@@ -148,6 +148,7 @@ mod tests {
             stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
+            incomplete_stages: Vec::new(),
         }
     }
 
