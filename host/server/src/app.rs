@@ -253,7 +253,7 @@ impl Host {
             "scheduleType": info.schedule_type,
             "release": info.release,
             "siteName": "arcgis",
-            "status": "completed",
+            "status": if info.is_partial() { "partial" } else { "completed" },
             "startTime": info.start_time,
             "completeTime": info.complete_time,
             "retentionDate": info.retention_date,
@@ -267,7 +267,11 @@ impl Host {
                 "startTime": s.start_time,
                 "endTime": s.end_time,
                 "status": "completed",
-            })).collect::<Vec<_>>(),
+            })).chain(info.incomplete_stages.iter().map(|s| json!({
+                "name": s.name,
+                "plugin": s.plugin,
+                "status": "failed",
+            }))).collect::<Vec<_>>(),
         })
     }
 
@@ -289,6 +293,25 @@ impl Host {
             })
             .collect()
     }
+}
+
+/// The incomplete stages a restore of `info` skips; a partial backup is
+/// restored only when the request says it knows (`partial=true`).
+fn partial_restore_check(info: &BackupInfo, partial: bool) -> Result<Vec<String>, OpError> {
+    let incomplete: Vec<String> = info
+        .incomplete_stages
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    if !incomplete.is_empty() && !partial {
+        return Err(OpError::InvalidInput(format!(
+            "Backup '{}' is partial: its stages {} did not complete. Restore it with \
+             partial=true to restore only its complete stages.",
+            info.name,
+            incomplete.join(", ")
+        )));
+    }
+    Ok(incomplete)
 }
 
 fn registry_error(e: StoreRegistryError) -> OpError {
@@ -420,6 +443,7 @@ impl DrOps for Host {
             .open_backup(&request.backup, &request.passcode)
             .await
             .map_err(repo_error)?;
+        let skipped = partial_restore_check(backup.info(), request.partial)?;
         let stage_names = backup.stage_names();
         let stages = self.stages_for(&stage_names)?;
         for stage in &stages {
@@ -441,6 +465,16 @@ impl DrOps for Host {
             schedule_type: backup.info().schedule_type.clone(),
             stage_names: orchestrator::restore_stage_names(&stage_names),
         });
+        if !skipped.is_empty() {
+            job.warn(
+                codes::RESTORE_PARTIAL,
+                &format!(
+                    "Backup {} is partial: its stages {} did not complete and are not restored.",
+                    request.backup,
+                    skipped.join(", ")
+                ),
+            );
+        }
         // Restore needs only the backup's own record, manifest and packs, all
         // verified as they are read; a damaged `config` is the store's problem,
         // worth a warning but not worth refusing the data back.

@@ -510,6 +510,8 @@ pub mod codes {
     pub const STAGE_PERSISTED: u32 = 4026;
     pub const BACKUP_PERSISTED: u32 = 4027;
     pub const BACKUP_COMPLETED: u32 = 4028;
+    /// Some stages failed; the others were committed as a partial backup.
+    pub const BACKUP_PARTIAL: u32 = 4029;
     pub const RESTORE_STARTED: u32 = 5014;
     pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
     pub const RESTORE_COMPLETED: u32 = 5028;
@@ -518,6 +520,8 @@ pub mod codes {
     pub const RETENTION_REMOVED: u32 = 6003;
     pub const RETENTION_COMPLETED: u32 = 6004;
     pub const STORE_CONFIG_DAMAGED: u32 = 5030;
+    /// A partial backup is restored without its incomplete stages.
+    pub const RESTORE_PARTIAL: u32 = 5031;
     pub const JOB_FAILED: u32 = 9001;
     pub const JOB_INTERRUPTED: u32 = 9002;
     /// A backup interrupted by a host stop runs again under the same job id.

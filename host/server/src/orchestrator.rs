@@ -137,10 +137,11 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     })
     .await?;
 
+    let mut failed: Vec<(String, JobFailure)> = Vec::new();
     for (offset, stage) in stages.iter().enumerate() {
         let index = offset + 1;
         let name = stage.config.name.clone();
-        step(job, index, &name, async {
+        let result = step(job, index, &name, async {
             let started = now_ms();
             let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -186,11 +187,24 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             );
             Ok(())
         })
-        .await?;
+        .await;
+        if let Err(failure) = result {
+            // The other stages are kept unless the writer itself failed (the
+            // store, not this stage): then nothing can be committed.
+            if let Err(e) = writer.stage_failed(&name, &stage.plugin_name).await {
+                tracing::debug!(error = %e, "the backup cannot be kept in part");
+                return Err(failure);
+            }
+            failed.push((name, failure));
+        }
+    }
+    if !failed.is_empty() && failed.len() == stages.len() {
+        let (_, first) = failed.swap_remove(0);
+        return Err(first);
     }
 
     let cleanup = stages.len() + 1;
-    step(job, cleanup, BACKUP_CLEANUP, async {
+    let committed = step(job, cleanup, BACKUP_CLEANUP, async {
         let stats = writer.stats();
         let committed = writer.commit(now_ms()).await?;
         job.message(
@@ -201,13 +215,38 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 stats.bytes_in, stats.bytes_reused, stats.files_reused, stats.bytes_stored_new
             ),
         );
-        job.message(
-            codes::BACKUP_COMPLETED,
-            &format!("Completed backup {}.", committed.name),
-        );
-        Ok(())
+        if !committed.is_partial() {
+            job.message(
+                codes::BACKUP_COMPLETED,
+                &format!("Completed backup {}.", committed.name),
+            );
+        }
+        Ok(committed)
     })
-    .await
+    .await?;
+    if committed.is_partial() {
+        return Err(partial_failure(job, &committed.name, &failed));
+    }
+    Ok(())
+}
+
+/// The failure of a backup committed without its failed stages: the job
+/// fails (a stage did), and says what was kept and how to restore it.
+fn partial_failure(job: &JobHandle, backup: &str, failed: &[(String, JobFailure)]) -> JobFailure {
+    let names: Vec<&str> = failed.iter().map(|(name, _)| name.as_str()).collect();
+    job.message(
+        codes::BACKUP_PARTIAL,
+        &format!(
+            "Committed partial backup {backup} without the stages that failed: {}.",
+            names.join(", ")
+        ),
+    );
+    let causes: Vec<String> = failed.iter().map(|(_, f)| f.0.clone()).collect();
+    JobFailure(format!(
+        "{} The stages that completed were committed as partial backup '{backup}'; \
+         restoring it needs partial=true and restores only those stages.",
+        causes.join(" ")
+    ))
 }
 
 /// Sets each stage's expected totals to what it held in the store's newest
