@@ -106,3 +106,42 @@ fn a_backup_killed_halfway_resumes_and_writes_less_than_60_percent_again() {
     assert_same_tree(&deployment.objects(), &deployment.restored_objects());
     assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
 }
+
+/// A resumed backup that is interrupted again resumes again, with everything
+/// both earlier runs stored.
+#[test]
+fn a_backup_interrupted_twice_resumes_twice_and_restores() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let big = deployment.objects().join("big");
+    std::fs::create_dir_all(&big).expect("big dir");
+    for i in 0..4 {
+        let mut file = std::fs::File::create(big.join(format!("part-{i}.bin"))).expect("file");
+        write_random(&mut file, FILE_SIZE, 2000 + i);
+    }
+    let data = 4 * FILE_SIZE;
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+
+    let jobid = host.create_backup("twice");
+    wait_for_progress(&host, &jobid, data * 3 / 10);
+    host.restart();
+    let first_resume = disk_usage(&deployment.store_dir());
+    wait_for_progress(&host, &jobid, data * 7 / 10);
+    host.restart();
+    assert!(
+        disk_usage(&deployment.store_dir()) > first_resume,
+        "the first resumed run stored nothing"
+    );
+    let job = host.wait_job(&jobid, Duration::from_secs(600));
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    let resumes = message_codes(&host.status())
+        .iter()
+        .filter(|&&c| c == 9003)
+        .count();
+    assert_eq!(resumes, 2, "{job}");
+    assert!(journals(&deployment).is_empty());
+
+    let job = host.restore_job("twice");
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}
