@@ -102,7 +102,8 @@ impl Host {
         });
         host.settle_interrupted(&interrupted).await;
         // After the interrupted jobs are settled, so a schedule that fires at
-        // once (a slot missed while the host was down) finds the lock free.
+        // once (a slot missed while the host was down) finds the lock free,
+        // unless a resumed backup holds it: that run is then recorded skipped.
         tokio::spawn(crate::tasks::scheduler::run(
             host.clone(),
             std::time::Duration::from_secs_f64(host.config.scheduler_tick_seconds),
