@@ -15,7 +15,7 @@ use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
 use crate::reader::BackupReader;
 use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
-use crate::writer::{BackupWriter, KnownChunks, PreviousFiles, seed_known_chunks};
+use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
 
 /// Longest description, in bytes.
@@ -331,28 +331,26 @@ impl Repository {
                 .map(|o| (o.name, o.size))
                 .collect();
             let reused = manifests.len();
-            let (known, previous, resumed) = tokio::task::spawn_blocking(move || {
+            let (known, previous, pack_sizes) = tokio::task::spawn_blocking(move || {
                 let mut known = KnownChunks::default();
                 for m in &manifests {
                     known.add(m, &pack_sizes);
                 }
-                let resumed = seed_known_chunks(&mut known, &uploaded, &pack_sizes);
                 let previous = newest
                     .and_then(|(_, i)| manifests.get(i))
                     .map(PreviousFiles::from_manifest)
                     .unwrap_or_default();
-                (known, previous, resumed)
+                (known, previous, pack_sizes)
             })
             .await
             .map_err(RepoError::join)?;
             tracing::info!(
                 reused_backups = reused,
                 known_chunks = known.len(),
-                resumed_packs = resumed.packs,
                 "backup started"
             );
             let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous);
-            Ok((writer, resumed))
+            seed_from_journal(writer, uploaded, pack_sizes).await
         }
         .instrument(span)
         .await
@@ -424,6 +422,32 @@ impl Repository {
     pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
         gc::collect(self.store()).instrument(info_span!("gc")).await
     }
+}
+
+/// Seeds a resumed backup's writer with the packs its interrupted run
+/// uploaded (a no-op without any).
+async fn seed_from_journal(
+    mut writer: BackupWriter,
+    uploaded: Vec<UploadedPack>,
+    pack_sizes: HashMap<String, u64>,
+) -> Result<(BackupWriter, Resumed), RepoError> {
+    if uploaded.is_empty() {
+        return Ok((writer, Resumed::default()));
+    }
+    let (writer, resumed) = tokio::task::spawn_blocking(move || {
+        let resumed = writer.seed_uploaded(&uploaded, &pack_sizes);
+        (writer, resumed)
+    })
+    .await
+    .map_err(RepoError::join)?;
+    let resumed = resumed?;
+    tracing::info!(
+        packs = resumed.packs,
+        bytes = resumed.bytes,
+        missing = resumed.packs_missing,
+        "resumed from the journal"
+    );
+    Ok((writer, resumed))
 }
 
 impl std::fmt::Debug for Repository {

@@ -129,47 +129,6 @@ impl KnownChunks {
     }
 }
 
-/// Adds the chunks of packs an interrupted run of this backup uploaded (from
-/// its journal), with the same rule as [`KnownChunks::add`]: a pack missing
-/// from the store or too short for a chunk contributes nothing.
-pub(crate) fn seed_known_chunks(
-    known: &mut KnownChunks,
-    packs: &[UploadedPack],
-    pack_sizes: &HashMap<String, u64>,
-) -> Resumed {
-    let mut resumed = Resumed::default();
-    for pack in packs {
-        let Some(&stored) = pack_sizes.get(&pack.name) else {
-            resumed.packs_missing += 1;
-            continue;
-        };
-        if stored < pack.bytes() {
-            resumed.packs_missing += 1;
-            continue;
-        }
-        let slot = match known.slot_of.get(&pack.name) {
-            Some(&s) => s,
-            None => {
-                let s = known.slots.len() as u32;
-                known.slots.push(Some(pack.name.clone()));
-                known.slot_of.insert(pack.name.clone(), s);
-                s
-            }
-        };
-        for c in &pack.chunks {
-            known.index.entry(ChunkId(c.id)).or_insert(Loc {
-                slot,
-                offset: c.offset,
-                length: c.length,
-                size: c.size,
-            });
-        }
-        resumed.packs += 1;
-        resumed.bytes += stored;
-    }
-    resumed
-}
-
 /// A file of the previous backup: what must still match for it to count as
 /// unchanged, and its content as chunk ids.
 struct PreviousFile {
@@ -382,6 +341,53 @@ impl BackupWriter {
 
     pub fn stats(&self) -> WriteStats {
         self.stats.clone()
+    }
+
+    /// Counts the chunks of packs an interrupted run of this backup uploaded
+    /// (from its journal) as this backup's own, so they are not written
+    /// again. Same rule as for earlier backups (§5): a pack missing from the
+    /// store (`pack_sizes`, from listing `packs/`) or too short for its
+    /// chunks contributes nothing. O(chunks): call on a blocking thread.
+    pub(crate) fn seed_uploaded(
+        &mut self,
+        packs: &[UploadedPack],
+        pack_sizes: &HashMap<String, u64>,
+    ) -> Result<Resumed, RepoError> {
+        let mut index = self
+            .shared
+            .index
+            .write()
+            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?;
+        let mut resumed = Resumed::default();
+        for pack in packs {
+            let Some(&stored) = pack_sizes
+                .get(&pack.name)
+                .filter(|&&size| size >= pack.bytes())
+            else {
+                resumed.packs_missing += 1;
+                continue;
+            };
+            let slot = match self.slot_of.get(&pack.name) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slots.len() as u32;
+                    self.slots.push(Some(pack.name.clone()));
+                    self.slot_of.insert(pack.name.clone(), s);
+                    s
+                }
+            };
+            for c in &pack.chunks {
+                index.entry(ChunkId(c.id)).or_insert(Loc {
+                    slot,
+                    offset: c.offset,
+                    length: c.length,
+                    size: c.size,
+                });
+            }
+            resumed.packs += 1;
+            resumed.bytes += stored;
+        }
+        Ok(resumed)
     }
 
     /// Calls `hook` after each pack upload completes, with the pack's name
