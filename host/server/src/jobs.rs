@@ -216,6 +216,35 @@ impl JobStore {
         });
     }
 
+    /// Ends a job that was running when the host stopped but whose work was
+    /// done (a backup committed) before the stop: completed, or failed with
+    /// `failure` (a partial backup).
+    pub fn complete_interrupted(
+        &self,
+        jobid: &str,
+        code: u32,
+        message: &str,
+        failure: Option<&str>,
+    ) {
+        self.update(jobid, true, |job| {
+            let now = now_ms();
+            for stage in &mut job.stages {
+                if matches!(stage.state, StageState::Pending | StageState::Running) {
+                    stage.state = StageState::Completed;
+                    stage.ended = now;
+                    stage.last_updated = now;
+                }
+            }
+            job.status = match failure {
+                Some(_) => JobStatus::Failed,
+                None => JobStatus::Completed,
+            };
+            job.failure = failure.map(str::to_string);
+            job.endtime = now;
+            push_message(job, code, message);
+        });
+    }
+
     /// Puts a job that was running when the host stopped back in line to run
     /// again under the same id: its stages start over, its messages stay.
     pub fn resume_interrupted(&self, jobid: &str, message: &str) -> Option<JobHandle> {
@@ -629,5 +658,27 @@ mod tests {
         let codes: Vec<u32> = job.messages.iter().map(|m| m.code).collect();
         assert_eq!(codes, [codes::BACKUP_STARTED, codes::JOB_RESUMED]);
         assert!(store.resume_interrupted("no-such-job", "x").is_none());
+    }
+
+    #[test]
+    fn a_job_whose_backup_was_committed_before_the_stop_ends_as_it_did() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let whole = store.create(new_job());
+        whole.stage_started(1);
+        let partial = store.create(new_job());
+        store.complete_interrupted(whole.id(), codes::BACKUP_COMPLETED, "committed", None);
+        store.complete_interrupted(
+            partial.id(),
+            codes::BACKUP_COMPLETED,
+            "committed",
+            Some("partial"),
+        );
+        let job = store.get(whole.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Completed);
+        assert!(job.stages.iter().all(|s| s.state == StageState::Completed));
+        let job = store.get(partial.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.failure.as_deref(), Some("partial"));
     }
 }

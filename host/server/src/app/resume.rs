@@ -9,7 +9,7 @@ use drhost_api::CreateBackup;
 use drhost_repo::BackupInfo;
 
 use super::Host;
-use crate::jobs::{JobRecord, Operation};
+use crate::jobs::{JobRecord, Operation, codes};
 use crate::journal::{self, JobJournal, JournalHeader};
 use crate::orchestrator::BackupJob;
 
@@ -75,9 +75,28 @@ impl Host {
                 continue;
             };
             match self.resume_backup_job(&job).await {
-                Ok(()) => {
+                Ok(Settled::Resumed) => {
                     tracing::info!(jobid, store = %job.backup_store, "backup interrupted by a host stop resumes");
                     resumed_stores.insert(job.backup_store.clone());
+                }
+                Ok(Settled::CommittedBeforeStop { partial }) => {
+                    tracing::info!(jobid, store = %job.backup_store, "backup was committed before the host stopped");
+                    let failure = partial.then(|| {
+                        format!(
+                            "Some stages failed; the others were committed as partial backup \
+                             '{}'; restoring it needs partial=true.",
+                            job.backup_name
+                        )
+                    });
+                    self.jobs.complete_interrupted(
+                        jobid,
+                        codes::BACKUP_COMPLETED,
+                        &format!(
+                            "The host stopped after backup {} was committed.",
+                            job.backup_name
+                        ),
+                        failure.as_deref(),
+                    );
                 }
                 Err(why) => {
                     tracing::warn!(jobid, store = %job.backup_store, reason = %why, "job was interrupted by a host stop; marked failed");
@@ -124,7 +143,7 @@ impl Host {
     }
 
     /// Runs an interrupted backup again from its journal, or says why not.
-    async fn resume_backup_job(&self, job: &JobRecord) -> Result<(), String> {
+    async fn resume_backup_job(&self, job: &JobRecord) -> Result<Settled, String> {
         if job.operation != Operation::Backup {
             return Err("only backups resume".into());
         }
@@ -149,8 +168,16 @@ impl Host {
             .repository(&header.store)
             .await
             .map_err(|e| e.to_string())?;
-        if repo.backup_info(&header.backup_name).await.is_ok() {
-            return Err("its backup was committed before the stop".into());
+        if let Ok(info) = repo.backup_info(&header.backup_name).await {
+            // The name was free when the job started and one DR job runs at
+            // a time: a record of that name with the job's start time is the
+            // job's own commit, written just before the stop.
+            if info.start_time == header.start_time {
+                return Ok(Settled::CommittedBeforeStop {
+                    partial: info.is_partial(),
+                });
+            }
+            return Err("another backup of the same name was committed meanwhile".into());
         }
         let guard = self.claim_dr_lock().map_err(|e| e.to_string())?;
         let packs = recovered.packs.len();
@@ -187,6 +214,15 @@ impl Host {
             journal: Some(Arc::new(journal)),
         };
         self.spawn_backup(handle, guard, work);
-        Ok(())
+        Ok(Settled::Resumed)
     }
+}
+
+/// What became of an interrupted backup that had a journal.
+enum Settled {
+    /// It runs again.
+    Resumed,
+    /// It had committed its backup (`partial` or not); only the job's end
+    /// was lost.
+    CommittedBeforeStop { partial: bool },
 }
