@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::ChainLink;
 use crate::keys::{KdfParams, Keys};
-use crate::{BackupInfo, StagePublic, envelope, names};
+use crate::{BackupInfo, IncompleteStage, StagePublic, envelope, names};
 
 pub const RECORD_FORMAT: &str = "drhost-repo-backup";
 pub const RECORD_VERSION: u32 = 1;
@@ -54,6 +54,10 @@ struct MacInput<'a> {
     complete_time: i64,
     release: &'a str,
     stages: &'a [StagePublic],
+    /// Left out when empty, so the MAC input of a complete backup is what it
+    /// was before partial backups existed.
+    #[serde(skip_serializing_if = "<[IncompleteStage]>::is_empty")]
+    incomplete_stages: &'a [IncompleteStage],
     stored_bytes: u64,
     total_bytes: u64,
     kdf: &'a KdfParams,
@@ -88,6 +92,7 @@ impl CommitRecord {
             complete_time: i.complete_time,
             release: &i.release,
             stages: &i.stages,
+            incomplete_stages: &i.incomplete_stages,
             stored_bytes: i.stored_bytes,
             total_bytes: i.total_bytes,
             kdf: &self.kdf,
@@ -141,6 +146,16 @@ impl CommitRecord {
         if r.mac.len() != 64 || hex::decode(&r.mac).is_err() {
             return Err("MAC is not 64 hex digits".into());
         }
+        for s in &r.info.incomplete_stages {
+            crate::manifest::validate_stage_name("stage", &s.name)?;
+            crate::manifest::validate_stage_name("plugin", &s.plugin)?;
+            if r.info.stages.iter().any(|c| c.name == s.name) {
+                return Err(format!(
+                    "stage {:?} is listed as complete and incomplete",
+                    s.name
+                ));
+            }
+        }
         names::parse_manifest_object(&r.manifest).ok_or("malformed manifest name")?;
         for p in &r.packs {
             names::parse_pack_object(p).ok_or_else(|| format!("malformed pack name {p:?}"))?;
@@ -176,6 +191,7 @@ mod tests {
             retention_date: -1,
             release: "1".into(),
             stages: vec![],
+            incomplete_stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
         };

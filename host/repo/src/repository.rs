@@ -16,6 +16,7 @@ use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, CONFIG, MANIFESTS_PREFIX, PACKS_PREFIX};
 use crate::reader::BackupReader;
+use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
 use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
@@ -315,6 +316,20 @@ impl Repository {
         passcode: &str,
         info: BackupInfo,
     ) -> Result<BackupWriter, RepoError> {
+        Ok(self.resume_backup(passcode, info, Vec::new()).await?.0)
+    }
+
+    /// [`begin_backup`](Self::begin_backup) for a backup that an interrupted
+    /// run already started: the chunks of `uploaded` (the packs that run
+    /// reported through [`BackupWriter::on_pack_uploaded`]) count as stored
+    /// when their pack is still in the store, so they are not written again.
+    /// Says how much of `uploaded` is reused.
+    pub async fn resume_backup(
+        &self,
+        passcode: &str,
+        info: BackupInfo,
+        uploaded: Vec<UploadedPack>,
+    ) -> Result<(BackupWriter, Resumed), RepoError> {
         let span = info_span!("begin_backup", name = %info.name);
         async move {
             validate_info(&info)?;
@@ -373,7 +388,7 @@ impl Repository {
                 .map(|o| (o.name, o.size))
                 .collect();
             let reused = manifests.len();
-            let (known, previous) = tokio::task::spawn_blocking(move || {
+            let (known, previous, pack_sizes) = tokio::task::spawn_blocking(move || {
                 let mut known = KnownChunks::default();
                 for m in &manifests {
                     known.add(m, &pack_sizes);
@@ -382,7 +397,7 @@ impl Repository {
                     .and_then(|(_, i)| manifests.get(i))
                     .map(PreviousFiles::from_manifest)
                     .unwrap_or_default();
-                (known, previous)
+                (known, previous, pack_sizes)
             })
             .await
             .map_err(RepoError::join)?;
@@ -393,7 +408,7 @@ impl Repository {
             );
             let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous)
                 .with_catalog(self.inner.catalog.clone());
-            Ok(writer)
+            seed_from_journal(writer, uploaded, pack_sizes).await
         }
         .instrument(span)
         .await
@@ -465,6 +480,32 @@ impl Repository {
     pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
         gc::collect(self.store()).instrument(info_span!("gc")).await
     }
+}
+
+/// Seeds a resumed backup's writer with the packs its interrupted run
+/// uploaded (a no-op without any).
+async fn seed_from_journal(
+    mut writer: BackupWriter,
+    uploaded: Vec<UploadedPack>,
+    pack_sizes: HashMap<String, u64>,
+) -> Result<(BackupWriter, Resumed), RepoError> {
+    if uploaded.is_empty() {
+        return Ok((writer, Resumed::default()));
+    }
+    let (writer, resumed) = tokio::task::spawn_blocking(move || {
+        let resumed = writer.seed_uploaded(&uploaded, &pack_sizes);
+        (writer, resumed)
+    })
+    .await
+    .map_err(RepoError::join)?;
+    let resumed = resumed?;
+    tracing::info!(
+        packs = resumed.packs,
+        bytes = resumed.bytes,
+        missing = resumed.packs_missing,
+        "resumed from the journal"
+    );
+    Ok((writer, resumed))
 }
 
 impl std::fmt::Debug for Repository {

@@ -25,6 +25,7 @@ fn info(name: &str, start: i64) -> BackupInfo {
         retention_date: start + 86_400,
         release: "11.4".into(),
         stages: vec![],
+        incomplete_stages: Vec::new(),
         stored_bytes: 0,
         total_bytes: 0,
     }
