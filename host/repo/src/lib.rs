@@ -17,6 +17,7 @@ mod config;
 mod envelope;
 mod error;
 mod gc;
+pub mod index;
 mod keys;
 mod manifest;
 mod names;
@@ -32,7 +33,7 @@ pub use error::RepoError;
 pub use keys::KdfParams;
 pub use names::validate_backup_name;
 pub use reader::{BackupReader, StageReader, VerifyReport};
-pub use repository::Repository;
+pub use repository::{Repository, RepositoryOptions};
 pub use store::{ObjectInfo, ObjectStore, StoreError};
 pub use writer::{BackupWriter, StageWriter, WriteStats};
 

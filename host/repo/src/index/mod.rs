@@ -1,0 +1,34 @@
+//! The dedup index: which chunks are already stored under one key, and where.
+//!
+//! One immutable file per key id (`format.rs`), built with bounded memory by
+//! external sorting (`build.rs`), read with positioned reads behind an
+//! in-RAM split-block Bloom filter and fanout table (`file.rs`, `filter.rs`),
+//! and kept between backups in a host-local cache directory that is extended
+//! with new backups' manifests or rebuilt when it no longer matches the store
+//! (`cache.rs`). The format and its memory costs are in `docs/repository.md` §7.
+
+mod build;
+mod cache;
+mod file;
+mod filter;
+mod format;
+
+pub use build::{BuildLimits, IndexBuilder, IndexEntry};
+pub(crate) use cache::IndexCache;
+pub use file::{ChunkIndex, IndexHit, PackSizes};
+
+/// Why an index file could not be built or used.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("chunk index I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file is not a valid index (truncated, altered, another key…).
+    #[error("chunk index is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl IndexError {
+    pub(crate) fn corrupt(reason: impl Into<String>) -> Self {
+        IndexError::Corrupt(reason.into())
+    }
+}
