@@ -125,15 +125,13 @@ impl Refresh {
 
     /// Adds a verified manifest, named by its SHA-256.
     pub fn add(&mut self, name: [u8; 32], m: &Manifest) -> Result<(), IndexError> {
-        if !self.needs(&name) {
-            return Ok(());
-        }
+        // The manifest was validated, so its pack names are well formed.
         let packs: Vec<[u8; 32]> = m
             .packs
             .iter()
             .map(|p| names::parse_pack_object(p).unwrap_or([0; 32]))
             .collect();
-        self.builder().add_manifest(
+        self.add_entries(
             name,
             &packs,
             m.chunks.iter().map(|c| IndexEntry {
@@ -144,6 +142,19 @@ impl Refresh {
                 size: c.size,
             }),
         )
+    }
+
+    /// Adds a chunk table given as entries over `packs` (pack hashes).
+    pub fn add_entries(
+        &mut self,
+        name: [u8; 32],
+        packs: &[[u8; 32]],
+        chunks: impl IntoIterator<Item = IndexEntry>,
+    ) -> Result<(), IndexError> {
+        if !self.needs(&name) {
+            return Ok(());
+        }
+        self.builder().add_manifest(name, packs, chunks)
     }
 
     /// Writes the index if anything was added (or there was none) and opens

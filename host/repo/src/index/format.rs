@@ -65,6 +65,9 @@ impl Header {
                 "index version {version} is not {VERSION}"
             )));
         }
+        if bytes[12..16].iter().chain(&bytes[56..64]).any(|&b| b != 0) {
+            return Err(IndexError::corrupt("reserved header bytes are set"));
+        }
         let mut key_id = [0u8; 16];
         key_id.copy_from_slice(&bytes[16..32]);
         let header = Header {

@@ -32,3 +32,6 @@ impl IndexError {
         IndexError::Corrupt(reason.into())
     }
 }
+
+#[cfg(test)]
+mod tests;
