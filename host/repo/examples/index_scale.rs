@@ -79,12 +79,12 @@ fn measure(total: u64, path: &std::path::Path, sample_path: &std::path::Path) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let packs = PackSizes::new(
         (0..total.div_ceil(CHUNKS_PER_PACK))
-            .map(|n| (pack_hash(n), 16 << 20 | 16 * 29))
+            .map(|n| (pack_hash(n), (16 << 20) + 16 * 29))
             .collect(),
     );
     let rss_before = proc_status("VmRSS:");
     let started = Instant::now();
-    let index = match ChunkIndex::open(&path, &KEY, &packs) {
+    let index = match ChunkIndex::open(path, &KEY, &packs) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("open failed: {e}");
@@ -137,11 +137,9 @@ fn main() {
     if std::env::args().nth(1).as_deref() == Some("--measure") {
         let rest: Vec<String> = args.skip(1).collect();
         match rest.as_slice() {
-            [total, path, sample] => measure(
-                total.parse().unwrap_or(1),
-                path.as_ref(),
-                sample.as_ref(),
-            ),
+            [total, path, sample] => {
+                measure(total.parse().unwrap_or(1), path.as_ref(), sample.as_ref())
+            }
             _ => eprintln!("usage: --measure <total> <index> <sample>"),
         }
         return;
@@ -150,7 +148,11 @@ fn main() {
     let dir = args.next().map_or_else(std::env::temp_dir, Into::into);
     let total = (millions * 1e6) as u64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("index_scale: {total} chunks, {} packs, {cores} cores, dir {}", total.div_ceil(CHUNKS_PER_PACK), dir.display());
+    println!(
+        "index_scale: {total} chunks, {} packs, {cores} cores, dir {}",
+        total.div_ceil(CHUNKS_PER_PACK),
+        dir.display()
+    );
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let mut sample = Vec::new();

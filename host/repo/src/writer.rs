@@ -260,7 +260,8 @@ fn process(shared: &Shared, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoErro
             // can only come from a damaged index, and is not trusted.
             Some(Found::Index(hit)) if hit.size != size => {
                 tracing::warn!(chunk = %hex::encode(id.0), "indexed size differs; storing the chunk again");
-                let blob = blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
+                let blob =
+                    blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
                 out.push(Outcome::New { id, size, blob });
             }
             Some(found) => out.push(Outcome::Known { id, found }),

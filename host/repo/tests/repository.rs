@@ -747,20 +747,32 @@ async fn the_dedup_index_is_cached_extended_and_rebuilt() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(index_files.len(), 1, "one index file per key: {index_files:?}");
+    assert_eq!(
+        index_files.len(),
+        1,
+        "one index file per key: {index_files:?}"
+    );
     let index = &index_files[0];
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode(&dir), mode(index)), (0o700, 0o600));
 
     // A new Repository (a restarted host) reuses every chunk through the cache.
     let two = backup(&open().await.unwrap(), "two", "pw", &[("s", &entries)]).await;
-    assert!(two.stored_bytes < 64 * 1024, "{} bytes stored", two.stored_bytes);
+    assert!(
+        two.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        two.stored_bytes
+    );
 
     // A damaged index is rebuilt from the manifests: still full dedup.
     let bytes = std::fs::read(index).unwrap();
     std::fs::write(index, &bytes[..bytes.len() / 2]).unwrap();
     let three = backup(&open().await.unwrap(), "three", "pw", &[("s", &entries)]).await;
-    assert!(three.stored_bytes < 64 * 1024, "{} bytes stored", three.stored_bytes);
+    assert!(
+        three.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        three.stored_bytes
+    );
 
     // Packs deleted behind the cache's back are not referenced again.
     for p in packs_of(&store) {
@@ -768,7 +780,10 @@ async fn the_dedup_index_is_cached_extended_and_rebuilt() {
     }
     let repo = open().await.unwrap();
     let four = backup(&repo, "four", "pw", &[("s", &entries)]).await;
-    assert!(four.stored_bytes > 3 * MIB as u64, "the lost chunks were not rewritten");
+    assert!(
+        four.stored_bytes > 3 * MIB as u64,
+        "the lost chunks were not rewritten"
+    );
     let reader = repo.open_backup("four", "pw").await.unwrap();
     assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
 
@@ -778,7 +793,11 @@ async fn the_dedup_index_is_cached_extended_and_rebuilt() {
         repo.delete_backup(name).await.unwrap();
     }
     let five = backup(&repo, "five", "pw", &[("s", &entries)]).await;
-    assert!(five.stored_bytes < 64 * 1024, "{} bytes stored", five.stored_bytes);
+    assert!(
+        five.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        five.stored_bytes
+    );
     let reader = repo.open_backup("five", "pw").await.unwrap();
     assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
 }

@@ -176,8 +176,9 @@ impl IndexBuilder {
         }
         let hashes = &self.pack_hashes;
         let hash_of = |r: &Record| hashes.get(r.pack as usize).copied().unwrap_or([0xff; 32]);
-        self.run
-            .sort_unstable_by(|a, b| (a.id, hash_of(a), a.offset).cmp(&(b.id, hash_of(b), b.offset)));
+        self.run.sort_unstable_by(|a, b| {
+            (a.id, hash_of(a), a.offset).cmp(&(b.id, hash_of(b), b.offset))
+        });
         self.run.dedup_by(|later, first| later.id == first.id);
         let file = tempfile::tempfile_in(&self.temp_dir)?;
         let mut out = BufWriter::with_capacity(1 << 20, &file);
@@ -340,7 +341,10 @@ impl IndexBuilder {
 }
 
 /// The next record of `reader` with its pack number mapped to the final row.
-fn next_remapped(reader: &mut RecordReader<'_>, remap: &[u32]) -> Result<Option<Record>, IndexError> {
+fn next_remapped(
+    reader: &mut RecordReader<'_>,
+    remap: &[u32],
+) -> Result<Option<Record>, IndexError> {
     let Some(mut r) = reader.next_record()? else {
         return Ok(None);
     };

@@ -67,7 +67,12 @@ impl IndexCache {
         };
         let path = dir.join(format!("{}.idx", hex::encode(key_id)));
         let base = match open_cached(&path, &key_id, packs) {
-            Some(index) if index.covered_manifests().iter().all(|m| committed.contains(m)) => {
+            Some(index)
+                if index
+                    .covered_manifests()
+                    .iter()
+                    .all(|m| committed.contains(m)) =>
+            {
                 Some(index)
             }
             Some(_) => {
@@ -99,7 +104,9 @@ fn open_cached(path: &Path, key_id: &[u8; 16], packs: &PackSizes) -> Option<Chun
         }
     };
     ChunkIndex::from_file(file, key_id, packs)
-        .inspect_err(|e| warn!(path = %path.display(), error = %e, "chunk index unusable; rebuilding it"))
+        .inspect_err(
+            |e| warn!(path = %path.display(), error = %e, "chunk index unusable; rebuilding it"),
+        )
         .ok()
 }
 

@@ -235,7 +235,9 @@ fn scan(
     read_or_truncated(&mut reader, &mut head)?;
     let header = Header::decode(&head)?;
     if &header.key_id != key_id {
-        return Err(IndexError::corrupt("the index was written under another key"));
+        return Err(IndexError::corrupt(
+            "the index was written under another key",
+        ));
     }
     let layout = header
         .layout()
@@ -297,7 +299,9 @@ fn scan(
         }
         previous = Some(r.id);
         if u64::from(r.pack) >= header.packs || !r.plausible() {
-            return Err(IndexError::corrupt("a record's pack or blob range is invalid"));
+            return Err(IndexError::corrupt(
+                "a record's pack or blob range is invalid",
+            ));
         }
         if let Some(t) = tables.as_mut() {
             t.filter.insert(&r.id);
@@ -394,7 +398,8 @@ impl<'a> RecordReader<'a> {
             if self.next >= self.end {
                 return Ok(None);
             }
-            let want = (self.end - self.next).min(SCAN_BUFFER as u64 / RECORD_LEN as u64 * RECORD_LEN as u64);
+            let want = (self.end - self.next)
+                .min(SCAN_BUFFER as u64 / RECORD_LEN as u64 * RECORD_LEN as u64);
             self.buf.resize(want as usize, 0);
             self.file.read_exact_at(&mut self.buf, self.next)?;
             self.next += want;

@@ -86,8 +86,7 @@ impl Header {
     pub fn layout(&self) -> Option<Layout> {
         let packs_at = HEADER_LEN.checked_add(self.manifests.checked_mul(HASH_LEN)?)?;
         let records_at = packs_at.checked_add(self.packs.checked_mul(HASH_LEN)?)?;
-        let trailer_at =
-            records_at.checked_add(self.records.checked_mul(RECORD_LEN as u64)?)?;
+        let trailer_at = records_at.checked_add(self.records.checked_mul(RECORD_LEN as u64)?)?;
         Some(Layout {
             packs_at,
             records_at,

@@ -31,7 +31,12 @@ fn bytes32(rng: &mut impl RngCore) -> [u8; 32] {
 
 /// `count` chunks over packs of 16; `shared` earlier chunks are listed again
 /// (as a backup lists the chunks it reuses).
-fn manifest(seed: u64, count: usize, shared: &[IndexEntry], shared_packs: &[[u8; 32]]) -> FakeManifest {
+fn manifest(
+    seed: u64,
+    count: usize,
+    shared: &[IndexEntry],
+    shared_packs: &[[u8; 32]],
+) -> FakeManifest {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut packs = shared_packs.to_vec();
     let mut chunks = shared.to_vec();
@@ -65,7 +70,8 @@ fn all_alive(ms: &[&FakeManifest]) -> PackSizes {
 fn build(dir: &Path, name: &str, ms: &[&FakeManifest], limits: BuildLimits) -> std::path::PathBuf {
     let mut b = IndexBuilder::new(KEY, dir, limits);
     for m in ms {
-        b.add_manifest(m.name, &m.packs, m.chunks.iter().copied()).unwrap();
+        b.add_manifest(m.name, &m.packs, m.chunks.iter().copied())
+            .unwrap();
     }
     let path = dir.join(name);
     b.finish(&path).unwrap();
@@ -84,7 +90,10 @@ fn a_build_round_trips() {
     assert_eq!(covered, BTreeSet::from([m1.name, m2.name]));
     for m in [&m1, &m2] {
         for c in &m.chunks {
-            let hit = index.lookup(&c.id).unwrap().expect("indexed chunk is found");
+            let hit = index
+                .lookup(&c.id)
+                .unwrap()
+                .expect("indexed chunk is found");
             assert_eq!(
                 (hit.pack, hit.offset, hit.length, hit.size),
                 (m.packs[c.pack as usize], c.offset, c.length, c.size)
@@ -96,7 +105,8 @@ fn a_build_round_trips() {
         assert_eq!(index.lookup(&bytes32(&mut rng)).unwrap(), None);
     }
     assert!(index.memory_bytes() < 4096);
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -118,13 +128,21 @@ fn extending_an_index_equals_rebuilding_it() {
     let base = build(dir.path(), "base.idx", &[&m1], TINY);
     let base = ChunkIndex::open(&base, &KEY, &PackSizes::default()).unwrap();
     let mut b = IndexBuilder::extend(base, dir.path(), TINY);
-    b.add_manifest(m3.name, &m3.packs, m3.chunks.iter().copied()).unwrap();
-    b.add_manifest(m2.name, &m2.packs, m2.chunks.iter().copied()).unwrap();
+    b.add_manifest(m3.name, &m3.packs, m3.chunks.iter().copied())
+        .unwrap();
+    b.add_manifest(m2.name, &m2.packs, m2.chunks.iter().copied())
+        .unwrap();
     // Adding a covered manifest again changes nothing.
-    b.add_manifest(m1.name, &m1.packs, m1.chunks.iter().copied()).unwrap();
+    b.add_manifest(m1.name, &m1.packs, m1.chunks.iter().copied())
+        .unwrap();
     b.finish(&dir.path().join("extended.idx")).unwrap();
 
-    let rebuilt = build(dir.path(), "rebuilt.idx", &[&m2, &m3, &m1], BuildLimits::default());
+    let rebuilt = build(
+        dir.path(),
+        "rebuilt.idx",
+        &[&m2, &m3, &m1],
+        BuildLimits::default(),
+    );
     let extended = std::fs::read(dir.path().join("extended.idx")).unwrap();
     assert_eq!(extended, std::fs::read(rebuilt).unwrap());
 }
@@ -135,7 +153,11 @@ fn chunks_of_missing_or_short_packs_are_not_returned() {
     let m = manifest(7, 64, &[], &[]);
     let path = build(dir.path(), "a.idx", &[&m], TINY);
     // Pack 0 is gone, pack 1 is shorter than its last blob, 2 and 3 are fine.
-    let short_end = m.chunks[16..32].iter().map(|c| c.offset + c.length).max().unwrap();
+    let short_end = m.chunks[16..32]
+        .iter()
+        .map(|c| c.offset + c.length)
+        .max()
+        .unwrap();
     let packs = PackSizes::new(vec![
         (m.packs[1], u64::from(short_end) - 1),
         (m.packs[2], 32 << 20),
@@ -195,7 +217,8 @@ fn refresh_with(
     let mut added = 0;
     for m in committed {
         if r.needs(&m.name) {
-            r.add_entries(m.name, &m.packs, m.chunks.iter().copied()).unwrap();
+            r.add_entries(m.name, &m.packs, m.chunks.iter().copied())
+                .unwrap();
             added += 1;
         }
     }
@@ -224,9 +247,17 @@ fn the_cache_is_extended_kept_or_rebuilt() {
     assert!(index.lookup(&m1.chunks[50].id).unwrap().is_none());
 
     // A damaged file is rebuilt, not an error.
-    let path = dir.path().join("cache").join(format!("{}.idx", hex::encode(KEY)));
+    let path = dir
+        .path()
+        .join("cache")
+        .join(format!("{}.idx", hex::encode(KEY)));
     let len = std::fs::metadata(&path).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 5).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
     let (index, added) = refresh_with(&cache, &[&m2], &packs);
     assert_eq!((added, index.len()), (1, 55));
     std::fs::write(&path, b"not an index").unwrap();
