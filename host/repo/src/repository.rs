@@ -388,10 +388,15 @@ impl Repository {
         let cache = self.inner.index_cache.clone();
         let limits = self.inner.index_limits;
         let key_id = keys.key_id();
+        // Blocking closures do not inherit the span; their warnings should.
+        let span = tracing::Span::current();
+        let in_span = span.clone();
         let (mut refresh, packs) = tokio::task::spawn_blocking(move || {
-            cache
-                .start(key_id, &committed, &packs, limits)
-                .map(|r| (r, packs))
+            in_span.in_scope(|| {
+                cache
+                    .start(key_id, &committed, &packs, limits)
+                    .map(|r| (r, packs))
+            })
         })
         .await
         .map_err(RepoError::join)??;
@@ -421,7 +426,7 @@ impl Repository {
                 previous = p;
             }
         }
-        let known = tokio::task::spawn_blocking(move || refresh.finish(&packs))
+        let known = tokio::task::spawn_blocking(move || span.in_scope(|| refresh.finish(&packs)))
             .await
             .map_err(RepoError::join)??;
         Ok((known, previous))

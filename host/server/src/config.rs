@@ -381,7 +381,7 @@ impl HostConfig {
 
     /// The dedup index cache of one store: `<state_dir>/index-cache/<store>`.
     /// Unlike `cache_dir` it must not be shared: it holds chunk ids and is
-    /// trusted like the rest of the state dir (see docs/repository.md §7).
+    /// trusted like the rest of the state dir (see docs/repository.md §13).
     pub fn index_cache_dir(&self, store: &str) -> PathBuf {
         self.state_dir.join("index-cache").join(store)
     }

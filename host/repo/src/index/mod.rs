@@ -5,7 +5,7 @@
 //! in-RAM split-block Bloom filter and fanout table (`file.rs`, `filter.rs`),
 //! and kept between backups in a host-local cache directory that is extended
 //! with new backups' manifests or rebuilt when it no longer matches the store
-//! (`cache.rs`). The format and its memory costs are in `docs/repository.md` §7.
+//! (`cache.rs`). The format and its memory costs are in `docs/repository.md` §13.
 
 mod build;
 mod cache;
