@@ -102,6 +102,15 @@ impl Shared {
         }
         Ok(self.known.lookup(&id.0)?.map(Found::Index))
     }
+
+    /// Records where this backup's chunk `id` is.
+    fn remember(&self, id: ChunkId, loc: Loc) -> Result<(), RepoError> {
+        self.session
+            .write()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?
+            .insert(id, loc);
+        Ok(())
+    }
 }
 
 /// An already stored chunk: referenced earlier by this backup, or found in
@@ -110,6 +119,16 @@ impl Shared {
 enum Found {
     Session(Loc),
     Index(IndexHit),
+}
+
+impl Found {
+    /// The chunk's plaintext size.
+    fn size(&self) -> u32 {
+        match self {
+            Found::Session(loc) => loc.size,
+            Found::Index(hit) => hit.size,
+        }
+    }
 }
 
 /// A file of the previous backup: what must still match for it to count as
@@ -255,15 +274,16 @@ fn process(shared: &Shared, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoErro
     for data in chunks {
         let id = shared.keys.chunk_id(&data);
         let size = data.len() as u32;
-        match shared.find(&id)? {
-            // Equal ids mean equal content, so equal sizes; a differing size
-            // can only come from a damaged index, and is not trusted.
-            Some(Found::Index(hit)) if hit.size != size => {
+        // Equal ids mean equal content, so equal sizes; a differing size
+        // can only come from a damaged index, and is not trusted.
+        let found = shared.find(&id)?.filter(|f| {
+            let consistent = f.size() == size;
+            if !consistent {
                 tracing::warn!(chunk = %hex::encode(id.0), "indexed size differs; storing the chunk again");
-                let blob =
-                    blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
-                out.push(Outcome::New { id, size, blob });
             }
+            consistent
+        });
+        match found {
             Some(found) => out.push(Outcome::Known { id, found }),
             None => {
                 let blob =
@@ -520,7 +540,7 @@ impl BackupWriter {
             return Err(RepoError::Internal("chunk job lost chunks".into()));
         }
         for (entry, outcome) in job.targets.into_iter().zip(outcomes) {
-            let loc = match outcome {
+            let (id, loc) = match outcome {
                 Outcome::Known { id, found } => (id, self.reference(id, found)?),
                 Outcome::New { id, size, blob } => {
                     // Another job of this backup may have stored it meanwhile.
@@ -531,7 +551,6 @@ impl BackupWriter {
                     }
                 }
             };
-            let (id, loc) = loc;
             let pos = self.chunk_position(id, loc);
             self.stats.chunks_total += 1;
             let stage = self
@@ -575,11 +594,7 @@ impl BackupWriter {
             length: hit.length,
             size: hit.size,
         };
-        self.shared
-            .session
-            .write()
-            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?
-            .insert(id, loc);
+        self.shared.remember(id, loc)?;
         Ok(loc)
     }
 
@@ -624,7 +639,11 @@ impl BackupWriter {
         })
         .await
         .map_err(RepoError::join)??;
-        let Some(found) = found else {
+        // The sizes must add up to the file's, as in a manifest (§4.4); a
+        // mismatch can only come from a damaged index.
+        let Some(found) =
+            found.filter(|f| f.iter().map(|(_, c)| u64::from(c.size())).sum::<u64>() == size)
+        else {
             return Ok(false);
         };
         let mut chunks = Vec::with_capacity(found.len());
@@ -681,11 +700,7 @@ impl BackupWriter {
         let full = pack.is_full();
         self.stats.bytes_stored_new += length as u64;
         self.stats.chunks_new += 1;
-        self.shared
-            .session
-            .write()
-            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?
-            .insert(id, loc);
+        self.shared.remember(id, loc)?;
         self.note_memory();
         if full {
             self.seal_pack().await?;
