@@ -10,7 +10,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::commit::{self, CommitRecord, MAX_RECORD_SIZE};
 use crate::config::StoreConfig;
 use crate::error::RepoError;
-use crate::index::{BuildLimits, IndexCache, PackSizes};
+use crate::index::{BuildLimits, IndexCache, IndexSet, PackSizes};
 use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
@@ -384,7 +384,7 @@ impl Repository {
         newest: Option<usize>,
         committed: BTreeSet<[u8; 32]>,
         packs: PackSizes,
-    ) -> Result<(crate::index::ChunkIndex, PreviousFiles), RepoError> {
+    ) -> Result<(IndexSet, PreviousFiles), RepoError> {
         let cache = self.inner.index_cache.clone();
         let limits = self.inner.index_limits;
         let key_id = keys.key_id();

@@ -23,7 +23,7 @@ use crate::blob;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
-use crate::index::{ChunkIndex, IndexHit};
+use crate::index::{IndexHit, IndexSet};
 use crate::keys::{ChunkId, KdfParams, Keys};
 use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
@@ -82,7 +82,7 @@ struct Shared {
     /// Chunks stored by earlier backups under this key: an on-disk index
     /// behind an in-RAM filter. Looked up on the blocking jobs, where the
     /// ids are computed, because a lookup may read the index file.
-    known: Arc<ChunkIndex>,
+    known: Arc<IndexSet>,
     /// Chunks this backup has written or referenced so far.
     session: RwLock<HashMap<ChunkId, Loc>>,
 }
@@ -301,7 +301,7 @@ impl BackupWriter {
         keys: Arc<Keys>,
         kdf: KdfParams,
         mut info: BackupInfo,
-        known: Arc<ChunkIndex>,
+        known: Arc<IndexSet>,
         previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();

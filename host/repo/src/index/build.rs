@@ -67,7 +67,8 @@ pub struct IndexBuilder {
     key_id: [u8; 16],
     temp_dir: PathBuf,
     limits: BuildLimits,
-    base: Option<IndexFile>,
+    /// Existing indexes this build extends (merged into the result).
+    bases: Vec<IndexFile>,
     manifests: BTreeSet<[u8; 32]>,
     pack_numbers: HashMap<[u8; 32], u32>,
     pack_hashes: Vec<[u8; 32]>,
@@ -82,7 +83,7 @@ impl IndexBuilder {
             key_id,
             temp_dir: temp_dir.to_path_buf(),
             limits,
-            base: None,
+            bases: Vec::new(),
             manifests: BTreeSet::new(),
             pack_numbers: HashMap::new(),
             pack_hashes: Vec::new(),
@@ -91,13 +92,26 @@ impl IndexBuilder {
         }
     }
 
-    /// Starts from an existing index (already verified when it was opened).
-    pub fn extend(base: ChunkIndex, temp_dir: &Path, limits: BuildLimits) -> Self {
-        let base = base.into_file();
-        let mut builder = Self::new(base.header.key_id, temp_dir, limits);
-        builder.manifests.extend(base.manifests.iter().copied());
-        builder.base = Some(base);
-        builder
+    /// Starts from existing indexes of `key_id` (already verified when they
+    /// were opened); the result holds all of their records.
+    pub fn extend(
+        key_id: [u8; 16],
+        bases: Vec<ChunkIndex>,
+        temp_dir: &Path,
+        limits: BuildLimits,
+    ) -> Result<Self, IndexError> {
+        let mut builder = Self::new(key_id, temp_dir, limits);
+        for base in bases {
+            let base = base.into_file();
+            if base.header.key_id != key_id {
+                return Err(IndexError::corrupt(
+                    "an index of another key cannot be extended",
+                ));
+            }
+            builder.manifests.extend(base.manifests.iter().copied());
+            builder.bases.push(base);
+        }
+        Ok(builder)
     }
 
     /// Whether the chunks of `manifest` are already in.
@@ -203,7 +217,7 @@ impl IndexBuilder {
         let file = tempfile::tempfile_in(&self.temp_dir)?;
         self.merge_into(&file)?;
         let merged = IndexFile::verify(file, &self.key_id)?;
-        self.base = Some(merged);
+        self.bases = vec![merged];
         self.pack_numbers = HashMap::new();
         self.pack_hashes = Vec::new();
         self.runs.clear();
@@ -238,57 +252,69 @@ impl IndexBuilder {
             w.write_all(m)?;
         }
 
-        // Pack table: the base's (sorted) and the new names (sorted here),
-        // merged; both sides learn their final row numbers.
-        let mut new_sorted: Vec<u32> = (0..self.pack_hashes.len() as u32).collect();
+        // Pack table: every base's (sorted) and the new names (sorted here),
+        // merged; each source learns the final row of each of its packs.
         let hashes = &self.pack_hashes;
+        let mut new_sorted: Vec<u32> = (0..hashes.len() as u32).collect();
         new_sorted.sort_unstable_by_key(|&n| hashes.get(n as usize).copied());
-        let mut new_final = vec![0u32; hashes.len()];
-        let base_count = self.base.as_ref().map_or(0, |b| b.header.packs as usize);
-        let mut base_final = vec![0u32; base_count];
+        type PackSource<'a> = Box<dyn Iterator<Item = Result<[u8; 32], IndexError>> + 'a>;
+        let mut pack_sources: Vec<PackSource<'_>> = self
+            .bases
+            .iter()
+            .map(|b| Box::new(b.packs()) as PackSource<'_>)
+            .collect();
+        pack_sources.push(Box::new(new_sorted.iter().map(|&n| {
+            hashes
+                .get(n as usize)
+                .copied()
+                .ok_or_else(|| IndexError::corrupt("a new pack name was lost"))
+        })));
+        let mut remaps: Vec<Vec<u32>> = self
+            .bases
+            .iter()
+            .map(|b| vec![0u32; b.header.packs as usize])
+            .chain([vec![0u32; new_sorted.len()]])
+            .collect();
+        let mut rows = vec![0usize; pack_sources.len()];
+        let mut heap = BinaryHeap::new();
+        for (i, source) in pack_sources.iter_mut().enumerate() {
+            if let Some(hash) = source.next().transpose()? {
+                heap.push(Reverse((hash, i)));
+            }
+        }
         let mut packs_written: u32 = 0;
-        {
-            let mut base_packs = self.base.as_ref().map(|b| b.packs().enumerate().peekable());
-            let mut new_packs = new_sorted.iter().peekable();
-            loop {
-                let next_base = match base_packs.as_mut().and_then(|p| p.peek()) {
-                    Some((_, Ok(h))) => Some(*h),
-                    Some((_, Err(_))) => {
-                        return Err(IndexError::corrupt("base pack table unreadable"));
-                    }
-                    None => None,
-                };
-                let next_new = new_packs
-                    .peek()
-                    .and_then(|&&n| hashes.get(n as usize).copied());
-                let hash = match (next_base, next_new) {
-                    (None, None) => break,
-                    (Some(b), Some(n)) => b.min(n),
-                    (Some(b), None) => b,
-                    (None, Some(n)) => n,
-                };
-                if next_base == Some(hash)
-                    && let Some((row, _)) = base_packs.as_mut().and_then(|p| p.next())
-                    && let Some(slot) = base_final.get_mut(row)
-                {
-                    *slot = packs_written;
-                }
-                if next_new == Some(hash)
-                    && let Some(&n) = new_packs.next()
-                    && let Some(slot) = new_final.get_mut(n as usize)
-                {
-                    *slot = packs_written;
-                }
+        let mut last: Option<[u8; 32]> = None;
+        while let Some(Reverse((hash, i))) = heap.pop() {
+            if last != Some(hash) {
                 body.update(hash);
                 w.write_all(&hash)?;
                 packs_written += 1;
+                last = Some(hash);
+            }
+            if let (Some(remap), Some(row)) = (remaps.get_mut(i), rows.get_mut(i)) {
+                if let Some(slot) = remap.get_mut(*row) {
+                    *slot = packs_written - 1;
+                }
+                *row += 1;
+            }
+            if let Some(next) = pack_sources.get_mut(i).and_then(|s| s.next()).transpose()? {
+                heap.push(Reverse((next, i)));
+            }
+        }
+        drop(pack_sources);
+        // The new names were merged in sorted order; runs name them by number.
+        let by_position = remaps.pop().unwrap_or_default();
+        let mut new_final = vec![0u32; hashes.len()];
+        for (&n, &row) in new_sorted.iter().zip(&by_position) {
+            if let Some(slot) = new_final.get_mut(n as usize) {
+                *slot = row;
             }
         }
 
         // Records: k-way merge by (id, final pack, offset), first of each id kept.
         let mut sources: Vec<(RecordReader<'_>, &[u32])> = Vec::new();
-        if let Some(base) = &self.base {
-            sources.push((base.records(), &base_final));
+        for (base, remap) in self.bases.iter().zip(&remaps) {
+            sources.push((base.records(), remap));
         }
         for run in &self.runs {
             sources.push((

@@ -3,19 +3,21 @@
 //! One immutable file per key id (`format.rs`), built with bounded memory by
 //! external sorting (`build.rs`), read with positioned reads behind an
 //! in-RAM split-block Bloom filter and fanout table (`file.rs`, `filter.rs`),
-//! and kept between backups in a host-local cache directory that is extended
-//! with new backups' manifests or rebuilt when it no longer matches the store
-//! (`cache.rs`). The format and its memory costs are in `docs/repository.md` §13.
+//! and kept between backups in a host-local cache directory as a base file
+//! plus small delta files with new backups' manifests, rebuilt when it no
+//! longer matches the store (`cache.rs`, `set.rs`). The format and its memory costs are in `docs/repository.md` §13.
 
 mod build;
-mod cache;
+pub(crate) mod cache;
 mod file;
 mod filter;
 mod format;
+mod set;
 
 pub use build::{BuildLimits, IndexBuilder, IndexEntry};
 pub(crate) use cache::IndexCache;
 pub use file::{ChunkIndex, IndexHit, PackSizes};
+pub use set::IndexSet;
 
 /// Why an index file could not be built or used.
 #[derive(Debug, thiserror::Error)]

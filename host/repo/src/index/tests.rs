@@ -127,7 +127,7 @@ fn extending_an_index_equals_rebuilding_it() {
 
     let base = build(dir.path(), "base.idx", &[&m1], TINY);
     let base = ChunkIndex::open(&base, &KEY, &PackSizes::default()).unwrap();
-    let mut b = IndexBuilder::extend(base, dir.path(), TINY);
+    let mut b = IndexBuilder::extend(KEY, vec![base], dir.path(), TINY).unwrap();
     b.add_manifest(m3.name, &m3.packs, m3.chunks.iter().copied())
         .unwrap();
     b.add_manifest(m2.name, &m2.packs, m2.chunks.iter().copied())
@@ -211,7 +211,7 @@ fn refresh_with(
     cache: &IndexCache,
     committed: &[&FakeManifest],
     packs: &PackSizes,
-) -> (ChunkIndex, usize) {
+) -> (IndexSet, usize) {
     let set: BTreeSet<_> = committed.iter().map(|m| m.name).collect();
     let mut r = cache.start(KEY, &set, packs, TINY).unwrap();
     let mut added = 0;
@@ -225,44 +225,94 @@ fn refresh_with(
     (r.finish(packs).unwrap(), added)
 }
 
+/// Every chunk of `ms` is found, and the first chunk of `gone` is not.
+fn assert_finds(index: &IndexSet, ms: &[&FakeManifest], gone: &[&FakeManifest]) {
+    for m in ms {
+        for c in &m.chunks {
+            assert!(index.lookup(&c.id).unwrap().is_some());
+        }
+    }
+    for m in gone {
+        assert!(
+            index
+                .lookup(&m.chunks.last().unwrap().id)
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+fn index_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
 #[test]
-fn the_cache_is_extended_kept_or_rebuilt() {
+fn the_cache_adds_deltas_keeps_merges_or_rebuilds() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = IndexCache::Dir(dir.path().join("cache"));
+    let cache_dir = dir.path().join("cache");
+    let cache = IndexCache::Dir(cache_dir.clone());
     let m1 = manifest(1, 100, &[], &[]);
     let m2 = manifest(2, 50, &m1.chunks[..5], &m1.packs);
     let packs = all_alive(&[&m1, &m2]);
 
     let (_, added) = refresh_with(&cache, &[&m1], &packs);
-    assert_eq!(added, 1);
-    // A new backup: only its manifest is added.
+    assert_eq!((added, index_files(&cache_dir)), (1, 1));
+    // A new backup: only its manifest is added, as a delta file.
     let (index, added) = refresh_with(&cache, &[&m1, &m2], &packs);
-    assert_eq!((added, index.len()), (1, 150));
-    // Nothing new: the cached file is used as it is.
+    assert_eq!((added, index.files(), index_files(&cache_dir)), (1, 2, 2));
+    assert_finds(&index, &[&m1, &m2], &[]);
+    // Nothing new: the cached files are used as they are.
     let (_, added) = refresh_with(&cache, &[&m1, &m2], &packs);
     assert_eq!(added, 0);
-    // A covered backup was deleted: rebuilt from what remains.
+    // A covered backup was deleted: rebuilt from what remains, in one file.
     let (index, added) = refresh_with(&cache, &[&m2], &packs);
-    assert_eq!((added, index.len()), (1, 55));
-    assert!(index.lookup(&m1.chunks[50].id).unwrap().is_none());
+    assert_eq!((added, index.files(), index_files(&cache_dir)), (1, 1, 1));
+    assert_finds(&index, &[&m2], &[&m1]);
 
-    // A damaged file is rebuilt, not an error.
-    let path = dir
-        .path()
-        .join("cache")
-        .join(format!("{}.idx", hex::encode(KEY)));
-    let len = std::fs::metadata(&path).unwrap().len();
+    // More deltas than allowed are merged into the base.
+    let more: Vec<FakeManifest> = (10..10 + cache::MAX_DELTAS as u64 + 2)
+        .map(|seed| manifest(seed, 20, &[], &[]))
+        .collect();
+    let mut committed = vec![&m2];
+    let mut all_packs = vec![&m2];
+    all_packs.extend(more.iter());
+    let packs = all_alive(&all_packs);
+    for m in &more {
+        committed.push(m);
+        let (index, added) = refresh_with(&cache, &committed, &packs);
+        assert_eq!(added, 1);
+        assert!(index.files() <= 1 + cache::MAX_DELTAS);
+        assert_eq!(index.files(), index_files(&cache_dir));
+        assert_finds(&index, &committed, &[&m1]);
+    }
+    assert!(index_files(&cache_dir) < 1 + cache::MAX_DELTAS);
+
+    // A damaged file (here the newest delta, else the base) makes the whole
+    // set be rebuilt, not fail.
+    let mut files: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let victim = files.last().unwrap();
+    let len = std::fs::metadata(victim).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
-        .open(&path)
+        .open(victim)
         .unwrap()
         .set_len(len - 5)
         .unwrap();
-    let (index, added) = refresh_with(&cache, &[&m2], &packs);
-    assert_eq!((added, index.len()), (1, 55));
-    std::fs::write(&path, b"not an index").unwrap();
-    let (index, added) = refresh_with(&cache, &[&m1, &m2], &packs);
-    assert_eq!((added, index.len()), (2, 150));
+    let (index, added) = refresh_with(&cache, &committed, &packs);
+    assert_eq!((added, index.files()), (committed.len(), 1));
+    assert_finds(&index, &committed, &[&m1]);
+    std::fs::write(
+        cache_dir.join(format!("{}.idx", hex::encode(KEY))),
+        b"not an index",
+    )
+    .unwrap();
+    let (index, added) = refresh_with(&cache, &committed, &packs);
+    assert_eq!((added, index.files()), (committed.len(), 1));
+    assert_finds(&index, &committed, &[&m1]);
 }
 
 #[test]
@@ -271,7 +321,24 @@ fn a_temporary_cache_leaves_nothing_behind() {
     let packs = all_alive(&[&m]);
     let (index, added) = refresh_with(&IndexCache::Temporary, &[&m], &packs);
     assert_eq!(added, 1);
-    assert!(index.lookup(&m.chunks[3].id).unwrap().is_some());
+    assert_finds(&index, &[&m], &[]);
+}
+
+#[test]
+fn cached_file_names_are_parsed_strictly() {
+    let key = "ab12";
+    assert_eq!(cache::parse_file_name("ab12.idx", key), Some(None));
+    assert_eq!(cache::parse_file_name("ab12-7.idx", key), Some(Some(7)));
+    for other in [
+        "ab12-.idx",
+        "ab12-x.idx",
+        "ab12.idx.tmp",
+        "cd34.idx",
+        "ab12-1-2.idx",
+        "ab12--1.idx",
+    ] {
+        assert_eq!(cache::parse_file_name(other, key), None, "{other}");
+    }
 }
 
 #[test]
