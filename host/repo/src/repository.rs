@@ -15,6 +15,7 @@ use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
 use crate::reader::BackupReader;
+use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
 use crate::writer::{BackupWriter, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
@@ -290,6 +291,20 @@ impl Repository {
         passcode: &str,
         info: BackupInfo,
     ) -> Result<BackupWriter, RepoError> {
+        Ok(self.resume_backup(passcode, info, Vec::new()).await?.0)
+    }
+
+    /// [`begin_backup`](Self::begin_backup) for a backup that an interrupted
+    /// run already started: the chunks of `uploaded` (the packs that run
+    /// reported through [`BackupWriter::on_pack_uploaded`]) count as stored
+    /// when their pack is still in the store, so they are not written again.
+    /// Says how much of `uploaded` is reused.
+    pub async fn resume_backup(
+        &self,
+        passcode: &str,
+        info: BackupInfo,
+        uploaded: Vec<UploadedPack>,
+    ) -> Result<(BackupWriter, Resumed), RepoError> {
         let span = info_span!("begin_backup", name = %info.name);
         async move {
             validate_info(&info)?;
@@ -338,7 +353,7 @@ impl Repository {
                 .map(|(i, _)| i);
             let committed: BTreeSet<[u8; 32]> = usable.iter().map(|(hash, _)| *hash).collect();
             let packs = self.listed_packs().await?;
-            let (known, previous) = self
+            let (known, previous, packs) = self
                 .refresh_index(&keys, &usable, newest, committed, packs)
                 .await?;
             tracing::info!(
@@ -355,7 +370,7 @@ impl Repository {
                 Arc::new(known),
                 previous,
             );
-            Ok(writer)
+            seed_from_journal(writer, uploaded, packs).await
         }
         .instrument(span)
         .await
@@ -384,7 +399,7 @@ impl Repository {
         newest: Option<usize>,
         committed: BTreeSet<[u8; 32]>,
         packs: PackSizes,
-    ) -> Result<(IndexSet, PreviousFiles), RepoError> {
+    ) -> Result<(IndexSet, PreviousFiles, PackSizes), RepoError> {
         let cache = self.inner.index_cache.clone();
         let limits = self.inner.index_limits;
         let key_id = keys.key_id();
@@ -426,10 +441,12 @@ impl Repository {
                 previous = p;
             }
         }
-        let known = tokio::task::spawn_blocking(move || span.in_scope(|| refresh.finish(&packs)))
-            .await
-            .map_err(RepoError::join)??;
-        Ok((known, previous))
+        let (known, packs) = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| refresh.finish(&packs).map(|known| (known, packs)))
+        })
+        .await
+        .map_err(RepoError::join)??;
+        Ok((known, previous, packs))
     }
 
     /// Opens a backup for restore: checks the record's checksum, the passcode
@@ -498,6 +515,32 @@ impl Repository {
     pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
         gc::collect(self.store()).instrument(info_span!("gc")).await
     }
+}
+
+/// Seeds a resumed backup's writer with the packs its interrupted run
+/// uploaded (a no-op without any).
+async fn seed_from_journal(
+    mut writer: BackupWriter,
+    uploaded: Vec<UploadedPack>,
+    pack_sizes: PackSizes,
+) -> Result<(BackupWriter, Resumed), RepoError> {
+    if uploaded.is_empty() {
+        return Ok((writer, Resumed::default()));
+    }
+    let (writer, resumed) = tokio::task::spawn_blocking(move || {
+        let resumed = writer.seed_uploaded(&uploaded, &pack_sizes);
+        (writer, resumed)
+    })
+    .await
+    .map_err(RepoError::join)?;
+    let resumed = resumed?;
+    tracing::info!(
+        packs = resumed.packs,
+        bytes = resumed.bytes,
+        missing = resumed.packs_missing,
+        "resumed from the journal"
+    );
+    Ok((writer, resumed))
 }
 
 impl std::fmt::Debug for Repository {

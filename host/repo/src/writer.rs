@@ -23,15 +23,16 @@ use crate::blob;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
-use crate::index::{IndexHit, IndexSet};
+use crate::index::{IndexHit, IndexSet, PackSizes};
 use crate::keys::{ChunkId, KdfParams, Keys};
 use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
 };
 use crate::names;
 use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
+use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
-use crate::{BackupInfo, StagePublic};
+use crate::{BackupInfo, IncompleteStage, StagePublic};
 
 /// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
 const MAX_JOBS: usize = 8;
@@ -224,6 +225,9 @@ pub struct BackupWriter {
     slot_of: HashMap<String, u32>,
     pack: Option<PackBuilder>,
     uploads: JoinSet<Result<(u32, String, u64), RepoError>>,
+    /// The chunks of each pack not yet uploaded, by slot, for the hook.
+    pack_chunks: HashMap<u32, Vec<PackChunk>>,
+    on_pack_uploaded: Option<PackUploadedHook>,
     uploading_bytes: u64,
     jobs: VecDeque<Job>,
     jobs_bytes: u64,
@@ -305,6 +309,7 @@ impl BackupWriter {
         previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();
+        info.incomplete_stages.clear();
         info.stored_bytes = 0;
         info.total_bytes = 0;
         let span = info_span!("backup", name = %info.name);
@@ -321,6 +326,8 @@ impl BackupWriter {
             slot_of: HashMap::new(),
             pack: None,
             uploads: JoinSet::new(),
+            pack_chunks: HashMap::new(),
+            on_pack_uploaded: None,
             uploading_bytes: 0,
             jobs: VecDeque::new(),
             jobs_bytes: 0,
@@ -344,6 +351,59 @@ impl BackupWriter {
 
     pub fn stats(&self) -> WriteStats {
         self.stats.clone()
+    }
+
+    /// Counts the chunks of packs an interrupted run of this backup uploaded
+    /// (from its journal) as this backup's own, so they are not written
+    /// again. Same rule as for earlier backups (§5): a pack missing from the
+    /// store (`pack_sizes`, from listing `packs/`) or too short for its
+    /// chunks contributes nothing. O(chunks): call on a blocking thread.
+    pub(crate) fn seed_uploaded(
+        &mut self,
+        packs: &[UploadedPack],
+        pack_sizes: &PackSizes,
+    ) -> Result<Resumed, RepoError> {
+        let shared = self.shared.clone();
+        let mut session = shared
+            .session
+            .write()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?;
+        let mut resumed = Resumed::default();
+        for pack in packs {
+            let Some(stored) = pack_sizes
+                .object_size(&pack.name)
+                .filter(|&size| size >= pack.bytes())
+            else {
+                resumed.packs_missing += 1;
+                continue;
+            };
+            let slot = match self.slot_of.get(&pack.name) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slots.len() as u32;
+                    self.slots.push(Some(pack.name.clone()));
+                    self.slot_of.insert(pack.name.clone(), s);
+                    s
+                }
+            };
+            for c in &pack.chunks {
+                session.entry(ChunkId(c.id)).or_insert(Loc {
+                    slot,
+                    offset: c.offset,
+                    length: c.length,
+                    size: c.size,
+                });
+            }
+            resumed.packs += 1;
+            resumed.bytes += stored;
+        }
+        Ok(resumed)
+    }
+
+    /// Calls `hook` after each pack upload completes, with the pack's name
+    /// and chunks: what a caller journals to resume this backup after a crash.
+    pub fn on_pack_uploaded(&mut self, hook: PackUploadedHook) {
+        self.on_pack_uploaded = Some(hook);
     }
 
     fn check_failed(&self) -> Result<(), RepoError> {
@@ -698,6 +758,17 @@ impl BackupWriter {
             size,
         };
         let full = pack.is_full();
+        if self.on_pack_uploaded.is_some() {
+            self.pack_chunks
+                .entry(loc.slot)
+                .or_default()
+                .push(PackChunk {
+                    id: id.0,
+                    offset: loc.offset,
+                    length: loc.length,
+                    size: loc.size,
+                });
+        }
         self.stats.bytes_stored_new += length as u64;
         self.stats.chunks_new += 1;
         self.shared.remember(id, loc)?;
@@ -723,6 +794,8 @@ impl BackupWriter {
         let size = pack.len() as u64;
         let slot = pack.slot;
         let store = self.store.clone();
+        let hook = self.on_pack_uploaded.clone();
+        let chunks = self.pack_chunks.remove(&slot).unwrap_or_default();
         self.uploading_bytes += size;
         self.uploads.spawn(
             async move {
@@ -732,6 +805,9 @@ impl BackupWriter {
                 let name = names::pack_object(&hash);
                 debug!(pack = %name, size, "uploading pack");
                 store.put(&name, Bytes::from(data)).await?;
+                if let Some(hook) = hook {
+                    report_uploaded(hook, name.clone(), chunks).await;
+                }
                 Ok((slot, name, size))
             }
             .instrument(self.span.clone()),
@@ -797,6 +873,47 @@ impl BackupWriter {
         });
         self.info.stages.push(public.clone());
         Ok(public)
+    }
+
+    /// Records that the stage `name` (run by `plugin`) failed, so the backup
+    /// commits as *partial*, without it. If that stage is open, what it
+    /// wrote is dropped (its chunks stay stored, so a later backup reuses
+    /// them). Fails if the writer itself failed (the store, not the stage,
+    /// is the problem): then nothing can be committed.
+    pub async fn stage_failed(&mut self, name: &str, plugin: &str) -> Result<(), RepoError> {
+        let span = self.span.clone();
+        async move {
+            self.check_failed()?;
+            manifest::validate_stage_name("stage", name).map_err(RepoError::Misuse)?;
+            manifest::validate_stage_name("plugin", plugin).map_err(RepoError::Misuse)?;
+            if self.stages.iter().any(|s| s.name == name)
+                || self.info.incomplete_stages.iter().any(|s| s.name == name)
+            {
+                return Err(RepoError::Misuse(format!(
+                    "stage {name:?} was already written"
+                )));
+            }
+            if let Some(open) = &self.stage {
+                if open.name != name {
+                    return Err(RepoError::Misuse(format!(
+                        "stage {:?} is open, not {name:?}",
+                        open.name
+                    )));
+                }
+                // The queued chunks of the dropped entries still land in the
+                // open stage; wait for them, then drop the stage whole.
+                let r = self.drain_jobs().await;
+                self.guard(r)?;
+                self.stage = None;
+            }
+            self.info.incomplete_stages.push(IncompleteStage {
+                name: name.to_string(),
+                plugin: plugin.to_string(),
+            });
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 
     /// Uploads the remaining packs, then the manifest, then the commit record
@@ -884,6 +1001,25 @@ impl BackupWriter {
             "backup committed"
         );
         Ok(info)
+    }
+}
+
+/// Runs the pack-uploaded hook on a blocking thread (it may write and sync a
+/// file). Right after the `put`, not when the writer joins the upload, so a
+/// crash loses as few finished packs as possible.
+async fn report_uploaded(hook: PackUploadedHook, name: String, chunks: Vec<PackChunk>) {
+    let pack = UploadedPack { name, chunks };
+    let result = tokio::task::spawn_blocking(move || {
+        let result = hook(&pack);
+        (pack.name, result)
+    })
+    .await;
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((pack, Err(e))) => {
+            tracing::warn!(%pack, error = %e, "could not record an uploaded pack")
+        }
+        Err(e) => tracing::warn!(error = %e, "the pack-uploaded hook panicked"),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use drhost_repo::testing::MemoryStore;
 use drhost_repo::{
     BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
-    RepositoryOptions,
+    RepositoryOptions, UploadedPack,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -26,6 +26,7 @@ fn info(name: &str, start: i64) -> BackupInfo {
         stages: vec![],
         stored_bytes: 0,
         total_bytes: 0,
+        incomplete_stages: Vec::new(),
     }
 }
 
@@ -796,4 +797,128 @@ async fn the_dedup_index_is_cached_extended_and_rebuilt() {
     );
     let reader = repo.open_backup("five", "pw").await.unwrap();
     assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_backup_does_not_write_the_journaled_packs_again() {
+    let (store, repo) = open_repo().await;
+    let data = random(120 * MIB, 21);
+    let journal: Arc<std::sync::Mutex<Vec<UploadedPack>>> = Arc::default();
+    let mut w = repo.begin_backup("pw", info("resumed", 1)).await.unwrap();
+    let sink = journal.clone();
+    w.on_pack_uploaded(Arc::new(move |pack: &UploadedPack| {
+        sink.lock().unwrap().push(pack.clone());
+        Ok(())
+    }));
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        s.write(&data[..80 * MIB]).await.unwrap();
+    }
+    // Uploads finish in the background: wait for one before the crash.
+    let waited = Instant::now();
+    while journal.lock().unwrap().is_empty() && waited.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first_run = w.stats();
+    drop(w); // crash: no commit
+    let uploaded = journal.lock().unwrap().clone();
+    assert!(!uploaded.is_empty(), "no pack was reported");
+    for pack in &uploaded {
+        assert!(
+            store.object(&pack.name).is_some(),
+            "{} not stored",
+            pack.name
+        );
+    }
+    let journaled_bytes: u64 = uploaded.iter().map(UploadedPack::bytes).sum();
+    // A pack the journal names but the store lost is left out, not trusted.
+    let mut with_lost = uploaded.clone();
+    with_lost.push(UploadedPack {
+        name: format!("packs/ab/{}", "ab".repeat(32)),
+        chunks: uploaded[0].chunks.clone(),
+    });
+
+    let (mut w, resumed) = repo
+        .resume_backup("pw", info("resumed", 1), with_lost)
+        .await
+        .unwrap();
+    assert_eq!(resumed.packs, uploaded.len() as u64);
+    assert_eq!(resumed.bytes, journaled_bytes);
+    assert_eq!(resumed.packs_missing, 1);
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        for piece in data.chunks(3 * MIB + 7) {
+            s.write(piece).await.unwrap();
+        }
+        s.end_entry().await.unwrap();
+        s.finish(vec![], 1, 2).await.unwrap();
+    }
+    let second_run = w.stats();
+    let committed = w.commit(3).await.unwrap();
+    assert!(
+        second_run.bytes_stored_new + journaled_bytes <= data.len() as u64 + 4096,
+        "journaled chunks were written again: {second_run:?}, journaled {journaled_bytes}"
+    );
+    // Each upload is reported before the writer counts it as written.
+    assert!(
+        uploaded.len() as u64 >= first_run.packs_written,
+        "an upload was not reported: {first_run:?}, reported {}",
+        uploaded.len()
+    );
+    assert_eq!(committed.total_bytes, data.len() as u64);
+    let reader = repo.open_backup("resumed", "pw").await.unwrap();
+    let got = read_stage(&reader, "s").await.unwrap();
+    assert_eq!(got, vec![(file("f"), data)]);
+    reader.verify().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stage_commits_the_others_as_a_partial_backup() {
+    let (store, repo) = open_repo().await;
+    let kept: Entries = vec![(file("kept"), random(2 * MIB, 31))];
+    let mut w = repo.begin_backup("pw", info("partial", 1)).await.unwrap();
+    let mut s = w.begin_stage("good", "p").await.unwrap();
+    s.begin_entry(kept[0].0.clone()).await.unwrap();
+    s.write(&kept[0].1).await.unwrap();
+    s.end_entry().await.unwrap();
+    s.finish(vec![], 1, 2).await.unwrap();
+    {
+        // Fails mid-entry: the stage is left open with data queued.
+        let mut s = w.begin_stage("bad", "q").await.unwrap();
+        s.begin_entry(file("half")).await.unwrap();
+        s.write(&random(3 * MIB, 32)).await.unwrap();
+    }
+    w.stage_failed("bad", "q").await.unwrap();
+    assert!(matches!(
+        w.stage_failed("good", "p").await,
+        Err(RepoError::Misuse(_))
+    ));
+    let info = w.commit(3).await.unwrap();
+    assert!(info.is_partial());
+    assert_eq!(info.stages.len(), 1);
+    assert_eq!(info.incomplete_stages[0].name, "bad");
+    // Public, without a passcode, and covered by the MAC.
+    let record = record_json(&store, "partial");
+    assert_eq!(
+        record["info"]["incomplete_stages"],
+        serde_json::json!([{"name": "bad", "plugin": "q"}])
+    );
+    assert!(repo.backup_info("partial").await.unwrap().is_partial());
+    let reader = repo.open_backup("partial", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "good").await.unwrap(), kept);
+    assert!(reader.stage_reader("bad").is_err());
+    reader.verify().await.unwrap();
+
+    // A complete backup's record has no such field (its MAC input is unchanged).
+    let (r, e) = (repo.clone(), kept.clone());
+    tokio::spawn(async move { backup(&r, "whole", "pw", &[("good", &e)]).await })
+        .await
+        .unwrap();
+    assert!(
+        record_json(&store, "whole")["info"]
+            .get("incomplete_stages")
+            .is_none()
+    );
 }

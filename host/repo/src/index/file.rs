@@ -36,6 +36,11 @@ impl PackSizes {
         PackSizes(packs)
     }
 
+    /// The listed size of the pack object `name` (`packs/hh/<hash>`).
+    pub fn object_size(&self, name: &str) -> Option<u64> {
+        crate::names::parse_pack_object(name).and_then(|h| self.get(&h))
+    }
+
     fn get(&self, hash: &[u8; 32]) -> Option<u64> {
         self.0
             .binary_search_by(|(h, _)| h.cmp(hash))

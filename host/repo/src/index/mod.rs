@@ -1,11 +1,12 @@
 //! The dedup index: which chunks are already stored under one key, and where.
 //!
-//! One immutable file per key id (`format.rs`), built with bounded memory by
+//! Immutable index files (`format.rs`), built with bounded memory by
 //! external sorting (`build.rs`), read with positioned reads behind an
 //! in-RAM split-block Bloom filter and fanout table (`file.rs`, `filter.rs`),
 //! and kept between backups in a host-local cache directory as a base file
 //! plus small delta files with new backups' manifests, rebuilt when it no
-//! longer matches the store (`cache.rs`, `set.rs`). The format and its memory costs are in `docs/repository.md` §13.
+//! longer matches the store (`cache.rs`, `set.rs`). The format and its
+//! memory costs are in `docs/repository.md` §14.
 
 mod build;
 pub(crate) mod cache;
