@@ -1,5 +1,6 @@
 //! The repository's error type.
 
+use crate::index::IndexError;
 use crate::store::StoreError;
 
 /// Why a repository operation failed.
@@ -35,6 +36,9 @@ pub enum RepoError {
     /// The API was used out of order (e.g. `write` without `begin_entry`).
     #[error("misuse: {0}")]
     Misuse(String),
+    /// The host-local dedup index could not be written or read.
+    #[error("local chunk index: {0}")]
+    Index(#[from] IndexError),
     /// The object store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -1,6 +1,7 @@
 //! The repository: opening a store, listing, writing, reading and deleting backups.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,13 +13,14 @@ use crate::catalog::{
 use crate::commit::{self, CommitRecord};
 use crate::config::StoreConfig;
 use crate::error::RepoError;
+use crate::index::{BuildLimits, IndexCache, IndexSet, PackSizes};
 use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, CONFIG, MANIFESTS_PREFIX, PACKS_PREFIX};
 use crate::reader::BackupReader;
 use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
-use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
+use crate::writer::{BackupWriter, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
 
 /// Longest description, in bytes.
@@ -38,6 +40,23 @@ struct Inner {
     config: Result<StoreConfig, String>,
     /// Writes catalog entries and keeps the host's anchor of this store.
     catalog: Appender,
+    index_cache: IndexCache,
+    index_limits: BuildLimits,
+}
+
+/// How a [`Repository`] is opened.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoryOptions {
+    /// Where the dedup index of each key is kept between backups (one
+    /// directory per store; created 0700). Trusted like the host's state
+    /// dir. `None` rebuilds the index in a temp directory for every backup.
+    pub index_cache: Option<PathBuf>,
+    /// Memory bounds for building the index.
+    pub index_limits: BuildLimits,
+    /// The host's anchor of this store's catalog: listing and verification
+    /// then also detect a store rolled back to an older copy
+    /// (`docs/repository.md` §9.1). `None` checks the store on its own.
+    pub anchor: Option<Arc<dyn AnchorStore>>,
 }
 
 /// Runs Argon2id on a blocking thread.
@@ -121,15 +140,13 @@ impl Repository {
     /// stop the repository from opening: existing backups carry their own KDF
     /// parameters, and new backups reuse those of the newest intact one.
     pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self, RepoError> {
-        Self::open_anchored(store, None).await
+        Self::open_with(store, RepositoryOptions::default()).await
     }
 
-    /// [`Repository::open`], with the host's anchor of this store's catalog:
-    /// listing and verification then also detect a store rolled back to an
-    /// older copy (see `docs/repository.md` §9.1).
-    pub async fn open_anchored(
+    /// As [`Repository::open`], with options (e.g. a persistent index cache).
+    pub async fn open_with(
         store: Arc<dyn ObjectStore>,
-        anchor: Option<Arc<dyn AnchorStore>>,
+        options: RepositoryOptions,
     ) -> Result<Self, RepoError> {
         let config = match store.stat(CONFIG).await? {
             None => {
@@ -144,12 +161,18 @@ impl Repository {
                     .inspect_err(|reason| warn!(%reason, "repository config is damaged"))
             }
         };
-        let catalog = Appender::new(store.clone(), anchor);
+        let catalog = Appender::new(store.clone(), options.anchor);
+        let index_cache = match options.index_cache {
+            Some(dir) => IndexCache::Dir(dir),
+            None => IndexCache::Temporary,
+        };
         Ok(Repository {
             inner: Arc::new(Inner {
                 store,
                 config,
                 catalog,
+                index_cache,
+                index_limits: options.index_limits,
             }),
         })
     }
@@ -356,8 +379,7 @@ impl Repository {
             };
             let keys = Arc::new(derive_keys(passcode, &kdf).await?);
             let key_id = keys.key_id_hex();
-            let mut manifests = Vec::new();
-            let mut newest: Option<(i64, usize)> = None;
+            let mut usable = Vec::new();
             for (object, record) in &records {
                 let Ok(record) = record else { continue };
                 if record.key_id != key_id {
@@ -367,51 +389,113 @@ impl Repository {
                     warn!(%object, "commit record MAC mismatch; its chunks are not reused");
                     continue;
                 }
-                match load_manifest(self.store(), &keys, record).await {
-                    Ok(m) => {
-                        let started = record.info.start_time;
-                        if newest.is_none_or(|(t, _)| started > t) {
-                            newest = Some((started, manifests.len()));
-                        }
-                        manifests.push(m);
-                    }
-                    Err(e) => {
-                        warn!(%object, error = %e, "manifest unusable; its chunks are not reused")
-                    }
+                if let Some(hash) = names::parse_manifest_object(&record.manifest) {
+                    usable.push((hash, record));
                 }
             }
-            let pack_sizes: HashMap<String, u64> = self
-                .store()
-                .list(PACKS_PREFIX)
-                .await?
-                .into_iter()
-                .map(|o| (o.name, o.size))
-                .collect();
-            let reused = manifests.len();
-            let (known, previous, pack_sizes) = tokio::task::spawn_blocking(move || {
-                let mut known = KnownChunks::default();
-                for m in &manifests {
-                    known.add(m, &pack_sizes);
-                }
-                let previous = newest
-                    .and_then(|(_, i)| manifests.get(i))
-                    .map(PreviousFiles::from_manifest)
-                    .unwrap_or_default();
-                (known, previous, pack_sizes)
-            })
-            .await
-            .map_err(RepoError::join)?;
+            let newest = usable
+                .iter()
+                .enumerate()
+                .rev()
+                .max_by_key(|(_, (_, r))| r.info.start_time)
+                .map(|(i, _)| i);
+            let committed: BTreeSet<[u8; 32]> = usable.iter().map(|(hash, _)| *hash).collect();
+            let packs = self.listed_packs().await?;
+            let (known, previous, packs) = self
+                .refresh_index(&keys, &usable, newest, committed, packs)
+                .await?;
             tracing::info!(
-                reused_backups = reused,
+                usable_backups = usable.len(),
                 known_chunks = known.len(),
+                index_memory = known.memory_bytes(),
                 "backup started"
             );
-            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous)
-                .with_catalog(self.inner.catalog.clone());
-            seed_from_journal(writer, uploaded, pack_sizes).await
+            let writer = BackupWriter::new(
+                self.store().clone(),
+                keys,
+                kdf,
+                info,
+                Arc::new(known),
+                previous,
+            )
+            .with_catalog(self.inner.catalog.clone());
+            seed_from_journal(writer, uploaded, packs).await
         }
         .instrument(span)
         .await
+    }
+
+    /// The packs in the store and their sizes (one `list`).
+    async fn listed_packs(&self) -> Result<PackSizes, RepoError> {
+        let listed = self.store().list(PACKS_PREFIX).await?;
+        Ok(PackSizes::new(
+            listed
+                .into_iter()
+                .filter_map(|o| names::parse_pack_object(&o.name).map(|h| (h, o.size)))
+                .collect(),
+        ))
+    }
+
+    /// Brings the cached dedup index of `keys` up to date with the usable
+    /// backups (`(manifest hash, record)`), loading only the manifests it does
+    /// not cover yet, one at a time, and the newest backup's manifest for
+    /// [`PreviousFiles`]. A manifest that cannot be loaded is skipped with a
+    /// warning: its chunks are simply not reused.
+    async fn refresh_index(
+        &self,
+        keys: &Arc<Keys>,
+        usable: &[([u8; 32], &CommitRecord)],
+        newest: Option<usize>,
+        committed: BTreeSet<[u8; 32]>,
+        packs: PackSizes,
+    ) -> Result<(IndexSet, PreviousFiles, PackSizes), RepoError> {
+        let cache = self.inner.index_cache.clone();
+        let limits = self.inner.index_limits;
+        let key_id = keys.key_id();
+        // Blocking closures do not inherit the span; their warnings should.
+        let span = tracing::Span::current();
+        let in_span = span.clone();
+        let (mut refresh, packs) = tokio::task::spawn_blocking(move || {
+            in_span.in_scope(|| {
+                cache
+                    .start(key_id, &committed, &packs, limits)
+                    .map(|r| (r, packs))
+            })
+        })
+        .await
+        .map_err(RepoError::join)??;
+        let mut previous = PreviousFiles::default();
+        for (i, (hash, record)) in usable.iter().enumerate() {
+            let is_newest = newest == Some(i);
+            if !is_newest && !refresh.needs(hash) {
+                continue;
+            }
+            let manifest = match load_manifest(self.store(), keys, record).await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(object = %record.manifest, error = %e, "manifest unusable; its chunks are not reused");
+                    continue;
+                }
+            };
+            let hash = *hash;
+            let (r, p) = tokio::task::spawn_blocking(move || {
+                refresh.add(hash, &manifest)?;
+                let previous = is_newest.then(|| PreviousFiles::from_manifest(&manifest));
+                Ok::<_, RepoError>((refresh, previous))
+            })
+            .await
+            .map_err(RepoError::join)??;
+            refresh = r;
+            if let Some(p) = p {
+                previous = p;
+            }
+        }
+        let (known, packs) = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| refresh.finish(&packs).map(|known| (known, packs)))
+        })
+        .await
+        .map_err(RepoError::join)??;
+        Ok((known, previous, packs))
     }
 
     /// Opens a backup for restore: checks the record's checksum, the passcode
@@ -487,7 +571,7 @@ impl Repository {
 async fn seed_from_journal(
     mut writer: BackupWriter,
     uploaded: Vec<UploadedPack>,
-    pack_sizes: HashMap<String, u64>,
+    pack_sizes: PackSizes,
 ) -> Result<(BackupWriter, Resumed), RepoError> {
     if uploaded.is_empty() {
         return Ok((writer, Resumed::default()));

@@ -222,7 +222,7 @@ impl ObjectStore for MemoryStore {
 }
 
 /// A catalog anchor kept in memory (the host keeps it in a file).
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct MemoryAnchor {
     anchor: Mutex<Option<crate::CatalogAnchor>>,
 }

@@ -24,6 +24,7 @@ use crate::catalog::Appender;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
+use crate::index::{IndexHit, IndexSet, PackSizes};
 use crate::keys::{ChunkId, KdfParams, Keys};
 use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
@@ -80,53 +81,55 @@ struct Loc {
 /// What the blocking jobs need.
 struct Shared {
     keys: Arc<Keys>,
-    /// Every chunk already stored: from earlier backups under the same key and
-    /// from this one. Blocking jobs read it to skip compressing known chunks.
-    index: RwLock<HashMap<ChunkId, Loc>>,
+    /// Chunks stored by earlier backups under this key: an on-disk index
+    /// behind an in-RAM filter. Looked up on the blocking jobs, where the
+    /// ids are computed, because a lookup may read the index file.
+    known: Arc<IndexSet>,
+    /// Chunks this backup has written or referenced so far.
+    session: RwLock<HashMap<ChunkId, Loc>>,
 }
 
-/// Chunks already in the store under this key (from committed backups),
-/// built on a blocking thread before the writer starts.
-#[derive(Default)]
-pub(crate) struct KnownChunks {
-    slots: Vec<Option<String>>,
-    slot_of: HashMap<String, u32>,
-    index: HashMap<ChunkId, Loc>,
-}
-
-impl KnownChunks {
-    /// Adds an earlier backup's chunk table, skipping chunks whose pack is not
-    /// in the store (`pack_sizes`, from listing `packs/`) or is too short for
-    /// them, so a new backup never references data known to be gone.
-    pub(crate) fn add(&mut self, m: &Manifest, pack_sizes: &HashMap<String, u64>) {
-        for c in &m.chunks {
-            let Some(name) = m.packs.get(c.pack as usize) else {
-                continue;
-            };
-            let end = c.offset as u64 + c.length as u64;
-            if pack_sizes.get(name).is_none_or(|&size| size < end) {
-                continue;
-            }
-            let slot = match self.slot_of.get(name) {
-                Some(&s) => s,
-                None => {
-                    let s = self.slots.len() as u32;
-                    self.slots.push(Some(name.clone()));
-                    self.slot_of.insert(name.clone(), s);
-                    s
-                }
-            };
-            self.index.entry(c.id).or_insert(Loc {
-                slot,
-                offset: c.offset,
-                length: c.length,
-                size: c.size,
-            });
-        }
+impl Shared {
+    fn session(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<ChunkId, Loc>>, RepoError> {
+        self.session
+            .read()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.index.len()
+    /// Where an already stored chunk is, if it is (blocking: may read the
+    /// index file).
+    fn find(&self, id: &ChunkId) -> Result<Option<Found>, RepoError> {
+        if let Some(loc) = self.session()?.get(id) {
+            return Ok(Some(Found::Session(*loc)));
+        }
+        Ok(self.known.lookup(&id.0)?.map(Found::Index))
+    }
+
+    /// Records where this backup's chunk `id` is.
+    fn remember(&self, id: ChunkId, loc: Loc) -> Result<(), RepoError> {
+        self.session
+            .write()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?
+            .insert(id, loc);
+        Ok(())
+    }
+}
+
+/// An already stored chunk: referenced earlier by this backup, or found in
+/// the index of earlier backups.
+#[derive(Clone, Copy, Debug)]
+enum Found {
+    Session(Loc),
+    Index(IndexHit),
+}
+
+impl Found {
+    /// The chunk's plaintext size.
+    fn size(&self) -> u32 {
+        match self {
+            Found::Session(loc) => loc.size,
+            Found::Index(hit) => hit.size,
+        }
     }
 }
 
@@ -181,7 +184,7 @@ impl PreviousFiles {
 enum Outcome {
     Known {
         id: ChunkId,
-        size: u32,
+        found: Found,
     },
     New {
         id: ChunkId,
@@ -278,16 +281,22 @@ fn process(shared: &Shared, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoErro
     for data in chunks {
         let id = shared.keys.chunk_id(&data);
         let size = data.len() as u32;
-        let known = shared
-            .index
-            .read()
-            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-            .contains_key(&id);
-        if known {
-            out.push(Outcome::Known { id, size });
-        } else {
-            let blob = blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
-            out.push(Outcome::New { id, size, blob });
+        // Equal ids mean equal content, so equal sizes; a differing size
+        // can only come from a damaged index, and is not trusted.
+        let found = shared.find(&id)?.filter(|f| {
+            let consistent = f.size() == size;
+            if !consistent {
+                tracing::warn!(chunk = %hex::encode(id.0), "indexed size differs; storing the chunk again");
+            }
+            consistent
+        });
+        match found {
+            Some(found) => out.push(Outcome::Known { id, found }),
+            None => {
+                let blob =
+                    blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
+                out.push(Outcome::New { id, size, blob });
+            }
         }
     }
     Ok(out)
@@ -299,7 +308,7 @@ impl BackupWriter {
         keys: Arc<Keys>,
         kdf: KdfParams,
         mut info: BackupInfo,
-        known: KnownChunks,
+        known: Arc<IndexSet>,
         previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();
@@ -312,12 +321,13 @@ impl BackupWriter {
             store,
             shared: Arc::new(Shared {
                 keys,
-                index: RwLock::new(known.index),
+                known,
+                session: RwLock::new(HashMap::new()),
             }),
             kdf,
             info,
-            slots: known.slots,
-            slot_of: known.slot_of,
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
             pack: None,
             uploads: JoinSet::new(),
             pack_chunks: HashMap::new(),
@@ -361,18 +371,18 @@ impl BackupWriter {
     pub(crate) fn seed_uploaded(
         &mut self,
         packs: &[UploadedPack],
-        pack_sizes: &HashMap<String, u64>,
+        pack_sizes: &PackSizes,
     ) -> Result<Resumed, RepoError> {
-        let mut index = self
-            .shared
-            .index
+        let shared = self.shared.clone();
+        let mut session = shared
+            .session
             .write()
-            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?;
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?;
         let mut resumed = Resumed::default();
         for pack in packs {
-            let Some(&stored) = pack_sizes
-                .get(&pack.name)
-                .filter(|&&size| size >= pack.bytes())
+            let Some(stored) = pack_sizes
+                .object_size(&pack.name)
+                .filter(|&size| size >= pack.bytes())
             else {
                 resumed.packs_missing += 1;
                 continue;
@@ -387,7 +397,7 @@ impl BackupWriter {
                 }
             };
             for c in &pack.chunks {
-                index.entry(ChunkId(c.id)).or_insert(Loc {
+                session.entry(ChunkId(c.id)).or_insert(Loc {
                     slot,
                     offset: c.offset,
                     length: c.length,
@@ -600,22 +610,15 @@ impl BackupWriter {
             return Err(RepoError::Internal("chunk job lost chunks".into()));
         }
         for (entry, outcome) in job.targets.into_iter().zip(outcomes) {
-            let (id, size, blob) = match outcome {
-                Outcome::Known { id, size } => (id, size, None),
-                Outcome::New { id, size, blob } => (id, size, Some(blob)),
-            };
-            let existing = self
-                .shared
-                .index
-                .read()
-                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-                .get(&id)
-                .copied();
-            let loc = match (existing, blob) {
-                (Some(loc), _) => loc,
-                (None, Some(blob)) => self.append_blob(id, size, blob).await?,
-                (None, None) => {
-                    return Err(RepoError::Internal("known chunk missing from index".into()));
+            let (id, loc) = match outcome {
+                Outcome::Known { id, found } => (id, self.reference(id, found)?),
+                Outcome::New { id, size, blob } => {
+                    // Another job of this backup may have stored it meanwhile.
+                    let existing = self.shared.session()?.get(&id).copied();
+                    match existing {
+                        Some(loc) => (id, loc),
+                        None => (id, self.append_blob(id, size, blob).await?),
+                    }
                 }
             };
             let pos = self.chunk_position(id, loc);
@@ -635,6 +638,36 @@ impl BackupWriter {
         Ok(())
     }
 
+    /// The location of an already stored chunk, giving a pack found in the
+    /// index a slot of this writer.
+    fn reference(&mut self, id: ChunkId, found: Found) -> Result<Loc, RepoError> {
+        let hit = match found {
+            Found::Session(loc) => return Ok(loc),
+            Found::Index(hit) => hit,
+        };
+        if let Some(loc) = self.shared.session()?.get(&id) {
+            return Ok(*loc);
+        }
+        let name = names::pack_object(&hit.pack);
+        let slot = match self.slot_of.get(&name) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.slots.len() as u32;
+                self.slots.push(Some(name.clone()));
+                self.slot_of.insert(name, slot);
+                slot
+            }
+        };
+        let loc = Loc {
+            slot,
+            offset: hit.offset,
+            length: hit.length,
+            size: hit.size,
+        };
+        self.shared.remember(id, loc)?;
+        Ok(loc)
+    }
+
     /// The chunk's index in this backup's chunk table, adding it if new.
     fn chunk_position(&mut self, id: ChunkId, loc: Loc) -> u32 {
         match self.chunk_pos.get(&id) {
@@ -648,7 +681,11 @@ impl BackupWriter {
         }
     }
 
-    fn reuse_unchanged_inner(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
+    async fn reuse_unchanged_inner(
+        &mut self,
+        meta: EntryMeta,
+        size: u64,
+    ) -> Result<bool, RepoError> {
         let stage = between_entries(&mut self.stage)?;
         manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
         let Some(previous) = self.previous.get(&stage.name, &meta.path) else {
@@ -661,26 +698,29 @@ impl BackupWriter {
             return Ok(false);
         }
         // Only chunks known to be in the store (their pack listed and long
-        // enough) may be referenced; otherwise the file is read again.
-        let locations = {
-            let index = self
-                .shared
-                .index
-                .read()
-                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?;
-            previous
-                .chunks
-                .iter()
-                .map(|id| index.get(id).map(|loc| (*id, *loc)))
-                .collect::<Option<Vec<_>>>()
-        };
-        let Some(locations) = locations else {
+        // enough) may be referenced; otherwise the file is read again. The
+        // lookups may read the index file, so they run on a blocking thread.
+        let ids = previous.chunks.clone();
+        let shared = self.shared.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .map(|id| Ok(shared.find(&id)?.map(|f| (id, f))))
+                .collect::<Result<Option<Vec<_>>, RepoError>>()
+        })
+        .await
+        .map_err(RepoError::join)??;
+        // The sizes must add up to the file's, as in a manifest (§4.4); a
+        // mismatch can only come from a damaged index.
+        let Some(found) =
+            found.filter(|f| f.iter().map(|(_, c)| u64::from(c.size())).sum::<u64>() == size)
+        else {
             return Ok(false);
         };
-        let chunks: Vec<u32> = locations
-            .into_iter()
-            .map(|(id, loc)| self.chunk_position(id, loc))
-            .collect();
+        let mut chunks = Vec::with_capacity(found.len());
+        for (id, f) in found {
+            let loc = self.reference(id, f)?;
+            chunks.push(self.chunk_position(id, loc));
+        }
         self.stats.chunks_total += chunks.len() as u64;
         self.stats.bytes_reused += size;
         self.stats.files_reused += 1;
@@ -741,11 +781,7 @@ impl BackupWriter {
         }
         self.stats.bytes_stored_new += length as u64;
         self.stats.chunks_new += 1;
-        self.shared
-            .index
-            .write()
-            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-            .insert(id, loc);
+        self.shared.remember(id, loc)?;
         self.note_memory();
         if full {
             self.seal_pack().await?;
@@ -1062,7 +1098,8 @@ impl StageWriter<'_> {
     /// otherwise: the caller then writes the entry as usual.
     pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
         self.w.check_failed()?;
-        self.w.reuse_unchanged_inner(meta, size)
+        let r = self.w.reuse_unchanged_inner(meta, size).await;
+        self.w.guard(r)
     }
 
     /// Appends content to the open file entry. Waits while the pipeline is full.

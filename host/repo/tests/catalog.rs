@@ -10,7 +10,7 @@ use bytes::Bytes;
 use drhost_repo::testing::{MemoryAnchor, MemoryStore};
 use drhost_repo::{
     BackupInfo, BackupListing, CatalogFinding, EntryKind, EntryMeta, FindingKind, RepoError,
-    Repository,
+    Repository, RepositoryOptions,
 };
 
 const PASSCODE: &str = "catalog-test";
@@ -31,11 +31,18 @@ fn info(name: &str, start: i64) -> BackupInfo {
     }
 }
 
+fn anchored(anchor: Arc<MemoryAnchor>) -> RepositoryOptions {
+    RepositoryOptions {
+        anchor: Some(anchor),
+        ..RepositoryOptions::default()
+    }
+}
+
 /// A store, a repository on it with the host's anchor, and the anchor.
 async fn open(store: MemoryStore) -> (Arc<MemoryStore>, Repository, Arc<MemoryAnchor>) {
     let store = Arc::new(store);
     let anchor = Arc::new(MemoryAnchor::default());
-    let repo = Repository::open_anchored(store.clone(), Some(anchor.clone()))
+    let repo = Repository::open_with(store.clone(), anchored(anchor.clone()))
         .await
         .expect("open");
     (store, repo, anchor)
@@ -408,7 +415,7 @@ async fn records_from_before_the_catalog_are_listed_and_the_chain_starts_after_t
     store.set_object(&record("old"), sealed.into_bytes());
 
     let anchor = Arc::new(MemoryAnchor::default());
-    let repo = Repository::open_anchored(store.clone(), Some(anchor))
+    let repo = Repository::open_with(store.clone(), anchored(anchor))
         .await
         .expect("open");
     // The first entry of the chain can be an event about such a record.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use drhost_repo::testing::MemoryStore;
 use drhost_repo::{
     BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
-    UploadedPack,
+    RepositoryOptions, UploadedPack,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -708,6 +708,83 @@ async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     assert!(restored[0].1 == a, "taken-over content differs");
     assert_eq!(restored[1].0, touched);
     assert!(restored[1].1 == b);
+}
+
+/// The persistent dedup index: kept across `Repository` instances (as across
+/// host restarts), extended per backup, rebuilt when damaged or when a covered
+/// backup is deleted, and never trusted for packs that are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dedup_index_is_cached_extended_and_rebuilt() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let store = Arc::new(MemoryStore::new());
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("store-a");
+    let options = RepositoryOptions {
+        index_cache: Some(dir.clone()),
+        ..RepositoryOptions::default()
+    };
+    let open = || Repository::open_with(store.clone(), options.clone());
+    let entries: Entries = vec![
+        (file("big"), random(3 * MIB, 21)),
+        (file("small"), random(100_000, 22)),
+    ];
+
+    let one = backup(&open().await.unwrap(), "one", "pw", &[("s", &entries)]).await;
+    assert!(one.stored_bytes > 3 * MIB as u64);
+    // A new Repository (a restarted host) reuses every chunk through the cache.
+    let two = backup(&open().await.unwrap(), "two", "pw", &[("s", &entries)]).await;
+    assert!(
+        two.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        two.stored_bytes
+    );
+    // The first backup had nothing to index; the second wrote the base file.
+    let index_files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(index_files.len(), 1, "{index_files:?}");
+    let index = &index_files[0];
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(index)), (0o700, 0o600));
+
+    // A damaged index is rebuilt from the manifests: still full dedup.
+    let bytes = std::fs::read(index).unwrap();
+    std::fs::write(index, &bytes[..bytes.len() / 2]).unwrap();
+    let three = backup(&open().await.unwrap(), "three", "pw", &[("s", &entries)]).await;
+    assert!(
+        three.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        three.stored_bytes
+    );
+
+    // Packs deleted behind the cache's back are not referenced again.
+    for p in packs_of(&store) {
+        store.remove_object(&p);
+    }
+    let repo = open().await.unwrap();
+    let four = backup(&repo, "four", "pw", &[("s", &entries)]).await;
+    assert!(
+        four.stored_bytes > 3 * MIB as u64,
+        "the lost chunks were not rewritten"
+    );
+    let reader = repo.open_backup("four", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+
+    // Deleting covered backups makes the next backup rebuild the index from
+    // what remains, and it still deduplicates against it.
+    for name in ["one", "two", "three"] {
+        repo.delete_backup(name).await.unwrap();
+    }
+    let five = backup(&repo, "five", "pw", &[("s", &entries)]).await;
+    assert!(
+        five.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        five.stored_bytes
+    );
+    let reader = repo.open_backup("five", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ use drhost_repo::{AnchorStore, CatalogAnchor};
 
 use crate::fsutil::write_atomic;
 
+#[derive(Debug)]
 pub struct FileAnchor {
     path: PathBuf,
 }

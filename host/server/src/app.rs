@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
-use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository};
+use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository, RepositoryOptions};
 use drhost_runtime::{
     AdapterStore, DirGrant, Grants, PluginContext, Runtime, RuntimeConfig, StoreAdapter,
 };
@@ -163,13 +163,17 @@ impl Host {
         if let Some(repo) = repos.get(store) {
             return Ok(repo.clone());
         }
-        let anchor = FileAnchor::new(&self.config.state_dir, &record.identity);
-        let repo = Repository::open_anchored(
-            Arc::new(self.adapter_store(&record)),
-            Some(Arc::new(anchor)),
-        )
-        .await
-        .map_err(repo_error)?;
+        let options = RepositoryOptions {
+            index_cache: Some(self.config.index_cache_dir(store)),
+            anchor: Some(Arc::new(FileAnchor::new(
+                &self.config.state_dir,
+                &record.identity,
+            ))),
+            ..RepositoryOptions::default()
+        };
+        let repo = Repository::open_with(Arc::new(self.adapter_store(&record)), options)
+            .await
+            .map_err(repo_error)?;
         repos.insert(store.to_string(), repo.clone());
         Ok(repo)
     }
@@ -381,6 +385,13 @@ impl DrOps for Host {
     async fn unregister_store(&self, store: &str) -> Result<(), OpError> {
         self.stores.unregister(store).map_err(registry_error)?;
         self.repos.lock().await.remove(store);
+        // A store registered later under this name starts a fresh index.
+        let index_cache = self.config.index_cache_dir(store);
+        if let Err(e) = tokio::fs::remove_dir_all(&index_cache).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %index_cache.display(), error = %e, "cannot remove the store's index cache");
+        }
         Ok(())
     }
 

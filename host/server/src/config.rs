@@ -387,6 +387,13 @@ impl HostConfig {
             .clone()
             .unwrap_or_else(|| self.state_dir.join("cache"))
     }
+
+    /// The dedup index cache of one store: `<state_dir>/index-cache/<store>`.
+    /// Unlike `cache_dir` it must not be shared: it holds chunk ids and is
+    /// trusted like the rest of the state dir (see docs/repository.md §14).
+    pub fn index_cache_dir(&self, store: &str) -> PathBuf {
+        self.state_dir.join("index-cache").join(store)
+    }
 }
 
 impl StageConfig {

@@ -23,7 +23,7 @@ pub struct CatalogAnchor {
 /// Where the host keeps a store's anchor (a file in its state directory).
 /// Failing to keep it only weakens rollback detection, so errors are logged,
 /// not returned.
-pub trait AnchorStore: Send + Sync {
+pub trait AnchorStore: Send + Sync + std::fmt::Debug {
     fn load(&self) -> std::io::Result<Option<CatalogAnchor>>;
     fn save(&self, anchor: &CatalogAnchor) -> std::io::Result<()>;
 }
