@@ -463,22 +463,23 @@ impl BackupWriter {
 
     /// Cuts the buffered part of the open entry into chunks and queues them.
     async fn cut_entry(&mut self, last: bool) -> Result<(), RepoError> {
-        let seed = self.shared.keys.chunker_seed();
+        let keys = self.shared.keys.clone();
         let entry = self.open_entry()?;
         let index = entry.index;
         let buf = std::mem::take(&mut entry.buf);
         let chunks = if last && buf.len() <= MIN_CHUNK {
-            // FastCDC never cuts below the minimum: one chunk, no work to do.
+            // No cut is ever below the minimum: one chunk, no work to do.
             if buf.is_empty() {
                 Vec::new()
             } else {
                 vec![Bytes::from(buf)]
             }
         } else {
-            let (chunks, tail) =
-                tokio::task::spawn_blocking(move || chunker::cut(Bytes::from(buf), seed, last))
-                    .await
-                    .map_err(RepoError::join)?;
+            let (chunks, tail) = tokio::task::spawn_blocking(move || {
+                chunker::cut(Bytes::from(buf), keys.chunker(), last)
+            })
+            .await
+            .map_err(RepoError::join)?;
             self.open_entry()?.buf = tail;
             chunks
         };
