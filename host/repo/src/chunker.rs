@@ -61,7 +61,7 @@ struct BoundaryMix {
 impl BoundaryMix {
     #[inline(always)]
     fn apply(self, hash: u64) -> u64 {
-        let product = u128::from(hash ^ self.xor) * u128::from(self.mul);
+        let product = u128::from(hash ^ self.xor).wrapping_mul(u128::from(self.mul));
         (product >> 64) as u64 ^ product as u64
     }
 }

@@ -25,6 +25,9 @@ mod reader;
 mod repository;
 mod writer;
 
+#[cfg(test)]
+mod layout_tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use archive::{EntryKind, EntryMeta};

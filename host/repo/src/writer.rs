@@ -8,8 +8,13 @@
 //! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking)─▶ chunk batches (≈1 MiB)
 //!        ─▶ ≤ 8 blocking jobs: HMAC id, known? else zstd + AES-GCM
 //!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
-//!        ─▶ ≤ 2 concurrent uploads (SHA-256 on a blocking thread, then put)
+//!        ─▶ ≤ 2 concurrent uploads (shuffle, pad and SHA-256 on a blocking
+//!           thread, then put)
 //! ```
+//!
+//! A blob's offset is the one it was pushed at until its pack is sealed; the
+//! manifest gets the offset in the shuffled pack from the pack's
+//! [`Placement`], as it gets the pack's name from its slot.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -28,7 +33,7 @@ use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
 };
 use crate::names;
-use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
+use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder, Placement};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, StagePublic};
 
@@ -51,7 +56,8 @@ pub struct WriteStats {
     pub bytes_reused: u64,
     /// Files taken over that way.
     pub files_reused: u64,
-    /// Bytes of new blobs appended to packs (after compression and encryption).
+    /// Bytes of new packs: blobs (after compression and encryption) and the
+    /// padding of the packs sealed so far.
     pub bytes_stored_new: u64,
     /// Chunks referenced.
     pub chunks_total: u64,
@@ -66,7 +72,9 @@ pub struct WriteStats {
     pub peak_uploads_in_flight: u64,
 }
 
-/// Where a chunk's blob is: a pack slot of this writer and a byte range.
+/// Where a chunk's blob is: a pack slot of this writer and a byte range. In a
+/// pack this writer wrote, the offset is the one the blob was pushed at (see
+/// [`Placement`]).
 #[derive(Clone, Copy, Debug)]
 struct Loc {
     slot: u32,
@@ -220,7 +228,9 @@ pub struct BackupWriter {
     slots: Vec<Option<String>>,
     slot_of: HashMap<String, u32>,
     pack: Option<PackBuilder>,
-    uploads: JoinSet<Result<(u32, String, u64), RepoError>>,
+    /// Blob offsets in the packs this writer sealed, by slot.
+    placements: HashMap<u32, Placement>,
+    uploads: JoinSet<Result<(u32, String, u64, Placement), RepoError>>,
     uploading_bytes: u64,
     jobs: VecDeque<Job>,
     jobs_bytes: u64,
@@ -310,6 +320,7 @@ impl BackupWriter {
             slots: known.slots,
             slot_of: known.slot_of,
             pack: None,
+            placements: HashMap::new(),
             uploads: JoinSet::new(),
             uploading_bytes: 0,
             jobs: VecDeque::new(),
@@ -685,19 +696,20 @@ impl BackupWriter {
         while self.uploads.len() >= MAX_UPLOADS_IN_FLIGHT {
             self.join_upload().await?;
         }
-        let size = pack.len() as u64;
+        let size = pack.sealed_len() as u64;
         let slot = pack.slot;
         let store = self.store.clone();
+        self.stats.bytes_stored_new += size - pack.len() as u64;
         self.uploading_bytes += size;
         self.uploads.spawn(
             async move {
-                let (data, hash) = tokio::task::spawn_blocking(move || pack.seal())
+                let sealed = tokio::task::spawn_blocking(move || pack.seal())
                     .await
                     .map_err(RepoError::join)?;
-                let name = names::pack_object(&hash);
+                let name = names::pack_object(&sealed.hash);
                 debug!(pack = %name, size, "uploading pack");
-                store.put(&name, Bytes::from(data)).await?;
-                Ok((slot, name, size))
+                store.put(&name, Bytes::from(sealed.data)).await?;
+                Ok((slot, name, size, sealed.placement))
             }
             .instrument(self.span.clone()),
         );
@@ -713,8 +725,9 @@ impl BackupWriter {
         let Some(res) = self.uploads.join_next().await else {
             return Ok(());
         };
-        let (slot, name, size) = res.map_err(RepoError::join)??;
+        let (slot, name, size, placement) = res.map_err(RepoError::join)??;
         self.uploading_bytes -= size;
+        self.placements.insert(slot, placement);
         self.stats.packs_written += 1;
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = Some(name.clone());
@@ -794,6 +807,7 @@ impl BackupWriter {
         let key_id = self.shared.keys.key_id_hex();
         let chunk_table = std::mem::take(&mut self.chunk_table);
         let slots = std::mem::take(&mut self.slots);
+        let placements = std::mem::take(&mut self.placements);
         let stages = std::mem::take(&mut self.stages);
         let backup = self.info.name.clone();
         let shared = self.shared.clone();
@@ -801,7 +815,8 @@ impl BackupWriter {
         // Assembling, serialising, compressing and encrypting the manifest is
         // O(chunks) of CPU: do it on a blocking thread.
         let (sealed, hash, packs) = tokio::task::spawn_blocking(move || {
-            let manifest = assemble_manifest(backup, kid, &chunk_table, &slots, stages)?;
+            let manifest =
+                assemble_manifest(backup, kid, &chunk_table, &slots, &placements, stages)?;
             let json =
                 serde_json::to_vec(&manifest).map_err(|e| RepoError::Internal(e.to_string()))?;
             let sealed = blob::seal_manifest(&shared.keys, &json).map_err(RepoError::Internal)?;
@@ -853,12 +868,14 @@ impl BackupWriter {
 }
 
 /// Builds the manifest: the packs this backup references (sorted) and its
-/// chunk table with pack slots turned into indices of that list.
+/// chunk table with pack slots turned into indices of that list, and offsets
+/// in the packs this backup wrote turned into offsets in the shuffled packs.
 fn assemble_manifest(
     backup: String,
     key_id: String,
     chunk_table: &[(ChunkId, Loc)],
     slots: &[Option<String>],
+    placements: &HashMap<u32, Placement>,
     stages: Vec<StageRecord>,
 ) -> Result<Manifest, RepoError> {
     let slot_name = |slot: u32| {
@@ -882,10 +899,16 @@ fn assemble_manifest(
         let pack = *pack_index
             .get(slot_name(loc.slot)?)
             .ok_or_else(|| RepoError::Internal("pack index lost".into()))?;
+        let offset = match placements.get(&loc.slot) {
+            Some(placement) => placement
+                .offset(loc.offset)
+                .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?,
+            None => loc.offset,
+        };
         chunks.push(ChunkRecord {
             id: *id,
             pack,
-            offset: loc.offset,
+            offset,
             length: loc.length,
             size: loc.size,
         });
