@@ -92,6 +92,23 @@ fn second_backup_of_unchanged_data_writes_under_five_percent_new_bytes() {
         second * 20 < first,
         "second backup stored {second} bytes, not under 5% of {first}"
     );
+    // The dedup index is cached in the state dir, one private file per key.
+    let cache = deployment.state().join("index-cache/default");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{}: {e}", cache.display()))
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].extension().is_some_and(|x| x == "idx"),
+        "{files:?}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&files[0])
+            .expect("index file")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
 
     // Both restore; deleting one keeps the other whole.
     let (code, body) = host.post(

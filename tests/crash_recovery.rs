@@ -1,6 +1,9 @@
 //! `kill -9` of the host in the middle of a backup loses nothing: earlier
-//! backups still restore byte-identically, the interrupted job reads failed
-//! with the reason, and no half backup is listed.
+//! backups still restore byte-identically and no half backup is listed. With
+//! resumption turned off (the DR setting `resumeInterruptedBackups`, or
+//! `resume_interrupted_backups = false` in the configuration file) the
+//! interrupted job reads failed with the reason and keeps no journal; with it
+//! on, see `tests/resume.rs`.
 
 mod support;
 
@@ -10,10 +13,15 @@ use support::tree::{assert_same_tree, pseudo_random};
 use support::{Deployment, TestHost};
 
 #[test]
-fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job() {
+fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_off() {
     let deployment = Deployment::new();
     deployment.populate();
     let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let (code, body) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[("settings", r#"{"resumeInterruptedBackups": false}"#)],
+    );
+    assert_eq!(code, 200, "{body}");
     host.backup_ok("before-crash");
 
     // Enough new data that the next backup is still running when it is killed;
@@ -55,6 +63,11 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job() {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(kill_after);
+        host.kill();
+        assert!(
+            journals(&deployment).is_empty(),
+            "a journal was written with resumption off"
+        );
         host.restart();
 
         let (code, job) = host.get(&format!("/jobs/{jobid}"));
@@ -79,4 +92,53 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job() {
         .expect("restore mtime");
     assert_same_tree(&deployment.objects(), &deployment.restored_objects());
     assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
+}
+
+/// Journals in the host's job directory.
+fn journals(deployment: &Deployment) -> Vec<String> {
+    std::fs::read_dir(deployment.state().join("jobs"))
+        .expect("jobs dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".journal"))
+        .collect()
+}
+
+/// `resume_interrupted_backups = false` in the configuration file turns
+/// resumption off whatever the DR setting says.
+#[test]
+fn the_configuration_file_can_turn_resumption_off() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    std::fs::write(
+        deployment.objects().join("large.bin"),
+        pseudo_random(7, 256 << 20),
+    )
+    .expect("write large file");
+    let config = deployment.config_toml("").replace(
+        "plain_http = true\n",
+        "plain_http = true\nresume_interrupted_backups = false\n",
+    );
+    let mut host = TestHost::start(&deployment, &config);
+    let jobid = host.create_backup("cut-short");
+    let start = Instant::now();
+    loop {
+        let (_, job) = host.get(&format!("/jobs/{jobid}"));
+        assert_ne!(job["status"], "COMPLETED", "backup finished too soon");
+        if job["progress"]["stages"][1]["bytesDone"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.kill();
+    assert!(journals(&deployment).is_empty(), "a journal was written");
+    host.restart();
+    let (_, job) = host.get(&format!("/jobs/{jobid}"));
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(host.backup_names().is_empty(), "a half backup is listed");
 }

@@ -3,8 +3,9 @@
 //! - `kill -9` of the host at random points of backups, restores and
 //!   deletes (24 runs, seeded; `DRHOST_FAULT_RUNS` and `DRHOST_FAULT_SEED`
 //!   change them): afterwards every listed backup verifies, the first backup
-//!   restores byte-identically, no half backup is listed, and the interrupted
-//!   job reads failed with the reason.
+//!   restores byte-identically, no half backup is listed, an interrupted
+//!   backup resumes and completes (it is then listed), and any other
+//!   interrupted job reads failed with the reason.
 //! - A store on a full disk (a 24 MiB tmpfs): the backup fails naming the
 //!   cause, nothing half-made is listed, earlier backups still restore, and
 //!   once space is freed the next backup succeeds.
@@ -87,7 +88,7 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
     snapshot(&deployment.objects(), &reference);
 
     let mut listed: BTreeSet<String> = ["base".to_string()].into();
-    let (mut interrupted, mut finished_first) = (0, 0);
+    let (mut interrupted, mut finished_first, mut resumed_runs) = (0, 0, 0);
     for run in 0..runs {
         let operation = match run % 3 {
             0 => Operation::Backup,
@@ -127,8 +128,20 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
         std::thread::sleep(kill_after);
         host.restart();
 
-        let (code, job) = host.get(&format!("/jobs/{jobid}"));
+        let (code, mut job) = host.get(&format!("/jobs/{jobid}"));
         assert_eq!(code, 200, "{job}");
+        let mut resumed = false;
+        if let Operation::Backup = operation
+            && matches!(job["status"].as_str(), Some("SUBMITTED" | "EXECUTING"))
+        {
+            // An interrupted backup resumes under its job id and must complete.
+            resumed = true;
+            job = host.wait_job(&jobid, Duration::from_secs(300));
+            assert_eq!(
+                job["status"], "COMPLETED",
+                "run {run}: resumed backup: {job}"
+            );
+        }
         let completed = match job["status"].as_str() {
             Some("COMPLETED") => true,
             Some("FAILED") => {
@@ -138,7 +151,9 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
             }
             other => panic!("run {run}: job neither finished nor failed ({other:?}): {job}"),
         };
-        if completed {
+        if resumed {
+            resumed_runs += 1;
+        } else if completed {
             finished_first += 1;
         } else {
             interrupted += 1;
@@ -176,7 +191,9 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
         println!(
             "run {run}: {operation:?} killed after {} ms: {}",
             started.elapsed().as_millis(),
-            if completed {
+            if resumed {
+                "resumed and completed"
+            } else if completed {
                 "had completed"
             } else {
                 "interrupted"
@@ -192,7 +209,7 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
     assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
     println!(
         "kill -9: {runs} runs (seed {seed}), {interrupted} interrupted mid-operation, \
-         {finished_first} finished first, 0 with data lost"
+         {resumed_runs} backups resumed, {finished_first} finished first, 0 with data lost"
     );
 }
 

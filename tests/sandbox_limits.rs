@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::hostile::{hostile_stage, run_hostile_backup};
+use support::hostile::{assert_only_partial_backups, hostile_stage, run_hostile_backup};
 use support::{Deployment, TestHost};
 
 #[test]
@@ -36,8 +36,9 @@ fn a_plugin_that_loops_forever_fails_at_its_cpu_limit() {
         .map(|s| s["name"].clone())
         .collect();
     assert_eq!(failed, ["Stage hostile"], "{status}");
-    // Nothing was committed.
-    assert!(host.backup_names().is_empty());
+    // The stages before it were committed as a partial backup, without it.
+    assert_eq!(host.backup_names(), ["looping"]);
+    assert_only_partial_backups(&host);
 }
 
 #[test]

@@ -66,6 +66,22 @@ pub fn watch_job(host: &TestHost, jobid: &str) -> Value {
     job
 }
 
+/// A failed hostile stage keeps the stages that completed before it as
+/// partial backups: every listed backup must be one, without the hostile stage.
+pub fn assert_only_partial_backups(host: &TestHost) {
+    for backup in host.backups() {
+        assert_eq!(backup["status"], "partial", "{backup}");
+        let hostile = backup["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .find(|s| s["name"] == "Stage hostile")
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(hostile["status"], "failed", "{backup}");
+    }
+}
+
 /// The job's failure message (`result.message`).
 pub fn failure(job: &Value) -> String {
     assert_eq!(job["status"], "FAILED", "{job}");

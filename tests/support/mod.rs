@@ -344,6 +344,16 @@ impl TestHost {
         )
     }
 
+    /// The listing of `self.store`'s backups.
+    pub fn backups(&self) -> Vec<Value> {
+        let (status, body) = self.get(&format!(
+            "/system/disasterrecovery/stores/{}/backups",
+            self.store
+        ));
+        assert_eq!(status, 200, "{body}");
+        body["backups"].as_array().expect("backups").clone()
+    }
+
     pub fn backup_names(&self) -> Vec<String> {
         let (status, body) = self.get(&format!(
             "/system/disasterrecovery/stores/{}/backups",

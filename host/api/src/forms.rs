@@ -84,6 +84,10 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             .hint("at least eight characters; needed to restore")
     };
     let store_name = || Field::new("storeName", Input::Text).hint("the default store when empty");
+    let partial = || {
+        Field::new("partial", Input::Checkbox)
+            .hint("restore only the complete stages of a partial backup")
+    };
     let fields = match (route, op) {
         (Route::Settings, "update") => vec![
             Field::new("settings", Input::Textarea)
@@ -112,7 +116,8 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             retention(),
         ],
         (Route::Backup { .. }, "update") => vec![retention().required()],
-        (Route::Backup { .. }, "restore" | "verify") => vec![passcode()],
+        (Route::Backup { .. }, "restore") => vec![passcode(), partial()],
+        (Route::Backup { .. }, "verify") => vec![passcode()],
         (Route::Backup { .. }, "delete") => vec![
             Field::new("async", Input::Checkbox)
                 .hint("answer at once with the job instead of waiting"),
@@ -124,7 +129,7 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             Field::new("description", Input::Text),
             retention(),
         ],
-        (Route::LegacyBackup { .. }, "restore") => vec![passcode(), store_name()],
+        (Route::LegacyBackup { .. }, "restore") => vec![passcode(), store_name(), partial()],
         (Route::LegacyBackup { .. }, "delete") => vec![store_name()],
         (Route::Task(TaskRoute::List), "createTask") => {
             let mut fields = vec![

@@ -89,6 +89,9 @@ pub struct RestoreBackup {
     pub store: String,
     pub backup: String,
     pub passcode: String,
+    /// `partial=true`: restore a partial backup's complete stages (a partial
+    /// backup is refused without it).
+    pub partial: bool,
     pub username: String,
     pub operation_uri: String,
 }

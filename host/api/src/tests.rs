@@ -129,7 +129,8 @@ impl DrOps for FakeOps {
         }
         self.record(
             json!({"op": "restore", "store": request.store, "backup": request.backup,
-                           "username": request.username, "operationURI": request.operation_uri}),
+                           "username": request.username, "operationURI": request.operation_uri,
+                           "partial": request.partial}),
         );
         Ok(JobRef {
             jobid: "j456".into(),
@@ -1170,7 +1171,7 @@ async fn legacy_resources_and_operations() {
     let restored = h
         .post(
             &format!("{backup}/restore"),
-            "passcode=right-passcode&storeName=s1",
+            "passcode=right-passcode&storeName=s1&partial=true",
         )
         .await;
     assert_eq!(restored.json()["jobid"], "j456");
@@ -1184,7 +1185,7 @@ async fn legacy_resources_and_operations() {
     assert_eq!(
         calls[0],
         json!({"op": "restore", "store": "s1", "backup": "b1", "username": "admin",
-                "operationURI": format!("{backup}/restore")})
+                "operationURI": format!("{backup}/restore"), "partial": true})
     );
     assert_eq!(
         calls[1],

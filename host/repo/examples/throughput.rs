@@ -24,6 +24,7 @@ fn info(name: &str) -> BackupInfo {
         stages: vec![],
         stored_bytes: 0,
         total_bytes: 0,
+        incomplete_stages: Vec::new(),
     }
 }
 

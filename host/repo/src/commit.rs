@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KdfParams, Keys};
-use crate::{BackupInfo, StagePublic, envelope, names};
+use crate::{BackupInfo, IncompleteStage, StagePublic, envelope, names};
 
 pub const RECORD_FORMAT: &str = "drhost-repo-backup";
 pub const RECORD_VERSION: u32 = 1;
@@ -43,6 +43,10 @@ struct MacInput<'a> {
     complete_time: i64,
     release: &'a str,
     stages: &'a [StagePublic],
+    /// Left out when empty, so the MAC input of a complete backup is what it
+    /// was before partial backups existed.
+    #[serde(skip_serializing_if = "<[IncompleteStage]>::is_empty")]
+    incomplete_stages: &'a [IncompleteStage],
     stored_bytes: u64,
     total_bytes: u64,
     kdf: &'a KdfParams,
@@ -67,6 +71,7 @@ impl CommitRecord {
             complete_time: i.complete_time,
             release: &i.release,
             stages: &i.stages,
+            incomplete_stages: &i.incomplete_stages,
             stored_bytes: i.stored_bytes,
             total_bytes: i.total_bytes,
             kdf: &self.kdf,
@@ -117,6 +122,16 @@ impl CommitRecord {
         }
         if r.mac.len() != 64 || hex::decode(&r.mac).is_err() {
             return Err("MAC is not 64 hex digits".into());
+        }
+        for s in &r.info.incomplete_stages {
+            crate::manifest::validate_stage_name("stage", &s.name)?;
+            crate::manifest::validate_stage_name("plugin", &s.plugin)?;
+            if r.info.stages.iter().any(|c| c.name == s.name) {
+                return Err(format!(
+                    "stage {:?} is listed as complete and incomplete",
+                    s.name
+                ));
+            }
         }
         names::parse_manifest_object(&r.manifest).ok_or("malformed manifest name")?;
         for p in &r.packs {

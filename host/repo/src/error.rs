@@ -1,5 +1,6 @@
 //! The repository's error type.
 
+use crate::index::IndexError;
 use crate::store::StoreError;
 
 /// Why a repository operation failed.
@@ -38,6 +39,9 @@ pub enum RepoError {
     /// The store refuses deletes, so backups cannot be deleted from it.
     #[error("deletion is not supported on this store: it is append-only")]
     AppendOnly,
+    /// The host-local dedup index could not be written or read.
+    #[error("local chunk index: {0}")]
+    Index(#[from] IndexError),
     /// The object store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -199,6 +199,10 @@ impl Keys {
     /// The public key id: first 16 bytes of HKDF-Expand(master, "key-id"), hex.
     /// Equal for backups that share passcode, salt and KDF parameters; it is
     /// also the key-check value that tells a wrong passcode apart.
+    pub fn key_id(&self) -> [u8; 16] {
+        self.key_id
+    }
+
     pub fn key_id_hex(&self) -> String {
         hex::encode(self.key_id)
     }

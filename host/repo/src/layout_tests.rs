@@ -25,6 +25,7 @@ fn info(name: &str) -> BackupInfo {
         retention_date: 0,
         release: String::new(),
         stages: vec![],
+        incomplete_stages: vec![],
         stored_bytes: 0,
         total_bytes: 0,
     }

@@ -17,12 +17,14 @@ mod config;
 mod envelope;
 mod error;
 mod gc;
+pub mod index;
 mod keys;
 mod manifest;
 mod names;
 mod pack;
 mod reader;
 mod repository;
+mod resume;
 mod writer;
 
 #[cfg(test)]
@@ -35,7 +37,8 @@ pub use error::RepoError;
 pub use keys::KdfParams;
 pub use names::validate_backup_name;
 pub use reader::{BackupReader, StageReader, VerifyReport};
-pub use repository::Repository;
+pub use repository::{Repository, RepositoryOptions};
+pub use resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 pub use store::{ObjectInfo, ObjectStore, StoreError};
 pub use writer::{BackupWriter, StageWriter, WriteStats};
 
@@ -63,6 +66,26 @@ pub struct BackupInfo {
     pub stored_bytes: u64,
     /// Content bytes of all entries (before dedup and compression).
     pub total_bytes: u64,
+    /// Planned stages that hold nothing because they failed: a backup with
+    /// any is *partial* (its `stages` are the complete ones). Absent from
+    /// records of complete backups, so their bytes and MAC are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete_stages: Vec<IncompleteStage>,
+}
+
+impl BackupInfo {
+    /// Whether some planned stage of this backup failed.
+    pub fn is_partial(&self) -> bool {
+        !self.incomplete_stages.is_empty()
+    }
+}
+
+/// A planned stage of a partial backup that did not complete. Why it failed
+/// is not recorded here (a reason may name secret paths); the job says why.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteStage {
+    pub name: String,
+    pub plugin: String,
 }
 
 /// Public summary of one stage of a backup.

@@ -1,6 +1,7 @@
 //! The repository: opening a store, listing, writing, reading and deleting backups.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,12 +10,14 @@ use tracing::{Instrument, info_span, warn};
 use crate::commit::{self, CommitRecord, MAX_RECORD_SIZE};
 use crate::config::StoreConfig;
 use crate::error::RepoError;
+use crate::index::{BuildLimits, IndexCache, IndexSet, PackSizes};
 use crate::keys::{KdfParams, Keys};
 use crate::manifest::Manifest;
 use crate::names::{self, BACKUPS_PREFIX, CONFIG, PACKS_PREFIX};
 use crate::reader::BackupReader;
+use crate::resume::{Resumed, UploadedPack};
 use crate::store::{ObjectStore, StoreError};
-use crate::writer::{BackupWriter, KnownChunks, PreviousFiles};
+use crate::writer::{BackupWriter, PreviousFiles};
 use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
 
 /// Longest description, in bytes.
@@ -32,6 +35,19 @@ struct Inner {
     store: Arc<dyn ObjectStore>,
     /// The store's configuration, or why the `config` object is damaged.
     config: Result<StoreConfig, String>,
+    index_cache: IndexCache,
+    index_limits: BuildLimits,
+}
+
+/// How a [`Repository`] is opened.
+#[derive(Clone, Debug, Default)]
+pub struct RepositoryOptions {
+    /// Where the dedup index of each key is kept between backups (one
+    /// directory per store; created 0700). Trusted like the host's state
+    /// dir. `None` rebuilds the index in a temp directory for every backup.
+    pub index_cache: Option<PathBuf>,
+    /// Memory bounds for building the index.
+    pub index_limits: BuildLimits,
 }
 
 /// Runs Argon2id on a blocking thread.
@@ -115,6 +131,14 @@ impl Repository {
     /// stop the repository from opening: existing backups carry their own KDF
     /// parameters, and new backups reuse those of the newest intact one.
     pub async fn open(store: Arc<dyn ObjectStore>) -> Result<Self, RepoError> {
+        Self::open_with(store, RepositoryOptions::default()).await
+    }
+
+    /// As [`Repository::open`], with options (e.g. a persistent index cache).
+    pub async fn open_with(
+        store: Arc<dyn ObjectStore>,
+        options: RepositoryOptions,
+    ) -> Result<Self, RepoError> {
         let config = match store.stat(CONFIG).await? {
             None => {
                 let c = StoreConfig::generate();
@@ -128,8 +152,17 @@ impl Repository {
                     .inspect_err(|reason| warn!(%reason, "repository config is damaged"))
             }
         };
+        let index_cache = match options.index_cache {
+            Some(dir) => IndexCache::Dir(dir),
+            None => IndexCache::Temporary,
+        };
         Ok(Repository {
-            inner: Arc::new(Inner { store, config }),
+            inner: Arc::new(Inner {
+                store,
+                config,
+                index_cache,
+                index_limits: options.index_limits,
+            }),
         })
     }
 
@@ -258,6 +291,20 @@ impl Repository {
         passcode: &str,
         info: BackupInfo,
     ) -> Result<BackupWriter, RepoError> {
+        Ok(self.resume_backup(passcode, info, Vec::new()).await?.0)
+    }
+
+    /// [`begin_backup`](Self::begin_backup) for a backup that an interrupted
+    /// run already started: the chunks of `uploaded` (the packs that run
+    /// reported through [`BackupWriter::on_pack_uploaded`]) count as stored
+    /// when their pack is still in the store, so they are not written again.
+    /// Says how much of `uploaded` is reused.
+    pub async fn resume_backup(
+        &self,
+        passcode: &str,
+        info: BackupInfo,
+        uploaded: Vec<UploadedPack>,
+    ) -> Result<(BackupWriter, Resumed), RepoError> {
         let span = info_span!("begin_backup", name = %info.name);
         async move {
             validate_info(&info)?;
@@ -284,8 +331,7 @@ impl Repository {
             };
             let keys = Arc::new(derive_keys(passcode, &kdf).await?);
             let key_id = keys.key_id_hex();
-            let mut manifests = Vec::new();
-            let mut newest: Option<(i64, usize)> = None;
+            let mut usable = Vec::new();
             for (object, record) in &records {
                 let Ok(record) = record else { continue };
                 if record.key_id != key_id {
@@ -295,50 +341,112 @@ impl Repository {
                     warn!(%object, "commit record MAC mismatch; its chunks are not reused");
                     continue;
                 }
-                match load_manifest(self.store(), &keys, record).await {
-                    Ok(m) => {
-                        let started = record.info.start_time;
-                        if newest.is_none_or(|(t, _)| started > t) {
-                            newest = Some((started, manifests.len()));
-                        }
-                        manifests.push(m);
-                    }
-                    Err(e) => {
-                        warn!(%object, error = %e, "manifest unusable; its chunks are not reused")
-                    }
+                if let Some(hash) = names::parse_manifest_object(&record.manifest) {
+                    usable.push((hash, record));
                 }
             }
-            let pack_sizes: HashMap<String, u64> = self
-                .store()
-                .list(PACKS_PREFIX)
-                .await?
-                .into_iter()
-                .map(|o| (o.name, o.size))
-                .collect();
-            let reused = manifests.len();
-            let (known, previous) = tokio::task::spawn_blocking(move || {
-                let mut known = KnownChunks::default();
-                for m in &manifests {
-                    known.add(m, &pack_sizes);
-                }
-                let previous = newest
-                    .and_then(|(_, i)| manifests.get(i))
-                    .map(PreviousFiles::from_manifest)
-                    .unwrap_or_default();
-                (known, previous)
-            })
-            .await
-            .map_err(RepoError::join)?;
+            let newest = usable
+                .iter()
+                .enumerate()
+                .rev()
+                .max_by_key(|(_, (_, r))| r.info.start_time)
+                .map(|(i, _)| i);
+            let committed: BTreeSet<[u8; 32]> = usable.iter().map(|(hash, _)| *hash).collect();
+            let packs = self.listed_packs().await?;
+            let (known, previous, packs) = self
+                .refresh_index(&keys, &usable, newest, committed, packs)
+                .await?;
             tracing::info!(
-                reused_backups = reused,
+                usable_backups = usable.len(),
                 known_chunks = known.len(),
+                index_memory = known.memory_bytes(),
                 "backup started"
             );
-            let writer = BackupWriter::new(self.store().clone(), keys, kdf, info, known, previous);
-            Ok(writer)
+            let writer = BackupWriter::new(
+                self.store().clone(),
+                keys,
+                kdf,
+                info,
+                Arc::new(known),
+                previous,
+            );
+            seed_from_journal(writer, uploaded, packs).await
         }
         .instrument(span)
         .await
+    }
+
+    /// The packs in the store and their sizes (one `list`).
+    async fn listed_packs(&self) -> Result<PackSizes, RepoError> {
+        let listed = self.store().list(PACKS_PREFIX).await?;
+        Ok(PackSizes::new(
+            listed
+                .into_iter()
+                .filter_map(|o| names::parse_pack_object(&o.name).map(|h| (h, o.size)))
+                .collect(),
+        ))
+    }
+
+    /// Brings the cached dedup index of `keys` up to date with the usable
+    /// backups (`(manifest hash, record)`), loading only the manifests it does
+    /// not cover yet, one at a time, and the newest backup's manifest for
+    /// [`PreviousFiles`]. A manifest that cannot be loaded is skipped with a
+    /// warning: its chunks are simply not reused.
+    async fn refresh_index(
+        &self,
+        keys: &Arc<Keys>,
+        usable: &[([u8; 32], &CommitRecord)],
+        newest: Option<usize>,
+        committed: BTreeSet<[u8; 32]>,
+        packs: PackSizes,
+    ) -> Result<(IndexSet, PreviousFiles, PackSizes), RepoError> {
+        let cache = self.inner.index_cache.clone();
+        let limits = self.inner.index_limits;
+        let key_id = keys.key_id();
+        // Blocking closures do not inherit the span; their warnings should.
+        let span = tracing::Span::current();
+        let in_span = span.clone();
+        let (mut refresh, packs) = tokio::task::spawn_blocking(move || {
+            in_span.in_scope(|| {
+                cache
+                    .start(key_id, &committed, &packs, limits)
+                    .map(|r| (r, packs))
+            })
+        })
+        .await
+        .map_err(RepoError::join)??;
+        let mut previous = PreviousFiles::default();
+        for (i, (hash, record)) in usable.iter().enumerate() {
+            let is_newest = newest == Some(i);
+            if !is_newest && !refresh.needs(hash) {
+                continue;
+            }
+            let manifest = match load_manifest(self.store(), keys, record).await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(object = %record.manifest, error = %e, "manifest unusable; its chunks are not reused");
+                    continue;
+                }
+            };
+            let hash = *hash;
+            let (r, p) = tokio::task::spawn_blocking(move || {
+                refresh.add(hash, &manifest)?;
+                let previous = is_newest.then(|| PreviousFiles::from_manifest(&manifest));
+                Ok::<_, RepoError>((refresh, previous))
+            })
+            .await
+            .map_err(RepoError::join)??;
+            refresh = r;
+            if let Some(p) = p {
+                previous = p;
+            }
+        }
+        let (known, packs) = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| refresh.finish(&packs).map(|known| (known, packs)))
+        })
+        .await
+        .map_err(RepoError::join)??;
+        Ok((known, previous, packs))
     }
 
     /// Opens a backup for restore: checks the record's checksum, the passcode
@@ -407,6 +515,32 @@ impl Repository {
     pub async fn collect_garbage(&self) -> Result<GcReport, RepoError> {
         gc::collect(self.store()).instrument(info_span!("gc")).await
     }
+}
+
+/// Seeds a resumed backup's writer with the packs its interrupted run
+/// uploaded (a no-op without any).
+async fn seed_from_journal(
+    mut writer: BackupWriter,
+    uploaded: Vec<UploadedPack>,
+    pack_sizes: PackSizes,
+) -> Result<(BackupWriter, Resumed), RepoError> {
+    if uploaded.is_empty() {
+        return Ok((writer, Resumed::default()));
+    }
+    let (writer, resumed) = tokio::task::spawn_blocking(move || {
+        let resumed = writer.seed_uploaded(&uploaded, &pack_sizes);
+        (writer, resumed)
+    })
+    .await
+    .map_err(RepoError::join)?;
+    let resumed = resumed?;
+    tracing::info!(
+        packs = resumed.packs,
+        bytes = resumed.bytes,
+        missing = resumed.packs_missing,
+        "resumed from the journal"
+    );
+    Ok((writer, resumed))
 }
 
 impl std::fmt::Debug for Repository {

@@ -13,8 +13,9 @@
 //! ```
 //!
 //! A blob's offset is the one it was pushed at until its pack is sealed; the
-//! manifest gets the offset in the shuffled pack from the pack's
-//! [`Placement`], as it gets the pack's name from its slot.
+//! manifest and the pack-uploaded hook get the offset in the shuffled pack
+//! from the pack's [`Placement`], as the manifest gets the pack's name from
+//! its slot.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -28,14 +29,16 @@ use crate::blob;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
+use crate::index::{IndexHit, IndexSet, PackSizes};
 use crate::keys::{ChunkId, KdfParams, Keys};
 use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
 };
 use crate::names;
 use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder, Placement};
+use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
-use crate::{BackupInfo, StagePublic};
+use crate::{BackupInfo, IncompleteStage, StagePublic};
 
 /// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
 const MAX_JOBS: usize = 8;
@@ -56,9 +59,11 @@ pub struct WriteStats {
     pub bytes_reused: u64,
     /// Files taken over that way.
     pub files_reused: u64,
-    /// Bytes of new packs: blobs (after compression and encryption) and the
-    /// padding of the packs sealed so far.
+    /// Bytes of new blobs appended to packs (after compression and encryption).
     pub bytes_stored_new: u64,
+    /// Random bytes that padded the packs sealed so far to their Padmé
+    /// lengths (stored too, but not blobs).
+    pub bytes_padding: u64,
     /// Chunks referenced.
     pub chunks_total: u64,
     /// Chunks not already in the store.
@@ -86,53 +91,55 @@ struct Loc {
 /// What the blocking jobs need.
 struct Shared {
     keys: Arc<Keys>,
-    /// Every chunk already stored: from earlier backups under the same key and
-    /// from this one. Blocking jobs read it to skip compressing known chunks.
-    index: RwLock<HashMap<ChunkId, Loc>>,
+    /// Chunks stored by earlier backups under this key: an on-disk index
+    /// behind an in-RAM filter. Looked up on the blocking jobs, where the
+    /// ids are computed, because a lookup may read the index file.
+    known: Arc<IndexSet>,
+    /// Chunks this backup has written or referenced so far.
+    session: RwLock<HashMap<ChunkId, Loc>>,
 }
 
-/// Chunks already in the store under this key (from committed backups),
-/// built on a blocking thread before the writer starts.
-#[derive(Default)]
-pub(crate) struct KnownChunks {
-    slots: Vec<Option<String>>,
-    slot_of: HashMap<String, u32>,
-    index: HashMap<ChunkId, Loc>,
-}
-
-impl KnownChunks {
-    /// Adds an earlier backup's chunk table, skipping chunks whose pack is not
-    /// in the store (`pack_sizes`, from listing `packs/`) or is too short for
-    /// them, so a new backup never references data known to be gone.
-    pub(crate) fn add(&mut self, m: &Manifest, pack_sizes: &HashMap<String, u64>) {
-        for c in &m.chunks {
-            let Some(name) = m.packs.get(c.pack as usize) else {
-                continue;
-            };
-            let end = c.offset as u64 + c.length as u64;
-            if pack_sizes.get(name).is_none_or(|&size| size < end) {
-                continue;
-            }
-            let slot = match self.slot_of.get(name) {
-                Some(&s) => s,
-                None => {
-                    let s = self.slots.len() as u32;
-                    self.slots.push(Some(name.clone()));
-                    self.slot_of.insert(name.clone(), s);
-                    s
-                }
-            };
-            self.index.entry(c.id).or_insert(Loc {
-                slot,
-                offset: c.offset,
-                length: c.length,
-                size: c.size,
-            });
-        }
+impl Shared {
+    fn session(&self) -> Result<std::sync::RwLockReadGuard<'_, HashMap<ChunkId, Loc>>, RepoError> {
+        self.session
+            .read()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.index.len()
+    /// Where an already stored chunk is, if it is (blocking: may read the
+    /// index file).
+    fn find(&self, id: &ChunkId) -> Result<Option<Found>, RepoError> {
+        if let Some(loc) = self.session()?.get(id) {
+            return Ok(Some(Found::Session(*loc)));
+        }
+        Ok(self.known.lookup(&id.0)?.map(Found::Index))
+    }
+
+    /// Records where this backup's chunk `id` is.
+    fn remember(&self, id: ChunkId, loc: Loc) -> Result<(), RepoError> {
+        self.session
+            .write()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?
+            .insert(id, loc);
+        Ok(())
+    }
+}
+
+/// An already stored chunk: referenced earlier by this backup, or found in
+/// the index of earlier backups.
+#[derive(Clone, Copy, Debug)]
+enum Found {
+    Session(Loc),
+    Index(IndexHit),
+}
+
+impl Found {
+    /// The chunk's plaintext size.
+    fn size(&self) -> u32 {
+        match self {
+            Found::Session(loc) => loc.size,
+            Found::Index(hit) => hit.size,
+        }
     }
 }
 
@@ -187,7 +194,7 @@ impl PreviousFiles {
 enum Outcome {
     Known {
         id: ChunkId,
-        size: u32,
+        found: Found,
     },
     New {
         id: ChunkId,
@@ -231,6 +238,9 @@ pub struct BackupWriter {
     /// Blob offsets in the packs this writer sealed, by slot.
     placements: HashMap<u32, Placement>,
     uploads: JoinSet<Result<(u32, String, u64, Placement), RepoError>>,
+    /// The chunks of each pack not yet uploaded, by slot, for the hook.
+    pack_chunks: HashMap<u32, Vec<PackChunk>>,
+    on_pack_uploaded: Option<PackUploadedHook>,
     uploading_bytes: u64,
     jobs: VecDeque<Job>,
     jobs_bytes: u64,
@@ -281,16 +291,22 @@ fn process(shared: &Shared, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoErro
     for data in chunks {
         let id = shared.keys.chunk_id(&data);
         let size = data.len() as u32;
-        let known = shared
-            .index
-            .read()
-            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-            .contains_key(&id);
-        if known {
-            out.push(Outcome::Known { id, size });
-        } else {
-            let blob = blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
-            out.push(Outcome::New { id, size, blob });
+        // Equal ids mean equal content, so equal sizes; a differing size
+        // can only come from a damaged index, and is not trusted.
+        let found = shared.find(&id)?.filter(|f| {
+            let consistent = f.size() == size;
+            if !consistent {
+                tracing::warn!(chunk = %hex::encode(id.0), "indexed size differs; storing the chunk again");
+            }
+            consistent
+        });
+        match found {
+            Some(found) => out.push(Outcome::Known { id, found }),
+            None => {
+                let blob =
+                    blob::encode_chunk(&shared.keys, &id, &data).map_err(RepoError::Internal)?;
+                out.push(Outcome::New { id, size, blob });
+            }
         }
     }
     Ok(out)
@@ -302,10 +318,11 @@ impl BackupWriter {
         keys: Arc<Keys>,
         kdf: KdfParams,
         mut info: BackupInfo,
-        known: KnownChunks,
+        known: Arc<IndexSet>,
         previous: PreviousFiles,
     ) -> Self {
         info.stages.clear();
+        info.incomplete_stages.clear();
         info.stored_bytes = 0;
         info.total_bytes = 0;
         let span = info_span!("backup", name = %info.name);
@@ -313,15 +330,18 @@ impl BackupWriter {
             store,
             shared: Arc::new(Shared {
                 keys,
-                index: RwLock::new(known.index),
+                known,
+                session: RwLock::new(HashMap::new()),
             }),
             kdf,
             info,
-            slots: known.slots,
-            slot_of: known.slot_of,
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
             pack: None,
             placements: HashMap::new(),
             uploads: JoinSet::new(),
+            pack_chunks: HashMap::new(),
+            on_pack_uploaded: None,
             uploading_bytes: 0,
             jobs: VecDeque::new(),
             jobs_bytes: 0,
@@ -345,6 +365,59 @@ impl BackupWriter {
 
     pub fn stats(&self) -> WriteStats {
         self.stats.clone()
+    }
+
+    /// Counts the chunks of packs an interrupted run of this backup uploaded
+    /// (from its journal) as this backup's own, so they are not written
+    /// again. Same rule as for earlier backups (§5): a pack missing from the
+    /// store (`pack_sizes`, from listing `packs/`) or too short for its
+    /// chunks contributes nothing. O(chunks): call on a blocking thread.
+    pub(crate) fn seed_uploaded(
+        &mut self,
+        packs: &[UploadedPack],
+        pack_sizes: &PackSizes,
+    ) -> Result<Resumed, RepoError> {
+        let shared = self.shared.clone();
+        let mut session = shared
+            .session
+            .write()
+            .map_err(|_| RepoError::Internal("chunk session lock poisoned".into()))?;
+        let mut resumed = Resumed::default();
+        for pack in packs {
+            let Some(stored) = pack_sizes
+                .object_size(&pack.name)
+                .filter(|&size| size >= pack.bytes())
+            else {
+                resumed.packs_missing += 1;
+                continue;
+            };
+            let slot = match self.slot_of.get(&pack.name) {
+                Some(&s) => s,
+                None => {
+                    let s = self.slots.len() as u32;
+                    self.slots.push(Some(pack.name.clone()));
+                    self.slot_of.insert(pack.name.clone(), s);
+                    s
+                }
+            };
+            for c in &pack.chunks {
+                session.entry(ChunkId(c.id)).or_insert(Loc {
+                    slot,
+                    offset: c.offset,
+                    length: c.length,
+                    size: c.size,
+                });
+            }
+            resumed.packs += 1;
+            resumed.bytes += stored;
+        }
+        Ok(resumed)
+    }
+
+    /// Calls `hook` after each pack upload completes, with the pack's name
+    /// and chunks: what a caller journals to resume this backup after a crash.
+    pub fn on_pack_uploaded(&mut self, hook: PackUploadedHook) {
+        self.on_pack_uploaded = Some(hook);
     }
 
     fn check_failed(&self) -> Result<(), RepoError> {
@@ -542,22 +615,15 @@ impl BackupWriter {
             return Err(RepoError::Internal("chunk job lost chunks".into()));
         }
         for (entry, outcome) in job.targets.into_iter().zip(outcomes) {
-            let (id, size, blob) = match outcome {
-                Outcome::Known { id, size } => (id, size, None),
-                Outcome::New { id, size, blob } => (id, size, Some(blob)),
-            };
-            let existing = self
-                .shared
-                .index
-                .read()
-                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-                .get(&id)
-                .copied();
-            let loc = match (existing, blob) {
-                (Some(loc), _) => loc,
-                (None, Some(blob)) => self.append_blob(id, size, blob).await?,
-                (None, None) => {
-                    return Err(RepoError::Internal("known chunk missing from index".into()));
+            let (id, loc) = match outcome {
+                Outcome::Known { id, found } => (id, self.reference(id, found)?),
+                Outcome::New { id, size, blob } => {
+                    // Another job of this backup may have stored it meanwhile.
+                    let existing = self.shared.session()?.get(&id).copied();
+                    match existing {
+                        Some(loc) => (id, loc),
+                        None => (id, self.append_blob(id, size, blob).await?),
+                    }
                 }
             };
             let pos = self.chunk_position(id, loc);
@@ -577,6 +643,36 @@ impl BackupWriter {
         Ok(())
     }
 
+    /// The location of an already stored chunk, giving a pack found in the
+    /// index a slot of this writer.
+    fn reference(&mut self, id: ChunkId, found: Found) -> Result<Loc, RepoError> {
+        let hit = match found {
+            Found::Session(loc) => return Ok(loc),
+            Found::Index(hit) => hit,
+        };
+        if let Some(loc) = self.shared.session()?.get(&id) {
+            return Ok(*loc);
+        }
+        let name = names::pack_object(&hit.pack);
+        let slot = match self.slot_of.get(&name) {
+            Some(&slot) => slot,
+            None => {
+                let slot = self.slots.len() as u32;
+                self.slots.push(Some(name.clone()));
+                self.slot_of.insert(name, slot);
+                slot
+            }
+        };
+        let loc = Loc {
+            slot,
+            offset: hit.offset,
+            length: hit.length,
+            size: hit.size,
+        };
+        self.shared.remember(id, loc)?;
+        Ok(loc)
+    }
+
     /// The chunk's index in this backup's chunk table, adding it if new.
     fn chunk_position(&mut self, id: ChunkId, loc: Loc) -> u32 {
         match self.chunk_pos.get(&id) {
@@ -590,7 +686,11 @@ impl BackupWriter {
         }
     }
 
-    fn reuse_unchanged_inner(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
+    async fn reuse_unchanged_inner(
+        &mut self,
+        meta: EntryMeta,
+        size: u64,
+    ) -> Result<bool, RepoError> {
         let stage = between_entries(&mut self.stage)?;
         manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
         let Some(previous) = self.previous.get(&stage.name, &meta.path) else {
@@ -603,26 +703,29 @@ impl BackupWriter {
             return Ok(false);
         }
         // Only chunks known to be in the store (their pack listed and long
-        // enough) may be referenced; otherwise the file is read again.
-        let locations = {
-            let index = self
-                .shared
-                .index
-                .read()
-                .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?;
-            previous
-                .chunks
-                .iter()
-                .map(|id| index.get(id).map(|loc| (*id, *loc)))
-                .collect::<Option<Vec<_>>>()
-        };
-        let Some(locations) = locations else {
+        // enough) may be referenced; otherwise the file is read again. The
+        // lookups may read the index file, so they run on a blocking thread.
+        let ids = previous.chunks.clone();
+        let shared = self.shared.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .map(|id| Ok(shared.find(&id)?.map(|f| (id, f))))
+                .collect::<Result<Option<Vec<_>>, RepoError>>()
+        })
+        .await
+        .map_err(RepoError::join)??;
+        // The sizes must add up to the file's, as in a manifest (§4.4); a
+        // mismatch can only come from a damaged index.
+        let Some(found) =
+            found.filter(|f| f.iter().map(|(_, c)| u64::from(c.size())).sum::<u64>() == size)
+        else {
             return Ok(false);
         };
-        let chunks: Vec<u32> = locations
-            .into_iter()
-            .map(|(id, loc)| self.chunk_position(id, loc))
-            .collect();
+        let mut chunks = Vec::with_capacity(found.len());
+        for (id, f) in found {
+            let loc = self.reference(id, f)?;
+            chunks.push(self.chunk_position(id, loc));
+        }
         self.stats.chunks_total += chunks.len() as u64;
         self.stats.bytes_reused += size;
         self.stats.files_reused += 1;
@@ -670,13 +773,20 @@ impl BackupWriter {
             size,
         };
         let full = pack.is_full();
+        if self.on_pack_uploaded.is_some() {
+            self.pack_chunks
+                .entry(loc.slot)
+                .or_default()
+                .push(PackChunk {
+                    id: id.0,
+                    offset: loc.offset,
+                    length: loc.length,
+                    size: loc.size,
+                });
+        }
         self.stats.bytes_stored_new += length as u64;
         self.stats.chunks_new += 1;
-        self.shared
-            .index
-            .write()
-            .map_err(|_| RepoError::Internal("chunk index lock poisoned".into()))?
-            .insert(id, loc);
+        self.shared.remember(id, loc)?;
         self.note_memory();
         if full {
             self.seal_pack().await?;
@@ -699,7 +809,9 @@ impl BackupWriter {
         let size = pack.sealed_len() as u64;
         let slot = pack.slot;
         let store = self.store.clone();
-        self.stats.bytes_stored_new += size - pack.len() as u64;
+        let hook = self.on_pack_uploaded.clone();
+        let chunks = self.pack_chunks.remove(&slot).unwrap_or_default();
+        self.stats.bytes_padding += size - pack.len() as u64;
         self.uploading_bytes += size;
         self.uploads.spawn(
             async move {
@@ -709,6 +821,10 @@ impl BackupWriter {
                 let name = names::pack_object(&sealed.hash);
                 debug!(pack = %name, size, "uploading pack");
                 store.put(&name, Bytes::from(sealed.data)).await?;
+                if let Some(hook) = hook {
+                    let chunks = placed_chunks(chunks, &sealed.placement)?;
+                    report_uploaded(hook, name.clone(), chunks).await;
+                }
                 Ok((slot, name, size, sealed.placement))
             }
             .instrument(self.span.clone()),
@@ -777,6 +893,47 @@ impl BackupWriter {
         Ok(public)
     }
 
+    /// Records that the stage `name` (run by `plugin`) failed, so the backup
+    /// commits as *partial*, without it. If that stage is open, what it
+    /// wrote is dropped (its chunks stay stored, so a later backup reuses
+    /// them). Fails if the writer itself failed (the store, not the stage,
+    /// is the problem): then nothing can be committed.
+    pub async fn stage_failed(&mut self, name: &str, plugin: &str) -> Result<(), RepoError> {
+        let span = self.span.clone();
+        async move {
+            self.check_failed()?;
+            manifest::validate_stage_name("stage", name).map_err(RepoError::Misuse)?;
+            manifest::validate_stage_name("plugin", plugin).map_err(RepoError::Misuse)?;
+            if self.stages.iter().any(|s| s.name == name)
+                || self.info.incomplete_stages.iter().any(|s| s.name == name)
+            {
+                return Err(RepoError::Misuse(format!(
+                    "stage {name:?} was already written"
+                )));
+            }
+            if let Some(open) = &self.stage {
+                if open.name != name {
+                    return Err(RepoError::Misuse(format!(
+                        "stage {:?} is open, not {name:?}",
+                        open.name
+                    )));
+                }
+                // The queued chunks of the dropped entries still land in the
+                // open stage; wait for them, then drop the stage whole.
+                let r = self.drain_jobs().await;
+                self.guard(r)?;
+                self.stage = None;
+            }
+            self.info.incomplete_stages.push(IncompleteStage {
+                name: name.to_string(),
+                plugin: plugin.to_string(),
+            });
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
     /// Uploads the remaining packs, then the manifest, then the commit record
     /// (which makes the backup visible). Returns the public information.
     pub async fn commit(mut self, complete_time: i64) -> Result<BackupInfo, RepoError> {
@@ -832,7 +989,7 @@ impl BackupWriter {
         let mut info = self.info.clone();
         info.complete_time = complete_time;
         info.total_bytes = self.stats.bytes_in + self.stats.bytes_reused;
-        info.stored_bytes = self.stats.bytes_stored_new + manifest_size;
+        info.stored_bytes = self.stats.bytes_stored_new + self.stats.bytes_padding + manifest_size;
         let mut record = CommitRecord {
             format: RECORD_FORMAT.into(),
             version: RECORD_VERSION,
@@ -865,6 +1022,41 @@ impl BackupWriter {
         );
         Ok(info)
     }
+}
+
+/// Runs the pack-uploaded hook on a blocking thread (it may write and sync a
+/// file). Right after the `put`, not when the writer joins the upload, so a
+/// crash loses as few finished packs as possible.
+async fn report_uploaded(hook: PackUploadedHook, name: String, chunks: Vec<PackChunk>) {
+    let pack = UploadedPack { name, chunks };
+    let result = tokio::task::spawn_blocking(move || {
+        let result = hook(&pack);
+        (pack.name, result)
+    })
+    .await;
+    match result {
+        Ok((_, Ok(()))) => {}
+        Ok((pack, Err(e))) => {
+            tracing::warn!(%pack, error = %e, "could not record an uploaded pack")
+        }
+        Err(e) => tracing::warn!(error = %e, "the pack-uploaded hook panicked"),
+    }
+}
+
+/// The chunks of a sealed pack, with the offsets they have in it.
+fn placed_chunks(
+    chunks: Vec<PackChunk>,
+    placement: &Placement,
+) -> Result<Vec<PackChunk>, RepoError> {
+    chunks
+        .into_iter()
+        .map(|c| {
+            let offset = placement
+                .offset(c.offset)
+                .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?;
+            Ok(PackChunk { offset, ..c })
+        })
+        .collect()
 }
 
 /// Builds the manifest: the packs this backup references (sorted) and its
@@ -937,7 +1129,8 @@ impl StageWriter<'_> {
     /// otherwise: the caller then writes the entry as usual.
     pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
         self.w.check_failed()?;
-        self.w.reuse_unchanged_inner(meta, size)
+        let r = self.w.reuse_unchanged_inner(meta, size).await;
+        self.w.guard(r)
     }
 
     /// Appends content to the open file entry. Waits while the pipeline is full.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use drhost_repo::testing::MemoryStore;
 use drhost_repo::{
     BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
+    RepositoryOptions, UploadedPack,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -25,6 +26,7 @@ fn info(name: &str, start: i64) -> BackupInfo {
         stages: vec![],
         stored_bytes: 0,
         total_bytes: 0,
+        incomplete_stages: Vec::new(),
     }
 }
 
@@ -718,4 +720,210 @@ async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     assert!(restored[0].1 == a, "taken-over content differs");
     assert_eq!(restored[1].0, touched);
     assert!(restored[1].1 == b);
+}
+
+/// The persistent dedup index: kept across `Repository` instances (as across
+/// host restarts), extended per backup, rebuilt when damaged or when a covered
+/// backup is deleted, and never trusted for packs that are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dedup_index_is_cached_extended_and_rebuilt() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let store = Arc::new(MemoryStore::new());
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("store-a");
+    let options = RepositoryOptions {
+        index_cache: Some(dir.clone()),
+        ..RepositoryOptions::default()
+    };
+    let open = || Repository::open_with(store.clone(), options.clone());
+    let entries: Entries = vec![
+        (file("big"), random(3 * MIB, 21)),
+        (file("small"), random(100_000, 22)),
+    ];
+
+    let one = backup(&open().await.unwrap(), "one", "pw", &[("s", &entries)]).await;
+    assert!(one.stored_bytes > 3 * MIB as u64);
+    // A new Repository (a restarted host) reuses every chunk through the cache.
+    let two = backup(&open().await.unwrap(), "two", "pw", &[("s", &entries)]).await;
+    assert!(
+        two.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        two.stored_bytes
+    );
+    // The first backup had nothing to index; the second wrote the base file.
+    let index_files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(index_files.len(), 1, "{index_files:?}");
+    let index = &index_files[0];
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&dir), mode(index)), (0o700, 0o600));
+
+    // A damaged index is rebuilt from the manifests: still full dedup.
+    let bytes = std::fs::read(index).unwrap();
+    std::fs::write(index, &bytes[..bytes.len() / 2]).unwrap();
+    let three = backup(&open().await.unwrap(), "three", "pw", &[("s", &entries)]).await;
+    assert!(
+        three.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        three.stored_bytes
+    );
+
+    // Packs deleted behind the cache's back are not referenced again.
+    for p in packs_of(&store) {
+        store.remove_object(&p);
+    }
+    let repo = open().await.unwrap();
+    let four = backup(&repo, "four", "pw", &[("s", &entries)]).await;
+    assert!(
+        four.stored_bytes > 3 * MIB as u64,
+        "the lost chunks were not rewritten"
+    );
+    let reader = repo.open_backup("four", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+
+    // Deleting covered backups makes the next backup rebuild the index from
+    // what remains, and it still deduplicates against it.
+    for name in ["one", "two", "three"] {
+        repo.delete_backup(name).await.unwrap();
+    }
+    let five = backup(&repo, "five", "pw", &[("s", &entries)]).await;
+    assert!(
+        five.stored_bytes < 64 * 1024,
+        "{} bytes stored",
+        five.stored_bytes
+    );
+    let reader = repo.open_backup("five", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), entries);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_backup_does_not_write_the_journaled_packs_again() {
+    let (store, repo) = open_repo().await;
+    let data = random(120 * MIB, 21);
+    let journal: Arc<std::sync::Mutex<Vec<UploadedPack>>> = Arc::default();
+    let mut w = repo.begin_backup("pw", info("resumed", 1)).await.unwrap();
+    let sink = journal.clone();
+    w.on_pack_uploaded(Arc::new(move |pack: &UploadedPack| {
+        sink.lock().unwrap().push(pack.clone());
+        Ok(())
+    }));
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        s.write(&data[..80 * MIB]).await.unwrap();
+    }
+    // Uploads finish in the background: wait for one before the crash.
+    let waited = Instant::now();
+    while journal.lock().unwrap().is_empty() && waited.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first_run = w.stats();
+    drop(w); // crash: no commit
+    let uploaded = journal.lock().unwrap().clone();
+    assert!(!uploaded.is_empty(), "no pack was reported");
+    for pack in &uploaded {
+        assert!(
+            store.object(&pack.name).is_some(),
+            "{} not stored",
+            pack.name
+        );
+    }
+    let journaled_bytes: u64 = uploaded.iter().map(UploadedPack::bytes).sum();
+    // What the store holds of them: their blobs and each pack's padding.
+    let journaled_pack_bytes: u64 = uploaded
+        .iter()
+        .map(|p| store.object(&p.name).map_or(0, |o| o.len() as u64))
+        .sum();
+    // A pack the journal names but the store lost is left out, not trusted.
+    let mut with_lost = uploaded.clone();
+    with_lost.push(UploadedPack {
+        name: format!("packs/ab/{}", "ab".repeat(32)),
+        chunks: uploaded[0].chunks.clone(),
+    });
+
+    let (mut w, resumed) = repo
+        .resume_backup("pw", info("resumed", 1), with_lost)
+        .await
+        .unwrap();
+    assert_eq!(resumed.packs, uploaded.len() as u64);
+    assert_eq!(resumed.bytes, journaled_pack_bytes);
+    assert_eq!(resumed.packs_missing, 1);
+    {
+        let mut s = w.begin_stage("s", "p").await.unwrap();
+        s.begin_entry(file("f")).await.unwrap();
+        for piece in data.chunks(3 * MIB + 7) {
+            s.write(piece).await.unwrap();
+        }
+        s.end_entry().await.unwrap();
+        s.finish(vec![], 1, 2).await.unwrap();
+    }
+    let second_run = w.stats();
+    let committed = w.commit(3).await.unwrap();
+    assert!(
+        second_run.bytes_stored_new + journaled_bytes <= data.len() as u64 + 4096,
+        "journaled chunks were written again: {second_run:?}, journaled {journaled_bytes}"
+    );
+    // Each upload is reported before the writer counts it as written.
+    assert!(
+        uploaded.len() as u64 >= first_run.packs_written,
+        "an upload was not reported: {first_run:?}, reported {}",
+        uploaded.len()
+    );
+    assert_eq!(committed.total_bytes, data.len() as u64);
+    let reader = repo.open_backup("resumed", "pw").await.unwrap();
+    let got = read_stage(&reader, "s").await.unwrap();
+    assert_eq!(got, vec![(file("f"), data)]);
+    reader.verify().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_stage_commits_the_others_as_a_partial_backup() {
+    let (store, repo) = open_repo().await;
+    let kept: Entries = vec![(file("kept"), random(2 * MIB, 31))];
+    let mut w = repo.begin_backup("pw", info("partial", 1)).await.unwrap();
+    let mut s = w.begin_stage("good", "p").await.unwrap();
+    s.begin_entry(kept[0].0.clone()).await.unwrap();
+    s.write(&kept[0].1).await.unwrap();
+    s.end_entry().await.unwrap();
+    s.finish(vec![], 1, 2).await.unwrap();
+    {
+        // Fails mid-entry: the stage is left open with data queued.
+        let mut s = w.begin_stage("bad", "q").await.unwrap();
+        s.begin_entry(file("half")).await.unwrap();
+        s.write(&random(3 * MIB, 32)).await.unwrap();
+    }
+    w.stage_failed("bad", "q").await.unwrap();
+    assert!(matches!(
+        w.stage_failed("good", "p").await,
+        Err(RepoError::Misuse(_))
+    ));
+    let info = w.commit(3).await.unwrap();
+    assert!(info.is_partial());
+    assert_eq!(info.stages.len(), 1);
+    assert_eq!(info.incomplete_stages[0].name, "bad");
+    // Public, without a passcode, and covered by the MAC.
+    let record = record_json(&store, "partial");
+    assert_eq!(
+        record["info"]["incomplete_stages"],
+        serde_json::json!([{"name": "bad", "plugin": "q"}])
+    );
+    assert!(repo.backup_info("partial").await.unwrap().is_partial());
+    let reader = repo.open_backup("partial", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "good").await.unwrap(), kept);
+    assert!(reader.stage_reader("bad").is_err());
+    reader.verify().await.unwrap();
+
+    // A complete backup's record has no such field (its MAC input is unchanged).
+    let (r, e) = (repo.clone(), kept.clone());
+    tokio::spawn(async move { backup(&r, "whole", "pw", &[("good", &e)]).await })
+        .await
+        .unwrap();
+    assert!(
+        record_json(&store, "whole")["info"]
+            .get("incomplete_stages")
+            .is_none()
+    );
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
-use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository};
+use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository, RepositoryOptions};
 use drhost_runtime::{
     AdapterStore, DirGrant, Grants, PluginContext, Runtime, RuntimeConfig, StoreAdapter,
 };
@@ -17,15 +17,17 @@ use tracing::Instrument;
 use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation, codes};
+use crate::journal::JobJournal;
 use crate::orchestrator::{self, BackupJob, RestoreJob};
 use crate::pipeline::ConfiguredStage;
 use crate::plugin_views::{self, AdapterView, DirView};
 use crate::plugins::component_bytes;
 use crate::settings::Settings;
 use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
-use crate::tasks::TaskStore;
+use crate::tasks::{Sealer, TaskStore};
 use crate::views;
 
+mod resume;
 mod tasks_api;
 
 /// Guest path at which a store adapter sees its store directory.
@@ -46,6 +48,8 @@ pub struct Host {
     settings: Settings,
     /// Backup schedules and the retention cleaner.
     tasks: TaskStore,
+    /// Seals the passcode in each backup's job journal (the schedules' host key).
+    sealer: Sealer,
     /// Held by the one DR job that may run at a time.
     dr_lock: Arc<tokio::sync::Mutex<()>>,
     /// The job holding `dr_lock`, for the busy error.
@@ -55,8 +59,9 @@ pub struct Host {
 }
 
 impl Host {
-    /// Loads state, plugins and stores. Jobs that were running when the host
-    /// last stopped are marked failed, and their stores garbage-collected.
+    /// Loads state, plugins and stores. Backups that were running when the
+    /// host last stopped resume; other such jobs are marked failed, and their
+    /// stores garbage-collected.
     pub async fn start(config: HostConfig) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&config.state_dir)?;
         let runtime = Runtime::new(RuntimeConfig {
@@ -79,6 +84,7 @@ impl Host {
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
         let tasks = TaskStore::open(&config.state_dir)?;
+        let sealer = Sealer::open(&config.state_dir.join("tasks.key"))?;
         let host = Arc::new(Self {
             stages,
             fs_adapter,
@@ -88,14 +94,16 @@ impl Host {
             jobs,
             settings,
             tasks,
+            sealer,
             dr_lock: Arc::new(tokio::sync::Mutex::new(())),
             running_job: Arc::new(Mutex::new(None)),
             repos: tokio::sync::Mutex::new(HashMap::new()),
             config,
         });
-        host.collect_after_interruption(&interrupted).await;
+        host.settle_interrupted(&interrupted).await;
         // After the interrupted jobs are settled, so a schedule that fires at
-        // once (a slot missed while the host was down) finds the lock free.
+        // once (a slot missed while the host was down) finds the lock free,
+        // unless a resumed backup holds it: that run is then recorded skipped.
         tokio::spawn(crate::tasks::scheduler::run(
             host.clone(),
             std::time::Duration::from_secs_f64(host.config.scheduler_tick_seconds),
@@ -105,30 +113,6 @@ impl Host {
 
     pub fn config(&self) -> &HostConfig {
         &self.config
-    }
-
-    /// A crashed backup may have left packs that no backup references.
-    async fn collect_after_interruption(&self, interrupted: &[String]) {
-        for jobid in interrupted {
-            let Some(job) = self.jobs.get(jobid) else {
-                continue;
-            };
-            tracing::warn!(jobid, store = %job.backup_store, "job was interrupted by a host stop; marked failed");
-            if job.operation == Operation::Restore {
-                continue;
-            }
-            let Ok(repo) = self.repository(&job.backup_store).await else {
-                continue;
-            };
-            match repo.collect_garbage().await {
-                Ok(report) => {
-                    tracing::info!(store = %job.backup_store, "garbage collected: {report}")
-                }
-                Err(e) => {
-                    tracing::warn!(store = %job.backup_store, error = %e, "garbage collection failed")
-                }
-            }
-        }
     }
 
     fn store(&self, name: &str) -> Result<StoreRecord, OpError> {
@@ -175,7 +159,11 @@ impl Host {
         if let Some(repo) = repos.get(store) {
             return Ok(repo.clone());
         }
-        let repo = Repository::open(Arc::new(self.adapter_store(&record)))
+        let options = RepositoryOptions {
+            index_cache: Some(self.config.index_cache_dir(store)),
+            ..RepositoryOptions::default()
+        };
+        let repo = Repository::open_with(Arc::new(self.adapter_store(&record)), options)
             .await
             .map_err(repo_error)?;
         repos.insert(store.to_string(), repo.clone());
@@ -209,6 +197,22 @@ impl Host {
     where
         F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
     {
+        self.spawn_journaled_job(job, guard, None, work)
+    }
+
+    /// [`spawn_job`](Self::spawn_job) for a job with a journal, which is
+    /// removed once the job has ended, however it ended (a host stop does not
+    /// end it: the journal stays for the next start to resume from).
+    fn spawn_journaled_job<F>(
+        &self,
+        job: JobHandle,
+        guard: OwnedMutexGuard<()>,
+        journal: Option<Arc<JobJournal>>,
+        work: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
+    {
         let timeout = self.settings.job_timeout();
         let running = self.running_job.clone();
         if let Ok(mut slot) = running.lock() {
@@ -233,6 +237,12 @@ impl Host {
                         timeout.as_secs()
                     )),
                 }
+                // After the job reads finished: a stop in between leaves a
+                // stale journal, which the next start removes, rather than a
+                // finished job that reads interrupted.
+                if let Some(journal) = journal {
+                    journal.remove();
+                }
             }
             .instrument(span),
         )
@@ -248,7 +258,7 @@ impl Host {
             "scheduleType": info.schedule_type,
             "release": info.release,
             "siteName": "arcgis",
-            "status": "completed",
+            "status": if info.is_partial() { "partial" } else { "completed" },
             "startTime": info.start_time,
             "completeTime": info.complete_time,
             "retentionDate": info.retention_date,
@@ -262,7 +272,11 @@ impl Host {
                 "startTime": s.start_time,
                 "endTime": s.end_time,
                 "status": "completed",
-            })).collect::<Vec<_>>(),
+            })).chain(info.incomplete_stages.iter().map(|s| json!({
+                "name": s.name,
+                "plugin": s.plugin,
+                "status": "failed",
+            }))).collect::<Vec<_>>(),
         })
     }
 
@@ -284,6 +298,25 @@ impl Host {
             })
             .collect()
     }
+}
+
+/// The incomplete stages a restore of `info` skips; a partial backup is
+/// restored only when the request says it knows (`partial=true`).
+fn partial_restore_check(info: &BackupInfo, partial: bool) -> Result<Vec<String>, OpError> {
+    let incomplete: Vec<String> = info
+        .incomplete_stages
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    if !incomplete.is_empty() && !partial {
+        return Err(OpError::InvalidInput(format!(
+            "Backup '{}' is partial: its stages {} did not complete. Restore it with \
+             partial=true to restore only its complete stages.",
+            info.name,
+            incomplete.join(", ")
+        )));
+    }
+    Ok(incomplete)
 }
 
 fn registry_error(e: StoreRegistryError) -> OpError {
@@ -345,6 +378,13 @@ impl DrOps for Host {
     async fn unregister_store(&self, store: &str) -> Result<(), OpError> {
         self.stores.unregister(store).map_err(registry_error)?;
         self.repos.lock().await.remove(store);
+        // A store registered later under this name starts a fresh index.
+        let index_cache = self.config.index_cache_dir(store);
+        if let Err(e) = tokio::fs::remove_dir_all(&index_cache).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %index_cache.display(), error = %e, "cannot remove the store's index cache");
+        }
         Ok(())
     }
 
@@ -415,6 +455,7 @@ impl DrOps for Host {
             .open_backup(&request.backup, &request.passcode)
             .await
             .map_err(repo_error)?;
+        let skipped = partial_restore_check(backup.info(), request.partial)?;
         let stage_names = backup.stage_names();
         let stages = self.stages_for(&stage_names)?;
         for stage in &stages {
@@ -436,6 +477,16 @@ impl DrOps for Host {
             schedule_type: backup.info().schedule_type.clone(),
             stage_names: orchestrator::restore_stage_names(&stage_names),
         });
+        if !skipped.is_empty() {
+            job.warn(
+                codes::RESTORE_PARTIAL,
+                &format!(
+                    "Backup {} is partial: its stages {} did not complete and are not restored.",
+                    request.backup,
+                    skipped.join(", ")
+                ),
+            );
+        }
         // Restore needs only the backup's own record, manifest and packs, all
         // verified as they are read; a damaged `config` is the store's problem,
         // worth a warning but not worth refusing the data back.
@@ -606,35 +657,51 @@ impl Host {
             )));
         }
         let guard = self.claim_dr_lock()?;
+        let start_time = now_ms();
         let job = self.jobs.create(NewJob {
             operation: Operation::Backup,
-            operation_uri: request.operation_uri,
-            username: request.username,
+            operation_uri: request.operation_uri.clone(),
+            username: request.username.clone(),
             backup_name: request.name.clone(),
             backup_store: request.store.clone(),
             schedule_type: schedule_type.into(),
             stage_names: orchestrator::backup_stage_names(&self.stages),
         });
+        let journal = self.start_journal(job.id(), &request, schedule_type, start_time);
         let info = BackupInfo {
             name: request.name,
             description: request.description,
             schedule_type: schedule_type.into(),
-            start_time: now_ms(),
+            start_time,
             complete_time: 0,
             retention_date: request.retention_date,
             release: env!("CARGO_PKG_VERSION").into(),
             stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
+            incomplete_stages: Vec::new(),
         };
         let work = BackupJob {
-            repo: repo.clone(),
+            repo,
             stages: self.stages.clone(),
             passcode: request.passcode,
             info,
+            resume: Vec::new(),
+            journal: journal.clone(),
         };
+        self.spawn_backup(job.clone(), guard, work);
+        Ok(JobRef {
+            jobid: job.id().to_string(),
+        })
+    }
+
+    /// Runs a new or resumed backup job; a backup that fails leaves nothing
+    /// behind (its packs are collected, its journal removed).
+    fn spawn_backup(&self, job: JobHandle, guard: OwnedMutexGuard<()>, work: BackupJob) {
         let handle = job.clone();
-        self.spawn_job(job.clone(), guard, async move {
+        let repo = work.repo.clone();
+        let journal = work.journal.clone();
+        self.spawn_journaled_job(job, guard, journal, async move {
             let result = orchestrator::run_backup(&handle, work).await;
             if result.is_err() {
                 // What the failed backup wrote is referenced by no commit record.
@@ -644,8 +711,5 @@ impl Host {
             }
             result
         });
-        Ok(JobRef {
-            jobid: job.id().to_string(),
-        })
     }
 }

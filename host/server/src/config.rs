@@ -59,6 +59,12 @@ pub struct HostConfig {
     /// Limits for store adapter plugins.
     #[serde(default)]
     pub store_limits: LimitsConfig,
+    /// Resume a backup interrupted by a host stop (crash, kill, reboot) from
+    /// its job journal instead of marking it failed. `false` turns resumption
+    /// off whatever the `resumeInterruptedBackups` DR setting says; then no
+    /// journal (nor sealed passcode) is written either.
+    #[serde(default = "default_resume")]
+    pub resume_interrupted_backups: bool,
     /// The backup pipeline, in order. Each entry becomes a stage of every
     /// backup and restore.
     #[serde(default, rename = "stage")]
@@ -183,6 +189,9 @@ impl LimitsConfig {
 
 fn default_scheduler_tick() -> f64 {
     20.0
+}
+fn default_resume() -> bool {
+    true
 }
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 6443))
@@ -377,6 +386,13 @@ impl HostConfig {
         self.cache_dir
             .clone()
             .unwrap_or_else(|| self.state_dir.join("cache"))
+    }
+
+    /// The dedup index cache of one store: `<state_dir>/index-cache/<store>`.
+    /// Unlike `cache_dir` it must not be shared: it holds chunk ids and is
+    /// trusted like the rest of the state dir (see docs/repository.md §14).
+    pub fn index_cache_dir(&self, store: &str) -> PathBuf {
+        self.state_dir.join("index-cache").join(store)
     }
 }
 

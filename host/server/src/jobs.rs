@@ -1,6 +1,7 @@
 //! Durable job records. Every job is a JSON file in `<state>/jobs/`, rewritten
 //! atomically on each state change, so a host restart finds every job; jobs
-//! that were still running are then marked failed with the reason.
+//! that were still running are then resumed (backups with a journal) or
+//! marked failed with the reason.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,8 +145,10 @@ pub struct JobStore {
 }
 
 impl JobStore {
-    /// Loads every job under `dir`; jobs that were running when the host
-    /// stopped are marked failed. Returns the ids of those jobs.
+    /// Loads every job under `dir`. Returns the ids of the jobs that were
+    /// running when the host stopped, oldest first; the caller settles each
+    /// with [`fail_interrupted`](Self::fail_interrupted) or
+    /// [`resume_interrupted`](Self::resume_interrupted).
     pub fn open(dir: &Path) -> Result<(Self, Vec<String>), JobStoreError> {
         let io = |source| JobStoreError::Io {
             path: dir.to_path_buf(),
@@ -177,43 +180,101 @@ impl JobStore {
                 order,
             })),
         };
-        let interrupted = store.fail_interrupted();
+        let interrupted = {
+            let inner = store.lock();
+            inner
+                .order
+                .iter()
+                .filter(|id| inner.jobs.get(*id).is_some_and(|j| !j.status.is_finished()))
+                .cloned()
+                .collect()
+        };
         Ok((store, interrupted))
     }
 
-    fn fail_interrupted(&self) -> Vec<String> {
-        let mut inner = self.lock();
-        let ids: Vec<String> = inner
-            .jobs
-            .values()
-            .filter(|j| !j.status.is_finished())
-            .map(|j| j.jobid.clone())
-            .collect();
-        for id in &ids {
+    /// Marks a job that was running when the host stopped as failed.
+    pub fn fail_interrupted(&self, jobid: &str) {
+        self.update(jobid, true, |job| {
             let now = now_ms();
-            if let Some(job) = inner.jobs.get_mut(id) {
-                let reason = "The host stopped while this job was running; nothing it \
-                              wrote was committed. Run it again.";
-                for stage in &mut job.stages {
-                    if stage.state == StageState::Running {
-                        stage.state = StageState::Failed;
-                        stage.ended = now;
-                        stage.last_updated = now;
-                    }
+            let reason = "The host stopped while this job was running; nothing it \
+                          wrote was committed. Run it again.";
+            for stage in &mut job.stages {
+                if stage.state == StageState::Running {
+                    stage.state = StageState::Failed;
+                    stage.ended = now;
+                    stage.last_updated = now;
                 }
-                job.status = JobStatus::Failed;
-                job.failure = Some(reason.into());
-                job.endtime = now;
-                job.updatedtime = now;
-                job.messages.push(Message {
-                    code: codes::JOB_INTERRUPTED,
-                    message: reason.into(),
-                    when: now,
-                });
             }
-            inner.persist(id);
-        }
-        ids
+            job.status = JobStatus::Failed;
+            job.failure = Some(reason.into());
+            job.endtime = now;
+            job.messages.push(Message {
+                code: codes::JOB_INTERRUPTED,
+                message: reason.into(),
+                when: now,
+            });
+        });
+    }
+
+    /// Ends a job that was running when the host stopped but whose work was
+    /// done (a backup committed) before the stop: completed, or failed with
+    /// `failure` (a partial backup).
+    pub fn complete_interrupted(
+        &self,
+        jobid: &str,
+        code: u32,
+        message: &str,
+        failure: Option<&str>,
+    ) {
+        self.update(jobid, true, |job| {
+            let now = now_ms();
+            for stage in &mut job.stages {
+                if matches!(stage.state, StageState::Pending | StageState::Running) {
+                    stage.state = StageState::Completed;
+                    stage.ended = now;
+                    stage.last_updated = now;
+                }
+            }
+            job.status = match failure {
+                Some(_) => JobStatus::Failed,
+                None => JobStatus::Completed,
+            };
+            job.failure = failure.map(str::to_string);
+            job.endtime = now;
+            push_message(job, code, message);
+        });
+    }
+
+    /// Puts a job that was running when the host stopped back in line to run
+    /// again under the same id: its stages start over, its messages stay.
+    pub fn resume_interrupted(&self, jobid: &str, message: &str) -> Option<JobHandle> {
+        let mut found = false;
+        self.update(jobid, true, |job| {
+            found = true;
+            let now = now_ms();
+            for stage in &mut job.stages {
+                stage.state = StageState::Pending;
+                stage.started = 0;
+                stage.ended = 0;
+                stage.last_updated = now;
+                stage.bytes = 0;
+                stage.items = 0;
+            }
+            job.status = JobStatus::Submitted;
+            job.failure = None;
+            job.warnings.clear();
+            job.endtime = 0;
+            push_message(job, codes::JOB_RESUMED, message);
+        });
+        found.then(|| JobHandle {
+            store: self.clone(),
+            jobid: jobid.to_string(),
+        })
+    }
+
+    /// Where this store keeps its job records (and backup journals).
+    pub fn dir(&self) -> PathBuf {
+        self.lock().dir.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -478,6 +539,8 @@ pub mod codes {
     pub const STAGE_PERSISTED: u32 = 4026;
     pub const BACKUP_PERSISTED: u32 = 4027;
     pub const BACKUP_COMPLETED: u32 = 4028;
+    /// Some stages failed; the others were committed as a partial backup.
+    pub const BACKUP_PARTIAL: u32 = 4029;
     pub const RESTORE_STARTED: u32 = 5014;
     pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
     pub const RESTORE_COMPLETED: u32 = 5028;
@@ -486,8 +549,14 @@ pub mod codes {
     pub const RETENTION_REMOVED: u32 = 6003;
     pub const RETENTION_COMPLETED: u32 = 6004;
     pub const STORE_CONFIG_DAMAGED: u32 = 5030;
+    /// A partial backup is restored without its incomplete stages.
+    pub const RESTORE_PARTIAL: u32 = 5031;
     pub const JOB_FAILED: u32 = 9001;
     pub const JOB_INTERRUPTED: u32 = 9002;
+    /// A backup interrupted by a host stop runs again under the same job id.
+    pub const JOB_RESUMED: u32 = 9003;
+    /// How much of the interrupted run's data the resumed backup reuses.
+    pub const BACKUP_RESUMED: u32 = 4015;
 }
 
 #[cfg(test)]
@@ -547,6 +616,7 @@ mod tests {
 
         let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
         assert_eq!(interrupted, vec![running.id().to_string()]);
+        store.fail_interrupted(running.id());
         let job = store.get(running.id()).expect("kept");
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(job.stages[1].state, StageState::Failed);
@@ -560,5 +630,55 @@ mod tests {
             Some(JobStatus::Completed)
         );
         assert_eq!(store.ids().len(), 2);
+        let (_, interrupted) = JobStore::open(dir.path()).expect("reopen again");
+        assert!(interrupted.is_empty(), "a failed job is settled");
+    }
+
+    #[test]
+    fn a_resumed_job_starts_over_under_its_id_and_keeps_its_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let running = store.create(new_job());
+        running.executing();
+        running.message(codes::BACKUP_STARTED, "Started backup process.");
+        running.stage_started(1);
+        running.stage_progress(1, 500, 5);
+        drop(store);
+
+        let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
+        assert_eq!(interrupted, vec![running.id().to_string()]);
+        let handle = store
+            .resume_interrupted(running.id(), "resuming")
+            .expect("known job");
+        assert_eq!(handle.id(), running.id());
+        let job = store.get(running.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Submitted);
+        assert!(job.stages.iter().all(|s| s.state == StageState::Pending));
+        assert_eq!(job.stages[1].bytes, 0);
+        let codes: Vec<u32> = job.messages.iter().map(|m| m.code).collect();
+        assert_eq!(codes, [codes::BACKUP_STARTED, codes::JOB_RESUMED]);
+        assert!(store.resume_interrupted("no-such-job", "x").is_none());
+    }
+
+    #[test]
+    fn a_job_whose_backup_was_committed_before_the_stop_ends_as_it_did() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let whole = store.create(new_job());
+        whole.stage_started(1);
+        let partial = store.create(new_job());
+        store.complete_interrupted(whole.id(), codes::BACKUP_COMPLETED, "committed", None);
+        store.complete_interrupted(
+            partial.id(),
+            codes::BACKUP_COMPLETED,
+            "committed",
+            Some("partial"),
+        );
+        let job = store.get(whole.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Completed);
+        assert!(job.stages.iter().all(|s| s.state == StageState::Completed));
+        let job = store.get(partial.id()).expect("kept");
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.failure.as_deref(), Some("partial"));
     }
 }

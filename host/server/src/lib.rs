@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod fsutil;
 pub mod jobs;
+pub mod journal;
 pub mod malloc;
 pub mod orchestrator;
 pub mod pipeline;

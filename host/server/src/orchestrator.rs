@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository};
+use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository, UploadedPack};
 use drhost_runtime::{ArchiveEvent, Reporter};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::clock::now_ms;
 use crate::jobs::{JobHandle, StageState, codes};
+use crate::journal::JobJournal;
 use crate::pipeline::ConfiguredStage;
 use crate::progress;
 
@@ -85,6 +86,10 @@ pub struct BackupJob {
     pub stages: Vec<ConfiguredStage>,
     pub passcode: String,
     pub info: BackupInfo,
+    /// Packs an interrupted run of this job uploaded (from its journal).
+    pub resume: Vec<UploadedPack>,
+    /// Where each uploaded pack is recorded, if the job is resumable.
+    pub journal: Option<Arc<JobJournal>>,
 }
 
 pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailure> {
@@ -94,6 +99,8 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         stages,
         passcode,
         info,
+        resume,
+        journal,
     } = work;
     estimate_totals(job, &repo).await;
 
@@ -106,14 +113,35 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
         }
-        Ok(repo.begin_backup(&passcode, info).await?)
+        let resuming = !resume.is_empty();
+        let (mut writer, resumed) = repo.resume_backup(&passcode, info, resume).await?;
+        if resuming {
+            let missing = match resumed.packs_missing {
+                0 => String::new(),
+                n => format!("; {n} journaled packs are no longer in the store"),
+            };
+            job.message(
+                codes::BACKUP_RESUMED,
+                &format!(
+                    "Resumed: {} packs ({} bytes) stored before the host stopped are reused{missing}.",
+                    resumed.packs, resumed.bytes
+                ),
+            );
+        }
+        if let Some(journal) = journal {
+            writer.on_pack_uploaded(Arc::new(move |pack: &UploadedPack| {
+                journal.record_pack(pack).map_err(|e| e.to_string())
+            }));
+        }
+        Ok(writer)
     })
     .await?;
 
+    let mut failed: Vec<(String, JobFailure)> = Vec::new();
     for (offset, stage) in stages.iter().enumerate() {
         let index = offset + 1;
         let name = stage.config.name.clone();
-        step(job, index, &name, async {
+        let result = step(job, index, &name, async {
             let started = now_ms();
             let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
@@ -159,11 +187,24 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             );
             Ok(())
         })
-        .await?;
+        .await;
+        if let Err(failure) = result {
+            // The other stages are kept unless the writer itself failed (the
+            // store, not this stage): then nothing can be committed.
+            if let Err(e) = writer.stage_failed(&name, &stage.plugin_name).await {
+                tracing::debug!(error = %e, "the backup cannot be kept in part");
+                return Err(failure);
+            }
+            failed.push((name, failure));
+        }
+    }
+    if !failed.is_empty() && failed.len() == stages.len() {
+        let (_, first) = failed.swap_remove(0);
+        return Err(first);
     }
 
     let cleanup = stages.len() + 1;
-    step(job, cleanup, BACKUP_CLEANUP, async {
+    let committed = step(job, cleanup, BACKUP_CLEANUP, async {
         let stats = writer.stats();
         let committed = writer.commit(now_ms()).await?;
         job.message(
@@ -174,13 +215,38 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 stats.bytes_in, stats.bytes_reused, stats.files_reused, stats.bytes_stored_new
             ),
         );
-        job.message(
-            codes::BACKUP_COMPLETED,
-            &format!("Completed backup {}.", committed.name),
-        );
-        Ok(())
+        if !committed.is_partial() {
+            job.message(
+                codes::BACKUP_COMPLETED,
+                &format!("Completed backup {}.", committed.name),
+            );
+        }
+        Ok(committed)
     })
-    .await
+    .await?;
+    if committed.is_partial() {
+        return Err(partial_failure(job, &committed.name, &failed));
+    }
+    Ok(())
+}
+
+/// The failure of a backup committed without its failed stages: the job
+/// fails (a stage did), and says what was kept and how to restore it.
+fn partial_failure(job: &JobHandle, backup: &str, failed: &[(String, JobFailure)]) -> JobFailure {
+    let names: Vec<&str> = failed.iter().map(|(name, _)| name.as_str()).collect();
+    job.message(
+        codes::BACKUP_PARTIAL,
+        &format!(
+            "Committed partial backup {backup} without the stages that failed: {}.",
+            names.join(", ")
+        ),
+    );
+    let causes: Vec<String> = failed.iter().map(|(_, f)| f.0.clone()).collect();
+    JobFailure(format!(
+        "{} The stages that completed were committed as partial backup '{backup}'; \
+         restoring it needs partial=true and restores only those stages.",
+        causes.join(" ")
+    ))
 }
 
 /// Sets each stage's expected totals to what it held in the store's newest

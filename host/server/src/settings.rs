@@ -1,5 +1,6 @@
-//! DR settings (`<state>/settings.json`): the job timeout and the staging
-//! volume description the reference API carries.
+//! DR settings (`<state>/settings.json`): the job timeout, whether backups
+//! interrupted by a host stop resume, and the staging volume description the
+//! reference API carries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -31,7 +32,15 @@ struct Stored {
     timeout_in_seconds: u64,
     /// Kept as given: drhost stages data through its own pipeline, not a volume.
     staging_volume_config: Option<Value>,
+    /// Resume a backup that a host stop interrupted (from its job journal)
+    /// instead of marking it failed. Absent in files written before it existed.
+    #[serde(default = "resume_by_default")]
+    resume_interrupted_backups: bool,
     updated: i64,
+}
+
+fn resume_by_default() -> bool {
+    true
 }
 
 pub struct Settings {
@@ -49,6 +58,7 @@ impl Settings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored {
                 timeout_in_seconds: DEFAULT_TIMEOUT_SECONDS,
                 staging_volume_config: None,
+                resume_interrupted_backups: true,
                 updated: now_ms(),
             },
             Err(source) => return Err(SettingsError::Io { path, source }),
@@ -70,10 +80,18 @@ impl Settings {
         Duration::from_secs(self.snapshot().timeout_in_seconds)
     }
 
-    /// The settings object of spec §5.2 (`stagingVolumeConfig` omitted until set).
+    pub fn resume_interrupted_backups(&self) -> bool {
+        self.snapshot().resume_interrupted_backups
+    }
+
+    /// The settings object of spec §5.2 (`stagingVolumeConfig` omitted until
+    /// set), plus drhost's `resumeInterruptedBackups`.
     pub fn view(&self) -> Value {
         let stored = self.snapshot();
-        let mut view = json!({"timeoutInSeconds": stored.timeout_in_seconds});
+        let mut view = json!({
+            "timeoutInSeconds": stored.timeout_in_seconds,
+            "resumeInterruptedBackups": stored.resume_interrupted_backups,
+        });
         if let Some(mut staging) = stored.staging_volume_config {
             if let Some(object) = staging.as_object_mut() {
                 object.insert("g".into(), json!(stored.updated));
@@ -102,6 +120,18 @@ impl Settings {
                             ))
                         })?;
                 }
+                "resumeInterruptedBackups" => {
+                    next.resume_interrupted_backups = match value {
+                        Value::Bool(b) => *b,
+                        Value::String(s) if s == "true" => true,
+                        Value::String(s) if s == "false" => false,
+                        _ => {
+                            return Err(SettingsError::Invalid(
+                                "resumeInterruptedBackups must be true or false".into(),
+                            ));
+                        }
+                    };
+                }
                 "stagingVolumeConfig" => {
                     if !value.is_object() {
                         return Err(SettingsError::Invalid(
@@ -112,7 +142,8 @@ impl Settings {
                 }
                 other => {
                     return Err(SettingsError::Invalid(format!(
-                        "unknown setting '{}' (known: timeoutInSeconds, stagingVolumeConfig)",
+                        "unknown setting '{}' (known: timeoutInSeconds, \
+                         resumeInterruptedBackups, stagingVolumeConfig)",
                         other.chars().take(64).collect::<String>()
                     )));
                 }
@@ -139,17 +170,24 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings::open(dir.path()).expect("open");
         assert_eq!(settings.job_timeout(), Duration::from_secs(7200));
+        assert!(settings.resume_interrupted_backups());
         assert!(settings.view().get("stagingVolumeConfig").is_none());
         settings
-            .update(&json!({"timeoutInSeconds": 60, "stagingVolumeConfig": {"size": "64Gi"}}))
+            .update(
+                &json!({"timeoutInSeconds": 60, "stagingVolumeConfig": {"size": "64Gi"},
+                            "resumeInterruptedBackups": false}),
+            )
             .expect("update");
         let again = Settings::open(dir.path()).expect("reopen");
         assert_eq!(again.job_timeout(), Duration::from_secs(60));
+        assert!(!again.resume_interrupted_backups());
+        assert_eq!(again.view()["resumeInterruptedBackups"], false);
         assert_eq!(again.view()["stagingVolumeConfig"]["size"], "64Gi");
         for bad in [
             json!({"timeoutInSeconds": 0}),
             json!({"timeoutInSeconds": "x"}),
             json!({"nope": 1}),
+            json!({"resumeInterruptedBackups": "maybe"}),
             json!([1]),
         ] {
             assert!(again.update(&bad).is_err(), "{bad}");

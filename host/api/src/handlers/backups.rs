@@ -83,6 +83,7 @@ fn opened_backup(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<RestoreBack
         store: store.to_owned(),
         backup: backup.to_owned(),
         passcode: ctx.params.required("passcode")?.to_owned(),
+        partial: ctx.params.boolean("partial", false)?,
         username: ctx.identity.username.clone(),
         operation_uri: ctx.operation_uri(),
     })

@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
 use cron::{Cron, CronFields};
-pub use sealed::SealError;
-use sealed::Sealer;
+pub use sealed::{SealError, Sealer};
 use spec::TaskInputExt;
 pub use spec::{BackupSchedule, Retention, TaskInput};
 

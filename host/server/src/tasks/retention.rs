@@ -48,7 +48,18 @@ pub fn expired(
             })
             .collect();
         scheduled.sort_by(|a, b| b.start_time.cmp(&a.start_time).then(b.name.cmp(&a.name)));
-        for old in scheduled.into_iter().skip(rule.count as usize) {
+        // Only complete backups count toward N, so failed runs cannot push
+        // the last good backups out; a partial one is kept while it is newer
+        // than the Nth newest complete one.
+        let mut complete_newer = 0u32;
+        for old in scheduled {
+            let kept = complete_newer < rule.count;
+            if !old.is_partial() {
+                complete_newer += 1;
+            }
+            if kept {
+                continue;
+            }
             if !out.iter().any(|(name, _)| *name == old.name) {
                 out.push((
                     old.name.clone(),
@@ -148,6 +159,7 @@ mod tests {
             stages: Vec::new(),
             stored_bytes: 0,
             total_bytes: 0,
+            incomplete_stages: Vec::new(),
         }
     }
 
@@ -182,5 +194,36 @@ mod tests {
             expired("default", "default", &backups, &elsewhere, 100).len(),
             1
         );
+    }
+
+    #[test]
+    fn partial_backups_do_not_count_toward_keep_last() {
+        let partial = |name: &str, start: i64| BackupInfo {
+            incomplete_stages: vec![drhost_repo::IncompleteStage {
+                name: "Stage hostile".into(),
+                plugin: "p".into(),
+            }],
+            ..backup(name, "SCHEDULED", start, -1)
+        };
+        let backups = vec![
+            partial("n-2026-01-01-00-00-00", 5),
+            backup("n-2026-01-01-00-00-01", "SCHEDULED", 10, -1),
+            partial("n-2026-01-01-00-00-02", 15),
+            backup("n-2026-01-01-00-00-03", "SCHEDULED", 20, -1),
+            partial("n-2026-01-01-00-00-04", 30),
+            partial("n-2026-01-01-00-00-05", 40),
+        ];
+        let rules = [KeepLast {
+            store: None,
+            prefix: "n".into(),
+            count: 2,
+        }];
+        let names: Vec<String> = expired("default", "default", &backups, &rules, 100)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        // The two newest complete backups stay, and the partial ones newer
+        // than the older of them; the partial one before it goes.
+        assert_eq!(names, ["n-2026-01-01-00-00-00"]);
     }
 }
