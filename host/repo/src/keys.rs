@@ -6,6 +6,8 @@ use ring::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::chunker::Chunker;
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Argon2id parameters and the per-store salt. Kept in the plaintext `config`
@@ -119,7 +121,7 @@ pub struct Keys {
     commit_mac: HmacSha256,
     enc: LessSafeKey,
     key_id: [u8; 16],
-    chunker_seed: u64,
+    chunker: Chunker,
 }
 
 impl std::fmt::Debug for Keys {
@@ -135,7 +137,7 @@ const LABEL_ID: &[u8] = b"drhost-repo/v1/chunk-id";
 const LABEL_ENC: &[u8] = b"drhost-repo/v1/encryption";
 const LABEL_MAC: &[u8] = b"drhost-repo/v1/commit-mac";
 const LABEL_KEY_ID: &[u8] = b"drhost-repo/v1/key-id";
-const LABEL_CHUNKER: &[u8] = b"drhost-repo/v1/chunker-seed";
+const LABEL_CHUNKER: &[u8] = b"drhost-repo/v1/chunker-key";
 
 /// HKDF-Expand-SHA256 (RFC 5869) for a 32-byte output: `HMAC(prk, info || 0x01)`.
 fn expand(prk: &[u8; 32], info: &[u8]) -> [u8; 32] {
@@ -169,11 +171,9 @@ impl Keys {
         let mut enc = expand(master, LABEL_ENC);
         let mut mac = expand(master, LABEL_MAC);
         let key_id_full = expand(master, LABEL_KEY_ID);
-        let seed_full = expand(master, LABEL_CHUNKER);
+        let mut chunker = expand(master, LABEL_CHUNKER);
         let mut key_id = [0u8; 16];
         key_id.copy_from_slice(&key_id_full[..16]);
-        let mut seed = [0u8; 8];
-        seed.copy_from_slice(&seed_full[..8]);
         let keys = Keys {
             id_mac: <HmacSha256 as Mac>::new_from_slice(&id).expect("any key length"),
             commit_mac: <HmacSha256 as Mac>::new_from_slice(&mac).expect("any key length"),
@@ -181,8 +181,9 @@ impl Keys {
                 UnboundKey::new(&AES_256_GCM, &enc).expect("32-byte key for AES-256"),
             ),
             key_id,
-            chunker_seed: u64::from_le_bytes(seed),
+            chunker: Chunker::new(&chunker),
         };
+        chunker.fill(0);
         id.fill(0);
         enc.fill(0);
         mac.fill(0);
@@ -229,8 +230,9 @@ impl Keys {
         &self.enc
     }
 
-    pub fn chunker_seed(&self) -> u64 {
-        self.chunker_seed
+    /// The secret gear table and boundary function expanded from the chunker key.
+    pub fn chunker(&self) -> &Chunker {
+        &self.chunker
     }
 
     pub fn commit_mac(&self, data: &[u8]) -> [u8; 32] {

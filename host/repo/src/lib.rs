@@ -28,6 +28,9 @@ mod repository;
 mod resume;
 mod writer;
 
+#[cfg(test)]
+mod layout_tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use archive::{EntryKind, EntryMeta};

@@ -194,6 +194,12 @@ impl BackupReader {
         &self.shared.keys
     }
 
+    /// The verified manifest, for tests that look at the layout in the store.
+    #[cfg(test)]
+    pub(crate) fn manifest(&self) -> &Manifest {
+        &self.shared.manifest
+    }
+
     /// Public information from the (MAC-verified) commit record.
     pub fn info(&self) -> &BackupInfo {
         &self.shared.info

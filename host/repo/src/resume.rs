@@ -27,7 +27,8 @@ pub struct UploadedPack {
 }
 
 impl UploadedPack {
-    /// Bytes of the pack (its blobs end to end).
+    /// Where the pack's last blob ends: the least size the stored pack can
+    /// have (it is longer by its padding, `docs/repository.md` §4.5).
     pub fn bytes(&self) -> u64 {
         self.chunks
             .iter()

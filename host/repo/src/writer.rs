@@ -8,8 +8,14 @@
 //! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking)─▶ chunk batches (≈1 MiB)
 //!        ─▶ ≤ 8 blocking jobs: HMAC id, known? else zstd + AES-GCM
 //!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
-//!        ─▶ ≤ 2 concurrent uploads (SHA-256 on a blocking thread, then put)
+//!        ─▶ ≤ 2 concurrent uploads (shuffle, pad and SHA-256 on a blocking
+//!           thread, then put)
 //! ```
+//!
+//! A blob's offset is the one it was pushed at until its pack is sealed; the
+//! manifest and the pack-uploaded hook get the offset in the shuffled pack
+//! from the pack's [`Placement`], as the manifest gets the pack's name from
+//! its slot.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -30,7 +36,7 @@ use crate::manifest::{
     self, ChunkRecord, EntryRecord, MANIFEST_VERSION, MAX_STAGE_METADATA, Manifest, StageRecord,
 };
 use crate::names;
-use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder};
+use crate::pack::{self, MAX_UPLOADS_IN_FLIGHT, PackBuilder, Placement};
 use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, IncompleteStage, StagePublic};
@@ -56,6 +62,9 @@ pub struct WriteStats {
     pub files_reused: u64,
     /// Bytes of new blobs appended to packs (after compression and encryption).
     pub bytes_stored_new: u64,
+    /// Random bytes that padded the packs sealed so far to their Padmé
+    /// lengths (stored too, but not blobs).
+    pub bytes_padding: u64,
     /// Chunks referenced.
     pub chunks_total: u64,
     /// Chunks not already in the store.
@@ -69,7 +78,9 @@ pub struct WriteStats {
     pub peak_uploads_in_flight: u64,
 }
 
-/// Where a chunk's blob is: a pack slot of this writer and a byte range.
+/// Where a chunk's blob is: a pack slot of this writer and a byte range. In a
+/// pack this writer wrote, the offset is the one the blob was pushed at (see
+/// [`Placement`]).
 #[derive(Clone, Copy, Debug)]
 struct Loc {
     slot: u32,
@@ -225,7 +236,9 @@ pub struct BackupWriter {
     slots: Vec<Option<String>>,
     slot_of: HashMap<String, u32>,
     pack: Option<PackBuilder>,
-    uploads: JoinSet<Result<(u32, String, u64), RepoError>>,
+    /// Blob offsets in the packs this writer sealed, by slot.
+    placements: HashMap<u32, Placement>,
+    uploads: JoinSet<Result<(u32, String, u64, Placement), RepoError>>,
     /// The chunks of each pack not yet uploaded, by slot, for the hook.
     pack_chunks: HashMap<u32, Vec<PackChunk>>,
     on_pack_uploaded: Option<PackUploadedHook>,
@@ -329,6 +342,7 @@ impl BackupWriter {
             slots: Vec::new(),
             slot_of: HashMap::new(),
             pack: None,
+            placements: HashMap::new(),
             uploads: JoinSet::new(),
             pack_chunks: HashMap::new(),
             on_pack_uploaded: None,
@@ -543,22 +557,23 @@ impl BackupWriter {
 
     /// Cuts the buffered part of the open entry into chunks and queues them.
     async fn cut_entry(&mut self, last: bool) -> Result<(), RepoError> {
-        let seed = self.shared.keys.chunker_seed();
+        let keys = self.shared.keys.clone();
         let entry = self.open_entry()?;
         let index = entry.index;
         let buf = std::mem::take(&mut entry.buf);
         let chunks = if last && buf.len() <= MIN_CHUNK {
-            // FastCDC never cuts below the minimum: one chunk, no work to do.
+            // No cut is ever below the minimum: one chunk, no work to do.
             if buf.is_empty() {
                 Vec::new()
             } else {
                 vec![Bytes::from(buf)]
             }
         } else {
-            let (chunks, tail) =
-                tokio::task::spawn_blocking(move || chunker::cut(Bytes::from(buf), seed, last))
-                    .await
-                    .map_err(RepoError::join)?;
+            let (chunks, tail) = tokio::task::spawn_blocking(move || {
+                chunker::cut(Bytes::from(buf), keys.chunker(), last)
+            })
+            .await
+            .map_err(RepoError::join)?;
             self.open_entry()?.buf = tail;
             chunks
         };
@@ -801,24 +816,26 @@ impl BackupWriter {
         while self.uploads.len() >= MAX_UPLOADS_IN_FLIGHT {
             self.join_upload().await?;
         }
-        let size = pack.len() as u64;
+        let size = pack.sealed_len() as u64;
         let slot = pack.slot;
         let store = self.store.clone();
         let hook = self.on_pack_uploaded.clone();
         let chunks = self.pack_chunks.remove(&slot).unwrap_or_default();
+        self.stats.bytes_padding += size - pack.len() as u64;
         self.uploading_bytes += size;
         self.uploads.spawn(
             async move {
-                let (data, hash) = tokio::task::spawn_blocking(move || pack.seal())
+                let sealed = tokio::task::spawn_blocking(move || pack.seal())
                     .await
                     .map_err(RepoError::join)?;
-                let name = names::pack_object(&hash);
+                let name = names::pack_object(&sealed.hash);
                 debug!(pack = %name, size, "uploading pack");
-                store.put(&name, Bytes::from(data)).await?;
+                store.put(&name, Bytes::from(sealed.data)).await?;
                 if let Some(hook) = hook {
+                    let chunks = placed_chunks(chunks, &sealed.placement)?;
                     report_uploaded(hook, name.clone(), chunks).await;
                 }
-                Ok((slot, name, size))
+                Ok((slot, name, size, sealed.placement))
             }
             .instrument(self.span.clone()),
         );
@@ -834,8 +851,9 @@ impl BackupWriter {
         let Some(res) = self.uploads.join_next().await else {
             return Ok(());
         };
-        let (slot, name, size) = res.map_err(RepoError::join)??;
+        let (slot, name, size, placement) = res.map_err(RepoError::join)??;
         self.uploading_bytes -= size;
+        self.placements.insert(slot, placement);
         self.stats.packs_written += 1;
         if let Some(s) = self.slots.get_mut(slot as usize) {
             *s = Some(name.clone());
@@ -956,6 +974,7 @@ impl BackupWriter {
         let key_id = self.shared.keys.key_id_hex();
         let chunk_table = std::mem::take(&mut self.chunk_table);
         let slots = std::mem::take(&mut self.slots);
+        let placements = std::mem::take(&mut self.placements);
         let stages = std::mem::take(&mut self.stages);
         let backup = self.info.name.clone();
         let shared = self.shared.clone();
@@ -963,7 +982,8 @@ impl BackupWriter {
         // Assembling, serialising, compressing and encrypting the manifest is
         // O(chunks) of CPU: do it on a blocking thread.
         let (sealed, hash, packs) = tokio::task::spawn_blocking(move || {
-            let manifest = assemble_manifest(backup, kid, &chunk_table, &slots, stages)?;
+            let manifest =
+                assemble_manifest(backup, kid, &chunk_table, &slots, &placements, stages)?;
             let json =
                 serde_json::to_vec(&manifest).map_err(|e| RepoError::Internal(e.to_string()))?;
             let sealed = blob::seal_manifest(&shared.keys, &json).map_err(RepoError::Internal)?;
@@ -979,7 +999,7 @@ impl BackupWriter {
         let mut info = self.info.clone();
         info.complete_time = complete_time;
         info.total_bytes = self.stats.bytes_in + self.stats.bytes_reused;
-        info.stored_bytes = self.stats.bytes_stored_new + manifest_size;
+        info.stored_bytes = self.stats.bytes_stored_new + self.stats.bytes_padding + manifest_size;
         let (seq, prev) = self.catalog.next_position().await?;
         let mut record = CommitRecord {
             format: RECORD_FORMAT.into(),
@@ -1036,13 +1056,31 @@ async fn report_uploaded(hook: PackUploadedHook, name: String, chunks: Vec<PackC
     }
 }
 
+/// The chunks of a sealed pack, with the offsets they have in it.
+fn placed_chunks(
+    chunks: Vec<PackChunk>,
+    placement: &Placement,
+) -> Result<Vec<PackChunk>, RepoError> {
+    chunks
+        .into_iter()
+        .map(|c| {
+            let offset = placement
+                .offset(c.offset)
+                .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?;
+            Ok(PackChunk { offset, ..c })
+        })
+        .collect()
+}
+
 /// Builds the manifest: the packs this backup references (sorted) and its
-/// chunk table with pack slots turned into indices of that list.
+/// chunk table with pack slots turned into indices of that list, and offsets
+/// in the packs this backup wrote turned into offsets in the shuffled packs.
 fn assemble_manifest(
     backup: String,
     key_id: String,
     chunk_table: &[(ChunkId, Loc)],
     slots: &[Option<String>],
+    placements: &HashMap<u32, Placement>,
     stages: Vec<StageRecord>,
 ) -> Result<Manifest, RepoError> {
     let slot_name = |slot: u32| {
@@ -1066,10 +1104,16 @@ fn assemble_manifest(
         let pack = *pack_index
             .get(slot_name(loc.slot)?)
             .ok_or_else(|| RepoError::Internal("pack index lost".into()))?;
+        let offset = match placements.get(&loc.slot) {
+            Some(placement) => placement
+                .offset(loc.offset)
+                .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?,
+            None => loc.offset,
+        };
         chunks.push(ChunkRecord {
             id: *id,
             pack,
-            offset: loc.offset,
+            offset,
             length: loc.length,
             size: loc.size,
         });
