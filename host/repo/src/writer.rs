@@ -41,6 +41,10 @@ use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, IncompleteStage, StagePublic};
 
+/// Chunk lookups of an unchanged file done on the async thread (see
+/// `reuse_unchanged_inner`).
+const INLINE_REUSE_LOOKUPS: usize = 4;
+
 /// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
 const MAX_JOBS: usize = 8;
 /// A batch is submitted once it holds this many bytes…
@@ -713,17 +717,25 @@ impl BackupWriter {
             return Ok(false);
         }
         // Only chunks known to be in the store (their pack listed and long
-        // enough) may be referenced; otherwise the file is read again. The
-        // lookups may read the index file, so they run on a blocking thread.
+        // enough) may be referenced; otherwise the file is read again. A
+        // lookup may pread the index file: a few of them (a small file) cost
+        // microseconds and stay here, because a blocking-thread round trip per
+        // file dominated re-backups of many small files; more go to a
+        // blocking thread.
         let ids = previous.chunks.clone();
         let shared = self.shared.clone();
-        let found = tokio::task::spawn_blocking(move || {
+        let lookup = move || {
             ids.into_iter()
                 .map(|id| Ok(shared.find(&id)?.map(|f| (id, f))))
                 .collect::<Result<Option<Vec<_>>, RepoError>>()
-        })
-        .await
-        .map_err(RepoError::join)??;
+        };
+        let found = if previous.chunks.len() <= INLINE_REUSE_LOOKUPS {
+            lookup()?
+        } else {
+            tokio::task::spawn_blocking(lookup)
+                .await
+                .map_err(RepoError::join)??
+        };
         // The sizes must add up to the file's, as in a manifest (§4.4); a
         // mismatch can only come from a damaged index.
         let Some(found) =
