@@ -65,7 +65,7 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_
         std::thread::sleep(kill_after);
         host.kill();
         assert!(
-            journals(&deployment).is_empty(),
+            deployment.journals().is_empty(),
             "a journal was written with resumption off"
         );
         host.restart();
@@ -92,16 +92,6 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_
         .expect("restore mtime");
     assert_same_tree(&deployment.objects(), &deployment.restored_objects());
     assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
-}
-
-/// Journals in the host's job directory.
-fn journals(deployment: &Deployment) -> Vec<String> {
-    std::fs::read_dir(deployment.state().join("jobs"))
-        .expect("jobs dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".journal"))
-        .collect()
 }
 
 /// `resume_interrupted_backups = false` in the configuration file turns
@@ -136,7 +126,7 @@ fn the_configuration_file_can_turn_resumption_off() {
         std::thread::sleep(Duration::from_millis(20));
     }
     host.kill();
-    assert!(journals(&deployment).is_empty(), "a journal was written");
+    assert!(deployment.journals().is_empty(), "a journal was written");
     host.restart();
     let (_, job) = host.get(&format!("/jobs/{jobid}"));
     assert_eq!(job["status"], "FAILED", "{job}");

@@ -20,16 +20,6 @@ const MIB: u64 = 1 << 20;
 const FILES: u64 = 16;
 const FILE_SIZE: u64 = 64 * MIB;
 
-/// Journals left in the host's job directory.
-fn journals(deployment: &Deployment) -> Vec<String> {
-    std::fs::read_dir(deployment.state().join("jobs"))
-        .expect("jobs dir")
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".journal"))
-        .collect()
-}
-
 /// Polls the job until its object-store stage has streamed `bytes`.
 fn wait_for_progress(host: &TestHost, jobid: &str, bytes: u64) -> u64 {
     let start = Instant::now();
@@ -71,7 +61,7 @@ fn a_backup_killed_halfway_resumes_and_writes_less_than_60_percent_again() {
     let done = wait_for_progress(&host, &jobid, data / 2);
     host.kill();
     let at_kill = disk_usage(&deployment.store_dir());
-    assert_eq!(journals(&deployment).len(), 1, "the job has a journal");
+    assert_eq!(deployment.journals().len(), 1, "the job has a journal");
     host.restart();
 
     let job = host.wait_job(&jobid, Duration::from_secs(600));
@@ -96,7 +86,7 @@ fn a_backup_killed_halfway_resumes_and_writes_less_than_60_percent_again() {
         share * 100.0
     );
     assert!(
-        journals(&deployment).is_empty(),
+        deployment.journals().is_empty(),
         "the journal was not removed"
     );
     assert_eq!(host.backup_names(), ["resumed"]);
@@ -139,7 +129,7 @@ fn a_backup_interrupted_twice_resumes_twice_and_restores() {
         .filter(|&&c| c == 9003)
         .count();
     assert_eq!(resumes, 2, "{job}");
-    assert!(journals(&deployment).is_empty());
+    assert!(deployment.journals().is_empty());
 
     let job = host.restore_job("twice");
     assert_eq!(job["status"], "COMPLETED", "{job}");

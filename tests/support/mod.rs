@@ -53,6 +53,15 @@ impl Deployment {
     pub fn state(&self) -> PathBuf {
         self.path().join("state")
     }
+    /// Names of the backup-job journals in the host's job directory.
+    pub fn journals(&self) -> Vec<String> {
+        std::fs::read_dir(self.state().join("jobs"))
+            .expect("jobs dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".journal"))
+            .collect()
+    }
     pub fn store_dir(&self) -> PathBuf {
         self.state().join("stores/default")
     }

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use drhost_api::CreateBackup;
-use drhost_repo::BackupInfo;
 
 use super::Host;
 use crate::jobs::{JobRecord, Operation, codes};
@@ -192,19 +191,13 @@ impl Host {
                 ),
             )
             .ok_or("the job record is gone")?;
-        let info = BackupInfo {
-            name: header.backup_name,
-            description: header.description,
-            schedule_type: header.schedule_type,
-            start_time: header.start_time,
-            complete_time: 0,
-            retention_date: header.retention_date,
-            release: env!("CARGO_PKG_VERSION").into(),
-            stages: Vec::new(),
-            stored_bytes: 0,
-            total_bytes: 0,
-            incomplete_stages: Vec::new(),
-        };
+        let info = super::new_backup_info(
+            header.backup_name,
+            header.description,
+            header.schedule_type,
+            header.start_time,
+            header.retention_date,
+        );
         let work = BackupJob {
             repo,
             stages: self.stages.clone(),
