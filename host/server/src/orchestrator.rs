@@ -212,7 +212,11 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             &format!(
                 "Persisted backup results: {} bytes read, {} bytes of {} unchanged files \
                  taken over from the previous backup, {} new bytes stored.",
-                stats.bytes_in, stats.bytes_reused, stats.files_reused, stats.bytes_stored_new
+                // What the store grew by: chunks, pack padding and the manifest.
+                stats.bytes_in,
+                stats.bytes_reused,
+                stats.files_reused,
+                committed.stored_bytes
             ),
         );
         if !committed.is_partial() {
