@@ -13,19 +13,7 @@ use rand::{RngCore, SeedableRng};
 const MIB: usize = 1024 * 1024;
 
 fn info(name: &str) -> BackupInfo {
-    BackupInfo {
-        name: name.into(),
-        description: String::new(),
-        schedule_type: "manual".into(),
-        start_time: 0,
-        complete_time: 0,
-        retention_date: 0,
-        release: String::new(),
-        stages: vec![],
-        stored_bytes: 0,
-        total_bytes: 0,
-        incomplete_stages: Vec::new(),
-    }
+    BackupInfo::new(name, "", "manual", 0, 0, "")
 }
 
 fn meta(path: &str) -> EntryMeta {

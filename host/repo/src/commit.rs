@@ -183,17 +183,8 @@ mod tests {
 
     fn record(seq: u64, prev: Option<ChainLink>) -> CommitRecord {
         let info = BackupInfo {
-            name: "nightly".into(),
-            description: String::new(),
-            schedule_type: "manual".into(),
-            start_time: 1,
             complete_time: 2,
-            retention_date: -1,
-            release: "1".into(),
-            stages: vec![],
-            incomplete_stages: Vec::new(),
-            stored_bytes: 0,
-            total_bytes: 0,
+            ..BackupInfo::new("nightly", "", "manual", 1, -1, "1")
         };
         CommitRecord {
             format: RECORD_FORMAT.into(),

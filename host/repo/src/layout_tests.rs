@@ -16,19 +16,7 @@ use crate::{BackupInfo, BackupReader, EntryKind, EntryMeta, Repository};
 const MIB: usize = 1024 * 1024;
 
 fn info(name: &str) -> BackupInfo {
-    BackupInfo {
-        name: name.into(),
-        description: String::new(),
-        schedule_type: "manual".into(),
-        start_time: 0,
-        complete_time: 0,
-        retention_date: 0,
-        release: String::new(),
-        stages: vec![],
-        incomplete_stages: vec![],
-        stored_bytes: 0,
-        total_bytes: 0,
-    }
+    BackupInfo::new(name, "", "manual", 0, 0, "")
 }
 
 fn file(path: &str) -> EntryMeta {

@@ -90,6 +90,33 @@ pub struct IncompleteStage {
     pub plugin: String,
 }
 
+impl BackupInfo {
+    /// What a new backup starts with: the caller's facts. The writer fills in
+    /// the stages, sizes and completion time at commit.
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        schedule_type: impl Into<String>,
+        start_time: i64,
+        retention_date: i64,
+        release: impl Into<String>,
+    ) -> Self {
+        BackupInfo {
+            name: name.into(),
+            description: description.into(),
+            schedule_type: schedule_type.into(),
+            start_time,
+            complete_time: 0,
+            retention_date,
+            release: release.into(),
+            stages: Vec::new(),
+            incomplete_stages: Vec::new(),
+            stored_bytes: 0,
+            total_bytes: 0,
+        }
+    }
+}
+
 /// Public summary of one stage of a backup.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct StagePublic {

@@ -16,19 +16,14 @@ use drhost_repo::{
 const PASSCODE: &str = "catalog-test";
 
 fn info(name: &str, start: i64) -> BackupInfo {
-    BackupInfo {
-        name: name.into(),
-        description: format!("backup {name}"),
-        schedule_type: "manual".into(),
-        start_time: start,
-        complete_time: 0,
-        retention_date: start + 86_400,
-        release: "11.4".into(),
-        stages: vec![],
-        incomplete_stages: Vec::new(),
-        stored_bytes: 0,
-        total_bytes: 0,
-    }
+    BackupInfo::new(
+        name,
+        format!("backup {name}"),
+        "manual",
+        start,
+        start + 86_400,
+        "11.4",
+    )
 }
 
 fn anchored(anchor: Arc<MemoryAnchor>) -> RepositoryOptions {

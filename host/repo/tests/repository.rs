@@ -15,19 +15,14 @@ use rand::{RngCore, SeedableRng};
 const MIB: usize = 1024 * 1024;
 
 fn info(name: &str, start: i64) -> BackupInfo {
-    BackupInfo {
-        name: name.into(),
-        description: format!("test backup {name}"),
-        schedule_type: "manual".into(),
-        start_time: start,
-        complete_time: 0,
-        retention_date: start + 86_400,
-        release: "11.4".into(),
-        stages: vec![],
-        stored_bytes: 0,
-        total_bytes: 0,
-        incomplete_stages: Vec::new(),
-    }
+    BackupInfo::new(
+        name,
+        format!("test backup {name}"),
+        "manual",
+        start,
+        start + 86_400,
+        "11.4",
+    )
 }
 
 fn file(path: &str) -> EntryMeta {

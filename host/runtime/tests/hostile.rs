@@ -169,19 +169,7 @@ async fn hostile_repo_with(root: &Path, attack: &str, limits: PluginLimits) -> R
 }
 
 fn info(name: &str) -> BackupInfo {
-    BackupInfo {
-        name: name.into(),
-        description: String::new(),
-        schedule_type: "manual".into(),
-        start_time: 1000,
-        complete_time: 0,
-        retention_date: -1,
-        release: "test".into(),
-        stages: vec![],
-        stored_bytes: 0,
-        total_bytes: 0,
-        incomplete_stages: Vec::new(),
-    }
+    BackupInfo::new(name, "", "manual", 1000, -1, "test")
 }
 
 const PASSCODE: &str = "hostile-passcode";

@@ -686,12 +686,13 @@ impl Host {
             stage_names: orchestrator::backup_stage_names(&self.stages),
         });
         let journal = self.start_journal(job.id(), &request, schedule_type, start_time);
-        let info = new_backup_info(
+        let info = BackupInfo::new(
             request.name,
             request.description,
-            schedule_type.into(),
+            schedule_type,
             start_time,
             request.retention_date,
+            env!("CARGO_PKG_VERSION"),
         );
         let work = BackupJob {
             repo,
@@ -723,29 +724,5 @@ impl Host {
             }
             result
         });
-    }
-}
-
-/// The public information a backup job starts with; the writer fills in the
-/// stages, sizes and completion time.
-pub(crate) fn new_backup_info(
-    name: String,
-    description: String,
-    schedule_type: String,
-    start_time: i64,
-    retention_date: i64,
-) -> BackupInfo {
-    BackupInfo {
-        name,
-        description,
-        schedule_type,
-        start_time,
-        complete_time: 0,
-        retention_date,
-        release: env!("CARGO_PKG_VERSION").into(),
-        stages: Vec::new(),
-        stored_bytes: 0,
-        total_bytes: 0,
-        incomplete_stages: Vec::new(),
     }
 }

@@ -191,12 +191,13 @@ impl Host {
                 ),
             )
             .ok_or("the job record is gone")?;
-        let info = super::new_backup_info(
+        let info = drhost_repo::BackupInfo::new(
             header.backup_name,
             header.description,
             header.schedule_type,
             header.start_time,
             header.retention_date,
+            env!("CARGO_PKG_VERSION"),
         );
         let work = BackupJob {
             repo,

@@ -153,17 +153,8 @@ mod tests {
 
     fn backup(name: &str, kind: &str, start: i64, retention: i64) -> BackupInfo {
         BackupInfo {
-            name: name.into(),
-            description: String::new(),
-            schedule_type: kind.into(),
-            start_time: start,
             complete_time: start,
-            retention_date: retention,
-            release: String::new(),
-            stages: Vec::new(),
-            stored_bytes: 0,
-            total_bytes: 0,
-            incomplete_stages: Vec::new(),
+            ..BackupInfo::new(name, "", kind, start, retention, "")
         }
     }
 
