@@ -13,7 +13,8 @@ pub fn validate(name: &str) -> Result<(), String> {
 }
 
 /// Why one `/`-free segment cannot appear in an object name, or `Ok`: the
-/// contract's rules, and this adapter's reserved temporary-file prefix.
+/// contract's rules, and this adapter's reserved names (temporary files
+/// and the delete log).
 pub fn validate_segment(segment: &str) -> Result<(), String> {
     plugin_util::object_name::segment(segment)?;
     if segment == DELETE_LOG {
