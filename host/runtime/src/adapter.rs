@@ -142,7 +142,7 @@ impl StoreAdapter {
                 limits: limits.clone(),
                 ..ctx.clone()
             };
-            let mut store = new_store(&self.shared, &self.name, &ctx, None).await?;
+            let mut store = new_store(&self.shared, &self.name, &ctx, None, false).await?;
             let outcome = tokio::time::timeout(limits.wall_time, async {
                 let plugin = self
                     .pre

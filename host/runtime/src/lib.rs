@@ -19,6 +19,7 @@ mod archive;
 mod bindings;
 mod cache;
 mod call;
+mod call_thread;
 mod engine;
 mod error;
 mod grants;

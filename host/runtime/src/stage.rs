@@ -14,6 +14,7 @@ use crate::archive::{ArchiveEvent, ArchiveReader, ArchiveWriter};
 use crate::bindings::stage::exports::drhost::plugin::stage as wit;
 use crate::bindings::stage::{StagePlugin as Bindings, StagePluginPre};
 use crate::call::{CallError, CallResult, finish, new_store};
+use crate::call_thread;
 use crate::report::Reporter;
 use crate::state::PluginState;
 use crate::{LoadStats, PluginContext, PluginFailure, Shared};
@@ -231,8 +232,9 @@ impl StagePlugin {
         .await
     }
 
-    /// Runs `body` against a fresh instance under `ctx`'s limits.
-    async fn run<T: Send>(
+    /// Runs `body` against a fresh instance under `ctx`'s limits, on a
+    /// thread of its own (see [`call_thread`](crate::call_thread)).
+    async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         ctx: &PluginContext,
@@ -241,19 +243,21 @@ impl StagePlugin {
             &'a mut Store<PluginState>,
             &'a Bindings,
         ) -> BoxFuture<'a, CallResult<T>>
-        + Send,
+        + Send
+        + 'static,
     ) -> Result<T, PluginFailure> {
         let span = tracing::info_span!("plugin_call", plugin = %self.name, operation);
-        async {
-            let limits = self.shared.effective_limits(&ctx.limits);
-            let ctx = PluginContext {
-                limits: limits.clone(),
-                ..ctx.clone()
-            };
-            let mut store = new_store(&self.shared, &self.name, &ctx, reporter).await?;
+        let limits = self.shared.effective_limits(&ctx.limits);
+        let wall_time = limits.wall_time;
+        let ctx = PluginContext {
+            limits: limits.clone(),
+            ..ctx.clone()
+        };
+        let (shared, name, pre) = (self.shared.clone(), self.name.clone(), self.pre.clone());
+        let call = async move {
+            let mut store = new_store(&shared, &name, &ctx, reporter, true).await?;
             let outcome = tokio::time::timeout(limits.wall_time, async {
-                let plugin = self
-                    .pre
+                let plugin = pre
                     .instantiate_async(&mut store)
                     .await
                     .map_err(CallError::Instantiate)?;
@@ -265,9 +269,8 @@ impl StagePlugin {
                 tracing::debug!("plugin call failed: {e}");
             }
             result
-        }
-        .instrument(span)
-        .await
+        };
+        call_thread::run(&self.name, wall_time, call.instrument(span)).await
     }
 }
 
