@@ -2,31 +2,30 @@
 //! every chunk is authenticated, decompressed and re-hashed to its id before a
 //! byte of it is handed out.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+mod batch;
+mod pack_cache;
+mod read_ahead;
+mod stage;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::OnceCell;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::BackupInfo;
-use crate::archive::EntryMeta;
 use crate::blob;
 use crate::error::RepoError;
 use crate::keys::Keys;
 use crate::manifest::Manifest;
 use crate::pack;
 use crate::store::{ObjectStore, StoreError};
+use pack_cache::PackCache;
+pub use stage::StageReader;
 
-/// Chunks decoded ahead of the consumer, per stage reader.
-const READ_AHEAD: usize = 4;
-/// Verified packs kept for the chunks that follow.
-const PACK_CACHE: usize = 2;
 /// Packs being downloaded and verified at once. Each costs up to twice its
-/// size while it arrives; read-ahead chunks that fall in different packs would
-/// otherwise fetch them all at once, and peak memory would follow the timing
-/// of the consumer instead of this bound.
+/// size while it arrives; read-ahead batches that fall in different packs
+/// would otherwise fetch them all at once, and peak memory would follow the
+/// timing of the consumer instead of this bound.
 const PACK_FETCHES: usize = 2;
 
 /// What [`BackupReader::verify`] checked.
@@ -43,7 +42,7 @@ pub(crate) struct ReadShared {
     keys: Arc<Keys>,
     info: BackupInfo,
     manifest: Manifest,
-    cache: Mutex<VecDeque<(u32, Arc<OnceCell<Bytes>>)>>,
+    packs: PackCache,
     fetches: tokio::sync::Semaphore,
     span: tracing::Span,
 }
@@ -52,23 +51,6 @@ pub(crate) struct ReadShared {
 #[derive(Clone)]
 pub struct BackupReader {
     shared: Arc<ReadShared>,
-}
-
-/// The entries of one stage, in the order they were written. Owned and `Send`.
-pub struct StageReader {
-    shared: Arc<ReadShared>,
-    stage: usize,
-    /// Chunk-table indices of the whole stage, in order.
-    plan: Vec<u32>,
-    submitted: usize,
-    consumed: usize,
-    inflight: VecDeque<JoinHandle<Result<Bytes, RepoError>>>,
-    next_entry: usize,
-    current: Option<usize>,
-    /// `plan` position where the current entry's chunks end.
-    entry_end: usize,
-    /// Unread rest of the current chunk.
-    chunk: Bytes,
 }
 
 impl ReadShared {
@@ -97,51 +79,6 @@ impl ReadShared {
             .await
             .map_err(RepoError::join)?
             .map_err(|reason| RepoError::damaged(object, reason))
-    }
-
-    /// A verified pack, shared with other chunks of it through a small cache.
-    async fn pack(self: &Arc<Self>, index: u32) -> Result<Bytes, RepoError> {
-        let cell = {
-            let mut cache = self
-                .cache
-                .lock()
-                .map_err(|_| RepoError::Internal("pack cache lock poisoned".into()))?;
-            match cache.iter().position(|(i, _)| *i == index) {
-                Some(pos) => {
-                    let entry = cache
-                        .remove(pos)
-                        .ok_or_else(|| RepoError::Internal("pack cache".into()))?;
-                    let cell = entry.1.clone();
-                    cache.push_back(entry);
-                    cell
-                }
-                None => {
-                    let cell = Arc::new(OnceCell::new());
-                    cache.push_back((index, cell.clone()));
-                    while cache.len() > PACK_CACHE {
-                        cache.pop_front();
-                    }
-                    cell
-                }
-            }
-        };
-        cell.get_or_try_init(|| self.clone().fetch_pack(index))
-            .await
-            .cloned()
-    }
-
-    /// Fetches, decrypts, decompresses and verifies one chunk.
-    async fn load_chunk(self: Arc<Self>, index: u32) -> Result<Bytes, RepoError> {
-        let c = *self
-            .manifest
-            .chunks
-            .get(index as usize)
-            .ok_or_else(|| RepoError::Internal("chunk index out of range".into()))?;
-        let data = self.pack(c.pack).await?;
-        let shared = self.clone();
-        tokio::task::spawn_blocking(move || shared.decode(&data, c.pack, index))
-            .await
-            .map_err(RepoError::join)?
     }
 
     /// Decodes chunk `index` out of its (verified) pack `pack_data`.
@@ -182,7 +119,7 @@ impl BackupReader {
                 keys,
                 info,
                 manifest,
-                cache: Mutex::new(VecDeque::new()),
+                packs: PackCache::default(),
                 fetches: tokio::sync::Semaphore::new(PACK_FETCHES),
                 span,
             }),
@@ -243,23 +180,7 @@ impl BackupReader {
             .iter()
             .position(|s| s.name == stage)
             .ok_or_else(|| RepoError::NoSuchStage(stage.to_string()))?;
-        let plan = self.shared.manifest.stages[index]
-            .entries
-            .iter()
-            .flat_map(|e| e.chunks.iter().copied())
-            .collect();
-        Ok(StageReader {
-            shared: self.shared.clone(),
-            stage: index,
-            plan,
-            submitted: 0,
-            consumed: 0,
-            inflight: VecDeque::new(),
-            next_entry: 0,
-            current: None,
-            entry_end: 0,
-            chunk: Bytes::new(),
-        })
+        StageReader::new(self.shared.clone(), index)
     }
 
     /// Reads every pack the backup references and verifies every chunk in it
@@ -311,89 +232,6 @@ impl BackupReader {
     }
 }
 
-impl StageReader {
-    fn fill(&mut self) {
-        while self.inflight.len() < READ_AHEAD && self.submitted < self.plan.len() {
-            let index = self.plan[self.submitted];
-            self.submitted += 1;
-            let shared = self.shared.clone();
-            let span = shared.span.clone();
-            self.inflight
-                .push_back(tokio::spawn(shared.load_chunk(index).instrument(span)));
-        }
-    }
-
-    async fn take_chunk(&mut self) -> Result<Bytes, RepoError> {
-        self.fill();
-        let handle = self
-            .inflight
-            .pop_front()
-            .ok_or_else(|| RepoError::Internal("no chunk to read".into()))?;
-        self.consumed += 1;
-        let data = handle.await.map_err(RepoError::join)??;
-        self.fill();
-        Ok(data)
-    }
-
-    /// The next entry, or `None` after the last. Unread content of the
-    /// previous entry is skipped (still verified).
-    pub async fn next_entry(&mut self) -> Result<Option<EntryMeta>, RepoError> {
-        self.chunk = Bytes::new();
-        while self.consumed < self.entry_end {
-            self.take_chunk().await?;
-        }
-        let shared = self.shared.clone();
-        let entries = &shared.manifest.stages[self.stage].entries;
-        let Some(entry) = entries.get(self.next_entry) else {
-            self.current = None;
-            return Ok(None);
-        };
-        self.current = Some(self.next_entry);
-        self.next_entry += 1;
-        self.entry_end = self.consumed + entry.chunks.len();
-        self.fill();
-        Ok(Some(entry.meta.clone()))
-    }
-
-    /// Up to `max` bytes of the current entry; empty at its end (and for
-    /// entries other than files).
-    pub async fn read(&mut self, max: usize) -> Result<Bytes, RepoError> {
-        if max == 0 {
-            return Err(RepoError::Misuse("read with max = 0".into()));
-        }
-        if self.current.is_none() {
-            return Err(RepoError::Misuse(
-                "no current entry (call next_entry first)".into(),
-            ));
-        }
-        if self.chunk.is_empty() {
-            if self.consumed >= self.entry_end {
-                return Ok(Bytes::new());
-            }
-            self.chunk = self.take_chunk().await?;
-        }
-        let n = max.min(self.chunk.len());
-        Ok(self.chunk.split_to(n))
-    }
-
-    /// Size in bytes of the current entry's content.
-    pub fn entry_size(&self) -> Option<u64> {
-        let i = self.current?;
-        self.shared.manifest.stages[self.stage]
-            .entries
-            .get(i)
-            .map(|e| e.size)
-    }
-}
-
-impl Drop for StageReader {
-    fn drop(&mut self) {
-        for h in &self.inflight {
-            h.abort();
-        }
-    }
-}
-
 impl std::fmt::Debug for BackupReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BackupReader")
@@ -403,11 +241,5 @@ impl std::fmt::Debug for BackupReader {
     }
 }
 
-impl std::fmt::Debug for StageReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageReader")
-            .field("stage", &self.shared.manifest.stages[self.stage].name)
-            .field("next_entry", &self.next_entry)
-            .finish_non_exhaustive()
-    }
-}
+#[cfg(test)]
+mod tests;

@@ -18,6 +18,8 @@ pub struct MemoryStore {
     append_only: bool,
     put_delay: Option<Duration>,
     puts: AtomicU64,
+    /// `get` calls received, failed ones included.
+    gets: AtomicU64,
     bytes_put: AtomicU64,
     puts_in_flight: AtomicUsize,
     max_puts_in_flight: AtomicUsize,
@@ -112,6 +114,11 @@ impl MemoryStore {
             .sum()
     }
 
+    /// `get` calls received, failed ones included.
+    pub fn gets(&self) -> u64 {
+        self.gets.load(Ordering::SeqCst)
+    }
+
     /// `delete` calls received, refused ones included.
     pub fn deletes(&self) -> u64 {
         self.deletes.load(Ordering::SeqCst)
@@ -172,6 +179,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
         let data = self
             .object(name)
             .ok_or_else(|| StoreError::NotFound(name.to_string()))?;
