@@ -42,7 +42,7 @@ pub use reader::{BackupReader, StageReader, VerifyReport};
 pub use repository::{Repository, RepositoryOptions};
 pub use resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 pub use store::{ObjectInfo, ObjectStore, StoreError};
-pub use writer::{BackupWriter, StageWriter, WriteStats};
+pub use writer::{BackupWriter, StageWriter, UnchangedFile, UnchangedFiles, WriteStats};
 
 /// Chunking and packing constants of format version 1.
 pub mod limits {

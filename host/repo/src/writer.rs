@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking)─▶ chunk batches (≈1 MiB)
-//!        ─▶ ≤ 8 blocking jobs: HMAC id, known? else zstd + AES-GCM
+//!        ─▶ ≤ 32 blocking jobs (≤ 24 MiB): HMAC id, known? else zstd + AES-GCM
 //!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
 //!        ─▶ ≤ 2 concurrent uploads (shuffle, pad and SHA-256 on a blocking
 //!           thread, then put)
@@ -41,12 +41,12 @@ use crate::resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, IncompleteStage, StagePublic};
 
-/// Chunk lookups of an unchanged file done on the async thread (see
-/// `reuse_unchanged_inner`).
-const INLINE_REUSE_LOOKUPS: usize = 4;
-
-/// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once.
-const MAX_JOBS: usize = 8;
+/// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once…
+const MAX_JOBS: usize = 32;
+/// …and the plaintext bytes they may hold. Jobs finish out of order but are
+/// consumed in order, so a slow one must not starve the cores: with 8 jobs
+/// the pipeline kept only about 1.1 of 2 cores busy on compressible data.
+const MAX_JOB_BYTES: u64 = 24 << 20;
 /// A batch is submitted once it holds this many bytes…
 const BATCH_BYTES: usize = 1024 * 1024;
 /// …or this many (small) chunks.
@@ -145,6 +145,72 @@ impl Found {
             Found::Session(loc) => loc.size,
             Found::Index(hit) => hit.size,
         }
+    }
+}
+
+/// Answers, for one stage, whether a file is unchanged since the newest
+/// earlier backup under the same key, without going through the writer: a
+/// stage asks for every file it meets, so the question is answered where it
+/// is asked, and only the answer travels (as an [`UnchangedFile`] for
+/// [`StageWriter::add_unchanged`]). Cheap to clone and usable from any
+/// thread; a lookup may read the index file, so it blocks.
+#[derive(Clone)]
+pub struct UnchangedFiles {
+    shared: Arc<Shared>,
+    previous: Arc<PreviousFiles>,
+    stage: Arc<str>,
+}
+
+/// A file found unchanged: its size and where its chunks are stored.
+pub struct UnchangedFile {
+    stage: Arc<str>,
+    size: u64,
+    chunks: Vec<(ChunkId, Found)>,
+}
+
+impl UnchangedFiles {
+    /// The stored content of `meta`, a regular file of `size` bytes, if the
+    /// same path in the previous backup had the same size and modification
+    /// time (seconds and nanoseconds) and all its chunks are still stored.
+    pub fn lookup(&self, meta: &EntryMeta, size: u64) -> Result<Option<UnchangedFile>, RepoError> {
+        let Some(previous) = self.previous.get(&self.stage, &meta.path) else {
+            return Ok(None);
+        };
+        if meta.kind != EntryKind::File
+            || previous.size != size
+            || previous.mtime != (meta.mtime_seconds, meta.mtime_nanoseconds)
+        {
+            return Ok(None);
+        }
+        // Only chunks known to be in the store (their pack listed and long
+        // enough) may be referenced; otherwise the file is read again.
+        let Some(chunks) = previous
+            .chunks
+            .iter()
+            .map(|id| Ok(self.shared.find(id)?.map(|f| (*id, f))))
+            .collect::<Result<Option<Vec<_>>, RepoError>>()?
+        else {
+            return Ok(None);
+        };
+        // The sizes must add up to the file's, as in a manifest (§4.4); a
+        // mismatch can only come from a damaged index.
+        if chunks.iter().map(|(_, f)| u64::from(f.size())).sum::<u64>() != size {
+            return Ok(None);
+        }
+        Ok(Some(UnchangedFile {
+            stage: self.stage.clone(),
+            size,
+            chunks,
+        }))
+    }
+}
+
+impl std::fmt::Debug for UnchangedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnchangedFile")
+            .field("size", &self.size)
+            .field("chunks", &self.chunks.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,7 +322,7 @@ pub struct BackupWriter {
     chunk_pos: HashMap<ChunkId, u32>,
     stages: Vec<StageRecord>,
     stage: Option<StageBuild>,
-    previous: PreviousFiles,
+    previous: Arc<PreviousFiles>,
     stats: WriteStats,
     failed: Option<String>,
     span: tracing::Span,
@@ -359,7 +425,7 @@ impl BackupWriter {
             chunk_pos: HashMap::new(),
             stages: Vec::new(),
             stage: None,
-            previous,
+            previous: Arc::new(previous),
             stats: WriteStats::default(),
             failed: None,
             span,
@@ -601,7 +667,9 @@ impl BackupWriter {
         if self.batch.is_empty() {
             return Ok(());
         }
-        while self.jobs.len() >= MAX_JOBS {
+        while self.jobs.len() >= MAX_JOBS
+            || (self.jobs_bytes >= MAX_JOB_BYTES && !self.jobs.is_empty())
+        {
             self.consume_one().await?;
         }
         let batch = std::mem::take(&mut self.batch);
@@ -700,61 +768,36 @@ impl BackupWriter {
         }
     }
 
-    async fn reuse_unchanged_inner(
+    /// Adds a file found unchanged as a complete entry of the open stage.
+    fn add_unchanged_inner(
         &mut self,
         meta: EntryMeta,
-        size: u64,
-    ) -> Result<bool, RepoError> {
+        file: UnchangedFile,
+    ) -> Result<(), RepoError> {
         let stage = between_entries(&mut self.stage)?;
-        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
-        let Some(previous) = self.previous.get(&stage.name, &meta.path) else {
-            return Ok(false);
-        };
-        if meta.kind != EntryKind::File
-            || previous.size != size
-            || previous.mtime != (meta.mtime_seconds, meta.mtime_nanoseconds)
-        {
-            return Ok(false);
+        if stage.name != *file.stage {
+            return Err(RepoError::Misuse(format!(
+                "file {:?} was looked up for stage {:?}, not {:?}",
+                meta.path, file.stage, stage.name
+            )));
         }
-        // Only chunks known to be in the store (their pack listed and long
-        // enough) may be referenced; otherwise the file is read again. A
-        // lookup may pread the index file: a few of them (a small file) cost
-        // microseconds and stay here, because a blocking-thread round trip per
-        // file dominated re-backups of many small files; more go to a
-        // blocking thread.
-        let ids = previous.chunks.clone();
-        let shared = self.shared.clone();
-        let lookup = move || {
-            ids.into_iter()
-                .map(|id| Ok(shared.find(&id)?.map(|f| (id, f))))
-                .collect::<Result<Option<Vec<_>>, RepoError>>()
-        };
-        let found = if previous.chunks.len() <= INLINE_REUSE_LOOKUPS {
-            lookup()?
-        } else {
-            tokio::task::spawn_blocking(lookup)
-                .await
-                .map_err(RepoError::join)??
-        };
-        // The sizes must add up to the file's, as in a manifest (§4.4); a
-        // mismatch can only come from a damaged index.
-        let Some(found) =
-            found.filter(|f| f.iter().map(|(_, c)| u64::from(c.size())).sum::<u64>() == size)
-        else {
-            return Ok(false);
-        };
-        let mut chunks = Vec::with_capacity(found.len());
-        for (id, f) in found {
-            let loc = self.reference(id, f)?;
+        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        let mut chunks = Vec::with_capacity(file.chunks.len());
+        for (id, found) in file.chunks {
+            let loc = self.reference(id, found)?;
             chunks.push(self.chunk_position(id, loc));
         }
         self.stats.chunks_total += chunks.len() as u64;
-        self.stats.bytes_reused += size;
+        self.stats.bytes_reused += file.size;
         self.stats.files_reused += 1;
         if let Some(stage) = self.stage.as_mut() {
-            stage.entries.push(EntryRecord { meta, size, chunks });
+            stage.entries.push(EntryRecord {
+                meta,
+                size: file.size,
+                chunks,
+            });
         }
-        Ok(true)
+        Ok(())
     }
 
     async fn drain_jobs(&mut self) -> Result<(), RepoError> {
@@ -1154,7 +1197,36 @@ impl StageWriter<'_> {
     /// otherwise: the caller then writes the entry as usual.
     pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
         self.w.check_failed()?;
-        let r = self.w.reuse_unchanged_inner(meta, size).await;
+        between_entries(&mut self.w.stage)?;
+        let unchanged = self.unchanged_files()?;
+        let (found, meta) =
+            tokio::task::spawn_blocking(move || (unchanged.lookup(&meta, size), meta))
+                .await
+                .map_err(RepoError::join)?;
+        match self.w.guard(found)? {
+            Some(file) => self.add_unchanged(meta, file).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// What answers [`UnchangedFiles::lookup`] for this stage.
+    pub fn unchanged_files(&self) -> Result<UnchangedFiles, RepoError> {
+        let stage = self
+            .w
+            .stage
+            .as_ref()
+            .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
+        Ok(UnchangedFiles {
+            shared: self.w.shared.clone(),
+            previous: self.w.previous.clone(),
+            stage: stage.name.as_str().into(),
+        })
+    }
+
+    /// Adds a file [`UnchangedFiles::lookup`] found as a complete entry.
+    pub fn add_unchanged(&mut self, meta: EntryMeta, file: UnchangedFile) -> Result<(), RepoError> {
+        self.w.check_failed()?;
+        let r = self.w.add_unchanged_inner(meta, file);
         self.w.guard(r)
     }
 

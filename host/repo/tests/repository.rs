@@ -441,7 +441,7 @@ async fn crashed_backup_is_invisible_and_collected() {
         let mut s = w.begin_stage("s", "p").await.unwrap();
         s.begin_entry(file("f")).await.unwrap();
         // Enough for a third sealed pack, which waits for the first upload.
-        s.write(&random(80 * MIB, 8)).await.unwrap();
+        s.write(&random(128 * MIB, 8)).await.unwrap();
     }
     assert!(w.stats().packs_written >= 1);
     drop(w); // crash: no commit

@@ -106,19 +106,21 @@ fn main() {
             let consume = async {
                 let mut hasher = Sha256::new();
                 let mut total = 0u64;
-                while let Some(event) = rx.recv().await {
-                    if let ArchiveEvent::Data(data) = event {
-                        if hash {
-                            hasher.update(&data);
+                while let Some(batch) = rx.recv().await {
+                    for event in batch {
+                        if let ArchiveEvent::Data(data) = event {
+                            if hash {
+                                hasher.update(&data);
+                            }
+                            total += data.len() as u64;
                         }
-                        total += data.len() as u64;
                     }
                 }
                 std::hint::black_box(hasher.finalize());
                 total
             };
             let (summary, total) =
-                tokio::join!(plugin.backup(&ctx, tx, common::recorder()), consume);
+                tokio::join!(plugin.backup(&ctx, tx, None, common::recorder()), consume);
             summary.expect("backup");
             assert_eq!(total, bytes);
             start.elapsed()

@@ -1,11 +1,11 @@
 //! `drhost:plugin/archive`: the host-owned archive writer a stage backs up
 //! into and the reader it restores from, bridged to tokio channels.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
-use drhost_repo::{EntryKind, EntryMeta};
-use tokio::sync::{mpsc, oneshot};
+use drhost_repo::{EntryKind, EntryMeta, UnchangedFile, UnchangedFiles};
+use tokio::sync::mpsc;
 use wasmtime::component::Resource;
 
 use crate::bindings::stage::drhost::plugin::archive::{
@@ -18,37 +18,28 @@ use crate::state::PluginState;
 
 /// What a stage's backup produces and its restore consumes, in order:
 /// `Begin`, any `Data` (files only), `End`, next entry... A backup may also
-/// send `Reuse` between entries.
+/// send `Unchanged` between entries.
 #[derive(Debug)]
 pub enum ArchiveEvent {
     Begin(EntryMeta),
     Data(Bytes),
     End,
-    /// The stage asks to take over an unchanged file of `size` bytes from the
-    /// previous backup (`archive-reuse`); the consumer answers through `reply`.
-    Reuse {
+    /// A complete file entry taken over from the previous backup
+    /// (`archive-reuse`), already looked up.
+    Unchanged {
         meta: EntryMeta,
-        size: u64,
-        reply: ReuseReply,
+        file: UnchangedFile,
     },
 }
 
-/// Where the consumer of a backup answers a [`ArchiveEvent::Reuse`].
-pub struct ReuseReply(oneshot::Sender<bool>);
+/// Events travel between a plugin's thread and the repository in batches:
+/// one hand-off per batch rather than three per small file.
+pub type ArchiveBatch = Vec<ArchiveEvent>;
 
-impl ReuseReply {
-    /// Tells the plugin whether the file was taken over (`false`: write it).
-    pub fn answer(self, reused: bool) {
-        // A plugin that has gone away no longer needs the answer.
-        let _ = self.0.send(reused);
-    }
-}
-
-impl std::fmt::Debug for ReuseReply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReuseReply")
-    }
-}
+/// A batch is sent once it holds this many events…
+const BATCH_EVENTS: usize = 256;
+/// …or this many content bytes (one data event holds at most 4 MiB).
+pub const BATCH_BYTES: usize = 1 << 20;
 
 /// Attributes an entry may carry (WIT: at most 64 pairs).
 const MAX_ATTRIBUTES: usize = 64;
@@ -64,9 +55,13 @@ struct OpenEntry {
 }
 
 /// Host side of `archive-writer`: checks the protocol and forwards events to
-/// the backup pipeline through a bounded channel (back-pressure).
+/// the backup pipeline in batches through a bounded channel (back-pressure).
 pub struct ArchiveWriter {
-    out: mpsc::Sender<ArchiveEvent>,
+    out: mpsc::Sender<ArchiveBatch>,
+    pending: ArchiveBatch,
+    pending_bytes: usize,
+    /// Answers `reuse-unchanged`; without it no file is taken over.
+    unchanged: Option<UnchangedFiles>,
     open: Option<OpenEntry>,
     bytes: u64,
     max_bytes: Option<u64>,
@@ -77,9 +72,16 @@ pub struct ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    pub(crate) fn new(out: mpsc::Sender<ArchiveEvent>, max_bytes: Option<u64>) -> Self {
+    pub(crate) fn new(
+        out: mpsc::Sender<ArchiveBatch>,
+        unchanged: Option<UnchangedFiles>,
+        max_bytes: Option<u64>,
+    ) -> Self {
         Self {
             out,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            unchanged,
             open: None,
             bytes: 0,
             max_bytes,
@@ -113,13 +115,15 @@ impl ArchiveWriter {
 }
 
 /// Why a writer call was refused.
-enum Refusal {
+pub(crate) enum Refusal {
     /// The plugin broke the protocol; remembered so the call fails.
     Protocol(String),
     /// The archive limit; remembered so the call fails.
     Limit(u64),
     /// The consumer of the archive went away (its own error is the cause).
     Closed,
+    /// Host code failed (e.g. reading the chunk index).
+    Host(String),
 }
 
 impl ArchiveWriter {
@@ -172,11 +176,8 @@ impl ArchiveWriter {
             .ok_or_else(|| Refusal::Protocol("ended an entry that was not begun".into()))
     }
 
-    fn reuse(
-        &mut self,
-        meta: wit::EntryMeta,
-        size: u64,
-    ) -> Result<(ArchiveEvent, oneshot::Receiver<bool>), Refusal> {
+    /// The entry for `meta` if it is an unchanged file of `size` bytes.
+    fn reuse(&mut self, meta: wit::EntryMeta, size: u64) -> Result<Option<ArchiveEvent>, Refusal> {
         if let Some(open) = &self.open {
             return Err(Refusal::Protocol(format!(
                 "asked to reuse {:?} before ending entry {:?}",
@@ -186,23 +187,42 @@ impl ArchiveWriter {
         }
         let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
         self.check_symlinks(&meta)?;
-        let (reply, answer) = oneshot::channel();
-        let event = ArchiveEvent::Reuse {
-            meta,
-            size,
-            reply: ReuseReply(reply),
+        let Some(unchanged) = &self.unchanged else {
+            return Ok(None);
         };
-        Ok((event, answer))
+        // Blocks on the index file at worst: stage calls have their own thread.
+        let found = unchanged
+            .lookup(&meta, size)
+            .map_err(|e| Refusal::Host(format!("cannot look up unchanged files: {e}")))?;
+        Ok(found.map(|file| ArchiveEvent::Unchanged { meta, file }))
     }
 
-    async fn send(&self, event: ArchiveEvent) -> Result<(), Refusal> {
-        self.out.send(event).await.map_err(|_| Refusal::Closed)
+    /// Queues `event`, sending the batch once it is full.
+    async fn push(&mut self, event: ArchiveEvent) -> Result<(), Refusal> {
+        if let ArchiveEvent::Data(data) = &event {
+            self.pending_bytes += data.len();
+        }
+        self.pending.push(event);
+        if self.pending.len() >= BATCH_EVENTS || self.pending_bytes >= BATCH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued; called once more when the backup returns.
+    pub(crate) async fn flush(&mut self) -> Result<(), Refusal> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending_bytes = 0;
+        let batch = std::mem::take(&mut self.pending);
+        self.out.send(batch).await.map_err(|_| Refusal::Closed)
     }
 }
 
 impl PluginState {
     /// Records why a writer call was refused and tells the plugin.
-    fn refuse(&mut self, refusal: Refusal) -> PluginError {
+    pub(crate) fn refuse(&mut self, refusal: Refusal) -> PluginError {
         match refusal {
             Refusal::Protocol(message) => {
                 self.notes.protocol(message.clone());
@@ -217,6 +237,10 @@ impl PluginState {
                     .host_failure("the backup pipeline stopped accepting data");
                 PluginError::Io("the host stopped accepting archive data".into())
             }
+            Refusal::Host(message) => {
+                self.notes.host_failure(message.clone());
+                PluginError::Io(message)
+            }
         }
     }
 }
@@ -229,7 +253,7 @@ impl HostArchiveWriter for PluginState {
     ) -> wasmtime::Result<Result<(), PluginError>> {
         let writer = self.table.get_mut(&writer)?;
         let result = match writer.begin(meta) {
-            Ok(event) => writer.send(event).await,
+            Ok(event) => writer.push(event).await,
             Err(refusal) => Err(refusal),
         };
         Ok(result.map_err(|r| self.refuse(r)))
@@ -242,7 +266,7 @@ impl HostArchiveWriter for PluginState {
     ) -> wasmtime::Result<Result<(), PluginError>> {
         let writer = self.table.get_mut(&writer)?;
         let result = match writer.data(data) {
-            Ok(Some(event)) => writer.send(event).await,
+            Ok(Some(event)) => writer.push(event).await,
             Ok(None) => Ok(()),
             Err(refusal) => Err(refusal),
         };
@@ -255,7 +279,7 @@ impl HostArchiveWriter for PluginState {
     ) -> wasmtime::Result<Result<(), PluginError>> {
         let writer = self.table.get_mut(&writer)?;
         let result = match writer.end() {
-            Ok(event) => writer.send(event).await,
+            Ok(event) => writer.push(event).await,
             Err(refusal) => Err(refusal),
         };
         Ok(result.map_err(|r| self.refuse(r)))
@@ -276,11 +300,8 @@ impl archive_reuse::Host for PluginState {
     ) -> wasmtime::Result<Result<bool, PluginError>> {
         let writer = self.table.get_mut(&writer)?;
         let result = match writer.reuse(meta, size) {
-            Ok((event, answer)) => match writer.send(event).await {
-                // A consumer that drops the request does not take files over.
-                Ok(()) => Ok(answer.await.unwrap_or(false)),
-                Err(refusal) => Err(refusal),
-            },
+            Ok(Some(event)) => writer.push(event).await.map(|()| true),
+            Ok(None) => Ok(false),
             Err(refusal) => Err(refusal),
         };
         Ok(result.map_err(|r| self.refuse(r)))
@@ -306,7 +327,9 @@ enum ReaderState {
 /// pipeline's channel. An `Err` on the channel is the pipeline's failure
 /// (e.g. a damaged pack); it is remembered as the cause of the call.
 pub struct ArchiveReader {
-    input: mpsc::Receiver<Result<ArchiveEvent, String>>,
+    input: mpsc::Receiver<Result<ArchiveBatch, String>>,
+    /// The rest of the batch being read.
+    queued: VecDeque<ArchiveEvent>,
     state: ReaderState,
     /// Part of a `Data` event the plugin has not read yet.
     leftover: Bytes,
@@ -323,9 +346,10 @@ enum ReadFailure {
 }
 
 impl ArchiveReader {
-    pub(crate) fn new(input: mpsc::Receiver<Result<ArchiveEvent, String>>) -> Self {
+    pub(crate) fn new(input: mpsc::Receiver<Result<ArchiveBatch, String>>) -> Self {
         Self {
             input,
+            queued: VecDeque::new(),
             state: ReaderState::BetweenEntries,
             leftover: Bytes::new(),
         }
@@ -333,11 +357,14 @@ impl ArchiveReader {
 
     /// The next event; a closed channel inside an entry is a truncated input.
     async fn recv(&mut self) -> Result<Option<ArchiveEvent>, ReadFailure> {
-        match self.input.recv().await {
-            Some(Ok(event)) => Ok(Some(event)),
-            Some(Err(message)) => Err(ReadFailure::Host(message)),
-            None => Ok(None),
+        while self.queued.is_empty() {
+            match self.input.recv().await {
+                Some(Ok(batch)) => self.queued.extend(batch),
+                Some(Err(message)) => return Err(ReadFailure::Host(message)),
+                None => return Ok(None),
+            }
         }
+        Ok(self.queued.pop_front())
     }
 
     async fn next_entry(&mut self) -> Result<Option<EntryMeta>, ReadFailure> {
@@ -351,7 +378,7 @@ impl ArchiveReader {
                     match self.recv().await? {
                         Some(ArchiveEvent::Data(_)) => {}
                         Some(ArchiveEvent::End) => break,
-                        Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Reuse { meta, .. }) => {
+                        Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Unchanged { meta, .. }) => {
                             return Err(ReadFailure::Host(format!(
                                 "restore input began entry {:?} inside another entry",
                                 meta.path
@@ -400,7 +427,7 @@ impl ArchiveReader {
                     self.state = ReaderState::EntryDone;
                     return Ok(Bytes::new());
                 }
-                Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Reuse { meta, .. }) => {
+                Some(ArchiveEvent::Begin(meta) | ArchiveEvent::Unchanged { meta, .. }) => {
                     return Err(ReadFailure::Host(format!(
                         "restore input began entry {:?} inside another entry",
                         meta.path
@@ -424,17 +451,20 @@ impl ArchiveReader {
             ReaderState::InEntry => {
                 Err("restore returned before reading the end of an entry".into())
             }
-            ReaderState::BetweenEntries | ReaderState::EntryDone => match self.input.recv().await {
-                None => {
+            ReaderState::BetweenEntries | ReaderState::EntryDone => match self.recv().await {
+                Ok(None) => {
                     self.state = ReaderState::Finished;
                     Ok(())
                 }
-                Some(Ok(_)) => Err("restore returned before reading all entries".into()),
+                Ok(Some(_)) => Err("restore returned before reading all entries".into()),
                 // The input failed after the plugin's last read: the restore
                 // is incomplete for the host's reason, reported as such.
-                Some(Err(message)) => {
+                Err(failure) => {
                     self.state = ReaderState::Failed;
-                    Err(message)
+                    Err(match failure {
+                        ReadFailure::Host(message) | ReadFailure::Protocol(message) => message,
+                        ReadFailure::Failed => "the restore input failed".into(),
+                    })
                 }
             },
         }
@@ -593,7 +623,7 @@ mod tests {
 
     #[test]
     fn no_entry_may_lie_below_a_symlink_entry() {
-        let mut w = ArchiveWriter::new(mpsc::channel(8).0, None);
+        let mut w = ArchiveWriter::new(mpsc::channel(8).0, None, None);
         assert!(w.begin(wit_meta("a/link", wit::EntryKind::Symlink)).is_ok());
         assert!(w.end().is_ok());
         for path in ["a/link/x", "a/link/deeper/x"] {
@@ -639,7 +669,7 @@ mod tests {
     #[test]
     fn writer_enforces_order_kinds_and_limits() {
         let (tx, _rx) = mpsc::channel(8);
-        let mut w = ArchiveWriter::new(tx, Some(10));
+        let mut w = ArchiveWriter::new(tx, None, Some(10));
         assert!(matches!(w.data(vec![1]), Err(Refusal::Protocol(_))));
         assert!(matches!(w.end(), Err(Refusal::Protocol(_))));
         assert!(w.begin(wit_meta("d", wit::EntryKind::Directory)).is_ok());
@@ -660,7 +690,7 @@ mod tests {
         ));
         assert!(matches!(w.data(vec![0; 1]), Err(Refusal::Limit(10))));
         assert_eq!(w.unfinished_entry(), Some("f"));
-        let mut big = ArchiveWriter::new(mpsc::channel(1).0, None);
+        let mut big = ArchiveWriter::new(mpsc::channel(1).0, None, None);
         big.begin(wit_meta("f", wit::EntryKind::File))
             .unwrap_or_else(|_| panic!());
         assert!(matches!(
@@ -685,7 +715,7 @@ mod tests {
             ArchiveEvent::Data(Bytes::from_static(b"xyz")),
             ArchiveEvent::End,
         ] {
-            tx.send(Ok(event)).await.unwrap();
+            tx.send(Ok(vec![event])).await.unwrap();
         }
         drop(tx);
         let mut r = ArchiveReader::new(rx);
@@ -705,7 +735,7 @@ mod tests {
     #[tokio::test]
     async fn reader_reports_host_errors_and_truncation() {
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(ArchiveEvent::Begin(repo_meta("a"))))
+        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
             .await
             .unwrap();
         tx.send(Err("pack 1f is damaged".to_string()))
@@ -720,7 +750,7 @@ mod tests {
         }
 
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(ArchiveEvent::Begin(repo_meta("a"))))
+        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
             .await
             .unwrap();
         drop(tx);
@@ -732,14 +762,14 @@ mod tests {
     #[tokio::test]
     async fn a_restore_must_consume_its_whole_input() {
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(ArchiveEvent::Begin(repo_meta("a"))))
+        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
             .await
             .unwrap();
-        tx.send(Ok(ArchiveEvent::End)).await.unwrap();
-        tx.send(Ok(ArchiveEvent::Begin(repo_meta("b"))))
+        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
+        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("b"))]))
             .await
             .unwrap();
-        tx.send(Ok(ArchiveEvent::End)).await.unwrap();
+        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
         drop(tx);
         let mut r = ArchiveReader::new(rx);
         assert!(r.next_entry().await.is_ok());
@@ -748,10 +778,10 @@ mod tests {
         assert!(r.check_consumed().await.is_err(), "entry b unread");
 
         let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(ArchiveEvent::Begin(repo_meta("a"))))
+        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
             .await
             .unwrap();
-        tx.send(Ok(ArchiveEvent::End)).await.unwrap();
+        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
         drop(tx);
         let mut r = ArchiveReader::new(rx);
         assert!(r.next_entry().await.is_ok());

@@ -59,10 +59,11 @@ pub(crate) async fn new_store(
             message: "the plugin runtime is shutting down".into(),
         })?;
     let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-    let wasi = wasi_ctx(&ctx.grants, &output, own_thread).map_err(|message| PluginFailure::Host {
-        plugin: plugin.to_string(),
-        message,
-    })?;
+    let wasi =
+        wasi_ctx(&ctx.grants, &output, own_thread).map_err(|message| PluginFailure::Host {
+            plugin: plugin.to_string(),
+            message,
+        })?;
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
     let state = PluginState {

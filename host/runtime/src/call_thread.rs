@@ -62,7 +62,9 @@ pub(crate) async fn run<T: Send + 'static>(
         Ok(Ok(Ok(result))) => result,
         Ok(Ok(Err(message))) => Err(host_failure(message)),
         // The thread ended without sending: host code panicked in it.
-        Ok(Err(_)) => Err(host_failure("the call's thread stopped unexpectedly".into())),
+        Ok(Err(_)) => Err(host_failure(
+            "the call's thread stopped unexpectedly".into(),
+        )),
         Err(_) => Err(PluginFailure::WallTimeout {
             plugin: plugin.to_string(),
             limit: wall_time,
@@ -91,7 +93,10 @@ mod tests {
             panic!("host bug");
         })
         .await;
-        assert!(matches!(result, Err(PluginFailure::Host { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(PluginFailure::Host { .. })),
+            "{result:?}"
+        );
     }
 
     #[tokio::test]
@@ -102,7 +107,10 @@ mod tests {
             Ok(())
         })
         .await;
-        assert!(matches!(result, Err(PluginFailure::WallTimeout { .. })), "{result:?}");
+        assert!(
+            matches!(result, Err(PluginFailure::WallTimeout { .. })),
+            "{result:?}"
+        );
         assert!(started.elapsed() < STUCK_GRACE + Duration::from_millis(900));
     }
 

@@ -181,7 +181,9 @@ mod tests {
             tcp_connect: vec![],
             http_connect: vec![],
         };
-        let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16), false).err().unwrap();
+        let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16), false)
+            .err()
+            .unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");
     }
 }

@@ -41,7 +41,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 pub use adapter::{AdapterInfo, AdapterStore, StoreAdapter};
-pub use archive::{ArchiveEvent, ReuseReply};
+pub use archive::{ArchiveBatch, ArchiveEvent};
 pub use cache::{LoadSource, LoadStats};
 pub use engine::EPOCH_TICK;
 pub use error::{PluginErrorKind, PluginFailure};

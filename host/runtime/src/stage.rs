@@ -10,7 +10,9 @@ use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
-use crate::archive::{ArchiveEvent, ArchiveReader, ArchiveWriter};
+use drhost_repo::UnchangedFiles;
+
+use crate::archive::{ArchiveBatch, ArchiveReader, ArchiveWriter};
 use crate::bindings::stage::exports::drhost::plugin::stage as wit;
 use crate::bindings::stage::{StagePlugin as Bindings, StagePluginPre};
 use crate::call::{CallError, CallResult, finish, new_store};
@@ -146,16 +148,19 @@ impl StagePlugin {
         .await
     }
 
-    /// Backs up everything the stage covers into `out`, one [`ArchiveEvent`]
-    /// at a time; a full channel suspends the plugin. The channel closes when
-    /// the call ends, successfully or not: only the result says which.
+    /// Backs up everything the stage covers into `out`, in batches of
+    /// [`ArchiveEvent`](crate::ArchiveEvent)s; a full channel suspends the
+    /// plugin. `unchanged` answers the plugin's `reuse-unchanged` questions
+    /// (without it, every file is read). The channel closes when the call
+    /// ends, successfully or not: only the result says which.
     pub async fn backup(
         &self,
         ctx: &PluginContext,
-        out: mpsc::Sender<ArchiveEvent>,
+        out: mpsc::Sender<ArchiveBatch>,
+        unchanged: Option<UnchangedFiles>,
         reporter: Arc<dyn Reporter>,
     ) -> Result<StageSummary, PluginFailure> {
-        let writer = ArchiveWriter::new(out, ctx.limits.max_archive_bytes);
+        let writer = ArchiveWriter::new(out, unchanged, ctx.limits.max_archive_bytes);
         let summary = self
             .run("backup", ctx, Some(reporter), |store, plugin| {
                 Box::pin(async move {
@@ -170,11 +175,14 @@ impl StagePlugin {
                         .await
                         .map_err(CallError::Call)?;
                     // Dropping the writer closes the channel for the consumer.
-                    let writer = store
+                    let mut writer = store
                         .data_mut()
                         .table
                         .delete(writer)
                         .map_err(|e| CallError::Call(e.into()))?;
+                    if let Err(refusal) = writer.flush().await {
+                        store.data_mut().refuse(refusal);
+                    }
                     if let (Ok(_), Some(path)) = (&result, writer.unfinished_entry()) {
                         store
                             .data_mut()
@@ -194,7 +202,7 @@ impl StagePlugin {
     pub async fn restore(
         &self,
         ctx: &PluginContext,
-        input: mpsc::Receiver<Result<ArchiveEvent, String>>,
+        input: mpsc::Receiver<Result<ArchiveBatch, String>>,
         metadata: Vec<(String, String)>,
         reporter: Arc<dyn Reporter>,
     ) -> Result<StageSummary, PluginFailure> {

@@ -68,7 +68,7 @@ async fn restore(
     let (tx, rx) = mpsc::channel(4);
     let feed = async move {
         for event in events {
-            if tx.send(event).await.is_err() {
+            if tx.send(event.map(|e| vec![e])).await.is_err() {
                 break;
             }
         }

@@ -29,7 +29,7 @@ async fn spinning_plugin_is_stopped_at_its_cpu_limit() {
     let ctx = limits(64 << 20, Duration::from_secs(1), Duration::from_secs(60));
     let (tx, _rx) = mpsc::channel(1);
     let started = Instant::now();
-    let result = plugin.backup(&ctx, tx, recorder()).await;
+    let result = plugin.backup(&ctx, tx, None, recorder()).await;
     let elapsed = started.elapsed();
     eprintln!("spin-forever stopped after {elapsed:?}");
     match &result {
@@ -57,7 +57,7 @@ async fn wall_clock_limit_covers_a_spinning_plugin_too() {
     );
     let (tx, _rx) = mpsc::channel(1);
     let started = Instant::now();
-    let result = plugin.backup(&ctx, tx, recorder()).await;
+    let result = plugin.backup(&ctx, tx, None, recorder()).await;
     assert!(
         matches!(result, Err(PluginFailure::WallTimeout { .. })),
         "{result:?}"
@@ -72,7 +72,7 @@ async fn allocating_plugin_is_stopped_at_its_memory_limit() {
     let plugin = runtime.load_stage("alloc-bomb", &wasm).await.unwrap();
     let ctx = limits(64 << 20, Duration::from_secs(30), Duration::from_secs(60));
     let (tx, _rx) = mpsc::channel(1);
-    let result = plugin.backup(&ctx, tx, recorder()).await;
+    let result = plugin.backup(&ctx, tx, None, recorder()).await;
     match &result {
         Err(failure @ PluginFailure::MemoryLimit { plugin, limit }) => {
             assert_eq!(plugin, "alloc-bomb");
@@ -83,7 +83,7 @@ async fn allocating_plugin_is_stopped_at_its_memory_limit() {
     }
     // Again, with the next call on a fresh instance.
     let (tx, _rx) = mpsc::channel(1);
-    let again = plugin.backup(&ctx, tx, recorder()).await;
+    let again = plugin.backup(&ctx, tx, None, recorder()).await;
     assert!(
         matches!(again, Err(PluginFailure::MemoryLimit { .. })),
         "{again:?}"

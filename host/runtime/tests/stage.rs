@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use drhost_runtime::{
-    ArchiveEvent, DirGrant, Grants, PluginContext, PluginErrorKind, PluginFailure, PluginLimits,
+    ArchiveBatch, ArchiveEvent, DirGrant, Grants, PluginContext, PluginErrorKind, PluginFailure,
+    PluginLimits,
 };
 use tokio::sync::mpsc;
 
@@ -161,7 +162,7 @@ async fn restore_with_metadata(
     let (tx, rx) = mpsc::channel(4);
     let feed = async move {
         for event in events {
-            if tx.send(event).await.is_err() {
+            if tx.send(event.map(|e| vec![e])).await.is_err() {
                 break;
             }
         }
@@ -186,7 +187,7 @@ async fn object_store_fs_backs_up_and_restores_a_tree_exactly() {
     let reporter = recorder();
     let collect = collect_events(&mut rx);
     let ctx = context(grant(source.path(), false));
-    let (summary, events) = tokio::join!(plugin.backup(&ctx, tx, reporter.clone()), collect);
+    let (summary, events) = tokio::join!(plugin.backup(&ctx, tx, None, reporter.clone()), collect);
     let summary = summary.unwrap();
     let entries = events
         .iter()
@@ -343,7 +344,7 @@ async fn archive_limit_stops_a_backup() {
     };
     let (tx, mut rx) = mpsc::channel(8);
     let drain = async { while rx.recv().await.is_some() {} };
-    let (result, ()) = tokio::join!(plugin.backup(&ctx, tx, recorder()), drain);
+    let (result, ()) = tokio::join!(plugin.backup(&ctx, tx, None, recorder()), drain);
     assert!(
         matches!(
             result,
@@ -365,7 +366,7 @@ async fn a_stopped_consumer_fails_the_backup_as_a_host_failure() {
     let (tx, rx) = mpsc::channel(8);
     drop(rx);
     let result = plugin
-        .backup(&context(grant(source.path(), false)), tx, recorder())
+        .backup(&context(grant(source.path(), false)), tx, None, recorder())
         .await;
     assert!(
         matches!(result, Err(PluginFailure::Host { .. })),
@@ -373,15 +374,12 @@ async fn a_stopped_consumer_fails_the_backup_as_a_host_failure() {
     );
 }
 
-/// Everything a backup sent, answering reuse requests with "not reused" so
-/// that every file's content is in the events.
-async fn collect_events(rx: &mut mpsc::Receiver<ArchiveEvent>) -> Vec<ArchiveEvent> {
+/// Everything a backup sent (without a previous backup, every file's
+/// content is in the events).
+async fn collect_events(rx: &mut mpsc::Receiver<ArchiveBatch>) -> Vec<ArchiveEvent> {
     let mut events = Vec::new();
-    while let Some(event) = rx.recv().await {
-        match event {
-            ArchiveEvent::Reuse { reply, .. } => reply.answer(false),
-            event => events.push(event),
-        }
+    while let Some(batch) = rx.recv().await {
+        events.extend(batch);
     }
     events
 }
@@ -392,7 +390,7 @@ fn copy_event(event: &ArchiveEvent) -> Result<ArchiveEvent, String> {
         ArchiveEvent::Begin(meta) => Ok(ArchiveEvent::Begin(meta.clone())),
         ArchiveEvent::Data(data) => Ok(ArchiveEvent::Data(data.clone())),
         ArchiveEvent::End => Ok(ArchiveEvent::End),
-        ArchiveEvent::Reuse { .. } => Err("reuse requests are not recorded".into()),
+        ArchiveEvent::Unchanged { .. } => Err("unchanged files are not recorded".into()),
     }
 }
 
@@ -402,7 +400,7 @@ async fn backup_events(
 ) -> (drhost_runtime::StageSummary, Vec<ArchiveEvent>) {
     let (tx, mut rx) = mpsc::channel(4);
     let collect = collect_events(&mut rx);
-    let (summary, events) = tokio::join!(plugin.backup(ctx, tx, recorder()), collect);
+    let (summary, events) = tokio::join!(plugin.backup(ctx, tx, None, recorder()), collect);
     (summary.unwrap(), events)
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository, UploadedPack};
-use drhost_runtime::{ArchiveEvent, Reporter};
+use drhost_runtime::{ArchiveBatch, ArchiveEvent, Reporter};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -14,11 +14,16 @@ use crate::journal::JobJournal;
 use crate::pipeline::ConfiguredStage;
 use crate::progress;
 
-/// Entries in flight between a plugin and the repository; with ≤ 4 MiB per
-/// data event this bounds the memory of a stage's stream.
-const CHANNEL_DEPTH: usize = 8;
+/// Batches of events in flight between a plugin and the repository; a batch
+/// holds at most about 5 MiB (1 MiB, then one data event of ≤ 4 MiB), which
+/// bounds the memory of a stage's stream.
+const CHANNEL_DEPTH: usize = 4;
 /// Bytes handed to a restoring plugin per event.
 const RESTORE_READ: usize = 1 << 20;
+/// A restore batch is sent once it holds this many events or
+/// [`RESTORE_BATCH_BYTES`].
+const RESTORE_BATCH_EVENTS: usize = 256;
+const RESTORE_BATCH_BYTES: usize = 1 << 20;
 
 pub const VALIDATION: &str = "Validation";
 pub const BACKUP_CLEANUP: &str = "Post backup operation cleanup";
@@ -150,18 +155,21 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
                 index,
             });
             let context = stage.backup_context().map_err(JobFailure)?;
-            let produce = stage.plugin.backup(&context, tx, reporter);
+            let unchanged = stage_writer.unchanged_files()?;
+            let produce = stage.plugin.backup(&context, tx, Some(unchanged), reporter);
             let consume = async {
                 // Owned here, so a repository failure drops the receiver and
                 // the plugin's next send fails instead of waiting forever.
-                let mut rx = rx;
-                while let Some(event) = rx.recv().await {
-                    match event {
-                        ArchiveEvent::Begin(meta) => stage_writer.begin_entry(meta).await?,
-                        ArchiveEvent::Data(bytes) => stage_writer.write(&bytes).await?,
-                        ArchiveEvent::End => stage_writer.end_entry().await?,
-                        ArchiveEvent::Reuse { meta, size, reply } => {
-                            reply.answer(stage_writer.reuse_unchanged(meta, size).await?);
+                let mut rx: mpsc::Receiver<ArchiveBatch> = rx;
+                while let Some(batch) = rx.recv().await {
+                    for event in batch {
+                        match event {
+                            ArchiveEvent::Begin(meta) => stage_writer.begin_entry(meta).await?,
+                            ArchiveEvent::Data(bytes) => stage_writer.write(&bytes).await?,
+                            ArchiveEvent::End => stage_writer.end_entry().await?,
+                            ArchiveEvent::Unchanged { meta, file } => {
+                                stage_writer.add_unchanged(meta, file)?;
+                            }
                         }
                     }
                 }
@@ -365,37 +373,91 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
     .await
 }
 
-/// Streams a stage's verified entries to the restoring plugin. A repository
-/// error is sent to the plugin (so it stops) and returned (so the job names it).
+/// Streams a stage's verified entries to the restoring plugin, in batches. A
+/// repository error is sent to the plugin (so it stops) and returned (so the
+/// job names it).
 async fn feed_entries(
     mut reader: drhost_repo::StageReader,
-    tx: mpsc::Sender<Result<ArchiveEvent, String>>,
+    tx: mpsc::Sender<Result<ArchiveBatch, String>>,
 ) -> Result<(), JobFailure> {
+    let mut batch = RestoreBatch::new(tx);
     let result = async {
         while let Some(meta) = reader.next_entry().await? {
-            if tx.send(Ok(ArchiveEvent::Begin(meta))).await.is_err() {
-                return Ok(());
-            }
+            batch.push(ArchiveEvent::Begin(meta)).await?;
             loop {
                 let data = reader.read(RESTORE_READ).await?;
                 if data.is_empty() {
                     break;
                 }
-                if tx.send(Ok(ArchiveEvent::Data(data))).await.is_err() {
-                    return Ok(());
-                }
+                batch.push(ArchiveEvent::Data(data)).await?;
             }
-            if tx.send(Ok(ArchiveEvent::End)).await.is_err() {
-                return Ok(());
-            }
+            batch.push(ArchiveEvent::End).await?;
         }
-        Ok::<_, RepoError>(())
+        batch.flush().await
     }
     .await;
-    if let Err(e) = &result {
-        let _ = tx.send(Err(e.to_string())).await;
+    match result {
+        Ok(()) | Err(FeedStop::PluginGone) => Ok(()),
+        Err(FeedStop::Repo(e)) => {
+            // What was read before the failure goes first: it is intact.
+            let _ = batch.flush().await;
+            let _ = batch.tx.send(Err(e.to_string())).await;
+            Err(e.into())
+        }
     }
-    result.map_err(JobFailure::from)
+}
+
+/// Why feeding a restore stopped early.
+enum FeedStop {
+    Repo(RepoError),
+    /// The plugin stopped reading; its own result says why.
+    PluginGone,
+}
+
+impl From<RepoError> for FeedStop {
+    fn from(e: RepoError) -> Self {
+        FeedStop::Repo(e)
+    }
+}
+
+/// The restore events not yet handed to the plugin.
+struct RestoreBatch {
+    tx: mpsc::Sender<Result<ArchiveBatch, String>>,
+    events: ArchiveBatch,
+    bytes: usize,
+}
+
+impl RestoreBatch {
+    fn new(tx: mpsc::Sender<Result<ArchiveBatch, String>>) -> Self {
+        Self {
+            tx,
+            events: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    async fn push(&mut self, event: ArchiveEvent) -> Result<(), FeedStop> {
+        if let ArchiveEvent::Data(data) = &event {
+            self.bytes += data.len();
+        }
+        self.events.push(event);
+        if self.events.len() >= RESTORE_BATCH_EVENTS || self.bytes >= RESTORE_BATCH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), FeedStop> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        self.bytes = 0;
+        let events = std::mem::take(&mut self.events);
+        self.tx
+            .send(Ok(events))
+            .await
+            .map_err(|_| FeedStop::PluginGone)
+    }
 }
 
 /// Checks the store's catalog (every backup's record is where the chain says,
