@@ -124,8 +124,12 @@ impl StageReader {
     /// Starts batches while the read-ahead has room.
     fn fill(&mut self) {
         while let Some(range) = self.ahead.next_batch(&self.plan, self.submitted) {
-            let chunks = &self.plan[range.clone()];
-            let pack = chunks[0].pack;
+            let Some(chunks) = self.plan.get(range.clone()) else {
+                break;
+            };
+            let Some(pack) = chunks.first().map(|c| c.pack) else {
+                break;
+            };
             let indices = chunks.iter().map(|c| c.index).collect();
             self.ahead.started(chunks);
             self.submitted = range.end;
