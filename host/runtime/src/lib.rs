@@ -137,6 +137,8 @@ pub(crate) struct Shared {
     /// One permit per pooled instance, so callers queue instead of failing.
     pub(crate) instance_slots: Arc<Semaphore>,
     max_memory_bytes: u64,
+    /// Where stage calls run.
+    pub(crate) call_threads: Arc<call_thread::CallThreads>,
 }
 
 impl Shared {
@@ -176,6 +178,7 @@ impl Runtime {
                 cache,
                 instance_slots: Arc::new(Semaphore::new(instances as usize)),
                 max_memory_bytes,
+                call_threads: Arc::default(),
             }),
         })
     }

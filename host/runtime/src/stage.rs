@@ -16,7 +16,6 @@ use crate::archive::{ArchiveBatch, ArchiveReader, ArchiveWriter};
 use crate::bindings::stage::exports::drhost::plugin::stage as wit;
 use crate::bindings::stage::{StagePlugin as Bindings, StagePluginPre};
 use crate::call::{CallError, CallResult, finish, new_store};
-use crate::call_thread;
 use crate::report::Reporter;
 use crate::state::PluginState;
 use crate::{LoadStats, PluginContext, PluginFailure, Shared};
@@ -241,7 +240,7 @@ impl StagePlugin {
     }
 
     /// Runs `body` against a fresh instance under `ctx`'s limits, on a
-    /// thread of its own (see [`call_thread`](crate::call_thread)).
+    /// thread of its own (see `call_thread`).
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
@@ -278,7 +277,10 @@ impl StagePlugin {
             }
             result
         };
-        call_thread::run(&self.name, wall_time, call.instrument(span)).await
+        self.shared
+            .call_threads
+            .run(&self.name, wall_time, call.instrument(span))
+            .await
     }
 }
 

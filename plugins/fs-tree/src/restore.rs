@@ -138,12 +138,17 @@ impl<S: EntrySource, H: Host, F: FileHook> Restorer<'_, S, H, F> {
 
     fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let guest = join(self.root, &meta.path);
-        self.clear(&guest)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&guest)
-            .map_err(|e| io_error(&guest, &e))?;
+        let create = || OpenOptions::new().write(true).create_new(true).open(&guest);
+        // Into an empty target nearly every file is new: try that first and
+        // look at what is in the way only when something is.
+        let mut file = match create() {
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                self.clear(&guest)?;
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| io_error(&guest, &e))?;
         self.hook.begin(&meta.path);
         loop {
             let chunk = self.source.read(CHUNK as u32)?;
