@@ -4,8 +4,8 @@
 //! would forbid creating children at all).
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 
 use guest_sdk::platform::Target;
 use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
@@ -138,7 +138,7 @@ impl<S: EntrySource, H: Host, F: FileHook> Restorer<'_, S, H, F> {
 
     fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let guest = join(self.root, &meta.path);
-        let create = || OpenOptions::new().write(true).create_new(true).open(&guest);
+        let create = || self.target.create_file(&meta.path);
         // Into an empty target nearly every file is new: try that first and
         // look at what is in the way only when something is.
         let mut file = match create() {

@@ -3,14 +3,16 @@
 //! setting a modification time without following a symlink (std only sets
 //! times through an open file, which cannot be a symlink).
 //!
-//! Both work relative to the restore root, opened once as a [`Target`].
+//! Both work relative to the restore root, opened once as a [`Target`],
+//! which also creates restored files so that their content reaches the host
+//! in whole writes rather than std's 64 KiB pieces.
 
 #[cfg(target_os = "wasi")]
 mod wasi;
 #[cfg(target_os = "wasi")]
-pub use wasi::Target;
+pub use wasi::{NewFile, Target};
 
 #[cfg(not(target_os = "wasi"))]
 mod native;
 #[cfg(not(target_os = "wasi"))]
-pub use native::Target;
+pub use native::{NewFile, Target};

@@ -20,6 +20,14 @@ impl Target {
         Ok(Self { root })
     }
 
+    pub fn create_file(&self, rel: &str) -> io::Result<NewFile> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.root.join(rel))?;
+        Ok(NewFile(file))
+    }
+
     pub fn symlink(&self, rel: &str, target: &str) -> io::Result<()> {
         std::os::unix::fs::symlink(target, self.root.join(rel))
     }
@@ -36,5 +44,13 @@ impl Target {
         }
         let time = mtime::from_parts(seconds, nanos).ok_or(io::ErrorKind::InvalidInput)?;
         File::open(self.root.join(rel))?.set_modified(time)
+    }
+}
+
+pub struct NewFile(File);
+
+impl NewFile {
+    pub fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        io::Write::write_all(&mut self.0, data)
     }
 }

@@ -45,6 +45,22 @@ impl Target {
         Ok(Self { dir })
     }
 
+    /// Creates the file `rel` (relative to the root), which must not exist,
+    /// for writing. Its writes go to the host whole: std's `File` would
+    /// split each into 64 KiB stream writes, each a host call and syscall.
+    pub fn create_file(&self, rel: &str) -> io::Result<NewFile> {
+        let file = self
+            .dir
+            .open_at(
+                PathFlags::empty(),
+                rel,
+                OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
+                DescriptorFlags::WRITE,
+            )
+            .map_err(to_io)?;
+        Ok(NewFile { file, offset: 0 })
+    }
+
     /// Creates the symlink `rel` (relative to the root) pointing at `target`.
     pub fn symlink(&self, rel: &str, target: &str) -> io::Result<()> {
         self.dir.symlink_at(target, rel).map_err(to_io)
@@ -73,6 +89,30 @@ impl Target {
         self.dir
             .set_times_at(PathFlags::empty(), rel, NewTimestamp::NoChange, mtime)
             .map_err(to_io)
+    }
+}
+
+/// A file [`Target::create_file`] created; closed when dropped.
+pub struct NewFile {
+    file: Descriptor,
+    offset: u64,
+}
+
+impl NewFile {
+    /// Appends all of `data`.
+    pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let written = self.file.write(data, self.offset).map_err(to_io)?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let n = usize::try_from(written)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            data = &data[n..];
+            self.offset += n as u64;
+        }
+        Ok(())
     }
 }
 
