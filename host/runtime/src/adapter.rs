@@ -124,8 +124,10 @@ impl StoreAdapter {
         .await
     }
 
-    /// Runs `body` against a fresh instance under `ctx`'s limits.
-    async fn run<T: Send>(
+    /// Runs `body` against a fresh instance under `ctx`'s limits, on a call
+    /// thread like a stage's (its file I/O then blocks that thread instead
+    /// of hopping to the blocking pool for every 64 KiB).
+    async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         ctx: &PluginContext,
@@ -133,19 +135,21 @@ impl StoreAdapter {
             &'a mut Store<PluginState>,
             &'a Bindings,
         ) -> BoxFuture<'a, CallResult<T>>
-        + Send,
+        + Send
+        + 'static,
     ) -> Result<T, PluginFailure> {
         let span = tracing::debug_span!("plugin_call", plugin = %self.name, operation);
-        async {
-            let limits = self.shared.effective_limits(&ctx.limits);
-            let ctx = PluginContext {
-                limits: limits.clone(),
-                ..ctx.clone()
-            };
-            let mut store = new_store(&self.shared, &self.name, &ctx, None, false).await?;
+        let limits = self.shared.effective_limits(&ctx.limits);
+        let wall_time = limits.wall_time;
+        let ctx = PluginContext {
+            limits: limits.clone(),
+            ..ctx.clone()
+        };
+        let (shared, name, pre) = (self.shared.clone(), self.name.clone(), self.pre.clone());
+        let call = async move {
+            let mut store = new_store(&shared, &name, &ctx, None).await?;
             let outcome = tokio::time::timeout(limits.wall_time, async {
-                let plugin = self
-                    .pre
+                let plugin = pre
                     .instantiate_async(&mut store)
                     .await
                     .map_err(CallError::Instantiate)?;
@@ -153,9 +157,11 @@ impl StoreAdapter {
             })
             .await;
             finish(store, &limits, outcome)
-        }
-        .instrument(span)
-        .await
+        };
+        self.shared
+            .call_threads
+            .run(&self.name, wall_time, call.instrument(span))
+            .await
     }
 }
 
@@ -191,7 +197,7 @@ impl AdapterStore {
         self.adapter.validate(&self.ctx).await
     }
 
-    fn run<'s, T: Send + 's>(
+    fn run<'s, T: Send + 'static>(
         &'s self,
         operation: &'static str,
         body: impl for<'a> FnOnce(
@@ -199,7 +205,7 @@ impl AdapterStore {
             &'a Bindings,
         ) -> BoxFuture<'a, CallResult<T>>
         + Send
-        + 's,
+        + 'static,
     ) -> impl Future<Output = Result<T, PluginFailure>> + Send + 's {
         self.adapter.run(operation, &self.ctx, body)
     }

@@ -39,14 +39,13 @@ pub(crate) enum CallError {
 /// What the body of a call produces: the export's own result, or a failure.
 pub(crate) type CallResult<T> = Result<Result<T, PluginError>, CallError>;
 
-/// A store set up for one call of `plugin` under `ctx`; `own_thread` says
-/// the call runs on a thread of its own (see [`wasi_ctx`]).
+/// A store set up for one call of `plugin` under `ctx`, to run on a call
+/// thread (`call_thread`).
 pub(crate) async fn new_store(
     shared: &Shared,
     plugin: &Arc<str>,
     ctx: &PluginContext,
     reporter: Option<Arc<dyn Reporter>>,
-    own_thread: bool,
 ) -> Result<Store<PluginState>, PluginFailure> {
     // Queue rather than fail when every pool slot is busy.
     let permit = shared
@@ -59,11 +58,10 @@ pub(crate) async fn new_store(
             message: "the plugin runtime is shutting down".into(),
         })?;
     let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-    let wasi =
-        wasi_ctx(&ctx.grants, &output, own_thread).map_err(|message| PluginFailure::Host {
-            plugin: plugin.to_string(),
-            message,
-        })?;
+    let wasi = wasi_ctx(&ctx.grants, &output).map_err(|message| PluginFailure::Host {
+        plugin: plugin.to_string(),
+        message,
+    })?;
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
     let state = PluginState {

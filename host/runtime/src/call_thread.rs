@@ -1,9 +1,10 @@
-//! Stage calls run on threads of their own, each driving a single-threaded
+//! Plugin calls run on threads of their own, each driving a single-threaded
 //! tokio runtime, instead of on the host's shared workers.
 //!
 //! A stage does a few filesystem operations per file it backs up or
-//! restores (stat, open, read, chmod). On the shared runtime each one had to
-//! go through `spawn_blocking`, a hand-off to another thread and back: with
+//! restores (stat, open, read, chmod), and a store adapter reads and writes
+//! packs in 64 KiB pieces. On the shared runtime each operation had to go
+//! through `spawn_blocking`, a hand-off to another thread and back: with
 //! many small files those wake-ups cost more than the work (four times the
 //! time of a 50,000-file backup). On its own thread a call may block in the
 //! kernel directly, and the API's workers never run guest code or wait on a
@@ -32,7 +33,10 @@ const MAX_IDLE: usize = 4;
 /// An idle call thread ends after this long without a call.
 const IDLE_EXIT: Duration = Duration::from_secs(60);
 
-type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A call; what it resolves to hands the result over. The thread takes
+/// itself back into the pool first, so the caller's next call finds it.
+type Job = Pin<Box<dyn Future<Output = Deliver> + Send>>;
+type Deliver = Box<dyn FnOnce() + Send>;
 
 /// The idle call threads, each reachable through the sender of its queue.
 #[derive(Default)]
@@ -60,8 +64,8 @@ impl CallThreads {
         let (_cancel, cancelled) = oneshot::channel::<()>();
         let job: Job = Box::pin(async move {
             tokio::select! {
-                result = call => { let _ = done_tx.send(result); }
-                _ = cancelled => {}
+                result = call => Box::new(move || { let _ = done_tx.send(result); }) as Deliver,
+                _ = cancelled => Box::new(|| {}),
             }
         });
         self.dispatch(job).map_err(host_failure)?;
@@ -97,7 +101,7 @@ impl CallThreads {
         let (queue, jobs) = std_mpsc::channel::<Job>();
         let pool = Arc::downgrade(self);
         std::thread::Builder::new()
-            .name("drhost-stage-call".into())
+            .name("drhost-plugin-call".into())
             .spawn(move || serve(first, &queue, &jobs, &pool))
             .map(drop)
             .map_err(|e| format!("cannot start a thread for the call: {e}"))
@@ -141,13 +145,14 @@ fn serve(
                 }
             },
         };
-        rt.block_on(job);
+        let deliver = rt.block_on(job);
         // Tasks a call left behind (e.g. an HTTP connection) end with their
         // runtime rather than linger into another plugin's call.
         if rt.metrics().num_alive_tasks() == 0 {
             runtime = Some(rt);
         }
         let wanted = pool.upgrade().is_some_and(|pool| pool.give_back(queue));
+        deliver();
         if !wanted {
             return;
         }

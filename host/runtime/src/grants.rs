@@ -61,20 +61,16 @@ impl Grants {
 pub(crate) const OUTPUT_CAPTURE_BYTES: usize = 64 << 10;
 
 /// A WASI context with exactly `grants`; the guest's stdout and stderr go to
-/// `output`. With `own_thread` (the call has a thread to itself, see
-/// `call_thread`), filesystem operations block that thread instead of
-/// going through `spawn_blocking`.
-pub(crate) fn wasi_ctx(
-    grants: &Grants,
-    output: &MemoryOutputPipe,
-    own_thread: bool,
-) -> Result<WasiCtx, String> {
+/// `output`. Calls run on threads of their own (`call_thread`), so
+/// filesystem operations block that thread instead of going through
+/// `spawn_blocking`.
+pub(crate) fn wasi_ctx(grants: &Grants, output: &MemoryOutputPipe) -> Result<WasiCtx, String> {
     grants.check()?;
     // `WasiCtxBuilder::new()` denies everything: no env, args or preopens,
     // stdin closed, no sockets, no name lookup. Only add what is granted.
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(output.clone()).stderr(output.clone());
-    builder.allow_blocking_current_thread(own_thread);
+    builder.allow_blocking_current_thread(true);
     for dir in &grants.dirs {
         let perms = if dir.writable {
             FsPerms::ReadWrite
@@ -181,9 +177,7 @@ mod tests {
             tcp_connect: vec![],
             http_connect: vec![],
         };
-        let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16), false)
-            .err()
-            .unwrap();
+        let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16)).err().unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");
     }
 }

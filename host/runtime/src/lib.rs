@@ -137,7 +137,7 @@ pub(crate) struct Shared {
     /// One permit per pooled instance, so callers queue instead of failing.
     pub(crate) instance_slots: Arc<Semaphore>,
     max_memory_bytes: u64,
-    /// Where stage calls run.
+    /// Where plugin calls run.
     pub(crate) call_threads: Arc<call_thread::CallThreads>,
 }
 

@@ -154,7 +154,7 @@ impl posix_fs::Host for PluginState {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        // Stage calls have a thread of their own (`call_thread`): blocking it
+        // Plugin calls have a thread of their own (`call_thread`): blocking it
         // costs less than a hand-off to the blocking pool.
         Ok(mode_of(&resolved, &path))
     }

@@ -262,7 +262,7 @@ impl StagePlugin {
         };
         let (shared, name, pre) = (self.shared.clone(), self.name.clone(), self.pre.clone());
         let call = async move {
-            let mut store = new_store(&shared, &name, &ctx, reporter, true).await?;
+            let mut store = new_store(&shared, &name, &ctx, reporter).await?;
             let outcome = tokio::time::timeout(limits.wall_time, async {
                 let plugin = pre
                     .instantiate_async(&mut store)
