@@ -8,26 +8,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use drhost_repo::testing::MemoryStore;
-use drhost_repo::{BackupInfo, EntryKind, EntryMeta, Repository};
+use drhost_repo::testing::{MemoryStore, file_meta as meta};
+use drhost_repo::{BackupInfo, Repository};
 use rand::{RngCore, SeedableRng};
 
 const MIB: usize = 1024 * 1024;
 
 fn info(name: &str) -> BackupInfo {
     BackupInfo::new(name, "", "manual", 0, 0, "")
-}
-
-fn meta(path: &str) -> EntryMeta {
-    EntryMeta {
-        path: path.into(),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime_seconds: 0,
-        mtime_nanoseconds: 0,
-        link_target: None,
-        attributes: vec![],
-    }
 }
 
 fn rate(bytes: usize, secs: f64) -> String {

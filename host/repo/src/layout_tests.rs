@@ -10,25 +10,13 @@ use rand::{RngCore, SeedableRng};
 use crate::chunker::{MAX_CHUNK, MIN_CHUNK};
 use crate::keys::ChunkId;
 use crate::pack::{PACK_MAX, padme_len};
-use crate::testing::MemoryStore;
-use crate::{BackupInfo, BackupReader, EntryKind, EntryMeta, Repository};
+use crate::testing::{MemoryStore, file_meta as file};
+use crate::{BackupInfo, BackupReader, Repository};
 
 const MIB: usize = 1024 * 1024;
 
 fn info(name: &str) -> BackupInfo {
     BackupInfo::new(name, "", "manual", 0, 0, "")
-}
-
-fn file(path: &str) -> EntryMeta {
-    EntryMeta {
-        path: path.into(),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime_seconds: 0,
-        mtime_nanoseconds: 0,
-        link_target: None,
-        attributes: vec![],
-    }
 }
 
 async fn back_up(repo: &Repository, name: &str, passcode: &str, data: &[u8]) -> BackupInfo {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::archive::{EntryKind, EntryMeta};
 use crate::store::{ObjectInfo, ObjectStore, StoreError};
 
 /// Objects in a `BTreeMap`. Checks object names like a real adapter would.
@@ -252,5 +253,27 @@ impl crate::AnchorStore for MemoryAnchor {
     fn save(&self, anchor: &crate::CatalogAnchor) -> std::io::Result<()> {
         *self.anchor.lock().unwrap_or_else(|e| e.into_inner()) = Some(anchor.clone());
         Ok(())
+    }
+}
+
+/// Metadata of a regular file at `path` (mode 0644, mtime 0).
+pub fn file_meta(path: &str) -> EntryMeta {
+    EntryMeta {
+        path: path.into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime_seconds: 0,
+        mtime_nanoseconds: 0,
+        link_target: None,
+        attributes: vec![],
+    }
+}
+
+/// Metadata of a directory at `path` (mode 0755, mtime 0).
+pub fn dir_meta(path: &str) -> EntryMeta {
+    EntryMeta {
+        kind: EntryKind::Directory,
+        mode: 0o755,
+        ..file_meta(path)
     }
 }

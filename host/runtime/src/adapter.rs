@@ -2,19 +2,17 @@
 //! [`ObjectStore`] implemented by calls into an adapter.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use drhost_repo::{ObjectInfo, ObjectStore, StoreError};
-use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
 use crate::bindings::adapter::exports::drhost::plugin::store_adapter as wit;
 use crate::bindings::adapter::{StoreAdapterPlugin as Bindings, StoreAdapterPluginPre};
-use crate::call::{CallError, CallResult, finish, new_store};
+use crate::call::{self, BoxFuture, CallError, CallResult};
 use crate::error::PluginErrorKind;
 use crate::state::PluginState;
 use crate::streams::{ByteSink, ByteSource};
@@ -27,8 +25,6 @@ pub const MAX_GET_BYTES: u64 = 64 << 20;
 const MAX_LIST_OBJECTS: usize = 10_000_000;
 /// Objects one `list` page may hold (WIT contract).
 const MAX_LIST_PAGE: usize = 1000;
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A store adapter's identity and capabilities, from its `describe`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,9 +120,7 @@ impl StoreAdapter {
         .await
     }
 
-    /// Runs `body` against a fresh instance under `ctx`'s limits, on a call
-    /// thread like a stage's (its file I/O then blocks that thread instead
-    /// of hopping to the blocking pool for every 64 KiB).
+    /// Runs `body` against a fresh instance under `ctx`'s limits.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
@@ -139,29 +133,17 @@ impl StoreAdapter {
         + 'static,
     ) -> Result<T, PluginFailure> {
         let span = tracing::debug_span!("plugin_call", plugin = %self.name, operation);
-        let limits = self.shared.effective_limits(&ctx.limits);
-        let wall_time = limits.wall_time;
-        let ctx = PluginContext {
-            limits: limits.clone(),
-            ..ctx.clone()
-        };
-        let (shared, name, pre) = (self.shared.clone(), self.name.clone(), self.pre.clone());
-        let call = async move {
-            let mut store = new_store(&shared, &name, &ctx, None).await?;
-            let outcome = tokio::time::timeout(limits.wall_time, async {
-                let plugin = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(CallError::Instantiate)?;
-                body(&mut store, &plugin).await
-            })
-            .await;
-            finish(store, &limits, outcome)
-        };
-        self.shared
-            .call_threads
-            .run(&self.name, wall_time, call.instrument(span))
-            .await
+        let pre = self.pre.clone();
+        call::run(
+            &self.shared,
+            &self.name,
+            span,
+            ctx,
+            None,
+            move |store| Box::pin(async move { pre.instantiate_async(store).await }),
+            body,
+        )
+        .await
     }
 }
 

@@ -6,7 +6,11 @@
 //! fresh one (pooled slot, copy-on-write memory image) costs well under a
 //! millisecond.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use tracing::Instrument;
 
 use tokio::time::error::Elapsed;
 use wasmtime::component::ResourceTable;
@@ -39,9 +43,54 @@ pub(crate) enum CallError {
 /// What the body of a call produces: the export's own result, or a failure.
 pub(crate) type CallResult<T> = Result<Result<T, PluginError>, CallError>;
 
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs `body` against a fresh instance (made by `instantiate`) of
+/// `plugin` under `ctx`'s limits, on a call thread (see `call_thread`).
+pub(crate) async fn run<B: Send + Sync + 'static, T: Send + 'static>(
+    shared: &Arc<Shared>,
+    plugin: &Arc<str>,
+    span: tracing::Span,
+    ctx: &PluginContext,
+    reporter: Option<Arc<dyn Reporter>>,
+    instantiate: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<B>>
+    + Send
+    + 'static,
+    body: impl for<'a> FnOnce(&'a mut Store<PluginState>, &'a B) -> BoxFuture<'a, CallResult<T>>
+    + Send
+    + 'static,
+) -> Result<T, PluginFailure> {
+    let limits = shared.effective_limits(&ctx.limits);
+    let wall_time = limits.wall_time;
+    let ctx = PluginContext {
+        limits: limits.clone(),
+        ..ctx.clone()
+    };
+    let (shared_for_call, name) = (shared.clone(), plugin.clone());
+    let call = async move {
+        let mut store = new_store(&shared_for_call, &name, &ctx, reporter).await?;
+        let outcome = tokio::time::timeout(limits.wall_time, async {
+            let instance = instantiate(&mut store)
+                .await
+                .map_err(CallError::Instantiate)?;
+            body(&mut store, &instance).await
+        })
+        .await;
+        let result = finish(store, &limits, outcome);
+        if let Err(e) = &result {
+            tracing::debug!("plugin call failed: {e}");
+        }
+        result
+    };
+    shared
+        .call_threads
+        .run(plugin, wall_time, call.instrument(span))
+        .await
+}
+
 /// A store set up for one call of `plugin` under `ctx`, to run on a call
 /// thread (`call_thread`).
-pub(crate) async fn new_store(
+async fn new_store(
     shared: &Shared,
     plugin: &Arc<str>,
     ctx: &PluginContext,

@@ -1,12 +1,9 @@
 //! Running stage plugins: describe, validate, backup into an archive channel,
 //! restore from one.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
@@ -15,7 +12,7 @@ use drhost_repo::UnchangedFiles;
 use crate::archive::{ArchiveBatch, ArchiveReader, ArchiveWriter};
 use crate::bindings::stage::exports::drhost::plugin::stage as wit;
 use crate::bindings::stage::{StagePlugin as Bindings, StagePluginPre};
-use crate::call::{CallError, CallResult, finish, new_store};
+use crate::call::{self, BoxFuture, CallError, CallResult};
 use crate::report::Reporter;
 use crate::state::PluginState;
 use crate::{LoadStats, PluginContext, PluginFailure, Shared};
@@ -50,8 +47,6 @@ pub struct StageSummary {
 
 /// Metadata pairs a summary may carry (WIT contract).
 const MAX_SUMMARY_METADATA: usize = 256;
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A loaded stage plugin. Every call gets a fresh instance.
 pub struct StagePlugin {
@@ -239,8 +234,7 @@ impl StagePlugin {
         .await
     }
 
-    /// Runs `body` against a fresh instance under `ctx`'s limits, on a
-    /// thread of its own (see `call_thread`).
+    /// Runs `body` against a fresh instance under `ctx`'s limits.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
@@ -254,33 +248,17 @@ impl StagePlugin {
         + 'static,
     ) -> Result<T, PluginFailure> {
         let span = tracing::info_span!("plugin_call", plugin = %self.name, operation);
-        let limits = self.shared.effective_limits(&ctx.limits);
-        let wall_time = limits.wall_time;
-        let ctx = PluginContext {
-            limits: limits.clone(),
-            ..ctx.clone()
-        };
-        let (shared, name, pre) = (self.shared.clone(), self.name.clone(), self.pre.clone());
-        let call = async move {
-            let mut store = new_store(&shared, &name, &ctx, reporter).await?;
-            let outcome = tokio::time::timeout(limits.wall_time, async {
-                let plugin = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(CallError::Instantiate)?;
-                body(&mut store, &plugin).await
-            })
-            .await;
-            let result = finish(store, &limits, outcome);
-            if let Err(e) = &result {
-                tracing::debug!("plugin call failed: {e}");
-            }
-            result
-        };
-        self.shared
-            .call_threads
-            .run(&self.name, wall_time, call.instrument(span))
-            .await
+        let pre = self.pre.clone();
+        call::run(
+            &self.shared,
+            &self.name,
+            span,
+            ctx,
+            reporter,
+            move |store| Box::pin(async move { pre.instantiate_async(store).await }),
+            body,
+        )
+        .await
     }
 }
 

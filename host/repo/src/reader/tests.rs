@@ -6,32 +6,12 @@ use std::sync::Arc;
 
 use rand::{RngCore, SeedableRng};
 
-use crate::testing::MemoryStore;
-use crate::{BackupInfo, BackupReader, EntryKind, EntryMeta, RepoError, Repository, names, pack};
+use crate::testing::{MemoryStore, dir_meta as dir, file_meta as file};
+use crate::{BackupInfo, BackupReader, EntryMeta, RepoError, Repository, names, pack};
 
 const MIB: usize = 1024 * 1024;
 
 type Entries = Vec<(EntryMeta, Vec<u8>)>;
-
-fn file(path: &str) -> EntryMeta {
-    EntryMeta {
-        path: path.into(),
-        kind: EntryKind::File,
-        mode: 0o644,
-        mtime_seconds: 0,
-        mtime_nanoseconds: 0,
-        link_target: None,
-        attributes: vec![],
-    }
-}
-
-fn dir(path: &str) -> EntryMeta {
-    EntryMeta {
-        kind: EntryKind::Directory,
-        mode: 0o755,
-        ..file(path)
-    }
-}
 
 fn random(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
