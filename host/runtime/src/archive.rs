@@ -39,7 +39,76 @@ pub type ArchiveBatch = Vec<ArchiveEvent>;
 /// A batch is sent once it holds this many events…
 const BATCH_EVENTS: usize = 256;
 /// …or this many content bytes (one data event holds at most 4 MiB).
-pub const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Events gathered for the next hand-off.
+#[derive(Default)]
+struct Pending {
+    events: ArchiveBatch,
+    bytes: usize,
+}
+
+impl Pending {
+    /// Adds `event`; true once the batch is full.
+    fn add(&mut self, event: ArchiveEvent) -> bool {
+        if let ArchiveEvent::Data(data) = &event {
+            self.bytes += data.len();
+        }
+        self.events.push(event);
+        self.events.len() >= BATCH_EVENTS || self.bytes >= BATCH_BYTES
+    }
+
+    /// The batch to send, if there is one.
+    fn take(&mut self) -> Option<ArchiveBatch> {
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.events)).filter(|events| !events.is_empty())
+    }
+}
+
+/// The sending side of a restore's input (what [`StagePlugin::restore`]
+/// reads from), in batches.
+///
+/// [`StagePlugin::restore`]: crate::StagePlugin::restore
+pub struct RestoreFeed {
+    tx: mpsc::Sender<Result<ArchiveBatch, String>>,
+    pending: Pending,
+}
+
+/// The restoring plugin stopped reading; its own result says why.
+#[derive(Debug)]
+pub struct PluginGone;
+
+impl RestoreFeed {
+    pub fn new(tx: mpsc::Sender<Result<ArchiveBatch, String>>) -> Self {
+        Self {
+            tx,
+            pending: Pending::default(),
+        }
+    }
+
+    /// Queues `event`, sending the batch once it is full.
+    pub async fn push(&mut self, event: ArchiveEvent) -> Result<(), PluginGone> {
+        if self.pending.add(event) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued.
+    pub async fn flush(&mut self) -> Result<(), PluginGone> {
+        match self.pending.take() {
+            Some(batch) => self.tx.send(Ok(batch)).await.map_err(|_| PluginGone),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends what is queued (it is intact), then the input's failure.
+    pub async fn fail(mut self, message: String) {
+        if self.flush().await.is_ok() {
+            let _ = self.tx.send(Err(message)).await;
+        }
+    }
+}
 
 /// Attributes an entry may carry (WIT: at most 64 pairs).
 const MAX_ATTRIBUTES: usize = 64;
@@ -58,8 +127,7 @@ struct OpenEntry {
 /// the backup pipeline in batches through a bounded channel (back-pressure).
 pub struct ArchiveWriter {
     out: mpsc::Sender<ArchiveBatch>,
-    pending: ArchiveBatch,
-    pending_bytes: usize,
+    pending: Pending,
     /// Answers `reuse-unchanged`; without it no file is taken over.
     unchanged: Option<UnchangedFiles>,
     open: Option<OpenEntry>,
@@ -79,8 +147,7 @@ impl ArchiveWriter {
     ) -> Self {
         Self {
             out,
-            pending: Vec::new(),
-            pending_bytes: 0,
+            pending: Pending::default(),
             unchanged,
             open: None,
             bytes: 0,
@@ -199,11 +266,7 @@ impl ArchiveWriter {
 
     /// Queues `event`, sending the batch once it is full.
     async fn push(&mut self, event: ArchiveEvent) -> Result<(), Refusal> {
-        if let ArchiveEvent::Data(data) = &event {
-            self.pending_bytes += data.len();
-        }
-        self.pending.push(event);
-        if self.pending.len() >= BATCH_EVENTS || self.pending_bytes >= BATCH_BYTES {
+        if self.pending.add(event) {
             self.flush().await?;
         }
         Ok(())
@@ -211,12 +274,10 @@ impl ArchiveWriter {
 
     /// Sends what is queued; called once more when the backup returns.
     pub(crate) async fn flush(&mut self) -> Result<(), Refusal> {
-        if self.pending.is_empty() {
-            return Ok(());
+        match self.pending.take() {
+            Some(batch) => self.out.send(batch).await.map_err(|_| Refusal::Closed),
+            None => Ok(()),
         }
-        self.pending_bytes = 0;
-        let batch = std::mem::take(&mut self.pending);
-        self.out.send(batch).await.map_err(|_| Refusal::Closed)
     }
 }
 
@@ -757,6 +818,39 @@ mod tests {
         let mut r = ArchiveReader::new(rx);
         assert!(r.next_entry().await.is_ok());
         assert!(matches!(r.read(10).await, Err(ReadFailure::Host(_))));
+    }
+
+    #[tokio::test]
+    async fn a_restore_feed_batches_events_and_sends_a_failure_after_them() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut feed = RestoreFeed::new(tx);
+        for i in 0..300 {
+            feed.push(ArchiveEvent::Begin(repo_meta(&format!("f{i}"))))
+                .await
+                .unwrap();
+            feed.push(ArchiveEvent::End).await.unwrap();
+        }
+        feed.fail("pack 1f is damaged".into()).await;
+        let mut rx = rx;
+        let mut sizes = Vec::new();
+        let mut failure = None;
+        while let Some(item) = rx.recv().await {
+            match item {
+                Ok(batch) => sizes.push(batch.len()),
+                Err(message) => failure = Some(message),
+            }
+        }
+        assert_eq!(sizes, [BATCH_EVENTS, BATCH_EVENTS, 600 - 2 * BATCH_EVENTS]);
+        assert_eq!(failure.as_deref(), Some("pack 1f is damaged"));
+
+        let (tx, rx) = mpsc::channel(1);
+        drop(rx);
+        let mut feed = RestoreFeed::new(tx);
+        assert!(
+            feed.push(ArchiveEvent::End).await.is_ok(),
+            "queued, not sent"
+        );
+        assert!(feed.flush().await.is_err(), "the plugin is gone");
     }
 
     #[tokio::test]

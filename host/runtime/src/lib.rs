@@ -41,7 +41,7 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
 
 pub use adapter::{AdapterInfo, AdapterStore, StoreAdapter};
-pub use archive::{ArchiveBatch, ArchiveEvent};
+pub use archive::{ArchiveBatch, ArchiveEvent, PluginGone, RestoreFeed};
 pub use cache::{LoadSource, LoadStats};
 pub use engine::EPOCH_TICK;
 pub use error::{PluginErrorKind, PluginFailure};

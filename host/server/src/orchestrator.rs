@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use drhost_repo::{BackupInfo, BackupListing, BackupReader, RepoError, Repository, UploadedPack};
-use drhost_runtime::{ArchiveBatch, ArchiveEvent, Reporter};
+use drhost_runtime::{ArchiveBatch, ArchiveEvent, PluginGone, Reporter, RestoreFeed};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -20,10 +20,6 @@ use crate::progress;
 const CHANNEL_DEPTH: usize = 4;
 /// Bytes handed to a restoring plugin per event.
 const RESTORE_READ: usize = 1 << 20;
-/// A restore batch is sent once it holds this many events or
-/// [`RESTORE_BATCH_BYTES`].
-const RESTORE_BATCH_EVENTS: usize = 256;
-const RESTORE_BATCH_BYTES: usize = 1 << 20;
 
 pub const VALIDATION: &str = "Validation";
 pub const BACKUP_CLEANUP: &str = "Post backup operation cleanup";
@@ -380,28 +376,27 @@ async fn feed_entries(
     mut reader: drhost_repo::StageReader,
     tx: mpsc::Sender<Result<ArchiveBatch, String>>,
 ) -> Result<(), JobFailure> {
-    let mut batch = RestoreBatch::new(tx);
+    let mut feed = RestoreFeed::new(tx);
     let result = async {
         while let Some(meta) = reader.next_entry().await? {
-            batch.push(ArchiveEvent::Begin(meta)).await?;
+            feed.push(ArchiveEvent::Begin(meta)).await?;
             loop {
                 let data = reader.read(RESTORE_READ).await?;
                 if data.is_empty() {
                     break;
                 }
-                batch.push(ArchiveEvent::Data(data)).await?;
+                feed.push(ArchiveEvent::Data(data)).await?;
             }
-            batch.push(ArchiveEvent::End).await?;
+            feed.push(ArchiveEvent::End).await?;
         }
-        batch.flush().await
+        feed.flush().await?;
+        Ok(())
     }
     .await;
     match result {
         Ok(()) | Err(FeedStop::PluginGone) => Ok(()),
         Err(FeedStop::Repo(e)) => {
-            // What was read before the failure goes first: it is intact.
-            let _ = batch.flush().await;
-            let _ = batch.tx.send(Err(e.to_string())).await;
+            feed.fail(e.to_string()).await;
             Err(e.into())
         }
     }
@@ -420,43 +415,9 @@ impl From<RepoError> for FeedStop {
     }
 }
 
-/// The restore events not yet handed to the plugin.
-struct RestoreBatch {
-    tx: mpsc::Sender<Result<ArchiveBatch, String>>,
-    events: ArchiveBatch,
-    bytes: usize,
-}
-
-impl RestoreBatch {
-    fn new(tx: mpsc::Sender<Result<ArchiveBatch, String>>) -> Self {
-        Self {
-            tx,
-            events: Vec::new(),
-            bytes: 0,
-        }
-    }
-
-    async fn push(&mut self, event: ArchiveEvent) -> Result<(), FeedStop> {
-        if let ArchiveEvent::Data(data) = &event {
-            self.bytes += data.len();
-        }
-        self.events.push(event);
-        if self.events.len() >= RESTORE_BATCH_EVENTS || self.bytes >= RESTORE_BATCH_BYTES {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> Result<(), FeedStop> {
-        if self.events.is_empty() {
-            return Ok(());
-        }
-        self.bytes = 0;
-        let events = std::mem::take(&mut self.events);
-        self.tx
-            .send(Ok(events))
-            .await
-            .map_err(|_| FeedStop::PluginGone)
+impl From<PluginGone> for FeedStop {
+    fn from(_: PluginGone) -> Self {
+        FeedStop::PluginGone
     }
 }
 
