@@ -84,8 +84,20 @@ fn second_backup_of_unchanged_data_writes_under_five_percent_new_bytes() {
     let empty = disk_usage(&deployment.store_dir());
     host.backup_ok("monday");
     let first = disk_usage(&deployment.store_dir()) - empty;
-    host.backup_ok("tuesday");
+    let job = host.backup_ok("tuesday");
     let second = disk_usage(&deployment.store_dir()) - empty - first;
+    // The object store stage's files were taken over unread (config-fs
+    // digests every file, so it never asks).
+    let messages = job["messages"].to_string();
+    let persisted = messages
+        .split("Persisted backup results: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no results message in {messages}"));
+    assert!(
+        persisted.contains(" unchanged files taken over"),
+        "{persisted}"
+    );
+    assert!(!persisted.contains(" of 0 unchanged files"), "{persisted}");
     println!("first backup stored {first} bytes, second {second} bytes");
     assert!(first > 5 << 20, "first backup stored only {first} bytes");
     assert!(
