@@ -32,8 +32,8 @@ struct GrantedDir {
 }
 
 /// A guest path resolved against one granted directory.
-struct Resolved {
-    dir: File,
+struct Resolved<'a> {
+    dir: &'a File,
     rest: PathBuf,
     writable: bool,
 }
@@ -52,7 +52,7 @@ impl PosixFs {
         }
     }
 
-    fn resolve(&mut self, path: &str) -> Result<Resolved, PluginError> {
+    fn resolve(&mut self, path: &str) -> Result<Resolved<'_>, PluginError> {
         let (index, rest) = match_grant(self.dirs.iter().map(|d| d.guest.as_str()), path)
             .ok_or_else(|| {
                 PluginError::Denied(format!("{path}: not inside a granted directory"))
@@ -76,11 +76,7 @@ impl PosixFs {
             .as_ref()
             .ok_or_else(|| PluginError::Other("granted directory not open".into()))?;
         Ok(Resolved {
-            // A duplicate of the descriptor, so the syscall can run on a
-            // blocking thread while the store keeps its own.
-            dir: handle
-                .try_clone()
-                .map_err(|e| PluginError::Io(format!("{path}: {e}")))?,
+            dir: handle,
             rest,
             writable: dir.grant.writable,
         })
@@ -119,7 +115,7 @@ fn io_error(path: &str, e: io::Error) -> PluginError {
 
 /// Permission bits of the resolved path, not following a final symlink.
 fn mode_of(resolved: &Resolved, path: &str) -> Result<u32, PluginError> {
-    cap_primitives::fs::stat(&resolved.dir, &resolved.rest, FollowSymlinks::No)
+    cap_primitives::fs::stat(resolved.dir, &resolved.rest, FollowSymlinks::No)
         .map(|meta| meta.mode() & MODE_MASK)
         .map_err(|e| io_error(path, e))
 }
@@ -131,7 +127,7 @@ fn set_mode_of(resolved: &Resolved, path: &str, mode: u32) -> Result<(), PluginE
             "{path}: the granted directory is read-only"
         )));
     }
-    let meta = cap_primitives::fs::stat(&resolved.dir, &resolved.rest, FollowSymlinks::No)
+    let meta = cap_primitives::fs::stat(resolved.dir, &resolved.rest, FollowSymlinks::No)
         .map_err(|e| io_error(path, e))?;
     // chmod follows a final symlink (Linux cannot chmod a link). The target
     // would still be confined, but the contract refuses it. A swap between
@@ -141,7 +137,7 @@ fn set_mode_of(resolved: &Resolved, path: &str, mode: u32) -> Result<(), PluginE
         return Err(PluginError::Denied(format!("{path}: is a symbolic link")));
     }
     cap_primitives::fs::set_permissions(
-        &resolved.dir,
+        resolved.dir,
         &resolved.rest,
         Permissions::from_mode(mode & MODE_MASK),
     )
@@ -212,18 +208,18 @@ mod tests {
 
         let mut rw = PosixFs::new(&[grant(&granted, "/data", true)]);
         let r = rw.resolve("/data/file").unwrap();
-        let meta = cap_primitives::fs::stat(&r.dir, &r.rest, FollowSymlinks::No).unwrap();
+        let meta = cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).unwrap();
         assert_eq!(meta.mode() & MODE_MASK, 0o640);
 
         // `..` out of the grant fails inside cap-primitives.
         let r = rw.resolve("/data/../secret").unwrap();
-        assert!(cap_primitives::fs::stat(&r.dir, &r.rest, FollowSymlinks::No).is_err());
+        assert!(cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).is_err());
         // Following a symlink that leads out fails too.
         let r = rw.resolve("/data/escape").unwrap();
-        assert!(cap_primitives::fs::stat(&r.dir, &r.rest, FollowSymlinks::Yes).is_err());
+        assert!(cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::Yes).is_err());
         // Without following, the link itself is what we see.
         let r = rw.resolve("/data/link").unwrap();
-        let meta = cap_primitives::fs::stat(&r.dir, &r.rest, FollowSymlinks::No).unwrap();
+        let meta = cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).unwrap();
         assert!(meta.file_type().is_symlink());
         assert!(matches!(
             rw.resolve("/etc/passwd"),
@@ -259,6 +255,7 @@ mod tests {
             set_mode_of(&link, "/rw/link", 0o777),
             Err(PluginError::Denied(_))
         ));
+        let file = fs.resolve("/rw/file").unwrap();
         assert_eq!(
             mode_of(&file, "/rw/file").unwrap(),
             0o604,
