@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use super::ReadShared;
 use super::pack_cache::PackCell;
+use super::{Check, ReadShared};
 use crate::error::RepoError;
 
 /// The decoded chunks of a batch, in order, up to the first that failed.
@@ -32,15 +32,23 @@ impl ReadShared {
         pack: u32,
         indices: Vec<u32>,
     ) -> DecodedBatch {
-        let data = match cell.get_or_try_init(|| self.clone().fetch_pack(pack)).await {
+        let data = match cell
+            .get_or_try_init(|| self.clone().fetch_pack(pack, Check::BlobsOnly))
+            .await
+        {
             Ok(data) => data.clone(),
             Err(e) => return DecodedBatch::failed(e),
         };
         // Only the cell's holders keep the pack: the decoded chunks are copies.
         drop(cell);
-        tokio::task::spawn_blocking(move || self.decode_batch(&data, pack, &indices))
+        let shared = self.clone();
+        let batch = tokio::task::spawn_blocking(move || shared.decode_batch(&data, pack, &indices))
             .await
-            .unwrap_or_else(|e| DecodedBatch::failed(RepoError::join(e)))
+            .unwrap_or_else(|e| DecodedBatch::failed(RepoError::join(e)));
+        if batch.failure.is_some() {
+            self.packs.forget(pack);
+        }
+        batch
     }
 
     /// Decodes and verifies chunks `indices` of the verified pack `pack_data`,

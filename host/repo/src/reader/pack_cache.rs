@@ -37,6 +37,14 @@ impl PackCache {
         }
         cell
     }
+
+    /// Drops pack `index`: a blob in it failed its checks, and packs are no
+    /// longer hashed whole on restore, so the next reader fetches it again
+    /// rather than decode the same damaged copy.
+    pub fn forget(&self, index: u32) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.retain(|(i, _)| *i != index);
+    }
 }
 
 #[cfg(test)]
