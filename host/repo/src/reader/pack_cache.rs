@@ -1,4 +1,4 @@
-//! Verified packs shared by the chunks that follow, across a backup's stage
+//! Fetched packs shared by the chunks that follow, across a backup's stage
 //! readers: the few most recently used ones.
 
 use std::collections::VecDeque;
@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
-/// Verified packs kept for the chunks that follow.
+/// Fetched packs kept for the chunks that follow.
 const PACK_CACHE: usize = 2;
 
-/// A pack, fetched and verified once by whichever batch needs it first.
+/// A pack, fetched once by whichever batch needs it first.
 pub(super) type PackCell = Arc<OnceCell<Bytes>>;
 
 #[derive(Default)]
