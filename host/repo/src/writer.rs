@@ -1198,6 +1198,7 @@ impl StageWriter<'_> {
     pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
         self.w.check_failed()?;
         between_entries(&mut self.w.stage)?;
+        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
         let unchanged = self.unchanged_files()?;
         let (found, meta) =
             tokio::task::spawn_blocking(move || (unchanged.lookup(&meta, size), meta))

@@ -418,10 +418,15 @@ impl ArchiveReader {
 
     /// The next event; a closed channel inside an entry is a truncated input.
     async fn recv(&mut self) -> Result<Option<ArchiveEvent>, ReadFailure> {
+        self.next_event().await.map_err(ReadFailure::Host)
+    }
+
+    /// The next event, or the input's failure.
+    async fn next_event(&mut self) -> Result<Option<ArchiveEvent>, String> {
         while self.queued.is_empty() {
             match self.input.recv().await {
                 Some(Ok(batch)) => self.queued.extend(batch),
-                Some(Err(message)) => return Err(ReadFailure::Host(message)),
+                Some(Err(message)) => return Err(message),
                 None => return Ok(None),
             }
         }
@@ -512,7 +517,7 @@ impl ArchiveReader {
             ReaderState::InEntry => {
                 Err("restore returned before reading the end of an entry".into())
             }
-            ReaderState::BetweenEntries | ReaderState::EntryDone => match self.recv().await {
+            ReaderState::BetweenEntries | ReaderState::EntryDone => match self.next_event().await {
                 Ok(None) => {
                     self.state = ReaderState::Finished;
                     Ok(())
@@ -520,12 +525,9 @@ impl ArchiveReader {
                 Ok(Some(_)) => Err("restore returned before reading all entries".into()),
                 // The input failed after the plugin's last read: the restore
                 // is incomplete for the host's reason, reported as such.
-                Err(failure) => {
+                Err(message) => {
                     self.state = ReaderState::Failed;
-                    Err(match failure {
-                        ReadFailure::Host(message) | ReadFailure::Protocol(message) => message,
-                        ReadFailure::Failed => "the restore input failed".into(),
-                    })
+                    Err(message)
                 }
             },
         }

@@ -156,7 +156,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             let consume = async {
                 // Owned here, so a repository failure drops the receiver and
                 // the plugin's next send fails instead of waiting forever.
-                let mut rx: mpsc::Receiver<ArchiveBatch> = rx;
+                let mut rx = rx;
                 while let Some(batch) = rx.recv().await {
                     for event in batch {
                         match event {
