@@ -33,7 +33,7 @@ mod layout_tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use archive::{EntryKind, EntryMeta};
+pub use archive::{EntryKind, EntryMeta, InvalidEntry, Owner, RawName};
 pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, FindingKind};
 pub use error::RepoError;
 pub use keys::KdfParams;
@@ -48,7 +48,8 @@ pub use writer::{BackupWriter, StageWriter, UnchangedFile, UnchangedFiles, Write
 pub mod limits {
     pub use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
     pub use crate::chunker::{AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
-    pub use crate::manifest::{MAX_ATTRIBUTES, MAX_STAGE_METADATA};
+    pub use crate::archive::{MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES};
+    pub use crate::manifest::MAX_STAGE_METADATA;
     pub use crate::pack::{MAX_UPLOADS_IN_FLIGHT, PACK_MAX, PACK_TARGET};
 }
 

@@ -6,18 +6,18 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::{EntryKind, EntryMeta};
+use crate::archive::EntryKind;
 use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
 use crate::chunker::MAX_CHUNK;
 use crate::keys::ChunkId;
 use crate::pack::PACK_MAX;
+use crate::archive::EntryMeta;
 use crate::{StagePublic, names};
 
-pub const MANIFEST_VERSION: u32 = 1;
-/// Attributes per entry (WIT contract).
-pub const MAX_ATTRIBUTES: usize = 64;
-/// Total bytes of an entry's attribute keys and values.
-pub const MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
+/// Version 2 added byte paths, owners, hard links and the root entry
+/// (`docs/repository.md` §4.4); version 1 manifests read as before.
+pub const MANIFEST_VERSION: u32 = 2;
+const READABLE_VERSIONS: std::ops::RangeInclusive<u32> = 1..=MANIFEST_VERSION;
 /// Metadata pairs per stage (WIT contract).
 pub const MAX_STAGE_METADATA: usize = 256;
 /// Longest stage or plugin name.
@@ -90,48 +90,6 @@ pub struct Manifest {
     pub stages: Vec<StageRecord>,
 }
 
-/// Checks an entry's metadata as the WIT contract states it.
-pub fn validate_entry_meta(meta: &EntryMeta) -> Result<(), String> {
-    EntryMeta::validate_path(&meta.path).map_err(|e| e.to_string())?;
-    match (meta.kind, &meta.link_target) {
-        (EntryKind::Symlink, None) => {
-            return Err(format!("{:?}: symlink without a target", meta.path));
-        }
-        (EntryKind::Symlink, Some(t))
-            if t.is_empty() || t.len() > EntryMeta::MAX_PATH_LEN || t.contains('\0') =>
-        {
-            return Err(format!(
-                "{:?}: symlink target is empty, too long or contains NUL",
-                meta.path
-            ));
-        }
-        (EntryKind::File | EntryKind::Directory, Some(_)) => {
-            return Err(format!("{:?}: only symlinks have a link target", meta.path));
-        }
-        _ => {}
-    }
-    if meta.mode & !0o7777 != 0 {
-        return Err(format!(
-            "{:?}: mode {:o} has bits outside 0o7777",
-            meta.path, meta.mode
-        ));
-    }
-    if meta.mtime_nanoseconds >= 1_000_000_000 {
-        return Err(format!("{:?}: mtime nanoseconds out of range", meta.path));
-    }
-    if meta.attributes.len() > MAX_ATTRIBUTES {
-        return Err(format!(
-            "{:?}: more than {MAX_ATTRIBUTES} attributes",
-            meta.path
-        ));
-    }
-    let bytes: usize = meta.attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if bytes > MAX_ATTRIBUTE_BYTES {
-        return Err(format!("{:?}: attributes exceed 64 KiB", meta.path));
-    }
-    Ok(())
-}
-
 /// Checks a stage or plugin name.
 pub fn validate_stage_name(what: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_STAGE_NAME || name.chars().any(char::is_control) {
@@ -152,7 +110,7 @@ impl Manifest {
         record_packs: &[String],
         stages: &[StagePublic],
     ) -> Result<(), String> {
-        if self.version != MANIFEST_VERSION {
+        if !READABLE_VERSIONS.contains(&self.version) {
             return Err(format!("unsupported manifest version {}", self.version));
         }
         if self.backup != backup {
@@ -198,21 +156,38 @@ impl Manifest {
                 return Err(format!("stage {:?} has too much metadata", s.name));
             }
             let mut bytes = 0u64;
+            let mut files = HashSet::new();
             for e in &s.entries {
-                validate_entry_meta(&e.meta)?;
+                e.meta.validate().map_err(|e| e.to_string())?;
                 if e.meta.kind != EntryKind::File && !e.chunks.is_empty() {
-                    return Err(format!("{:?}: only files have content", e.meta.path));
+                    return Err(format!("{}: only files have content", e.meta.path));
+                }
+                match e.meta.kind {
+                    EntryKind::File => {
+                        files.insert(&e.meta.path);
+                    }
+                    // A restore links to the file it already wrote: the
+                    // target must come earlier, in the same stage.
+                    EntryKind::HardLink
+                        if !e.meta.link_target.as_ref().is_some_and(|t| files.contains(t)) =>
+                    {
+                        return Err(format!(
+                            "{}: hard link to a path that is not an earlier file",
+                            e.meta.path
+                        ));
+                    }
+                    _ => {}
                 }
                 let mut sum = 0u64;
                 for &c in &e.chunks {
                     let chunk = self
                         .chunks
                         .get(c as usize)
-                        .ok_or_else(|| format!("{:?}: chunk index out of range", e.meta.path))?;
+                        .ok_or_else(|| format!("{}: chunk index out of range", e.meta.path))?;
                     sum += chunk.size as u64;
                 }
                 if sum != e.size {
-                    return Err(format!("{:?}: chunk sizes do not add up", e.meta.path));
+                    return Err(format!("{}: chunk sizes do not add up", e.meta.path));
                 }
                 bytes += e.size;
             }

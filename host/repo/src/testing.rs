@@ -265,6 +265,7 @@ pub fn file_meta(path: &str) -> EntryMeta {
         mtime_seconds: 0,
         mtime_nanoseconds: 0,
         link_target: None,
+        owner: None,
         attributes: vec![],
     }
 }

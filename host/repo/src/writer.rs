@@ -17,14 +17,14 @@
 //! from the pack's [`Placement`], as the manifest gets the pack's name from
 //! its slot.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, debug, info_span};
 
-use crate::archive::{EntryKind, EntryMeta};
+use crate::archive::{EntryKind, EntryMeta, RawName};
 use crate::blob;
 use crate::catalog::Appender;
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
@@ -225,7 +225,7 @@ struct PreviousFile {
 /// The files of the newest earlier backup under the same key, by stage name
 /// and path: what lets a stage skip reading files that did not change.
 #[derive(Default)]
-pub(crate) struct PreviousFiles(HashMap<String, HashMap<String, PreviousFile>>);
+pub(crate) struct PreviousFiles(HashMap<String, HashMap<RawName, PreviousFile>>);
 
 impl PreviousFiles {
     pub(crate) fn from_manifest(m: &Manifest) -> Self {
@@ -257,7 +257,7 @@ impl PreviousFiles {
         Self(stages)
     }
 
-    fn get(&self, stage: &str, path: &str) -> Option<&PreviousFile> {
+    fn get(&self, stage: &str, path: &RawName) -> Option<&PreviousFile> {
         self.0.get(stage)?.get(path)
     }
 }
@@ -292,6 +292,53 @@ struct StageBuild {
     plugin: String,
     entries: Vec<EntryRecord>,
     open: Option<OpenEntry>,
+    /// The stage's file paths so far, which hard links may name.
+    files: FilePaths,
+}
+
+/// Hashes of the file paths of a stage: enough to refuse a hard link to
+/// anything but an earlier file at write time, at 8 bytes a file. Random
+/// hash keys, so a plugin cannot craft a collision; the manifest check on
+/// read compares whole paths.
+#[derive(Default)]
+struct FilePaths {
+    hashes: HashSet<u64>,
+    keys: std::hash::RandomState,
+}
+
+impl FilePaths {
+    fn hash(&self, path: &RawName) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.keys, path)
+    }
+
+    fn add(&mut self, path: &RawName) {
+        let hash = self.hash(path);
+        self.hashes.insert(hash);
+    }
+
+    fn contains(&self, path: &RawName) -> bool {
+        self.hashes.contains(&self.hash(path))
+    }
+}
+
+/// Checks an entry's metadata, and that a hard link names an earlier file
+/// of the stage, then remembers a file's path for later hard links.
+fn admit_entry(stage: &mut StageBuild, meta: &EntryMeta) -> Result<(), RepoError> {
+    meta.validate()
+        .map_err(|e| RepoError::InvalidEntry(e.to_string()))?;
+    match meta.kind {
+        EntryKind::File => stage.files.add(&meta.path),
+        EntryKind::HardLink
+            if !meta.link_target.as_ref().is_some_and(|t| stage.files.contains(t)) =>
+        {
+            return Err(RepoError::InvalidEntry(format!(
+                "{}: hard link to a path that is not an earlier file of the stage",
+                meta.path
+            )));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A backup being written. Nothing is visible until [`BackupWriter::commit`];
@@ -344,7 +391,7 @@ fn between_entries(stage: &mut Option<StageBuild>) -> Result<&mut StageBuild, Re
         .ok_or_else(|| RepoError::Misuse("no stage is open".into()))?;
     if let Some(open) = &stage.open {
         return Err(RepoError::Misuse(format!(
-            "entry {:?} was not ended",
+            "entry {} was not ended",
             stage.entries[open.index].meta.path
         )));
     }
@@ -554,6 +601,7 @@ impl BackupWriter {
             plugin: plugin.to_string(),
             entries: Vec::new(),
             open: None,
+            files: FilePaths::default(),
         });
         Ok(StageWriter { w: self })
     }
@@ -569,7 +617,7 @@ impl BackupWriter {
 
     fn begin_entry_inner(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
         let stage = between_entries(&mut self.stage)?;
-        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        admit_entry(stage, &meta)?;
         let file = meta.kind == EntryKind::File;
         stage.open = Some(OpenEntry {
             index: stage.entries.len(),
@@ -777,11 +825,14 @@ impl BackupWriter {
         let stage = between_entries(&mut self.stage)?;
         if stage.name != *file.stage {
             return Err(RepoError::Misuse(format!(
-                "file {:?} was looked up for stage {:?}, not {:?}",
+                "file {} was looked up for stage {:?}, not {:?}",
                 meta.path, file.stage, stage.name
             )));
         }
-        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        if meta.kind != EntryKind::File {
+            return Err(RepoError::Misuse(format!("{} is not a file", meta.path)));
+        }
+        admit_entry(stage, &meta)?;
         let mut chunks = Vec::with_capacity(file.chunks.len());
         for (id, found) in file.chunks {
             let loc = self.reference(id, found)?;
@@ -1198,7 +1249,8 @@ impl StageWriter<'_> {
     pub async fn reuse_unchanged(&mut self, meta: EntryMeta, size: u64) -> Result<bool, RepoError> {
         self.w.check_failed()?;
         between_entries(&mut self.w.stage)?;
-        manifest::validate_entry_meta(&meta).map_err(RepoError::InvalidEntry)?;
+        meta.validate()
+            .map_err(|e| RepoError::InvalidEntry(e.to_string()))?;
         let unchanged = self.unchanged_files()?;
         let (found, meta) =
             tokio::task::spawn_blocking(move || (unchanged.lookup(&meta, size), meta))
