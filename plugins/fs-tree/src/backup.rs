@@ -76,7 +76,8 @@ impl<S: EntrySink, H: Host, P: PosixFs, F: FileHook> Walk<'_, S, H, P, F> {
         let stat = self.fs.stat(self.root)?;
         if !matches!(stat.type_, FileType::Directory) {
             return Err(PluginError::InvalidConfig(format!(
-                "`root` {} is not a directory",
+                "`root` {} is not a directory (a symlink is not followed: name the directory \
+                 itself)",
                 show(self.root)
             )));
         }
@@ -102,8 +103,16 @@ impl<S: EntrySink, H: Host, P: PosixFs, F: FileHook> Walk<'_, S, H, P, F> {
     /// Archives one entry; for a directory, returns its children to visit.
     fn entry(&mut self, rel: &[u8]) -> Result<Option<Vec<Vec<u8>>>, PluginError> {
         let guest = join_bytes(self.root, rel);
-        let Some(stat) = self.unless_vanished(self.fs.stat(&guest))? else {
-            return Ok(None);
+        let stat = match self.fs.stat(&guest) {
+            // A directory that may be listed but not searched.
+            Err(PluginError::Denied(why)) => {
+                self.skip(rel, &format!("it cannot be examined: {why}"));
+                return Ok(None);
+            }
+            other => match self.unless_vanished(other)? {
+                Some(stat) => stat,
+                None => return Ok(None),
+            },
         };
         match stat.type_ {
             FileType::Directory => return self.directory(rel, &guest, &stat),

@@ -210,17 +210,32 @@ fn entries_left_out_are_reported() {
         // Permissions deny nothing to root.
         write(root, b"locked", b"l");
         chmod(root, b"locked", 0o000);
+        fs::create_dir(root.join("listable")).unwrap();
+        write(root, b"listable/hidden", b"h");
+        chmod(root, b"listable", 0o644);
     }
     let writer = MemWriter::default();
     let host = TestHost::default();
     let totals = backup::backup(root_str(root), &writer, &host, &NativeFs, &mut ()).unwrap();
-    assert_eq!(paths(&writer.into_entries()), [&b""[..], b"kept"]);
     let skipped = host.skipped.borrow();
     assert_eq!(skipped[0].0, b"app.sock");
     assert!(skipped[0].1.contains("socket"), "{}", skipped[0].1);
     if unreadable {
-        assert_eq!(skipped[1].0, b"locked");
-        assert!(skipped[1].1.contains("cannot be read"), "{}", skipped[1].1);
+        chmod(root, b"listable", 0o755);
+        assert_eq!(
+            paths(&writer.into_entries()),
+            [&b""[..], b"kept", b"listable"]
+        );
+        assert_eq!(skipped[1].0, b"listable/hidden");
+        assert!(
+            skipped[1].1.contains("cannot be examined"),
+            "{}",
+            skipped[1].1
+        );
+        assert_eq!(skipped[2].0, b"locked");
+        assert!(skipped[2].1.contains("cannot be read"), "{}", skipped[2].1);
+    } else {
+        assert_eq!(paths(&writer.into_entries()), [&b""[..], b"kept"]);
     }
     assert_eq!(totals.skipped, skipped.len() as u64);
 }
