@@ -98,6 +98,12 @@ fn reproduces_names_links_and_hard_links() {
         hard,
         [&b"dir-\xff\xfe/hard2"[..], b"latin1-\xe9", b"other/hard"]
     );
+    assert!(
+        restored
+            .iter()
+            .filter(|n| n.linked_to.is_some())
+            .all(|n| n.link_count == 3)
+    );
     assert_eq!(
         fs::read_link(target.path().join("absolute")).unwrap(),
         Path::new("/usr/lib/x86_64-linux-gnu/libc.so.6")

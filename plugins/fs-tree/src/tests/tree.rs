@@ -107,6 +107,7 @@ pub struct Node {
     pub owner: (u32, u32),
     /// File content, or symlink target.
     pub data: Vec<u8>,
+    pub link_count: u64,
     /// For a file with several links: the first of its paths in this
     /// snapshot, so that link groups compare across trees.
     pub linked_to: Option<Vec<u8>>,
@@ -145,6 +146,7 @@ pub fn snapshot(root: &Path) -> Vec<Node> {
                 mtime: (meta.mtime(), meta.mtime_nsec()),
                 owner: (meta.uid(), meta.gid()),
                 data,
+                link_count: meta.nlink(),
                 linked_to: None,
             },
         ));
