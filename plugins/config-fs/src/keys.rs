@@ -1,9 +1,11 @@
 //! The manifest of keys: entry path → SHA-256 (lowercase hex) of every
 //! regular file, built while content streams through backup or restore.
+//! Further names of a hard-linked file carry no content and no key.
 
 use std::collections::BTreeMap;
 
 use fs_tree::{Attribute, FileHook};
+use plugin_util::entry_path::show;
 use plugin_util::hex;
 use sha2::{Digest, Sha256};
 
@@ -20,8 +22,8 @@ pub struct KeyDigests {
 }
 
 impl FileHook for KeyDigests {
-    fn begin(&mut self, path: &str) {
-        self.current = Some((path.to_owned(), Sha256::new()));
+    fn begin(&mut self, path: &[u8]) {
+        self.current = Some((key(path), Sha256::new()));
     }
 
     fn chunk(&mut self, data: &[u8]) {
@@ -66,6 +68,17 @@ impl KeyDigests {
     }
 }
 
+/// The manifest's name for the entry path `path`: the path itself when it
+/// is UTF-8 (as every key was before paths became bytes), else `/` and the
+/// path with its other bytes as `\xNN`. No entry path starts with `/`, and
+/// the escaping is lossless, so no two paths share a key.
+fn key(path: &[u8]) -> String {
+    match std::str::from_utf8(path) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("/{}", show(path)),
+    }
+}
+
 /// The manifest recorded by a backup, from the summary metadata handed back
 /// to restore.
 pub fn from_metadata(metadata: &[Attribute]) -> Result<BTreeMap<String, String>, String> {
@@ -95,7 +108,7 @@ mod tests {
     fn digests(files: &[(&str, &[&[u8]])]) -> KeyDigests {
         let mut keys = KeyDigests::default();
         for (path, chunks) in files {
-            keys.begin(path);
+            keys.begin(path.as_bytes());
             for chunk in *chunks {
                 keys.chunk(chunk);
             }
@@ -118,6 +131,17 @@ mod tests {
             parsed["empty"],
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn keys_paths_that_are_not_utf8_apart() {
+        let mut keys = KeyDigests::default();
+        for path in [&b"a\xff"[..], b"a\xfe", "a\\xff".as_bytes(), "ü".as_bytes()] {
+            keys.begin(path);
+            keys.end();
+        }
+        let names: Vec<&str> = keys.digests.keys().map(String::as_str).collect();
+        assert_eq!(names, [r#"/"a\xfe""#, r#"/"a\xff""#, r"a\xff", "ü"]);
     }
 
     #[test]

@@ -1,35 +1,51 @@
-//! Backup: a depth-first walk of the root in sorted name order (so archives of
-//! the same tree are identical and dedup well), never following symlinks.
+//! Backup: a depth-first walk of the root in byte-sorted name order (so
+//! archives of the same tree are identical and dedup well), never following
+//! symlinks, entirely through `posix-fs`, so any name, owner, absolute link
+//! target and hard link is seen as it is. The root itself is the first entry
+//! (the empty path), so its mode, owner and time are kept too.
 
-use std::fs::{self, File, Metadata};
-use std::io::{self, ErrorKind};
-
-use guest_sdk::{EntryKind, EntryMeta, EntrySink, Host, Progress};
+use guest_sdk::{
+    EntryKind, EntryMeta, EntrySink, FileStat, FileType, Host, LogLevel, PluginError, PosixFile,
+    PosixFs, Progress,
+};
 use plugin_util::CHUNK;
-use plugin_util::guest_path::join;
-use plugin_util::mtime;
+use plugin_util::entry_path::show;
+use plugin_util::guest_path::join_bytes;
 
-use crate::PluginError;
-use crate::error::io as io_error;
+use crate::hard_links::HardLinks;
 use crate::hook::FileHook;
 
-/// Writes every entry below `root` (not `root` itself) to `sink` and returns
-/// the totals.
+const MODE_MASK: u32 = 0o7777;
+
+/// Writes the root and every entry below it to `sink` and returns the
+/// totals; `skipped` counts the entries reported as left out.
 pub fn backup(
     root: &str,
     sink: &impl EntrySink,
     host: &impl Host,
+    fs: &impl PosixFs,
     hook: &mut impl FileHook,
 ) -> Result<Progress, PluginError> {
     let mut walk = Walk {
-        root,
+        root: root.as_bytes(),
         sink,
         host,
+        fs,
         hook,
-        buf: vec![0; CHUNK],
+        links: HardLinks::default(),
         progress: Progress::default(),
+        vanished: 0,
     };
     walk.run()?;
+    if walk.vanished > 0 {
+        host.log(
+            LogLevel::Info,
+            &format!(
+                "{} entries were deleted while the backup walked {root} and are not in it",
+                walk.vanished
+            ),
+        );
+    }
     walk.progress.finish(host);
     Ok(walk.progress)
 }
@@ -37,26 +53,38 @@ pub fn backup(
 /// A directory being walked: its entry path and the names not yet visited,
 /// largest first so that `pop` yields them in ascending order.
 struct Level {
-    dir: String,
-    pending: Vec<String>,
+    dir: Vec<u8>,
+    pending: Vec<Vec<u8>>,
 }
 
-struct Walk<'a, S, H, F> {
-    root: &'a str,
+struct Walk<'a, S, H, P, F> {
+    root: &'a [u8],
     sink: &'a S,
     host: &'a H,
+    fs: &'a P,
     hook: &'a mut F,
-    buf: Vec<u8>,
+    links: HardLinks,
     progress: Progress,
+    /// Entries deleted between being listed and being read.
+    vanished: u64,
 }
 
-impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
+impl<S: EntrySink, H: Host, P: PosixFs, F: FileHook> Walk<'_, S, H, P, F> {
     // An explicit stack rather than recursion: wasm stacks are small and
     // directory trees can be deep.
     fn run(&mut self) -> Result<(), PluginError> {
-        let pending = list_children(self.root).map_err(|e| io_error(self.root, &e))?;
+        let stat = self.fs.stat(self.root)?;
+        if !matches!(stat.type_, FileType::Directory) {
+            return Err(PluginError::InvalidConfig(format!(
+                "`root` {} is not a directory (a symlink is not followed: name the directory \
+                 itself)",
+                show(self.root)
+            )));
+        }
+        let pending = sorted(self.fs.read_dir(self.root)?);
+        self.write(&entry_meta(b"", EntryKind::Directory, &stat, None))?;
         let mut stack = vec![Level {
-            dir: String::new(),
+            dir: Vec::new(),
             pending,
         }];
         while let Some(level) = stack.last_mut() {
@@ -64,7 +92,7 @@ impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
                 stack.pop();
                 continue;
             };
-            let rel = join(&level.dir, &name);
+            let rel = join_bytes(&level.dir, &name);
             if let Some(pending) = self.entry(&rel)? {
                 stack.push(Level { dir: rel, pending });
             }
@@ -73,141 +101,166 @@ impl<S: EntrySink, H: Host, F: FileHook> Walk<'_, S, H, F> {
     }
 
     /// Archives one entry; for a directory, returns its children to visit.
-    ///
-    /// Entries that vanish while the walk reaches them are skipped: a backup
-    /// of a live tree must not fail because a file was deleted meanwhile.
-    fn entry(&mut self, rel: &str) -> Result<Option<Vec<String>>, PluginError> {
-        let guest = join(self.root, rel);
-        let Some(meta) = skip_vanished(fs::symlink_metadata(&guest), &guest)? else {
-            return Ok(None);
-        };
-        let file_type = meta.file_type();
-        let mut children = None;
-        if file_type.is_dir() {
-            let Some(names) = skip_vanished(list_children(&guest), &guest)? else {
-                return Ok(None);
-            };
-            self.begin(rel, &guest, EntryKind::Directory, &meta, None)?;
-            children = Some(names);
-        } else if file_type.is_file() {
-            let entry = self.entry_meta(rel, &guest, EntryKind::File, &meta, None)?;
-            if !self.hook.needs_every_file() && self.sink.reuse_unchanged(&entry, meta.len())? {
-                self.progress.add_bytes(meta.len(), self.host);
-                self.progress.add_item(self.host);
+    fn entry(&mut self, rel: &[u8]) -> Result<Option<Vec<Vec<u8>>>, PluginError> {
+        let guest = join_bytes(self.root, rel);
+        let stat = match self.fs.stat(&guest) {
+            // A directory that may be listed but not searched.
+            Err(PluginError::Denied(why)) => {
+                self.skip(rel, &format!("it cannot be examined: {why}"));
                 return Ok(None);
             }
-            let Some(file) = skip_vanished(File::open(&guest), &guest)? else {
-                return Ok(None);
-            };
-            self.sink.begin_entry(&entry)?;
-            self.stream(rel, &guest, file)?;
-        } else if file_type.is_symlink() {
-            let target = match fs::read_link(&guest) {
-                Ok(target) => target,
-                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                // Wasmtime's WASI refuses to read a symlink whose target is
-                // absolute (it could reveal host paths); nothing in the
-                // contract can read it instead, so the link is left out
-                // loudly rather than failing the whole backup.
-                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                    let why = format!("WASI refuses to read its target ({e}); is it absolute?");
-                    self.skip(&guest, &why);
-                    return Ok(None);
-                }
-                Err(e) => return Err(io_error(&guest, &e)),
-            };
-            let target = target.into_os_string().into_string().map_err(|_| {
-                PluginError::Io(format!("{guest}: symlink target is not valid Unicode"))
-            })?;
-            self.begin(rel, &guest, EntryKind::Symlink, &meta, Some(target))?;
-        } else {
-            self.skip(&guest, "not a regular file, directory or symlink");
-            return Ok(None);
+            other => match self.unless_vanished(other)? {
+                Some(stat) => stat,
+                None => return Ok(None),
+            },
+        };
+        match stat.type_ {
+            FileType::Directory => return self.directory(rel, &guest, &stat),
+            FileType::File => self.file(rel, &guest, &stat)?,
+            FileType::Symlink => self.symlink(rel, &guest, &stat)?,
+            FileType::Fifo => self.skip(
+                rel,
+                "a FIFO (named pipe): the program using it recreates it",
+            ),
+            FileType::Socket => {
+                self.skip(rel, "a socket: the program listening on it recreates it")
+            }
+            FileType::CharDevice => self.skip(rel, "a character device: devices are not backed up"),
+            FileType::BlockDevice => self.skip(rel, "a block device: devices are not backed up"),
+            FileType::Unknown => self.skip(rel, "a file of a type this stage does not know"),
         }
+        Ok(None)
+    }
+
+    fn directory(
+        &mut self,
+        rel: &[u8],
+        guest: &[u8],
+        stat: &FileStat,
+    ) -> Result<Option<Vec<Vec<u8>>>, PluginError> {
+        let names = match self.fs.read_dir(guest) {
+            Ok(names) => names,
+            Err(PluginError::Denied(why)) => {
+                self.skip(rel, &format!("the directory cannot be listed: {why}"));
+                return Ok(None);
+            }
+            other => match self.unless_vanished(other)? {
+                Some(names) => names,
+                None => return Ok(None),
+            },
+        };
+        self.write(&entry_meta(rel, EntryKind::Directory, stat, None))?;
+        Ok(Some(sorted(names)))
+    }
+
+    /// A regular file: its content, or a `hard-link` entry naming the path
+    /// it was archived under first.
+    fn file(&mut self, rel: &[u8], guest: &[u8], stat: &FileStat) -> Result<(), PluginError> {
+        if stat.link_count > 1
+            && let Some(first) = self.links.take_first(stat)
+        {
+            return self.write(&entry_meta(rel, EntryKind::HardLink, stat, Some(first)));
+        }
+        let meta = entry_meta(rel, EntryKind::File, stat, None);
+        if !self.hook.needs_every_file() && self.sink.reuse_unchanged(&meta, stat.size)? {
+            self.progress.add_bytes(stat.size, self.host);
+            self.progress.add_item(self.host);
+            self.links.remember(stat, rel);
+            return Ok(());
+        }
+        let file = match self.fs.open_read(guest) {
+            Ok(file) => file,
+            Err(PluginError::Denied(why)) => {
+                self.skip(rel, &format!("the file cannot be read: {why}"));
+                return Ok(());
+            }
+            other => match self.unless_vanished(other)? {
+                Some(file) => file,
+                None => return Ok(()),
+            },
+        };
+        self.sink.begin_entry(&meta)?;
+        self.stream(rel, &file)?;
         self.sink.end_entry()?;
         self.progress.add_item(self.host);
-        Ok(children)
+        // Only once archived: a later link must name a path the archive has.
+        self.links.remember(stat, rel);
+        Ok(())
     }
 
-    fn skip(&mut self, guest: &str, why: &str) {
-        self.host.warn(&format!("{guest}: not backed up: {why}"));
-        self.progress.skipped += 1;
+    fn symlink(&mut self, rel: &[u8], guest: &[u8], stat: &FileStat) -> Result<(), PluginError> {
+        let Some(target) = self.unless_vanished(self.fs.read_link(guest))? else {
+            return Ok(());
+        };
+        self.write(&entry_meta(rel, EntryKind::Symlink, stat, Some(target)))
     }
 
-    fn begin(
-        &mut self,
-        rel: &str,
-        guest: &str,
-        kind: EntryKind,
-        meta: &Metadata,
-        link_target: Option<String>,
-    ) -> Result<(), PluginError> {
-        let entry = self.entry_meta(rel, guest, kind, meta, link_target)?;
-        self.sink.begin_entry(&entry)
+    /// An entry without content.
+    fn write(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
+        self.sink.begin_entry(meta)?;
+        self.sink.end_entry()?;
+        self.progress.add_item(self.host);
+        Ok(())
     }
 
-    fn entry_meta(
-        &self,
-        rel: &str,
-        guest: &str,
-        kind: EntryKind,
-        meta: &Metadata,
-        link_target: Option<String>,
-    ) -> Result<EntryMeta, PluginError> {
-        let modified = meta.modified().map_err(|e| io_error(guest, &e))?;
-        let (mtime_seconds, mtime_nanoseconds) = mtime::to_parts(modified);
-        Ok(EntryMeta {
-            path: rel.to_owned(),
-            kind,
-            mode: self.host.mode(guest)? & 0o7777,
-            mtime_seconds,
-            mtime_nanoseconds,
-            link_target,
-            attributes: Vec::new(),
-        })
-    }
-
-    fn stream(&mut self, rel: &str, guest: &str, mut file: File) -> Result<(), PluginError> {
+    fn stream(&mut self, rel: &[u8], file: &P::File) -> Result<(), PluginError> {
         self.hook.begin(rel);
         loop {
-            let n = plugin_util::read_full(&mut file, &mut self.buf)
-                .map_err(|e| io_error(guest, &e))?;
-            if n == 0 {
+            let data = file.read(CHUNK as u32)?;
+            if data.is_empty() {
                 break;
             }
-            let data = &self.buf[..n];
-            self.sink.write(data)?;
-            self.hook.chunk(data);
-            self.progress.add_bytes(n as u64, self.host);
-            if n < self.buf.len() {
-                break; // `read_full` stops short only at end of file
-            }
+            self.sink.write(&data)?;
+            self.hook.chunk(&data);
+            self.progress.add_bytes(data.len() as u64, self.host);
         }
         self.hook.end();
         Ok(())
     }
+
+    /// Reports an entry left out, so the job ends with a warning naming it.
+    fn skip(&mut self, rel: &[u8], why: &str) {
+        self.host.skipped(rel, why);
+        self.progress.skipped += 1;
+    }
+
+    /// `None` for an entry deleted since its directory was listed: a backup
+    /// of a live tree must not fail because a file went away meanwhile.
+    fn unless_vanished<T>(
+        &mut self,
+        result: Result<T, PluginError>,
+    ) -> Result<Option<T>, PluginError> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(PluginError::NotFound(_)) => {
+                self.vanished += 1;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
-/// The names in directory `guest`, arranged for [`Level::pending`].
-fn list_children(guest: &str) -> io::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(guest)? {
-        let name = entry?.file_name().into_string().map_err(|name| {
-            io::Error::new(
-                ErrorKind::InvalidData,
-                format!("file name {name:?} is not valid Unicode"),
-            )
-        })?;
-        names.push(name);
+fn entry_meta(
+    rel: &[u8],
+    kind: EntryKind,
+    stat: &FileStat,
+    link_target: Option<Vec<u8>>,
+) -> EntryMeta {
+    EntryMeta {
+        path: rel.to_vec(),
+        kind,
+        mode: stat.mode & MODE_MASK,
+        mtime_seconds: stat.mtime.seconds,
+        mtime_nanoseconds: stat.mtime.nanoseconds,
+        link_target,
+        owner: Some(stat.owner.clone()),
+        attributes: Vec::new(),
     }
+}
+
+/// `names` arranged for [`Level::pending`].
+fn sorted(mut names: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     names.sort_unstable_by(|a, b| b.cmp(a));
-    Ok(names)
-}
-
-fn skip_vanished<T>(result: io::Result<T>, guest: &str) -> Result<Option<T>, PluginError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(guest, &e)),
-    }
+    names
 }

@@ -10,8 +10,9 @@ pub trait FileHook {
     fn needs_every_file(&self) -> bool {
         true
     }
-    /// A file's content is about to stream; `path` is its entry path.
-    fn begin(&mut self, _path: &str) {}
+    /// A file's content is about to stream; `path` is its entry path (raw
+    /// bytes). `hard-link` entries have no content and are not shown.
+    fn begin(&mut self, _path: &[u8]) {}
     /// The next piece of the current file's content.
     fn chunk(&mut self, _data: &[u8]) {}
     /// The current file's content is complete.

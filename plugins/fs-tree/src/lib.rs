@@ -5,8 +5,9 @@
 //! crates share one implementation: a stage crate only implements [`DirStage`]
 //! and invokes `fs_tree::bindings::export!`.
 //!
-//! The tree logic talks to the host through `guest_sdk`'s ports traits, which
-//! keeps it testable natively with in-memory archives.
+//! The tree logic talks to the host through `guest_sdk`'s traits (the
+//! archive, the host, `posix-fs`), which keeps it testable natively with
+//! in-memory archives and real temporary directories.
 
 pub mod bindings {
     guest_sdk::stage_bindings!(
@@ -17,7 +18,7 @@ pub mod bindings {
 }
 
 mod backup;
-mod error;
+mod hard_links;
 mod hook;
 mod restore;
 mod stage;

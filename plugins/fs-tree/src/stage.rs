@@ -1,11 +1,8 @@
 //! The `stage` export shared by the directory stages: configuration, status
 //! messages and the tree backup/restore, parameterised by [`DirStage`].
 
-use std::fs;
-use std::io::ErrorKind;
-
 use guest_sdk::bindings::drhost::plugin::{host, report};
-use guest_sdk::{ArchiveReader, ArchiveWriter, GuestHost, Progress};
+use guest_sdk::{ArchiveReader, ArchiveWriter, FileType, GuestFs, GuestHost, PosixFs, Progress};
 
 use crate::bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageSummary};
 use crate::hook::FileHook;
@@ -63,15 +60,20 @@ impl<T: DirStage> Guest for T {
 
     fn validate(config: String) -> Result<(), PluginError> {
         let root = configured_root(&config)?;
-        match fs::metadata(&root) {
-            Ok(meta) if meta.is_dir() => Ok(()),
+        // Through `posix-fs`, as backup and restore go: what they use is what
+        // must be reachable.
+        match GuestFs.stat(root.as_bytes()) {
+            Ok(stat) if matches!(stat.type_, FileType::Directory) => Ok(()),
             Ok(_) => Err(PluginError::InvalidConfig(format!(
                 "`root` {root} is not a directory"
             ))),
-            Err(e) if e.kind() == ErrorKind::NotFound => Err(PluginError::InvalidConfig(format!(
+            Err(PluginError::NotFound(_)) => Err(PluginError::InvalidConfig(format!(
                 "`root` {root} does not exist or is not granted to this plugin"
             ))),
-            Err(e) => Err(PluginError::InvalidConfig(format!("`root` {root}: {e}"))),
+            Err(PluginError::Denied(e) | PluginError::Io(e) | PluginError::Other(e)) => Err(
+                PluginError::InvalidConfig(format!("`root` {root} cannot be used: {e}")),
+            ),
+            Err(e) => Err(e),
         }
     }
 
@@ -79,7 +81,7 @@ impl<T: DirStage> Guest for T {
         let root = configured_root(&host::config())?;
         say(T::MESSAGES.backup_started);
         let mut hook = T::BackupHook::default();
-        let totals = backup::backup(&root, out, &GuestHost, &mut hook)?;
+        let totals = backup::backup(&root, out, &GuestHost, &GuestFs, &mut hook)?;
         let mut metadata = T::backup_metadata(hook)?;
         if totals.skipped > 0 {
             metadata.push((SKIPPED.to_owned(), totals.skipped.to_string()));
@@ -95,7 +97,7 @@ impl<T: DirStage> Guest for T {
         let root = configured_root(&host::config())?;
         say(T::MESSAGES.restore_started);
         let mut hook = T::RestoreHook::default();
-        let totals = restore::restore(&root, input, &GuestHost, &mut hook)?;
+        let totals = restore::restore(&root, input, &GuestHost, &GuestFs, &mut hook)?;
         T::verify_restore(hook, &metadata)?;
         say(T::MESSAGES.restore_completed);
         Ok(summary(&totals, Vec::new()))

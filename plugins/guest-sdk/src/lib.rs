@@ -1,4 +1,4 @@
-//! The guest side of drhost's plugin contract (`drhost:plugin@0.1.0`), for
+//! The guest side of drhost's plugin contract (`drhost:plugin@0.2.0`), for
 //! the authors of stage plugins and store adapters.
 //!
 //! [`bindings`] holds the bindings of every interface a plugin *imports*
@@ -13,9 +13,11 @@
 //! - [`ports`]: the host as traits ([`EntrySink`], [`EntrySource`], [`Host`])
 //!   with the real implementations, so plugin logic is tested natively with
 //!   in-memory fakes;
+//! - [`posix`]: the host's `posix-fs` as a trait ([`PosixFs`]: stat, read,
+//!   create, link, rename, set metadata by byte paths), implemented by
+//!   [`GuestFs`] over the bindings and, natively, by [`native::NativeFs`]
+//!   over std and libc, so filesystem logic is tested on real directories;
 //! - [`Progress`]: throttled progress reporting;
-//! - [`platform`]: the restore operations std cannot do on `wasm32-wasip2`
-//!   (symlinks, modification times of symlinks);
 //! - [`s3`] (feature `s3`): `s3-client` errors to and from `plugin-error`.
 //!
 //! Bindings-free helpers (configuration, paths, times) are in `plugin-util`.
@@ -27,13 +29,13 @@ pub mod bindings {
             package drhost:guest-sdk;
 
             world imports {
-                import drhost:plugin/types@0.1.0;
-                import drhost:plugin/host@0.1.0;
-                import drhost:plugin/report@0.1.0;
-                import drhost:plugin/archive@0.1.0;
-                import drhost:plugin/archive-reuse@0.1.0;
-                import drhost:plugin/posix-fs@0.1.0;
-                import drhost:plugin/streams@0.1.0;
+                import drhost:plugin/types@0.2.0;
+                import drhost:plugin/host@0.2.0;
+                import drhost:plugin/report@0.2.0;
+                import drhost:plugin/archive@0.2.0;
+                import drhost:plugin/archive-reuse@0.2.0;
+                import drhost:plugin/posix-fs@0.2.0;
+                import drhost:plugin/streams@0.2.0;
             }
         ",
         world: "drhost:guest-sdk/imports",
@@ -41,16 +43,24 @@ pub mod bindings {
     });
 }
 
-pub mod platform;
+#[cfg(not(target_os = "wasi"))]
+pub mod native;
 pub mod ports;
+pub mod posix;
 mod progress;
 #[cfg(feature = "s3")]
 pub mod s3;
 
-pub use bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryKind, EntryMeta};
+pub use bindings::drhost::plugin::archive::{
+    ArchiveReader, ArchiveWriter, EntryKind, EntryMeta, Owner,
+};
 pub use bindings::drhost::plugin::host::LogLevel;
+pub use bindings::drhost::plugin::posix_fs::{
+    Applied, FileStat, FileType, MetadataUpdate, Timestamp,
+};
 pub use bindings::drhost::plugin::types::{Attribute, PluginError};
 pub use ports::{EntrySink, EntrySource, GuestHost, Host};
+pub use posix::{GuestFs, PosixFile, PosixFs};
 pub use progress::Progress;
 /// The bindings generator, for [`stage_bindings!`] and
 /// [`store_adapter_bindings!`].
@@ -65,10 +75,10 @@ pub use wit_bindgen;
 macro_rules! stage_bindings {
     ($path:literal $(, $($option:tt)*)?) => {
         $crate::__world_bindings!($path, "drhost:plugin/stage-plugin", {
-            "drhost:plugin/report@0.1.0": report,
-            "drhost:plugin/archive@0.1.0": archive,
-            "drhost:plugin/archive-reuse@0.1.0": archive_reuse,
-            "drhost:plugin/posix-fs@0.1.0": posix_fs,
+            "drhost:plugin/report@0.2.0": report,
+            "drhost:plugin/archive@0.2.0": archive,
+            "drhost:plugin/archive-reuse@0.2.0": archive_reuse,
+            "drhost:plugin/posix-fs@0.2.0": posix_fs,
         } $(, $($option)*)?);
     };
 }
@@ -79,7 +89,7 @@ macro_rules! stage_bindings {
 macro_rules! store_adapter_bindings {
     ($path:literal $(, $($option:tt)*)?) => {
         $crate::__world_bindings!($path, "drhost:plugin/store-adapter-plugin", {
-            "drhost:plugin/streams@0.1.0": streams,
+            "drhost:plugin/streams@0.2.0": streams,
         } $(, $($option)*)?);
     };
 }
@@ -95,8 +105,8 @@ macro_rules! __world_bindings {
             path: $path,
             world: $world,
             with: {
-                "drhost:plugin/types@0.1.0": ::guest_sdk::bindings::drhost::plugin::types,
-                "drhost:plugin/host@0.1.0": ::guest_sdk::bindings::drhost::plugin::host,
+                "drhost:plugin/types@0.2.0": ::guest_sdk::bindings::drhost::plugin::types,
+                "drhost:plugin/host@0.2.0": ::guest_sdk::bindings::drhost::plugin::host,
                 $($import: ::guest_sdk::bindings::drhost::plugin::$module,)*
             },
             $($($option)*)?

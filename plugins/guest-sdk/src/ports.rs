@@ -1,12 +1,12 @@
-//! What plugin logic needs from the host, as traits: the archive resources,
-//! logging, status messages, progress and permission bits. The guest
-//! implementations forward to the generated bindings; tests substitute
-//! in-memory ones.
+//! What plugin logic needs from the host besides the filesystem, as traits:
+//! the archive resources, logging, status messages, progress and entries
+//! left out. The guest implementations forward to the generated bindings;
+//! tests substitute in-memory ones. The filesystem is [`crate::PosixFs`].
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryMeta};
 use crate::bindings::drhost::plugin::host::{self, LogLevel};
-use crate::bindings::drhost::plugin::{archive_reuse, posix_fs, report};
+use crate::bindings::drhost::plugin::{archive_reuse, report};
 
 /// Where backup entries go (the host's `archive-writer`).
 pub trait EntrySink {
@@ -27,16 +27,16 @@ pub trait EntrySource {
     fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
 }
 
-/// Host services besides the archive.
+/// Host services besides the archive and the filesystem.
 pub trait Host {
     fn log(&self, level: LogLevel, message: &str);
     /// A status message with a stage-specific code.
     fn message(&self, code: u32, text: &str);
     /// Total work done so far (monotonic).
     fn progress(&self, bytes: u64, items: u64);
-    /// Permission bits of a guest path, not following a final symlink.
-    fn mode(&self, path: &str) -> Result<u32, PluginError>;
-    fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError>;
+    /// An entry left out of the backup or restore (`path` relative to the
+    /// stage's root); the job ends with warnings naming it.
+    fn skipped(&self, path: &[u8], reason: &str);
 
     /// A warning log line.
     fn warn(&self, message: &str) {
@@ -68,7 +68,7 @@ impl EntrySource for ArchiveReader {
     }
 }
 
-/// The real host, through the `host`, `report` and `posix-fs` imports.
+/// The real host, through the `host` and `report` imports.
 pub struct GuestHost;
 
 impl Host for GuestHost {
@@ -81,10 +81,7 @@ impl Host for GuestHost {
     fn progress(&self, bytes: u64, items: u64) {
         report::progress(bytes, items);
     }
-    fn mode(&self, path: &str) -> Result<u32, PluginError> {
-        posix_fs::mode(path)
-    }
-    fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError> {
-        posix_fs::set_mode(path, mode)
+    fn skipped(&self, path: &[u8], reason: &str) {
+        report::skipped(path, reason);
     }
 }

@@ -98,12 +98,14 @@ impl<S: EntrySink, H: Host> BodySink for EntryWriter<'_, S, H> {
         let attributes: Vec<Attribute> =
             attributes::of_object(self.key, head).map_err(from_plugin)?;
         let meta = EntryMeta {
-            path: key_path::to_path(self.key),
+            path: key_path::to_path(self.key).into_bytes(),
             kind: EntryKind::File,
             mode: MODE,
             mtime_seconds: self.mtime.0,
             mtime_nanoseconds: self.mtime.1,
             link_target: None,
+            // Objects have no owner; the bucket's policy governs access.
+            owner: None,
             attributes,
         };
         self.out.begin_entry(&meta).map_err(from_plugin)?;

@@ -8,6 +8,8 @@ use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
 use s3_client::transport::{Clock, Transport};
 use s3_client::{Client, Error, Source};
 
+use plugin_util::entry_path::show;
+
 use crate::{PluginError, attributes, key_path};
 
 pub fn restore<T: Transport, C: Clock>(
@@ -21,10 +23,10 @@ pub fn restore<T: Transport, C: Clock>(
             EntryKind::File => {}
             // This stage writes none; nothing to create for one in a bucket.
             EntryKind::Directory => continue,
-            EntryKind::Symlink => {
+            EntryKind::Symlink | EntryKind::HardLink => {
                 return Err(PluginError::InvalidData(format!(
-                    "entry {:?} is a symbolic link, which an object store cannot hold",
-                    meta.path
+                    "entry {} is a link, which an object store cannot hold",
+                    show(&meta.path)
                 )));
             }
         }
@@ -47,9 +49,14 @@ type Object = (String, u64, Vec<(String, String)>);
 
 /// The key, size and metadata headers an entry records.
 fn object_of(meta: &EntryMeta) -> Result<Object, PluginError> {
-    let bad = |why: String| PluginError::InvalidData(format!("entry {:?}: {why}", meta.path));
+    let bad = |why: String| PluginError::InvalidData(format!("entry {}: {why}", show(&meta.path)));
     let recorded = attributes::recorded(&meta.attributes).map_err(bad)?;
-    let from_path = key_path::to_key(&meta.path).map_err(PluginError::InvalidData)?;
+    // Backup writes UTF-8 paths only (keys are UTF-8): anything else is an
+    // archive of another stage.
+    let path = std::str::from_utf8(&meta.path).map_err(|_| {
+        bad("the path is not UTF-8, so it is no object key this stage backed up".into())
+    })?;
+    let from_path = key_path::to_key(path).map_err(PluginError::InvalidData)?;
     let key = match recorded.key {
         Some(key) if key == from_path => key,
         Some(key) => {

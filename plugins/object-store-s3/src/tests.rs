@@ -23,7 +23,7 @@ impl EntrySink for Archive {
     fn begin_entry(&self, meta: &EntryMeta) -> Result<(), PluginError> {
         assert!(!self.open.get());
         plugin_util::entry_path::validate(&meta.path).unwrap();
-        assert!(!meta.path.contains('\\'));
+        assert!(!meta.path.contains(&b'\\'));
         self.open.set(true);
         self.entries.borrow_mut().push((meta.clone(), Vec::new()));
         Ok(())
@@ -44,11 +44,24 @@ impl EntrySink for Archive {
     }
 }
 
-/// Reads back what an [`Archive`] holds.
+/// Reads back what an [`Archive`] holds; reading fails past `fail_at`
+/// bytes of an entry, as when a pack turns out damaged.
 struct Reader {
     entries: Vec<(EntryMeta, Vec<u8>)>,
     next: Cell<usize>,
     at: Cell<usize>,
+    fail_at: Option<usize>,
+}
+
+impl Reader {
+    fn new(entries: Vec<(EntryMeta, Vec<u8>)>) -> Self {
+        Self {
+            entries,
+            next: Cell::new(0),
+            at: Cell::new(0),
+            fail_at: None,
+        }
+    }
 }
 
 impl EntrySource for Reader {
@@ -62,6 +75,11 @@ impl EntrySource for Reader {
         let data = &self.entries[self.next.get() - 1].1;
         let start = self.at.get();
         let end = data.len().min(start + (max as usize).min(200_000));
+        if self.fail_at.is_some_and(|at| end > at) {
+            return Err(PluginError::InvalidData(
+                "pack 3fa9: authentication failed".into(),
+            ));
+        }
         self.at.set(end);
         Ok(data[start..end].to_vec())
     }
@@ -80,11 +98,8 @@ impl Host for FakeHost {
         }
     }
     fn message(&self, _: u32, _: &str) {}
-    fn mode(&self, _: &str) -> Result<u32, PluginError> {
-        unreachable!("the plugin has no files")
-    }
-    fn set_mode(&self, _: &str, _: u32) -> Result<(), PluginError> {
-        unreachable!("the plugin has no files")
+    fn skipped(&self, _: &[u8], _: &str) {
+        unreachable!("the plugin leaves no object out unreported")
     }
     fn progress(&self, bytes: u64, items: u64) {
         let (b, i) = self.progress.get();
@@ -171,18 +186,14 @@ fn backs_up_and_restores_every_object_exactly() {
         meta.attributes
             .contains(&("cache-control".into(), "no-cache".into()))
     );
-    assert_eq!(by_key("a//b").0.path, "a/%/b");
-    assert_eq!(by_key("").0.path, "%");
+    assert_eq!(by_key("a//b").0.path, b"a/%/b");
+    assert_eq!(by_key("").0.path, b"%");
 
     // Restore into an empty bucket, below another prefix.
     let target = FakeS3::new();
     let c = config("restored", None);
     let client = Client::new(c.target, &target, &clock);
-    let reader = Reader {
-        entries,
-        next: Cell::new(0),
-        at: Cell::new(0),
-    };
+    let reader = Reader::new(entries);
     let totals = restore::restore(&client, &reader, &FakeHost::default()).unwrap();
     assert_eq!(totals.items, KEYS.len() as u64 + 1);
     let restored = target.objects.borrow();
@@ -256,43 +267,81 @@ fn restore_refuses_entries_it_cannot_trust() {
     let clock = FakeClock::default();
     let s3 = FakeS3::new();
     let client = Client::new(config("", None).target, &s3, &clock);
-    let entry = |path: &str, attributes: &[(&str, &str)], kind| EntryMeta {
-        path: path.into(),
+    let entry = |path: &[u8], attributes: &[(&str, &str)], kind| EntryMeta {
+        path: path.to_vec(),
         kind,
         mode: 0o644,
         mtime_seconds: 0,
         mtime_nanoseconds: 0,
         link_target: None,
+        owner: None,
         attributes: attributes
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     };
     for meta in [
-        entry("a", &[("s3-key", "b"), ("s3-size", "0")], EntryKind::File),
-        entry("a", &[("s3-key", "a")], EntryKind::File),
-        entry("a", &[("s3-key", "a"), ("s3-size", "x")], EntryKind::File),
-        entry("a%zz", &[("s3-size", "0")], EntryKind::File),
-        entry("l", &[], EntryKind::Symlink),
+        entry(b"a", &[("s3-key", "b"), ("s3-size", "0")], EntryKind::File),
+        entry(b"a", &[("s3-key", "a")], EntryKind::File),
+        entry(b"a", &[("s3-key", "a"), ("s3-size", "x")], EntryKind::File),
+        entry(b"a%zz", &[("s3-size", "0")], EntryKind::File),
+        entry(b"\xff", &[("s3-size", "0")], EntryKind::File),
+        entry(b"l", &[], EntryKind::Symlink),
+        entry(b"h", &[], EntryKind::HardLink),
     ] {
-        let reader = Reader {
-            entries: vec![(meta, Vec::new())],
-            next: Cell::new(0),
-            at: Cell::new(0),
-        };
+        let reader = Reader::new(vec![(meta, Vec::new())]);
         let err = restore::restore(&client, &reader, &FakeHost::default()).unwrap_err();
         assert!(matches!(err, PluginError::InvalidData(_)), "{err:?}");
     }
     // An entry shorter than its recorded size is refused, and nothing stored.
-    let reader = Reader {
-        entries: vec![(
-            entry("a", &[("s3-key", "a"), ("s3-size", "10")], EntryKind::File),
-            vec![1; 5],
-        )],
-        next: Cell::new(0),
-        at: Cell::new(0),
-    };
+    let reader = Reader::new(vec![(
+        entry(b"a", &[("s3-key", "a"), ("s3-size", "10")], EntryKind::File),
+        vec![1; 5],
+    )]);
     let err = restore::restore(&client, &reader, &FakeHost::default()).unwrap_err();
     assert!(matches!(err, PluginError::InvalidData(_)), "{err:?}");
     assert!(s3.objects.borrow().is_empty());
+}
+
+/// A restore that fails midway leaves no partial object: a multipart
+/// upload whose source fails is aborted, a single PUT is never sent.
+#[test]
+fn a_failing_restore_leaves_no_partial_object() {
+    let clock = FakeClock::default();
+    let s3 = FakeS3::new();
+    let client = Client::new(config("", None).target, &s3, &clock);
+    for size in [3 * MIB, 12 * MIB] {
+        let key = format!("obj-{size}");
+        let meta = EntryMeta {
+            path: key.clone().into_bytes(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            mtime_seconds: 0,
+            mtime_nanoseconds: 0,
+            link_target: None,
+            owner: None,
+            attributes: vec![
+                ("s3-key".into(), key.clone()),
+                ("s3-size".into(), size.to_string()),
+            ],
+        };
+        let mut reader = Reader::new(vec![(meta, vec![7; size])]);
+        reader.fail_at = Some(size - MIB);
+        let err = restore::restore(&client, &reader, &FakeHost::default()).unwrap_err();
+        assert!(matches!(err, PluginError::InvalidData(_)), "{err:?}");
+        assert!(s3.objects.borrow().is_empty(), "{size}: nothing stored");
+        assert!(s3.uploads.borrow().is_empty(), "{size}: upload aborted");
+    }
+    let log = s3.log.borrow();
+    assert!(
+        log.iter()
+            .all(|l| !l.starts_with("PUT /drhost/obj-3145728")),
+        "{log:?}"
+    );
+    assert!(
+        log.last()
+            .unwrap()
+            .starts_with("DELETE /drhost/obj-12582912?uploadId="),
+        "{log:?}"
+    );
 }

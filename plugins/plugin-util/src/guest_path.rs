@@ -1,5 +1,5 @@
-//! Guest paths as plain strings: WASI 0.2 names files with Unicode strings, and
-//! the host's `posix-fs` interface takes them in the same form.
+//! Guest paths: the configured roots are strings (JSON configuration), the
+//! paths below them raw bytes, as the host's `posix-fs` interface takes them.
 
 /// Checks that `root` is an absolute guest path without `.`, `..` or empty
 /// components, and drops trailing slashes so that [`join`] never doubles one.
@@ -36,23 +36,18 @@ pub fn join(base: &str, rel: &str) -> String {
     }
 }
 
-/// The part of the absolute guest path `path` below the directory `base`
-/// (empty for `base` itself), or `None` if `path` is not inside `base`.
-/// `base` may carry trailing slashes, as preopen names sometimes do.
-pub fn relative_to<'a>(path: &'a str, base: &str) -> Option<&'a str> {
-    let trimmed = base.trim_end_matches('/');
-    if trimmed.is_empty() {
-        // `base` is `/` (or a relative empty name, which contains nothing).
-        return if base.is_empty() {
-            None
-        } else {
-            path.strip_prefix('/')
-        };
+/// [`join`] for byte paths: the guest path of the entry path `rel` below
+/// `base` (the root itself when `rel` is empty).
+pub fn join_bytes(base: &[u8], rel: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(base.len() + 1 + rel.len());
+    out.extend_from_slice(base);
+    if !rel.is_empty() {
+        if !base.is_empty() && !base.ends_with(b"/") {
+            out.push(b'/');
+        }
+        out.extend_from_slice(rel);
     }
-    match path.strip_prefix(trimmed)? {
-        "" => Some(""),
-        rest => rest.strip_prefix('/'),
-    }
+    out
 }
 
 #[cfg(test)]
@@ -82,14 +77,10 @@ mod tests {
     }
 
     #[test]
-    fn finds_paths_below_a_base() {
-        assert_eq!(relative_to("/data", "/data"), Some(""));
-        assert_eq!(relative_to("/data/a/b", "/data"), Some("a/b"));
-        assert_eq!(relative_to("/data/a", "/data/"), Some("a"));
-        assert_eq!(relative_to("/database", "/data"), None);
-        assert_eq!(relative_to("/other", "/data"), None);
-        assert_eq!(relative_to("/data", "/"), Some("data"));
-        assert_eq!(relative_to("/", "/"), Some(""));
-        assert_eq!(relative_to("/data", ""), None);
+    fn joins_bytes_with_one_slash() {
+        assert_eq!(join_bytes(b"/data", b"a/\xff"), b"/data/a/\xff");
+        assert_eq!(join_bytes(b"/", b"a"), b"/a");
+        assert_eq!(join_bytes(b"/data", b""), b"/data");
+        assert_eq!(join_bytes(b"", b"a"), b"a");
     }
 }

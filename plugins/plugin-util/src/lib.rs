@@ -1,5 +1,5 @@
 //! Pure helpers shared by every drhost guest plugin: configuration parsing,
-//! guest-path handling and archive modification times. Nothing here touches
+//! guest paths, archive entry paths and object names. Nothing here touches
 //! WASI, so it is unit-tested natively.
 
 use std::io::{self, Read};
@@ -7,7 +7,6 @@ use std::io::{self, Read};
 pub mod config;
 pub mod entry_path;
 pub mod guest_path;
-pub mod mtime;
 pub mod object_name;
 
 /// Size of one streamed chunk: the host's archive and stream calls are most

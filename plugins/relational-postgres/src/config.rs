@@ -1,5 +1,6 @@
 //! The stage configuration:
-//! `{"host", "port", "user", "password", "label", "connect_timeout_seconds", "root"}`.
+//! `{"host", "port", "user", "password", "label", "connect_timeout_seconds", "root",
+//! "data_directory_owner", "data_directory_group"}`.
 //!
 //! `host` may be left out of a restore-only configuration: restore writes to
 //! `root` and never talks to a server. Errors are operator-facing texts for
@@ -19,6 +20,8 @@ const KEYS: &[&str] = &[
     "label",
     "connect_timeout_seconds",
     "root",
+    "data_directory_owner",
+    "data_directory_group",
 ];
 const DEFAULT_PORT: u16 = 5432;
 const DEFAULT_LABEL: &str = "drhost";
@@ -27,6 +30,8 @@ const MAX_TIMEOUT_SECONDS: u64 = 3600;
 /// PostgreSQL keeps backup labels below MAXPGPATH (1024) bytes.
 const MAX_LABEL_BYTES: usize = 1000;
 pub const DEFAULT_ROOT: &str = "/data";
+/// Longest user or group name accepted (Linux allows 32; some systems more).
+const MAX_NAME_BYTES: usize = 256;
 
 /// Where and as whom to connect.
 pub struct Server {
@@ -48,6 +53,22 @@ impl fmt::Debug for Server {
     }
 }
 
+/// A user or group as the operator names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Id {
+    Number(u32),
+    /// Resolved by the host on the restore machine.
+    Name(String),
+}
+
+/// Who owns the restored data directory; `None` parts default to the owner
+/// of the restore target itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataOwner {
+    pub user: Option<Id>,
+    pub group: Option<Id>,
+}
+
 #[derive(Debug)]
 pub struct Config {
     /// `None` for a restore-only configuration (no `host`).
@@ -55,6 +76,7 @@ pub struct Config {
     pub label: String,
     /// The restore target (guest path).
     pub root: String,
+    pub data_owner: DataOwner,
 }
 
 impl Config {
@@ -93,11 +115,48 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
         Some(host) => Some(server(&map, host)?),
     };
+    let data_owner = DataOwner {
+        user: id(&map, "data_directory_owner", "user")?,
+        group: id(&map, "data_directory_group", "group")?,
+    };
     Ok(Config {
         server,
         label: label.to_owned(),
         root,
+        data_owner,
     })
+}
+
+/// A user or group: a name, or a numeric id as a number or a string of
+/// digits (`"999"` is the id, as `chown` reads it).
+fn id(map: &Map<String, Value>, key: &str, what: &str) -> Result<Option<Id>, String> {
+    let shape = || {
+        format!("`{key}` must be a {what} name such as \"postgres\" or a numeric id such as 999")
+    };
+    let number = |n: u64| match u32::try_from(n) {
+        // (uid_t)-1 means "leave unchanged" to chown: not an owner.
+        Ok(n) if n != u32::MAX => Ok(Id::Number(n)),
+        _ => Err(format!("`{key}` {n} is not a valid {what} id")),
+    };
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_u64().map_or_else(|| Err(shape()), number).map(Some),
+        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
+            .parse::<u64>()
+            .map_err(|_| shape())
+            .and_then(number)
+            .map(Some),
+        Some(Value::String(s))
+            if !s.is_empty()
+                && s.len() <= MAX_NAME_BYTES
+                && !s
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace() || c == ':' || c == '/') =>
+        {
+            Ok(Some(Id::Name(s.clone())))
+        }
+        Some(_) => Err(shape()),
+    }
 }
 
 fn server(map: &Map<String, Value>, host: &str) -> Result<Server, String> {
@@ -172,6 +231,7 @@ mod tests {
         assert_eq!(s.connect_timeout, Duration::from_secs(30));
         assert_eq!(c.label, "drhost");
         assert_eq!(c.root, "/data");
+        assert_eq!(c.data_owner, DataOwner::default());
         assert!(!format!("{c:?}").contains("s3cret"));
 
         let c = parse(
@@ -181,6 +241,35 @@ mod tests {
         .unwrap();
         assert_eq!(c.server().unwrap().addr.to_string(), "[::1]:5433");
         assert_eq!(c.root, "/restore");
+    }
+
+    #[test]
+    fn takes_the_data_directory_owner_by_name_or_id() {
+        let c =
+            parse(r#"{"data_directory_owner": "postgres", "data_directory_group": 26}"#).unwrap();
+        assert_eq!(
+            c.data_owner,
+            DataOwner {
+                user: Some(Id::Name("postgres".into())),
+                group: Some(Id::Number(26)),
+            }
+        );
+        let c = parse(r#"{"data_directory_owner": "999"}"#).unwrap();
+        assert_eq!(c.data_owner.user, Some(Id::Number(999)));
+        assert_eq!(c.data_owner.group, None);
+        for bad in [
+            r#"{"data_directory_owner": ""}"#,
+            r#"{"data_directory_owner": "post gres"}"#,
+            r#"{"data_directory_owner": "a:b"}"#,
+            r#"{"data_directory_owner": -1}"#,
+            r#"{"data_directory_owner": 4294967295}"#,
+            r#"{"data_directory_owner": "99999999999"}"#,
+            r#"{"data_directory_group": true}"#,
+            r#"{"data_directory_group": 1.5}"#,
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("`data_directory_"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! authentication ([`auth`], [`scram`]), the connection and its server
 //! messages ([`connection`]), the `BASE_BACKUP` exchange ([`basebackup`]), the
 //! streaming tar reader ([`tar`]) feeding archive entries ([`receive`]) and
-//! the manifest check ([`manifest`]). The logic talks to the host through
-//! `guest_sdk`'s ports traits, so it is tested natively with in-memory fakes.
+//! the manifest check ([`manifest`]); restore writes through `posix-fs` and
+//! gives the data directory its owner ([`owner`]). The logic talks to the
+//! host through `guest_sdk`'s traits, so it is tested natively with
+//! in-memory fakes and real temporary directories.
 
 pub mod bindings {
     guest_sdk::stage_bindings!("../../wit");
@@ -19,6 +21,7 @@ pub mod basebackup;
 pub mod config;
 pub mod connection;
 pub mod manifest;
+pub mod owner;
 pub mod receive;
 pub mod restore;
 pub mod scram;

@@ -157,6 +157,7 @@ impl<S: EntrySink, H: Host> Stream for Receiver<'_, S, H> {
             mtime_seconds: now(),
             mtime_nanoseconds: 0,
             link_target: None,
+            owner: None,
             attributes: Vec::new(),
         })
     }
@@ -240,7 +241,8 @@ impl<S: EntrySink, H: Host> Entries<'_, S, H> {
     fn begin(&mut self, meta: EntryMeta) -> Result<(), PluginError> {
         self.sink.begin_entry(&meta)?;
         self.current = Some(Current {
-            manifest_path: meta.path,
+            // Paths this stage writes come from UTF-8 text.
+            manifest_path: String::from_utf8_lossy(&meta.path).into_owned(),
             hash: None,
             size: 0,
             skip: false,
@@ -297,7 +299,7 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
                 format!("pg_tblspc/{oid}/{}", header.path),
             ),
         };
-        entry_path::validate(&path).map_err(|e| {
+        entry_path::validate(path.as_bytes()).map_err(|e| {
             PluginError::InvalidData(format!(
                 "the server's archive holds an unusable member: {e}"
             ))
@@ -314,12 +316,15 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
             Kind::Symlink => EntryKind::Symlink,
         };
         self.sink.begin_entry(&EntryMeta {
-            path,
+            path: path.into_bytes(),
             kind,
             mode: header.mode & MODE_MASK,
             mtime_seconds: header.mtime,
             mtime_nanoseconds: 0,
-            link_target: header.link_target.clone(),
+            link_target: header.link_target.clone().map(String::into_bytes),
+            // Restore gives every entry the data directory's configured
+            // owner, whoever owned it on the server.
+            owner: None,
             attributes: Vec::new(),
         })?;
         self.current = Some(Current {

@@ -1,24 +1,27 @@
 //! Restore into an empty data directory: entries are written as they come,
 //! every regular file hashed while written, and the result checked against
 //! the restored `backup_manifest` (the last entry) without reading anything
-//! back. Permissions end as PostgreSQL demands: directories 0700, files as
-//! recorded, the data directory itself 0700.
+//! back. Permissions and ownership end as PostgreSQL demands: directories
+//! 0700, files as recorded, the data directory itself 0700, and every entry
+//! owned by the configured owner (see [`crate::owner`]).
 
 use std::collections::HashSet;
-use std::fs::{self, OpenOptions};
-use std::io::{ErrorKind, Write};
 
-use guest_sdk::platform::Target;
-use guest_sdk::{EntryKind, EntryMeta, EntrySource, Host, Progress};
+use guest_sdk::{
+    EntryKind, EntryMeta, EntrySource, Host, LogLevel, MetadataUpdate, Owner, PosixFile, PosixFs,
+    Progress,
+};
 use plugin_util::CHUNK;
-use plugin_util::guest_path::join;
+use plugin_util::entry_path::{self, show};
+use plugin_util::guest_path::join_bytes;
 use sha2::{Digest, Sha256};
 
 use crate::backup::TABLESPACES;
+use crate::config::DataOwner;
 use crate::manifest::{self, Received};
+use crate::owner;
 use crate::receive::{MANIFEST_ENTRY, TABLESPACE_DIR};
 use crate::{Attribute, PluginError};
-use plugin_util::entry_path;
 
 const DIR_MODE: u32 = 0o700;
 const MODE_MASK: u32 = 0o7777;
@@ -33,16 +36,20 @@ pub fn restore(
     root: &str,
     source: &impl EntrySource,
     host: &impl Host,
+    fs: &impl PosixFs,
     metadata: &[Attribute],
+    data_owner: &DataOwner,
 ) -> Result<Totals, PluginError> {
     refuse_tablespaces(metadata)?;
-    require_empty(root)?;
-    let target = Target::open(root).map_err(|e| io_error(root, &e))?;
+    require_empty(root, fs)?;
+    let target = fs.stat(root.as_bytes())?;
     let mut restorer = Restorer {
         root,
-        target,
+        fs,
         source,
         host,
+        owner: owner::resolve(data_owner, &target.owner),
+        owner_missed: 0,
         known_dirs: HashSet::new(),
         received: Received::new(),
         check: None,
@@ -55,10 +62,11 @@ pub fn restore(
         ))
     })?;
     let outcome = check.finish()?;
-    restorer.finish_modes()?;
+    restorer.finish_dirs()?;
+    restorer.report_owner();
     restorer.progress.finish(host);
     host.log(
-        guest_sdk::LogLevel::Info,
+        LogLevel::Info,
         &format!(
             "restored files verified against {MANIFEST_ENTRY}: {} files",
             outcome.files
@@ -92,35 +100,33 @@ fn refuse_tablespaces(metadata: &[Attribute]) -> Result<(), PluginError> {
 }
 
 /// Restoring over an existing data directory could destroy a live cluster.
-fn require_empty(root: &str) -> Result<(), PluginError> {
-    let mut entries = fs::read_dir(root).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => PluginError::InvalidConfig(format!(
+fn require_empty(root: &str, fs: &impl PosixFs) -> Result<(), PluginError> {
+    let names = fs.read_dir(root.as_bytes()).map_err(|e| match e {
+        PluginError::NotFound(_) | PluginError::Denied(_) => PluginError::InvalidConfig(format!(
             "restore target {root} does not exist or is not granted to this plugin"
         )),
-        _ => io_error(root, &e),
+        other => other,
     })?;
-    if let Some(entry) = entries.next() {
-        let name = entry
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .unwrap_or_default();
+    if let Some(name) = names.first() {
         return Err(PluginError::InvalidConfig(format!(
-            "restore target {root} is not empty (it holds {name:?}): restoring over an existing \
+            "restore target {root} is not empty (it holds {}): restoring over an existing \
              data directory could destroy a live cluster; stop PostgreSQL and point `root` at an \
-             empty directory (or empty this one)"
+             empty directory (or empty this one)",
+            show(name)
         )));
     }
     Ok(())
 }
 
-fn io_error(path: &str, e: &std::io::Error) -> PluginError {
-    PluginError::Io(plugin_util::io_message(path, e))
-}
-
-struct Restorer<'a, S, H> {
+struct Restorer<'a, P, S, H> {
     root: &'a str,
-    target: Target,
+    fs: &'a P,
     source: &'a S,
     host: &'a H,
+    /// What every restored entry is owned by.
+    owner: Owner,
+    /// Entries the host did not give that owner.
+    owner_missed: u64,
     /// Entry paths of directories created so far.
     known_dirs: HashSet<String>,
     received: Received,
@@ -128,41 +134,49 @@ struct Restorer<'a, S, H> {
     progress: Progress,
 }
 
-impl<S: EntrySource, H: Host> Restorer<'_, S, H> {
+impl<P: PosixFs, S: EntrySource, H: Host> Restorer<'_, P, S, H> {
     fn run(&mut self) -> Result<(), PluginError> {
         while let Some(meta) = self.source.next_entry()? {
-            entry_path::validate(&meta.path).map_err(|e| {
-                PluginError::InvalidData(format!("the backup holds an unusable entry: {e}"))
-            })?;
+            let path = entry_path(&meta)?;
             if self.check.is_some() {
                 return Err(PluginError::InvalidData(format!(
-                    "entry {:?} follows {MANIFEST_ENTRY}, which must be the last entry",
-                    meta.path
+                    "entry {path:?} follows {MANIFEST_ENTRY}, which must be the last entry"
                 )));
             }
-            if meta.path.starts_with(&format!("{TABLESPACE_DIR}/")) || meta.path == TABLESPACE_DIR {
+            if path.starts_with(&format!("{TABLESPACE_DIR}/")) || path == TABLESPACE_DIR {
                 return Err(PluginError::InvalidData(format!(
-                    "entry {:?} belongs to a tablespace archive; restoring tablespaces is \
-                     not supported",
-                    meta.path
+                    "entry {path:?} belongs to a tablespace archive; restoring tablespaces is \
+                     not supported"
                 )));
             }
-            self.ensure_parents(&meta.path)?;
+            self.ensure_parents(&path)?;
             match meta.kind {
-                EntryKind::Directory => self.directory(&meta.path)?,
-                EntryKind::File if meta.path == MANIFEST_ENTRY => self.manifest(&meta)?,
-                EntryKind::File => self.file(&meta)?,
-                EntryKind::Symlink => self.symlink(&meta)?,
+                EntryKind::Directory => self.directory(&path)?,
+                EntryKind::File if path == MANIFEST_ENTRY => self.manifest(&meta)?,
+                EntryKind::File => self.file(&path, &meta)?,
+                EntryKind::Symlink => self.symlink(&path, &meta)?,
+                EntryKind::HardLink => {
+                    return Err(PluginError::InvalidData(format!(
+                        "entry {path:?} is a hard link, which a PostgreSQL base backup never \
+                         holds"
+                    )));
+                }
             }
             self.progress.add_item(self.host);
         }
         Ok(())
     }
 
+    fn guest(&self, path: &str) -> Vec<u8> {
+        join_bytes(self.root.as_bytes(), path.as_bytes())
+    }
+
     fn ensure_parents(&mut self, path: &str) -> Result<(), PluginError> {
-        for ancestor in entry_path::ancestors(path) {
-            if !self.known_dirs.contains(ancestor) {
-                self.directory(ancestor)?;
+        for ancestor in entry_path::ancestors(path.as_bytes()) {
+            // Ancestors of a UTF-8 path split at `/` are UTF-8 too.
+            let ancestor = String::from_utf8_lossy(ancestor).into_owned();
+            if !self.known_dirs.contains(&ancestor) {
+                self.directory(&ancestor)?;
             }
         }
         Ok(())
@@ -174,32 +188,29 @@ impl<S: EntrySource, H: Host> Restorer<'_, S, H> {
         if self.known_dirs.contains(path) {
             return Ok(());
         }
-        let guest = join(self.root, path);
-        match fs::create_dir(&guest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(PluginError::InvalidData(format!(
-                    "{guest}: exists already and is not a directory this restore created"
-                )));
-            }
-            Err(e) => return Err(io_error(&guest, &e)),
+        let guest = self.guest(path);
+        if let Err(e) = self.fs.create_dir(&guest) {
+            // The contract has no "exists" error: ask what is there.
+            return Err(match self.fs.stat(&guest) {
+                Ok(_) => PluginError::InvalidData(format!(
+                    "{}: exists already and is not a directory this restore created",
+                    show(&guest)
+                )),
+                Err(_) => e,
+            });
         }
         self.known_dirs.insert(path.to_owned());
         Ok(())
     }
 
-    /// Copies the current entry's content into `guest`, returning its size
-    /// and SHA-256.
+    /// Copies the current entry's content into the new file `guest`,
+    /// returning its size and SHA-256.
     fn write_content(
         &mut self,
-        guest: &str,
+        guest: &[u8],
         mut observe: impl FnMut(&[u8]) -> Result<(), PluginError>,
     ) -> Result<(u64, [u8; 32]), PluginError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(guest)
-            .map_err(|e| io_error(guest, &e))?;
+        let file = self.fs.create_file(guest)?;
         let mut hash = Sha256::new();
         let mut size = 0u64;
         loop {
@@ -207,28 +218,26 @@ impl<S: EntrySource, H: Host> Restorer<'_, S, H> {
             if chunk.is_empty() {
                 break;
             }
-            file.write_all(&chunk).map_err(|e| io_error(guest, &e))?;
+            file.write_at(size, &chunk)?;
             hash.update(&chunk);
             observe(&chunk)?;
             size += chunk.len() as u64;
             self.progress.add_bytes(chunk.len() as u64, self.host);
         }
-        file.flush().map_err(|e| io_error(guest, &e))?;
         Ok((size, hash.finalize().into()))
     }
 
-    fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
-        let guest = join(self.root, &meta.path);
+    fn file(&mut self, path: &str, meta: &EntryMeta) -> Result<(), PluginError> {
+        let guest = self.guest(path);
         let (size, hash) = self.write_content(&guest, |_| Ok(()))?;
-        self.host.set_mode(&guest, meta.mode & MODE_MASK)?;
+        self.own(&guest, Some(meta.mode & MODE_MASK))?;
         if self
             .received
-            .insert(meta.path.clone(), (size, hash))
+            .insert(path.to_owned(), (size, hash))
             .is_some()
         {
             return Err(PluginError::InvalidData(format!(
-                "the backup holds {} twice",
-                meta.path
+                "the backup holds {path} twice"
             )));
         }
         Ok(())
@@ -237,44 +246,80 @@ impl<S: EntrySource, H: Host> Restorer<'_, S, H> {
     /// The manifest is restored like a file (PostgreSQL's own tools keep it
     /// in the data directory) and read as it is written.
     fn manifest(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
-        let guest = join(self.root, &meta.path);
+        let guest = self.guest(MANIFEST_ENTRY);
         let mut check = manifest::Check::new(std::mem::take(&mut self.received));
         self.write_content(&guest, |chunk| check.feed(chunk))?;
-        self.host.set_mode(&guest, meta.mode & MODE_MASK)?;
+        self.own(&guest, Some(meta.mode & MODE_MASK))?;
         self.check = Some(check);
         Ok(())
     }
 
-    fn symlink(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
-        let guest = join(self.root, &meta.path);
+    fn symlink(&mut self, path: &str, meta: &EntryMeta) -> Result<(), PluginError> {
         let target = match meta.link_target.as_deref() {
-            Some(t) if !t.is_empty() && !t.contains('\0') => t,
+            Some(t) if !t.is_empty() && !t.contains(&0) => t,
             _ => {
                 return Err(PluginError::InvalidData(format!(
-                    "symlink entry {:?} has no valid link target",
-                    meta.path
+                    "symlink entry {path:?} has no valid link target"
                 )));
             }
         };
-        self.target.symlink(&meta.path, target).map_err(|e| {
-            if target.starts_with('/') && e.kind() == ErrorKind::PermissionDenied {
-                PluginError::Io(format!(
-                    "{guest}: WASI refuses to create a symlink to the absolute path {target:?}"
-                ))
-            } else {
-                io_error(&guest, &e)
-            }
-        })
+        let guest = self.guest(path);
+        self.fs.symlink(target, &guest)?;
+        self.own(&guest, None)
+    }
+
+    /// Gives `guest` the data directory's owner (and `mode`, if any).
+    fn own(&mut self, guest: &[u8], mode: Option<u32>) -> Result<(), PluginError> {
+        let update = MetadataUpdate {
+            mode,
+            owner: Some(self.owner.clone()),
+            mtime: None,
+        };
+        if !self.fs.set_metadata(guest, &update)?.owner {
+            self.owner_missed += 1;
+        }
+        Ok(())
     }
 
     /// Innermost directories first, then the data directory itself:
     /// PostgreSQL refuses to start on a data directory open to others.
-    fn finish_modes(&mut self) -> Result<(), PluginError> {
-        let mut dirs: Vec<&String> = self.known_dirs.iter().collect();
+    fn finish_dirs(&mut self) -> Result<(), PluginError> {
+        let mut dirs: Vec<String> = self.known_dirs.iter().cloned().collect();
         dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
         for dir in dirs {
-            self.host.set_mode(&join(self.root, dir), DIR_MODE)?;
+            let guest = self.guest(&dir);
+            self.own(&guest, Some(DIR_MODE))?;
         }
-        self.host.set_mode(self.root, DIR_MODE)
+        self.own(self.root.as_bytes(), Some(DIR_MODE))
     }
+
+    /// The host reports each owner it left out; this says what it means
+    /// for the cluster and how to fix it.
+    fn report_owner(&self) {
+        if self.owner_missed > 0 {
+            self.host.warn(&format!(
+                "{} restored entries in {} could not be given the owner {}: PostgreSQL \
+                 refuses to start on a data directory its server user does not own; \
+                 run `chown -R` on it, or let the host restore owners",
+                self.owner_missed,
+                self.root,
+                owner::describe(&self.owner)
+            ));
+        }
+    }
+}
+
+/// The entry's path, checked, as text: PostgreSQL names its files in ASCII
+/// and this stage's backups carry UTF-8 paths only.
+fn entry_path(meta: &EntryMeta) -> Result<String, PluginError> {
+    entry_path::validate(&meta.path).map_err(|e| {
+        PluginError::InvalidData(format!("the backup holds an unusable entry: {e}"))
+    })?;
+    String::from_utf8(meta.path.clone()).map_err(|_| {
+        PluginError::InvalidData(format!(
+            "the backup holds the entry {}, whose path is not UTF-8: it is not a PostgreSQL \
+             base backup this stage wrote",
+            show(&meta.path)
+        ))
+    })
 }

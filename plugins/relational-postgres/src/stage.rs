@@ -2,7 +2,7 @@
 //! backup and restore flows.
 
 use guest_sdk::bindings::drhost::plugin::host;
-use guest_sdk::{ArchiveReader, ArchiveWriter, GuestHost, Host};
+use guest_sdk::{ArchiveReader, ArchiveWriter, FileType, GuestFs, GuestHost, Host, PosixFs};
 
 use crate::bindings::exports::drhost::plugin::stage::{Guest, StageInfo, StageKind, StageSummary};
 use crate::config::{self, Config};
@@ -26,7 +26,10 @@ impl Guest for RelationalPostgres {
     /// backups, so a reachable `root` is what tells the two apart.
     fn validate(config: String) -> Result<(), PluginError> {
         let config = parse(&config)?;
-        if std::fs::metadata(&config.root).is_ok_and(|meta| meta.is_dir()) {
+        if GuestFs
+            .stat(config.root.as_bytes())
+            .is_ok_and(|stat| matches!(stat.type_, FileType::Directory))
+        {
             return Ok(());
         }
         let server = config.server().map_err(PluginError::InvalidConfig)?;
@@ -57,7 +60,14 @@ impl Guest for RelationalPostgres {
         let config = parse(&host::config())?;
         let guest = GuestHost;
         guest.message(5015, "Started relational store restore.");
-        let totals = restore::restore(&config.root, input, &guest, &metadata)?;
+        let totals = restore::restore(
+            &config.root,
+            input,
+            &guest,
+            &GuestFs,
+            &metadata,
+            &config.data_owner,
+        )?;
         guest.message(5017, "Completed relational store restore.");
         Ok(StageSummary {
             items: totals.items,

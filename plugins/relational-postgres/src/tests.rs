@@ -4,8 +4,10 @@
 use std::cell::RefCell;
 use std::io::{self, Cursor, Read, Write};
 
+use guest_sdk::native::NativeFs;
 use guest_sdk::{EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
 
+use crate::config::{DataOwner, Id};
 use crate::connection::Connection;
 use crate::manifest::tests::manifest;
 use crate::tar::tests::{archive, header_block};
@@ -17,7 +19,6 @@ use crate::{PluginError, auth, backup, restore};
 pub struct FakeHost {
     pub logs: RefCell<Vec<String>>,
     pub messages: RefCell<Vec<(u32, String)>>,
-    pub modes: RefCell<Vec<(String, u32)>>,
 }
 
 impl Host for FakeHost {
@@ -28,15 +29,8 @@ impl Host for FakeHost {
         self.messages.borrow_mut().push((code, text.to_owned()));
     }
     fn progress(&self, _: u64, _: u64) {}
-    fn mode(&self, _: &str) -> Result<u32, PluginError> {
-        unreachable!("the plugin never reads permission bits")
-    }
-    fn set_mode(&self, path: &str, mode: u32) -> Result<(), PluginError> {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| PluginError::Io(format!("{path}: {e}")))?;
-        self.modes.borrow_mut().push((path.to_owned(), mode));
-        Ok(())
+    fn skipped(&self, _: &[u8], _: &str) {
+        unreachable!("the plugin leaves nothing out")
     }
 }
 
@@ -100,14 +94,14 @@ impl MemArchive {
         self.entries
             .borrow()
             .iter()
-            .map(|(m, _)| m.path.clone())
+            .map(|(m, _)| String::from_utf8(m.path.clone()).unwrap())
             .collect()
     }
     pub fn content(&self, path: &str) -> Option<Vec<u8>> {
         self.entries
             .borrow()
             .iter()
-            .find(|(m, _)| m.path == path)
+            .find(|(m, _)| m.path == path.as_bytes())
             .map(|(_, d)| d.clone())
     }
 }
@@ -650,6 +644,51 @@ fn refuses_a_truncated_archive() {
 
 // ---------- restore ----------
 
+fn restore_into(
+    root: &str,
+    archive: &MemArchive,
+    metadata: &[(String, String)],
+) -> Result<restore::Totals, PluginError> {
+    restore::restore(
+        root,
+        archive,
+        &FakeHost::default(),
+        &NativeFs,
+        metadata,
+        &DataOwner::default(),
+    )
+}
+
+/// (uid, gid) of every entry below `root` and of `root` itself.
+fn owners(root: &std::path::Path) -> Vec<(String, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                stack.push(entry.unwrap().path());
+            }
+        }
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        out.push((rel, meta.uid(), meta.gid()));
+    }
+    out.sort();
+    out
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::tempdir().unwrap();
+    std::fs::metadata(probe.path()).unwrap().uid() == 0
+}
+
 fn backed_up() -> (MemArchive, Vec<(String, String)>) {
     let (result, sink, _, _) = run_backup(full_script(65_536), false);
     (sink, result.unwrap().metadata)
@@ -664,7 +703,15 @@ fn restores_and_verifies_into_an_empty_directory() {
     std::fs::create_dir(&root).unwrap();
     let root = root.to_str().unwrap().to_owned();
     let host = FakeHost::default();
-    let totals = restore::restore(&root, &archive, &host, &metadata).unwrap();
+    let totals = restore::restore(
+        &root,
+        &archive,
+        &host,
+        &NativeFs,
+        &metadata,
+        &DataOwner::default(),
+    )
+    .unwrap();
     assert_eq!(totals.items, 6);
     assert_eq!(
         std::fs::read(format!("{root}/global/pg_control")).unwrap(),
@@ -681,6 +728,98 @@ fn restores_and_verifies_into_an_empty_directory() {
     assert_eq!(mode(&root), 0o700);
     assert_eq!(mode(&format!("{root}/base/1")), 0o700);
     assert_eq!(mode(&format!("{root}/global/pg_control")), 0o600);
+    assert!(host.logs.borrow().iter().all(|l| !l.contains("owner")));
+}
+
+/// Without configuration, everything is owned like the target directory.
+#[test]
+fn restore_gives_every_entry_the_owner_of_the_target() {
+    let (archive, metadata) = backed_up();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    let wanted = if running_as_root() {
+        std::os::unix::fs::chown(&root, Some(12_345), Some(23_456)).unwrap();
+        (12_345, 23_456)
+    } else {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&root).unwrap();
+        (meta.uid(), meta.gid())
+    };
+    restore_into(root.to_str().unwrap(), &archive, &metadata).unwrap();
+    let owners = owners(&root);
+    assert_eq!(owners.len(), 10, "{owners:?}");
+    for (path, uid, gid) in owners {
+        assert_eq!((uid, gid), wanted, "{path:?}");
+    }
+}
+
+/// An owner that cannot be set is named in a warning saying what to do.
+#[test]
+fn restore_warns_when_the_owner_cannot_be_set() {
+    if running_as_root() {
+        eprintln!("root can set any owner: test skipped");
+        return;
+    }
+    let (archive, metadata) = backed_up();
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::default();
+    let owner = DataOwner {
+        user: Some(Id::Number(999)),
+        group: None,
+    };
+    let root = dir.path().to_str().unwrap();
+    restore::restore(root, &archive, &host, &NativeFs, &metadata, &owner).unwrap();
+    let logs = host.logs.borrow();
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("10 restored entries") && l.contains("chown -R")),
+        "{logs:?}"
+    );
+}
+
+/// A configured owner wins; names are resolved on the restore machine.
+#[test]
+fn restore_gives_every_entry_the_configured_owner() {
+    if !running_as_root() {
+        eprintln!("not root: owners cannot be changed, test skipped");
+        return;
+    }
+    for (owner, wanted) in [
+        (
+            DataOwner {
+                user: Some(Id::Number(999)),
+                group: Some(Id::Number(998)),
+            },
+            (999, 998),
+        ),
+        (
+            DataOwner {
+                user: Some(Id::Name("daemon".into())),
+                group: None,
+            },
+            (1, 23_456),
+        ),
+    ] {
+        let (archive, metadata) = backed_up();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::chown(&root, Some(12_345), Some(23_456)).unwrap();
+        let host = FakeHost::default();
+        restore::restore(
+            root.to_str().unwrap(),
+            &archive,
+            &host,
+            &NativeFs,
+            &metadata,
+            &owner,
+        )
+        .unwrap();
+        for (path, uid, gid) in owners(&root) {
+            assert_eq!((uid, gid), wanted, "{path:?}");
+        }
+    }
 }
 
 #[test]
@@ -689,7 +828,7 @@ fn restore_refuses_a_non_empty_target() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("PG_VERSION"), "15").unwrap();
     let root = dir.path().to_str().unwrap();
-    let err = restore::restore(root, &archive, &FakeHost::default(), &metadata).unwrap_err();
+    let err = restore_into(root, &archive, &metadata).unwrap_err();
     let PluginError::InvalidConfig(text) = err else {
         panic!("{err:?}")
     };
@@ -709,10 +848,7 @@ fn restore_refuses_tablespaces_before_writing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let err = format!(
-        "{:?}",
-        restore::restore(root, &archive, &FakeHost::default(), &metadata).unwrap_err()
-    );
+    let err = format!("{:?}", restore_into(root, &archive, &metadata).unwrap_err());
     assert!(
         err.contains("the backup holds tablespaces (16390 at /srv/ts); restoring tablespaces is not supported"),
         "{err}"
@@ -724,16 +860,13 @@ fn restore_refuses_tablespaces_before_writing() {
 fn restore_names_a_damaged_file() {
     let (archive, metadata) = backed_up();
     for (meta, data) in archive.entries.borrow_mut().iter_mut() {
-        if meta.path == "global/pg_control" {
+        if meta.path == b"global/pg_control" {
             data[0] ^= 1;
         }
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap();
-    let err = format!(
-        "{:?}",
-        restore::restore(root, &archive, &FakeHost::default(), &metadata).unwrap_err()
-    );
+    let err = format!("{:?}", restore_into(root, &archive, &metadata).unwrap_err());
     assert!(
         err.contains("InvalidData") && err.contains("global/pg_control: SHA-256"),
         "{err}"
@@ -745,25 +878,52 @@ fn restore_refuses_escaping_paths() {
     let archive = MemArchive::default();
     archive
         .begin_entry(&EntryMeta {
-            path: "../etc/passwd".into(),
+            path: b"../etc/passwd".to_vec(),
             kind: EntryKind::File,
             mode: 0o600,
             mtime_seconds: 0,
             mtime_nanoseconds: 0,
             link_target: None,
+            owner: None,
             attributes: Vec::new(),
         })
         .unwrap();
     archive.end_entry().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let err = restore::restore(
-        dir.path().to_str().unwrap(),
-        &archive,
-        &FakeHost::default(),
-        &[],
-    )
-    .unwrap_err();
+    let err = restore_into(dir.path().to_str().unwrap(), &archive, &[]).unwrap_err();
     assert!(format!("{err:?}").contains("`..` component"), "{err:?}");
+}
+
+#[test]
+fn restore_refuses_paths_that_are_not_utf8_and_hard_links() {
+    for (path, kind) in [
+        (&b"base/\xff"[..], EntryKind::File),
+        (b"base/link", EntryKind::HardLink),
+    ] {
+        let archive = MemArchive::default();
+        archive
+            .begin_entry(&EntryMeta {
+                path: path.to_vec(),
+                kind,
+                mode: 0o600,
+                mtime_seconds: 0,
+                mtime_nanoseconds: 0,
+                link_target: Some(b"base/1".to_vec()),
+                owner: None,
+                attributes: Vec::new(),
+            })
+            .unwrap();
+        archive.end_entry().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = restore_into(dir.path().to_str().unwrap(), &archive, &[]).unwrap_err();
+        let PluginError::InvalidData(text) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            text.contains("is not UTF-8") || text.contains("hard link"),
+            "{text}"
+        );
+    }
 }
 
 // Keeps the header builder in use for prefix-named members in whole flows.
@@ -818,7 +978,14 @@ fn backs_up_and_restores_a_live_server() {
     let tmp = tempfile::tempdir().unwrap();
     let root = std::env::var("RELATIONAL_POSTGRES_TEST_RESTORE")
         .unwrap_or_else(|_| tmp.path().to_str().unwrap().to_owned());
-    match restore::restore(&root, &sink, &host, &summary.metadata) {
+    match restore::restore(
+        &root,
+        &sink,
+        &host,
+        &NativeFs,
+        &summary.metadata,
+        &config.data_owner,
+    ) {
         Ok(totals) => eprintln!(
             "restore: {} entries, {} bytes into {root}",
             totals.items, totals.bytes

@@ -90,12 +90,13 @@ fn number(settings: &Settings, key: &str) -> Result<u64, PluginError> {
 
 fn meta(path: &str, kind: EntryKind, link_target: Option<String>) -> EntryMeta {
     EntryMeta {
-        path: path.into(),
+        path: path.as_bytes().to_vec(),
         kind,
         mode: 0o644,
         mtime_seconds: 1_700_000_000,
         mtime_nanoseconds: 0,
-        link_target,
+        link_target: link_target.map(String::into_bytes),
+        owner: None,
         attributes: Vec::new(),
     }
 }
