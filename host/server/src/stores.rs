@@ -177,17 +177,21 @@ impl StoreRegistry {
         if stores.iter().any(|s| s.name == name) {
             return Err(StoreRegistryError::Exists(name.to_string()));
         }
-        if let Some(s3) = &s3 {
-            if stores
-                .iter()
-                .any(|s| s.s3.as_ref().is_some_and(|other| other.same_location(s3)))
-            {
-                return Err(StoreRegistryError::Invalid(format!(
-                    "bucket {} (rootDir '{}') at {} is already used by another store",
-                    s3.bucket, s3.prefix, s3.endpoint
-                )));
-            }
-        } else {
+        if let Some(s3) = &s3
+            && let Some((other, theirs)) = stores.iter().find_map(|s| {
+                s.s3.as_ref()
+                    .filter(|theirs| theirs.overlaps(s3))
+                    .map(|theirs| (&s.name, theirs))
+            })
+        {
+            return Err(StoreRegistryError::Invalid(format!(
+                "bucket {} (rootDir '{}') at {} overlaps backup store '{other}' (rootDir '{}'): \
+                 stores must not share objects, or garbage collection in one could delete the \
+                 other's",
+                s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
+            )));
+        }
+        if s3.is_none() {
             if stores.iter().any(|s| s.root == root) {
                 return Err(StoreRegistryError::Invalid(format!(
                     "directory {} is already used by another store",
