@@ -4,6 +4,13 @@
 //! can be read by anyone who can read the store. Catalog events are never
 //! deleted: they are what proves that a missing record was deleted on purpose.
 //!
+//! Only objects named exactly as this repository names its packs, manifests
+//! and records are ever deleted. A listing of `packs/` also shows whatever else
+//! lies below it: a stray file, or the objects of another store whose directory
+//! (or key prefix) was placed inside this one's. None of those names parse as
+//! this repository's (another store's names start with its own `config`,
+//! `packs/`, ... one level down), so they are counted and left alone.
+//!
 //! On an append-only store nothing is deleted; the report says what would be.
 //!
 //! Assumes no backup is being written meanwhile (the host runs one DR job at a
@@ -15,8 +22,36 @@ use std::sync::Arc;
 use crate::GcReport;
 use crate::catalog::Catalog;
 use crate::error::RepoError;
-use crate::names::{MANIFESTS_PREFIX, PACKS_PREFIX};
+use crate::names::{self, BACKUPS_PREFIX, MANIFESTS_PREFIX, PACKS_PREFIX};
 use crate::store::ObjectStore;
+
+/// The kinds of object garbage collection deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Collectable {
+    Pack,
+    Manifest,
+    Record,
+}
+
+impl Collectable {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Pack => PACKS_PREFIX,
+            Self::Manifest => MANIFESTS_PREFIX,
+            Self::Record => BACKUPS_PREFIX,
+        }
+    }
+
+    /// Whether `name` is exactly how this repository names an object of this
+    /// kind: the only names collection may delete.
+    fn owns(self, name: &str) -> bool {
+        match self {
+            Self::Pack => names::parse_pack_object(name).is_some(),
+            Self::Manifest => names::parse_manifest_object(name).is_some(),
+            Self::Record => names::name_from_record_object(name).is_some(),
+        }
+    }
+}
 
 /// Collects unreferenced packs and manifests and tombstoned records. Stops,
 /// deleting nothing, if any commit record cannot be read (its references
@@ -41,26 +76,24 @@ pub async fn collect(store: &Arc<dyn ObjectStore>) -> Result<GcReport, RepoError
         dry_run,
         ..GcReport::default()
     };
-    for prefix in [PACKS_PREFIX, MANIFESTS_PREFIX] {
-        for obj in store.list(prefix).await? {
-            let is_pack = prefix == PACKS_PREFIX;
+    for kind in [Collectable::Pack, Collectable::Manifest] {
+        for obj in store.list(kind.prefix()).await? {
+            if !kind.owns(&obj.name) {
+                leave_foreign(&obj.name, &mut report);
+                continue;
+            }
             if referenced.contains(&obj.name) {
-                if is_pack {
-                    report.packs_kept += 1;
-                } else {
-                    report.manifests_kept += 1;
+                match kind {
+                    Collectable::Pack => report.packs_kept += 1,
+                    _ => report.manifests_kept += 1,
                 }
                 continue;
             }
-            if !dry_run {
-                store.delete(&obj.name).await?;
-                tracing::debug!(object = %obj.name, "deleted unreferenced object");
-            }
+            delete_own(store, kind, &obj.name, dry_run).await?;
             report.bytes_freed += obj.size;
-            if is_pack {
-                report.packs_deleted += 1;
-            } else {
-                report.manifests_deleted += 1;
+            match kind {
+                Collectable::Pack => report.packs_deleted += 1,
+                _ => report.manifests_deleted += 1,
             }
         }
     }
@@ -70,10 +103,11 @@ pub async fn collect(store: &Arc<dyn ObjectStore>) -> Result<GcReport, RepoError
         .map(|(entry, _)| entry.object.clone())
         .collect();
     for object in tombstoned {
-        if !dry_run {
-            store.delete(&object).await?;
-            tracing::debug!(%object, "deleted the record of a deleted backup");
+        if !Collectable::Record.owns(&object) {
+            leave_foreign(&object, &mut report);
+            continue;
         }
+        delete_own(store, Collectable::Record, &object, dry_run).await?;
         report.records_deleted += 1;
     }
     tracing::info!(
@@ -82,7 +116,38 @@ pub async fn collect(store: &Arc<dyn ObjectStore>) -> Result<GcReport, RepoError
         manifests_deleted = report.manifests_deleted,
         records_deleted = report.records_deleted,
         bytes_freed = report.bytes_freed,
+        foreign_kept = report.foreign_kept,
         "garbage collected"
     );
     Ok(report)
+}
+
+/// Counts an object that is not this repository's, which collection must
+/// never delete: it may be another store's, nested inside this one.
+fn leave_foreign(name: &str, report: &mut GcReport) {
+    tracing::warn!(
+        object = %name,
+        "garbage collection leaves alone an object this repository does not name so (a stray file, or another store's)"
+    );
+    report.foreign_kept += 1;
+}
+
+/// The one place collection deletes. It checks the name once more, so a
+/// future caller cannot pass it an object of another store.
+async fn delete_own(
+    store: &Arc<dyn ObjectStore>,
+    kind: Collectable,
+    name: &str,
+    dry_run: bool,
+) -> Result<(), RepoError> {
+    if !kind.owns(name) {
+        return Err(RepoError::Internal(format!(
+            "garbage collection refused to delete {name}: it is not named as this repository names a {kind:?}"
+        )));
+    }
+    if !dry_run {
+        store.delete(name).await?;
+        tracing::debug!(object = %name, ?kind, "deleted");
+    }
+    Ok(())
 }

@@ -172,6 +172,10 @@ pub struct GcReport {
     pub bytes_freed: u64,
     pub packs_kept: u64,
     pub manifests_kept: u64,
+    /// Objects under `packs/` or `manifests/` (or tombstoned records) not
+    /// named as this repository names its own: a stray file, or another
+    /// store's object. Never deleted.
+    pub foreign_kept: u64,
     /// Set by `delete_backup` when the record was deleted but collection could
     /// not run because another commit record is damaged (its references are
     /// unknown, so nothing is deleted). `collect_garbage` returns that as an error.
@@ -196,6 +200,13 @@ impl std::fmt::Display for GcReport {
             write!(f, ")")?;
         }
         write!(f, "; {} kept", plural(self.packs_kept, "pack"))?;
+        if self.foreign_kept > 0 {
+            write!(
+                f,
+                "; {} not this repository's left alone",
+                plural(self.foreign_kept, "object")
+            )?;
+        }
         if let Some(why) = &self.blocked_by {
             write!(f, "; collection blocked: {why}")?;
         }

@@ -910,3 +910,130 @@ async fn a_failed_stage_commits_the_others_as_a_partial_backup() {
             .is_none()
     );
 }
+
+/// A store whose objects live under `prefix` of another store: how a store
+/// whose directory was placed inside another store's looks to the outer one.
+/// Remembers every name it wrote, so a test can check they all survive.
+struct NestedStore {
+    outer: Arc<MemoryStore>,
+    prefix: String,
+    written: std::sync::Mutex<Vec<String>>,
+}
+
+impl NestedStore {
+    fn new(outer: &Arc<MemoryStore>, prefix: &str) -> Self {
+        Self {
+            outer: outer.clone(),
+            prefix: prefix.to_string(),
+            written: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn full(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Every object this store wrote, by its name in the outer store.
+    fn snapshot(&self) -> Vec<(String, bytes::Bytes)> {
+        let written = self.written.lock().unwrap().clone();
+        written
+            .into_iter()
+            .filter_map(|name| self.outer.object(&name).map(|b| (name, b)))
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl drhost_repo::ObjectStore for NestedStore {
+    async fn put(&self, name: &str, data: bytes::Bytes) -> Result<(), drhost_repo::StoreError> {
+        self.written.lock().unwrap().push(self.full(name));
+        self.outer.put(&self.full(name), data).await
+    }
+    async fn get(
+        &self,
+        name: &str,
+        offset: u64,
+        length: Option<u64>,
+    ) -> Result<bytes::Bytes, drhost_repo::StoreError> {
+        self.outer.get(&self.full(name), offset, length).await
+    }
+    async fn stat(
+        &self,
+        name: &str,
+    ) -> Result<Option<drhost_repo::ObjectInfo>, drhost_repo::StoreError> {
+        let info = self.outer.stat(&self.full(name)).await?;
+        Ok(info.map(|i| drhost_repo::ObjectInfo {
+            name: name.to_string(),
+            size: i.size,
+        }))
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<drhost_repo::ObjectInfo>, drhost_repo::StoreError> {
+        let listed = self.outer.list(&self.full(prefix)).await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|i| {
+                let name = i.name.strip_prefix(&self.prefix)?.to_string();
+                Some(drhost_repo::ObjectInfo { name, size: i.size })
+            })
+            .collect())
+    }
+    async fn delete(&self, name: &str) -> Result<(), drhost_repo::StoreError> {
+        self.outer.delete(&self.full(name)).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collection_never_deletes_the_objects_of_a_store_nested_inside() {
+    let (store, outer) = open_repo().await;
+    let kept: Entries = vec![(file("kept"), random(MIB, 21))];
+    let doomed: Entries = vec![(file("doomed"), random(2 * MIB, 22))];
+    backup(&outer, "kept", "pw", &[("s", &kept)]).await;
+    backup(&outer, "doomed", "pw", &[("s", &doomed)]).await;
+    // One pack fan-out directory of the outer store, e.g. `packs/3f/`.
+    let pack = packs_of(&store).first().cloned().expect("a pack");
+    let fan_out = format!("{}/", &pack[..pack.rfind('/').expect("fan-out")]);
+
+    // A store inside every directory collection lists or reads.
+    let mut inner = Vec::new();
+    for (i, prefix) in ["packs/", "manifests/", "backups/", fan_out.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        let nested = Arc::new(NestedStore::new(&store, prefix));
+        let repo = Repository::open(nested.clone()).await.unwrap();
+        let entries: Entries = vec![(file("inner"), random(MIB, 30 + i as u64))];
+        backup(&repo, "inner", "pw", &[("s", &entries)]).await;
+        // A deleted backup too, so the inner store holds catalog events and
+        // (after its own collection) only what its live backup needs.
+        backup(&repo, "gone", "pw", &[("s", &doomed)]).await;
+        repo.delete_backup("gone").await.unwrap();
+        inner.push((nested, repo, entries));
+    }
+    let before: Vec<_> = inner.iter().map(|(n, _, _)| n.snapshot()).collect();
+    assert!(before.iter().all(|s| !s.is_empty()));
+
+    let report = outer.delete_backup("doomed").await.unwrap();
+    assert!(report.packs_deleted >= 1, "{report}");
+    assert_eq!(report.manifests_deleted, 1, "{report}");
+    assert_eq!(report.records_deleted, 1, "{report}");
+    assert!(report.foreign_kept > 0, "{report}");
+
+    for ((nested, repo, entries), before) in inner.iter().zip(&before) {
+        for (name, bytes) in before {
+            assert_eq!(
+                store.object(name).as_ref(),
+                Some(bytes),
+                "{name} of the store under {} was touched",
+                nested.prefix
+            );
+        }
+        let reader = repo.open_backup("inner", "pw").await.unwrap();
+        assert_eq!(&read_stage(&reader, "s").await.unwrap(), entries);
+        reader.verify().await.unwrap();
+    }
+    let reader = outer.open_backup("kept", "pw").await.unwrap();
+    assert_eq!(read_stage(&reader, "s").await.unwrap(), kept);
+}

@@ -331,8 +331,13 @@ fn registry_error(e: StoreRegistryError) -> OpError {
     match e {
         StoreRegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
         StoreRegistryError::Exists(_) => OpError::Conflict(e.to_string()),
-        StoreRegistryError::Invalid(_) => OpError::InvalidInput(e.to_string()),
-        StoreRegistryError::Io { .. } => OpError::Internal(e.to_string()),
+        StoreRegistryError::Invalid(_)
+        | StoreRegistryError::OutsideStoreRoots(_)
+        | StoreRegistryError::Overlaps { .. }
+        | StoreRegistryError::Unresolvable { .. } => OpError::InvalidInput(e.to_string()),
+        StoreRegistryError::Io { .. } | StoreRegistryError::Directory { .. } => {
+            OpError::Internal(e.to_string())
+        }
     }
 }
 

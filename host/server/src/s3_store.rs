@@ -147,12 +147,25 @@ impl S3Connection {
         provider
     }
 
-    /// True when both name the same place, so two registrations cannot share it.
-    pub fn same_location(&self, other: &Self) -> bool {
+    /// True when one's objects could lie among the other's: the same bucket,
+    /// with one key prefix equal to or inside the other (whole segments, so
+    /// `team-a2` is not inside `team-a`). Garbage collection of the outer
+    /// store would otherwise list the inner's objects.
+    pub fn overlaps(&self, other: &Self) -> bool {
         self.endpoint.eq_ignore_ascii_case(&other.endpoint)
             && self.bucket == other.bucket
-            && self.prefix == other.prefix
+            && (prefix_contains(&self.prefix, &other.prefix)
+                || prefix_contains(&other.prefix, &self.prefix))
     }
+}
+
+/// Whether every key under `inner` also lies under `outer` (prefixes without
+/// leading or trailing `/`; the empty prefix is the whole bucket).
+fn prefix_contains(outer: &str, inner: &str) -> bool {
+    outer.is_empty()
+        || inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// S3's bucket naming rules (3–63 of `a-z0-9.-`), which also keep the name
@@ -246,6 +259,20 @@ mod tests {
             let err = S3Connection::from_settings(&s).expect_err("refused");
             assert!(err.contains(field), "{err} should name {field}");
         }
+    }
+
+    #[test]
+    fn prefixes_in_one_bucket_overlap_by_whole_segments() {
+        let at = |bucket: &str, prefix: &str| {
+            let s = settings(json!({"bucketName": bucket, "rootDir": prefix, "credential": key()}));
+            S3Connection::from_settings(&s).expect("parses")
+        };
+        assert!(at("bkt", "team-a").overlaps(&at("bkt", "team-a")));
+        assert!(at("bkt", "team-a").overlaps(&at("bkt", "team-a/packs")));
+        assert!(at("bkt", "team-a/packs").overlaps(&at("bkt", "team-a")));
+        assert!(at("bkt", "").overlaps(&at("bkt", "team-a")));
+        assert!(!at("bkt", "team-a").overlaps(&at("bkt", "team-a2")));
+        assert!(!at("bkt", "team-a").overlaps(&at("other", "team-a")));
     }
 
     #[test]

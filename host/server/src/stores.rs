@@ -1,6 +1,9 @@
 //! The registry of backup stores (`<state>/stores.json`): which stores exist,
 //! which is the default, and where each keeps its objects.
 
+pub mod placement;
+
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -10,6 +13,7 @@ use serde_json::{Value, json};
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
 use crate::s3_store::S3Connection;
+use placement::{Relation, relation, strictly_inside};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -20,11 +24,80 @@ pub enum StoreRegistryError {
     Exists(String),
     #[error("{0}")]
     Invalid(String),
+    /// The directory lies outside every configured store root.
+    #[error("{0} is outside the directories this host allows for stores")]
+    OutsideStoreRoots(RequestedRoot),
+    /// The directory overlaps another store's, a store root or the host's
+    /// state: deletes in one could then remove the other's files.
+    #[error(
+        "{requested} {relation} {occupant} ({occupied}): a store's directory must not overlap \
+         another store's, a store root or the host's state directory, or garbage collection \
+         in one could delete the other's files"
+    )]
+    Overlaps {
+        requested: RequestedRoot,
+        relation: Relation,
+        occupant: Occupant,
+        occupied: PathBuf,
+    },
+    /// The requested directory's symlinks could not be resolved.
+    #[error("cannot resolve rootDir '{requested}': {source}")]
+    Unresolvable {
+        requested: String,
+        source: std::io::Error,
+    },
+    /// A store directory or a configured directory could not be created or
+    /// resolved.
+    #[error("cannot use the directory {path}: {source}")]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot save the store registry {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// A store directory as the request wrote it and as it resolves, for messages.
+#[derive(Debug, Clone)]
+pub struct RequestedRoot {
+    pub written: String,
+    pub resolved: PathBuf,
+}
+
+impl fmt::Display for RequestedRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if Path::new(&self.written) == self.resolved {
+            write!(f, "rootDir '{}'", self.written)
+        } else {
+            write!(
+                f,
+                "rootDir '{}' (which resolves to {})",
+                self.written,
+                self.resolved.display()
+            )
+        }
+    }
+}
+
+/// What a store directory must stay clear of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Occupant {
+    Store(String),
+    StoreRoot,
+    StateDir,
+}
+
+impl fmt::Display for Occupant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Occupant::Store(name) => write!(f, "the directory of backup store '{name}'"),
+            Occupant::StoreRoot => f.write_str("the store root"),
+            Occupant::StateDir => f.write_str("the host's state directory"),
+        }
+    }
 }
 
 /// One registered store.
@@ -92,6 +165,7 @@ impl StoreRecord {
 /// All stores, persisted on every change.
 pub struct StoreRegistry {
     path: PathBuf,
+    state_dir: PathBuf,
     roots: Vec<PathBuf>,
     stores: Mutex<Vec<StoreRecord>>,
 }
@@ -111,8 +185,10 @@ impl StoreRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(source) => return Err(StoreRegistryError::Io { path, source }),
         };
+        warn_of_overlaps(&stores);
         let registry = Self {
             path,
+            state_dir: state_dir.to_path_buf(),
             roots,
             stores: Mutex::new(stores),
         };
@@ -161,10 +237,10 @@ impl StoreRegistry {
                 ));
             }
         };
-        let (root, s3) = match kind.as_str() {
-            "HOSTED" => (self.root_for(name, settings, &storage_config)?, None),
+        let (requested, s3) = match kind.as_str() {
+            "HOSTED" => (Some(self.root_for(name, settings, &storage_config)?), None),
             "S3" => (
-                PathBuf::new(),
+                None,
                 Some(S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?),
             ),
             _ => {
@@ -177,28 +253,24 @@ impl StoreRegistry {
         if stores.iter().any(|s| s.name == name) {
             return Err(StoreRegistryError::Exists(name.to_string()));
         }
-        if let Some(s3) = &s3 {
-            if stores
-                .iter()
-                .any(|s| s.s3.as_ref().is_some_and(|other| other.same_location(s3)))
-            {
-                return Err(StoreRegistryError::Invalid(format!(
-                    "bucket {} (rootDir '{}') at {} is already used by another store",
-                    s3.bucket, s3.prefix, s3.endpoint
-                )));
-            }
-        } else {
-            if stores.iter().any(|s| s.root == root) {
-                return Err(StoreRegistryError::Invalid(format!(
-                    "directory {} is already used by another store",
-                    root.display()
-                )));
-            }
-            std::fs::create_dir_all(&root).map_err(|source| StoreRegistryError::Io {
-                path: root.clone(),
-                source,
-            })?;
+        if let Some(s3) = &s3
+            && let Some((other, theirs)) = stores.iter().find_map(|s| {
+                s.s3.as_ref()
+                    .filter(|theirs| theirs.overlaps(s3))
+                    .map(|theirs| (&s.name, theirs))
+            })
+        {
+            return Err(StoreRegistryError::Invalid(format!(
+                "bucket {} (rootDir '{}') at {} overlaps backup store '{other}' (rootDir '{}'): \
+                 stores must not share objects, or garbage collection in one could delete the \
+                 other's",
+                s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
+            )));
         }
+        let root = match &requested {
+            Some((written, path)) => self.create_root(written, path, &stores)?,
+            None => PathBuf::new(),
+        };
         let provider = match &s3 {
             Some(_) => S3Connection::redacted_provider(settings),
             None => Value::Null,
@@ -273,14 +345,16 @@ impl StoreRegistry {
         })
     }
 
-    /// A store's directory: `rootDir` (or `storageConfig.path`) when given, which
-    /// must lie under one of the configured store roots; else `<first root>/<name>`.
+    /// A store's directory as requested, and as written for messages:
+    /// `rootDir` (or `storageConfig.path`) when given, relative to the first
+    /// store root unless absolute; else `<first root>/<name>`. Where it may
+    /// lie is checked by [`Self::place`].
     fn root_for(
         &self,
         name: &str,
         settings: &Value,
         storage_config: &Value,
-    ) -> Result<PathBuf, StoreRegistryError> {
+    ) -> Result<(String, PathBuf), StoreRegistryError> {
         let requested = settings
             .get("rootDir")
             .or_else(|| storage_config.get("path"))
@@ -290,7 +364,8 @@ impl StoreRegistry {
             .first()
             .ok_or_else(|| StoreRegistryError::Invalid("no store_roots are configured".into()))?;
         let Some(requested) = requested else {
-            return Ok(first_root.join(name));
+            let path = first_root.join(name);
+            return Ok((path.display().to_string(), path));
         };
         let path = Path::new(requested);
         if path
@@ -306,16 +381,138 @@ impl StoreRegistry {
         } else {
             first_root.join(path)
         };
-        if !self
-            .roots
-            .iter()
-            .any(|root| path.starts_with(root) && path != *root)
-        {
+        Ok((requested.to_string(), path))
+    }
+
+    /// Checks where a new store's directory may lie, next to the registered
+    /// `stores`, then creates it. Returns the directory with its symlinks
+    /// resolved, which the store keeps, so that a link changed later cannot
+    /// move it onto another store.
+    fn create_root(
+        &self,
+        written: &str,
+        path: &Path,
+        stores: &[StoreRecord],
+    ) -> Result<PathBuf, StoreRegistryError> {
+        let root = self.place(written, path, stores)?;
+        std::fs::create_dir_all(&root).map_err(|source| StoreRegistryError::Directory {
+            path: root.clone(),
+            source,
+        })?;
+        // A symlink planted between the check and the creation would have
+        // been followed: judge the directory by where it really is.
+        let created =
+            placement::resolve(&root).map_err(|source| StoreRegistryError::Directory {
+                path: root.clone(),
+                source,
+            })?;
+        if created != root {
             return Err(StoreRegistryError::Invalid(format!(
-                "rootDir '{requested}' is outside the directories this host allows for stores"
+                "rootDir '{written}' changed while the store was being registered: it now \
+                 resolves to {}",
+                created.display()
             )));
         }
-        Ok(path)
+        Ok(root)
+    }
+
+    /// Where `path` (the request's `written` directory) resolves, if a new
+    /// store may keep its objects there: strictly inside a store root, and
+    /// clear of every other store's directory, of the store roots themselves,
+    /// and of the host's state directory except for store roots inside it.
+    fn place(
+        &self,
+        written: &str,
+        path: &Path,
+        stores: &[StoreRecord],
+    ) -> Result<PathBuf, StoreRegistryError> {
+        let resolved =
+            placement::resolve(path).map_err(|source| StoreRegistryError::Unresolvable {
+                requested: written.to_string(),
+                source,
+            })?;
+        let requested = RequestedRoot {
+            written: written.to_string(),
+            resolved: resolved.clone(),
+        };
+        let roots = self.resolved_roots()?;
+        if !roots.iter().any(|root| strictly_inside(&resolved, root)) {
+            return Err(StoreRegistryError::OutsideStoreRoots(requested));
+        }
+        let overlap = |relation, occupant, occupied: &Path| StoreRegistryError::Overlaps {
+            requested: requested.clone(),
+            relation,
+            occupant,
+            occupied: occupied.to_path_buf(),
+        };
+        for (name, theirs) in hosted_roots(stores) {
+            if let Some(rel) = relation(&resolved, &theirs) {
+                return Err(overlap(rel, Occupant::Store(name.to_string()), &theirs));
+            }
+        }
+        for root in &roots {
+            if let Some(rel @ (Relation::Same | Relation::Contains)) = relation(&resolved, root) {
+                return Err(overlap(rel, Occupant::StoreRoot, root));
+            }
+        }
+        let state = self.resolved(&self.state_dir)?;
+        match relation(&resolved, &state) {
+            None => Ok(resolved),
+            // Stores live in `<state>/stores` by default: a store root inside
+            // the state directory is the one part of it stores may use.
+            Some(Relation::Inside)
+                if roots
+                    .iter()
+                    .any(|r| strictly_inside(r, &state) && strictly_inside(&resolved, r)) =>
+            {
+                Ok(resolved)
+            }
+            Some(rel) => Err(overlap(rel, Occupant::StateDir, &state)),
+        }
+    }
+
+    fn resolved_roots(&self) -> Result<Vec<PathBuf>, StoreRegistryError> {
+        self.roots.iter().map(|root| self.resolved(root)).collect()
+    }
+
+    /// A directory of the host's own configuration, resolved.
+    fn resolved(&self, path: &Path) -> Result<PathBuf, StoreRegistryError> {
+        placement::resolve(path).map_err(|source| StoreRegistryError::Directory {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The name and resolved directory of every `HOSTED` store. A directory that
+/// cannot be resolved (e.g. unreadable) is compared as written, which still
+/// catches a request that names it the same way.
+fn hosted_roots(stores: &[StoreRecord]) -> impl Iterator<Item = (&str, PathBuf)> {
+    stores
+        .iter()
+        .filter(|s| s.s3.is_none() && !s.root.as_os_str().is_empty())
+        .map(|s| {
+            let root = placement::resolve(&s.root).unwrap_or_else(|_| s.root.clone());
+            (s.name.as_str(), root)
+        })
+}
+
+/// Stores registered before overlaps were refused may still overlap: say so
+/// at every start. Their garbage collection deletes only objects named as
+/// its own, so neither loses data, but they should be moved apart.
+fn warn_of_overlaps(stores: &[StoreRecord]) {
+    let roots: Vec<(&str, PathBuf)> = hosted_roots(stores).collect();
+    for (i, (name, root)) in roots.iter().enumerate() {
+        for (other, theirs) in &roots[i + 1..] {
+            if let Some(rel) = relation(root, theirs) {
+                tracing::warn!(
+                    "the directory of backup store '{name}' ({}) {rel} the directory of backup \
+                     store '{other}' ({}); move one of them elsewhere",
+                    root.display(),
+                    theirs.display()
+                );
+            }
+        }
     }
 }
 
@@ -402,6 +599,123 @@ mod tests {
             reg.register("default", &json!({}), false),
             Err(StoreRegistryError::Exists(_))
         ));
+    }
+
+    /// The message of a refused registration, which must be an overlap.
+    fn overlap(reg: &StoreRegistry, name: &str, root: &Path) -> String {
+        let settings = json!({"rootDir": root.display().to_string()});
+        match reg.register(name, &settings, false) {
+            Err(e @ StoreRegistryError::Overlaps { .. }) => e.to_string(),
+            other => panic!(
+                "{} was not refused as an overlap: {other:?}",
+                root.display()
+            ),
+        }
+    }
+
+    #[test]
+    fn a_store_directory_never_overlaps_another_store_or_the_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().canonicalize().expect("canonical");
+        let state = base.join("state");
+        let stores = state.join("stores");
+        // A second root around the state directory, so only the overlap
+        // checks (not the store-root containment) refuse what follows.
+        let reg = StoreRegistry::open(&state, vec![stores.clone(), base.clone()]).expect("open");
+        let default = stores.join("default");
+        assert_eq!(reg.get("default").expect("default").root, default);
+
+        let inside = overlap(&reg, "inner", &default.join("packs"));
+        assert!(
+            inside.contains("lies inside the directory of backup store 'default'"),
+            "{inside}"
+        );
+        let same = overlap(&reg, "same", &default);
+        assert!(
+            same.contains("is the directory of backup store 'default'"),
+            "{same}"
+        );
+        let around = overlap(&reg, "around", &state);
+        assert!(
+            around.contains("contains the directory of backup store 'default'"),
+            "{around}"
+        );
+        let root = overlap(&reg, "root", &stores);
+        assert!(
+            root.contains("the directory of backup store 'default'"),
+            "{root}"
+        );
+        let jobs = overlap(&reg, "jobs", &state.join("jobs"));
+        assert!(
+            jobs.contains("lies inside the host's state directory"),
+            "{jobs}"
+        );
+
+        // Through a symlink: judged by where it points.
+        std::os::unix::fs::symlink(&default, base.join("link")).expect("symlink");
+        let linked = overlap(&reg, "linked", &base.join("link/sub"));
+        assert!(
+            linked.contains("resolves to") && linked.contains("store 'default'"),
+            "{linked}"
+        );
+
+        // Component-wise: a sibling whose name extends another's is fine.
+        let sibling = reg
+            .register("default2", &json!({"rootDir": "default2"}), false)
+            .expect("sibling");
+        assert_eq!(sibling.root, stores.join("default2"));
+        reg.register(
+            "team-a",
+            &json!({"rootDir": base.join("team/a").display().to_string()}),
+            false,
+        )
+        .expect("team/a");
+        let outer = overlap(&reg, "team", &base.join("team"));
+        assert!(
+            outer.contains("contains the directory of backup store 'team-a'"),
+            "{outer}"
+        );
+    }
+
+    #[test]
+    fn a_symlink_inside_the_store_roots_cannot_lead_out_of_them() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().canonicalize().expect("canonical");
+        let reg = registry(&base);
+        let outside = base.join("elsewhere");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, base.join("stores/escape")).expect("symlink");
+        let err = reg
+            .register("escape", &json!({"rootDir": "escape"}), false)
+            .expect_err("escape");
+        assert!(
+            matches!(err, StoreRegistryError::OutsideStoreRoots(_)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("resolves to"), "{err}");
+
+        // A link that stays inside the roots is followed, and the store
+        // keeps the directory it leads to.
+        std::fs::create_dir_all(base.join("stores/real")).expect("mkdir");
+        std::os::unix::fs::symlink(base.join("stores/real"), base.join("stores/alias"))
+            .expect("symlink");
+        let record = reg
+            .register("alias", &json!({"rootDir": "alias"}), false)
+            .expect("alias");
+        assert_eq!(record.root, base.join("stores/real"));
+    }
+
+    #[test]
+    fn the_state_directory_cannot_be_a_store_root_for_stores() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().canonicalize().expect("canonical");
+        let err = StoreRegistry::open(&state, vec![state.clone()])
+            .err()
+            .expect("the default store would lie among the host's state files");
+        assert!(
+            err.to_string().contains("the host's state directory"),
+            "{err}"
+        );
     }
 
     #[test]
