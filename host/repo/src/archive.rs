@@ -47,6 +47,12 @@ impl RawName {
     }
 }
 
+impl PartialEq<&str> for RawName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
 impl From<&str> for RawName {
     fn from(s: &str) -> Self {
         Self(s.as_bytes().to_vec())
@@ -195,7 +201,9 @@ impl EntryMeta {
             }
             (EntryKind::Symlink, Some(t)) => {
                 if t.is_empty() || t.len() > Self::MAX_PATH_LEN || t.as_bytes().contains(&0) {
-                    return refuse("symlink target is empty, longer than 4096 bytes or has NUL".into());
+                    return refuse(
+                        "symlink target is empty, longer than 4096 bytes or has NUL".into(),
+                    );
                 }
             }
             (EntryKind::HardLink, Some(t)) => {
@@ -316,13 +324,37 @@ mod tests {
 
     #[test]
     fn links_need_a_fitting_target() {
-        assert!(meta(b"l", EntryKind::Symlink, Some(b"/usr/bin/cpp-14")).validate().is_ok());
+        assert!(
+            meta(b"l", EntryKind::Symlink, Some(b"/usr/bin/cpp-14"))
+                .validate()
+                .is_ok()
+        );
         assert!(meta(b"l", EntryKind::Symlink, None).validate().is_err());
-        assert!(meta(b"l", EntryKind::Symlink, Some(b"")).validate().is_err());
-        assert!(meta(b"h", EntryKind::HardLink, Some(b"dir/first")).validate().is_ok());
-        assert!(meta(b"h", EntryKind::HardLink, Some(b"/abs")).validate().is_err());
-        assert!(meta(b"h", EntryKind::HardLink, Some(b"../x")).validate().is_err());
-        assert!(meta(b"h", EntryKind::HardLink, Some(b"h")).validate().is_err());
+        assert!(
+            meta(b"l", EntryKind::Symlink, Some(b""))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            meta(b"h", EntryKind::HardLink, Some(b"dir/first"))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            meta(b"h", EntryKind::HardLink, Some(b"/abs"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            meta(b"h", EntryKind::HardLink, Some(b"../x"))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            meta(b"h", EntryKind::HardLink, Some(b"h"))
+                .validate()
+                .is_err()
+        );
         assert!(meta(b"f", EntryKind::File, Some(b"x")).validate().is_err());
     }
 
@@ -335,7 +367,10 @@ mod tests {
             assert_eq!(back, name, "{json}");
         }
         // A UTF-8 name is a plain string, as in manifests written before 0.2.
-        assert_eq!(serde_json::to_string(&RawName::from("a/b")).unwrap(), "\"a/b\"");
+        assert_eq!(
+            serde_json::to_string(&RawName::from("a/b")).unwrap(),
+            "\"a/b\""
+        );
         assert_eq!(
             serde_json::to_string(&RawName(b"\xff".to_vec())).unwrap(),
             r#"{"hex":"ff"}"#
@@ -344,7 +379,10 @@ mod tests {
 
     #[test]
     fn names_display_with_invalid_bytes_escaped() {
-        assert_eq!(RawName(b"a\\b\n\xffz".to_vec()).to_string(), "a\\\\b\\n\\xffz");
+        assert_eq!(
+            RawName(b"a\\b\n\xffz".to_vec()).to_string(),
+            "a\\\\b\\n\\xffz"
+        );
         assert_eq!(RawName::from("ünï").to_string(), "ünï");
     }
 }

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::EntryKind;
+use crate::archive::EntryMeta;
 use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
 use crate::chunker::MAX_CHUNK;
 use crate::keys::ChunkId;
 use crate::pack::PACK_MAX;
-use crate::archive::EntryMeta;
 use crate::{StagePublic, names};
 
 /// Version 2 added byte paths, owners, hard links and the root entry
@@ -169,7 +169,11 @@ impl Manifest {
                     // A restore links to the file it already wrote: the
                     // target must come earlier, in the same stage.
                     EntryKind::HardLink
-                        if !e.meta.link_target.as_ref().is_some_and(|t| files.contains(t)) =>
+                        if !e
+                            .meta
+                            .link_target
+                            .as_ref()
+                            .is_some_and(|t| files.contains(t)) =>
                     {
                         return Err(format!(
                             "{}: hard link to a path that is not an earlier file",

@@ -329,7 +329,10 @@ fn admit_entry(stage: &mut StageBuild, meta: &EntryMeta) -> Result<(), RepoError
     match meta.kind {
         EntryKind::File => stage.files.add(&meta.path),
         EntryKind::HardLink
-            if !meta.link_target.as_ref().is_some_and(|t| stage.files.contains(t)) =>
+            if !meta
+                .link_target
+                .as_ref()
+                .is_some_and(|t| stage.files.contains(t)) =>
         {
             return Err(RepoError::InvalidEntry(format!(
                 "{}: hard link to a path that is not an earlier file of the stage",

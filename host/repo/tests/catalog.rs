@@ -57,6 +57,7 @@ async fn backup(repo: &Repository, name: &str, start: i64) {
         mtime_seconds: 1_700_000_000,
         mtime_nanoseconds: 0,
         link_target: None,
+        owner: None,
         attributes: vec![],
     })
     .await

@@ -33,6 +33,7 @@ fn file(path: &str) -> EntryMeta {
         mtime_seconds: 1_700_000_000,
         mtime_nanoseconds: 123,
         link_target: None,
+        owner: None,
         attributes: vec![],
     }
 }
@@ -50,6 +51,7 @@ fn symlink(path: &str, target: &str) -> EntryMeta {
         kind: EntryKind::Symlink,
         mode: 0o777,
         link_target: Some(target.into()),
+        owner: None,
         ..file(path)
     }
 }

@@ -79,6 +79,7 @@ fn main() {
                 }],
                 tcp_connect: Vec::new(),
                 http_connect: Vec::new(),
+                fs_policy: Default::default(),
             },
             ..PluginContext::default()
         };

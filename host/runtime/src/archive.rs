@@ -4,7 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
-use drhost_repo::{EntryKind, EntryMeta, UnchangedFile, UnchangedFiles};
+use drhost_repo::{EntryKind, EntryMeta, Owner, RawName, UnchangedFile, UnchangedFiles};
 use tokio::sync::mpsc;
 use wasmtime::component::Resource;
 
@@ -110,16 +110,9 @@ impl RestoreFeed {
     }
 }
 
-/// Attributes an entry may carry (WIT: at most 64 pairs).
-const MAX_ATTRIBUTES: usize = 64;
-/// Total bytes of an entry's attribute keys and values.
-const MAX_ATTRIBUTE_BYTES: usize = 64 << 10;
-/// Longest symlink target accepted.
-const MAX_LINK_TARGET: usize = 4096;
-
 /// The entry a writer is in the middle of.
 struct OpenEntry {
-    path: String,
+    path: RawName,
     kind: EntryKind,
 }
 
@@ -136,7 +129,7 @@ pub struct ArchiveWriter {
     /// Paths of the symlink entries written so far: no later entry may lie
     /// below one, or a restore would write through the link, possibly out of
     /// its target (a real directory walk never yields such an entry).
-    symlinks: HashSet<String>,
+    symlinks: HashSet<RawName>,
 }
 
 impl ArchiveWriter {
@@ -158,15 +151,17 @@ impl ArchiveWriter {
 
     /// Refuses `meta` if it lies below a symlink entry; remembers symlinks.
     fn check_symlinks(&mut self, meta: &EntryMeta) -> Result<(), Refusal> {
-        let path = meta.path.as_str();
+        let path = meta.path.as_bytes();
         let below_link = path
-            .match_indices('/')
-            .map(|(end, _)| &path[..end])
-            .find(|parent| self.symlinks.contains(*parent));
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .map(|(end, _)| RawName(path[..end].to_vec()))
+            .find(|parent| self.symlinks.contains(parent));
         if let Some(link) = below_link {
             return Err(Refusal::Protocol(format!(
-                "entry {:?} lies below symlink entry {link:?}; entries may not be placed behind a symlink",
-                truncated(path)
+                "entry {} lies below symlink entry {link}; entries may not be placed behind a symlink",
+                meta.path
             )));
         }
         if meta.kind == EntryKind::Symlink {
@@ -176,8 +171,8 @@ impl ArchiveWriter {
     }
 
     /// The path of an entry begun and never ended, checked when backup returns.
-    pub(crate) fn unfinished_entry(&self) -> Option<&str> {
-        self.open.as_ref().map(|e| e.path.as_str())
+    pub(crate) fn unfinished_entry(&self) -> Option<&RawName> {
+        self.open.as_ref().map(|e| &e.path)
     }
 }
 
@@ -198,7 +193,7 @@ impl ArchiveWriter {
         if let Some(open) = &self.open {
             return Err(Refusal::Protocol(format!(
                 "began entry {:?} before ending entry {:?}",
-                truncated(&meta.path),
+                RawName(meta.path),
                 open.path
             )));
         }
@@ -248,7 +243,7 @@ impl ArchiveWriter {
         if let Some(open) = &self.open {
             return Err(Refusal::Protocol(format!(
                 "asked to reuse {:?} before ending entry {:?}",
-                truncated(&meta.path),
+                RawName(meta.path),
                 open.path
             )));
         }
@@ -601,69 +596,52 @@ impl HostArchiveReader for PluginState {
 
 impl wit::Host for PluginState {}
 
-fn truncated(path: &str) -> String {
-    path.chars().take(200).collect()
-}
-
 /// Checks an entry from a plugin and converts it to the repository's type.
 pub(crate) fn entry_from_wit(meta: wit::EntryMeta) -> Result<EntryMeta, String> {
-    EntryMeta::validate_path(&meta.path).map_err(|e| e.to_string())?;
-    let path = &meta.path;
-    if meta.mtime_nanoseconds >= 1_000_000_000 {
-        return Err(format!("entry {path:?}: mtime nanoseconds out of range"));
-    }
-    let kind = match meta.kind {
-        wit::EntryKind::File => EntryKind::File,
-        wit::EntryKind::Directory => EntryKind::Directory,
-        wit::EntryKind::Symlink => EntryKind::Symlink,
-    };
-    match (&meta.link_target, kind) {
-        (Some(target), EntryKind::Symlink) => {
-            if target.is_empty() || target.len() > MAX_LINK_TARGET || target.contains('\0') {
-                return Err(format!("entry {path:?}: invalid symlink target"));
-            }
-        }
-        (None, EntryKind::Symlink) => {
-            return Err(format!("entry {path:?}: symlink without a target"));
-        }
-        (Some(_), _) => return Err(format!("entry {path:?}: link target on a non-symlink")),
-        (None, _) => {}
-    }
-    if meta.attributes.len() > MAX_ATTRIBUTES {
-        return Err(format!(
-            "entry {path:?}: more than {MAX_ATTRIBUTES} attributes"
-        ));
-    }
-    let attribute_bytes: usize = meta.attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if attribute_bytes > MAX_ATTRIBUTE_BYTES {
-        return Err(format!(
-            "entry {path:?}: attributes larger than {MAX_ATTRIBUTE_BYTES} bytes"
-        ));
-    }
-    Ok(EntryMeta {
-        path: meta.path,
-        kind,
+    let meta = EntryMeta {
+        path: RawName(meta.path),
+        kind: match meta.kind {
+            wit::EntryKind::File => EntryKind::File,
+            wit::EntryKind::Directory => EntryKind::Directory,
+            wit::EntryKind::Symlink => EntryKind::Symlink,
+            wit::EntryKind::HardLink => EntryKind::HardLink,
+        },
         // Type bits (S_IFREG...) are redundant with `kind`; keep permissions.
         mode: meta.mode & 0o7777,
         mtime_seconds: meta.mtime_seconds,
         mtime_nanoseconds: meta.mtime_nanoseconds,
-        link_target: meta.link_target,
+        link_target: meta.link_target.map(RawName),
+        owner: meta.owner.map(|o| Owner {
+            uid: o.uid,
+            gid: o.gid,
+            user: o.user,
+            group: o.group,
+        }),
         attributes: meta.attributes,
-    })
+    };
+    meta.validate().map_err(|e| e.to_string())?;
+    Ok(meta)
 }
 
 pub(crate) fn entry_to_wit(meta: EntryMeta) -> wit::EntryMeta {
     wit::EntryMeta {
-        path: meta.path,
+        path: meta.path.0,
         kind: match meta.kind {
             EntryKind::File => wit::EntryKind::File,
             EntryKind::Directory => wit::EntryKind::Directory,
             EntryKind::Symlink => wit::EntryKind::Symlink,
+            EntryKind::HardLink => wit::EntryKind::HardLink,
         },
         mode: meta.mode,
         mtime_seconds: meta.mtime_seconds,
         mtime_nanoseconds: meta.mtime_nanoseconds,
-        link_target: meta.link_target,
+        link_target: meta.link_target.map(|t| t.0),
+        owner: meta.owner.map(|o| wit::Owner {
+            uid: o.uid,
+            gid: o.gid,
+            user: o.user,
+            group: o.group,
+        }),
         attributes: meta.attributes,
     }
 }
@@ -679,7 +657,8 @@ mod tests {
             mode: 0o100644,
             mtime_seconds: 1,
             mtime_nanoseconds: 2,
-            link_target: (kind == wit::EntryKind::Symlink).then(|| "target".into()),
+            link_target: (kind == wit::EntryKind::Symlink).then(|| b"target".to_vec()),
+            owner: None,
             attributes: vec![],
         }
     }
@@ -752,7 +731,7 @@ mod tests {
             Ok(Some(ArchiveEvent::Data(_)))
         ));
         assert!(matches!(w.data(vec![0; 1]), Err(Refusal::Limit(10))));
-        assert_eq!(w.unfinished_entry(), Some("f"));
+        assert_eq!(w.unfinished_entry(), Some(&RawName::from("f")));
         let mut big = ArchiveWriter::new(mpsc::channel(1).0, None, None);
         big.begin(wit_meta("f", wit::EntryKind::File))
             .unwrap_or_else(|_| panic!());

@@ -9,6 +9,7 @@ pub mod stage {
         with: {
             "drhost:plugin/archive.archive-writer": crate::archive::ArchiveWriter,
             "drhost:plugin/archive.archive-reader": crate::archive::ArchiveReader,
+            "drhost:plugin/posix-fs.file": crate::posix_fs::PosixFile,
         },
     });
 }

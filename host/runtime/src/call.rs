@@ -124,7 +124,7 @@ async fn new_store(
         log: LogLimiter::new(),
         redactor: Redactor::new(&ctx.secrets),
         report: reporter.map(ReportState::new),
-        posix: PosixFs::new(&ctx.grants.dirs),
+        posix: PosixFs::new(&ctx.grants.dirs, ctx.grants.fs_policy),
         notes: CallNotes::default(),
         output,
         _permit: permit,

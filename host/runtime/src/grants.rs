@@ -21,6 +21,33 @@ pub struct Grants {
     /// Authorities (`host:port`, or endpoint URLs naming one) the guest may
     /// send `wasi:http` requests to. Empty: every request is refused.
     pub http_connect: Vec<String>,
+    /// What `posix-fs` may change beyond file contents.
+    pub fs_policy: FsPolicy,
+}
+
+/// What a plugin's `posix-fs.set-metadata` may apply, as the operator
+/// configured it for the stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsPolicy {
+    pub owners: OwnerPolicy,
+    /// Setuid, setgid and sticky bits may be set. Off by default: a restore
+    /// must not plant a setuid binary unless the operator asked for it.
+    pub special_bits: bool,
+}
+
+/// How restored owners are applied. Whatever the policy, an owner is only
+/// applied where the host may (root or `CAP_CHOWN`); elsewhere the job
+/// warns, and setuid/setgid bits are dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OwnerPolicy {
+    /// The recorded uid and gid.
+    #[default]
+    Numeric,
+    /// The ids the recorded user and group names have on this host,
+    /// falling back to the recorded numbers for unknown names.
+    Names,
+    /// Owners are never changed.
+    Skip,
 }
 
 /// One host directory visible to the guest.
@@ -150,6 +177,7 @@ mod tests {
             dirs: vec![grant("/data"), grant("/restore")],
             tcp_connect: vec![],
             http_connect: vec![],
+            fs_policy: FsPolicy::default(),
         };
         assert!(ok.check().is_ok());
         for bad in [
@@ -161,6 +189,7 @@ mod tests {
                 dirs: bad,
                 tcp_connect: vec![],
                 http_connect: vec![],
+                fs_policy: FsPolicy::default(),
             };
             assert!(grants.check().is_err(), "{grants:?}");
         }
@@ -176,6 +205,7 @@ mod tests {
             }],
             tcp_connect: vec![],
             http_connect: vec![],
+            fs_policy: FsPolicy::default(),
         };
         let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16)).err().unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");

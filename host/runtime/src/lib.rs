@@ -45,11 +45,13 @@ pub use archive::{ArchiveBatch, ArchiveEvent, PluginGone, RestoreFeed};
 pub use cache::{LoadSource, LoadStats};
 pub use engine::EPOCH_TICK;
 pub use error::{PluginErrorKind, PluginFailure};
-pub use grants::{DirGrant, Grants};
+pub use grants::{DirGrant, FsPolicy, Grants, OwnerPolicy};
 pub use http::normalize_authority;
 pub use limits::{MAX_CHUNK_BYTES, PluginLimits};
 pub use redact::REDACTED;
-pub use report::{MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_CALL, MAX_MESSAGES_PER_CALL, Reporter};
+pub use report::{
+    MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_CALL, MAX_MESSAGES_PER_CALL, Reporter, warning_codes,
+};
 pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 
 /// The WIT package (and version) every plugin implements, as plugins and

@@ -1,61 +1,100 @@
-//! `drhost:plugin/posix-fs`: permission bits, which WASI 0.2 does not carry.
+//! `drhost:plugin/posix-fs`: exact filesystem access by raw byte paths, which
+//! WASI 0.2 does not offer (names that are not UTF-8, owners, hard links,
+//! special files, absolute symlink targets, times of symlinks).
 //!
 //! A guest path is mapped to the granted directory whose guest path is its
-//! longest prefix; the rest is resolved by cap-primitives relative to that
-//! directory's handle, so `..` and symlinks cannot lead outside it (the same
-//! confinement wasmtime-wasi's own preopens use).
+//! longest prefix. The parent directory of the final component is opened by
+//! cap-primitives relative to that directory's handle, so `..` and symlinks
+//! cannot lead outside it (the same confinement wasmtime-wasi's own preopens
+//! use); the final component is then handled with the `*at` system calls and
+//! never followed.
 
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-use cap_primitives::fs::{FollowSymlinks, MetadataExt, Permissions, PermissionsExt};
+use wasmtime::component::Resource;
 
-use crate::bindings::stage::drhost::plugin::posix_fs;
+use crate::bindings::stage::drhost::plugin::archive::Owner;
+use crate::bindings::stage::drhost::plugin::posix_fs::{
+    self, Applied, FileStat, FileType, HostFile, MetadataUpdate, Timestamp,
+};
 use crate::bindings::stage::drhost::plugin::types::PluginError;
-use crate::grants::{DirGrant, normalize_guest};
+use crate::grants::{DirGrant, FsPolicy, OwnerPolicy};
 use crate::state::PluginState;
 
 /// Permission bits the interface deals in.
 const MODE_MASK: u32 = 0o7777;
+/// Setuid and setgid: only on a file whose owner was restored.
+const SET_ID_BITS: u32 = 0o6000;
+/// Setuid, setgid and sticky: only where the operator granted them.
+const SPECIAL_BITS: u32 = 0o7000;
+/// Most bytes one `read` or `write-at` moves.
+const MAX_IO: usize = 4 << 20;
 
 /// The granted directories of one call, opened on first use.
 pub(crate) struct PosixFs {
     dirs: Vec<GrantedDir>,
+    policy: FsPolicy,
+    names: NameCache,
 }
 
 struct GrantedDir {
     grant: DirGrant,
     /// `grant.guest` without leading, trailing or doubled `/`.
-    guest: String,
+    guest: Vec<u8>,
     handle: Option<File>,
 }
 
-/// A guest path resolved against one granted directory.
-struct Resolved<'a> {
-    dir: &'a File,
-    rest: PathBuf,
+/// A guest path resolved to its parent directory and final component.
+struct Located {
+    parent: File,
+    /// The final component (`.` for a granted directory itself).
+    name: CString,
     writable: bool,
+    grant: usize,
+}
+
+/// What a metadata change left out, for the job's warnings.
+pub(crate) enum Omission {
+    Owner,
+    ModeBits(u32),
+}
+
+/// An open regular file handed to the guest.
+pub struct PosixFile {
+    file: File,
+    path: String,
 }
 
 impl PosixFs {
-    pub(crate) fn new(grants: &[DirGrant]) -> Self {
+    pub(crate) fn new(grants: &[DirGrant], policy: FsPolicy) -> Self {
         Self {
             dirs: grants
                 .iter()
                 .map(|grant| GrantedDir {
-                    guest: normalize_guest(&grant.guest),
+                    guest: normalize(grant.guest.as_bytes()),
                     grant: grant.clone(),
                     handle: None,
                 })
                 .collect(),
+            policy,
+            names: NameCache::default(),
         }
     }
 
-    fn resolve(&mut self, path: &str) -> Result<Resolved<'_>, PluginError> {
-        let (index, rest) = match_grant(self.dirs.iter().map(|d| d.guest.as_str()), path)
+    fn locate(&mut self, path: &[u8]) -> Result<Located, PluginError> {
+        let shown = show(path);
+        let (index, rest) = match_grant(self.dirs.iter().map(|d| d.guest.as_slice()), path)
             .ok_or_else(|| {
-                PluginError::Denied(format!("{path}: not inside a granted directory"))
+                PluginError::Denied(format!(
+                    "{shown}: not inside a directory granted to this plugin"
+                ))
             })?;
         let dir = &mut self.dirs[index];
         if dir.handle.is_none() {
@@ -75,37 +114,579 @@ impl PosixFs {
             .handle
             .as_ref()
             .ok_or_else(|| PluginError::Other("granted directory not open".into()))?;
-        Ok(Resolved {
-            dir: handle,
-            rest,
+        let (parent, name) = match (rest.parent(), rest.file_name()) {
+            (Some(parent), Some(name)) => {
+                let parent = if parent.as_os_str().is_empty() {
+                    handle.try_clone()
+                } else {
+                    cap_primitives::fs::open_dir(handle, parent)
+                }
+                .map_err(|e| error(&shown, e))?;
+                (parent, name.as_bytes())
+            }
+            _ => (handle.try_clone().map_err(|e| error(&shown, e))?, &b"."[..]),
+        };
+        let name = CString::new(name)
+            .map_err(|_| PluginError::InvalidData(format!("{shown}: contains NUL")))?;
+        Ok(Located {
+            parent,
+            name,
             writable: dir.grant.writable,
+            grant: index,
         })
     }
+
+    /// Like [`locate`](Self::locate), for a change: the grant must be writable.
+    fn locate_writable(&mut self, path: &[u8]) -> Result<Located, PluginError> {
+        let located = self.locate(path)?;
+        if !located.writable {
+            let grant = &self.dirs[located.grant].grant.guest;
+            return Err(PluginError::Denied(format!(
+                "{}: the grant {grant} is read-only for this plugin (backup sources are)",
+                show(path)
+            )));
+        }
+        Ok(located)
+    }
+
+    fn stat(&mut self, path: &[u8]) -> Result<FileStat, PluginError> {
+        let at = self.locate(path)?;
+        let st = fstatat(&at).map_err(|e| error(&show(path), e))?;
+        Ok(FileStat {
+            type_: file_type(st.st_mode),
+            mode: st.st_mode & MODE_MASK,
+            owner: Owner {
+                uid: st.st_uid,
+                gid: st.st_gid,
+                user: self.names.user(st.st_uid),
+                group: self.names.group(st.st_gid),
+            },
+            size: st.st_size as u64,
+            link_count: st.st_nlink,
+            device: st.st_dev,
+            inode: st.st_ino,
+            mtime: Timestamp {
+                seconds: st.st_mtime,
+                nanoseconds: st.st_mtime_nsec as u32,
+            },
+        })
+    }
+
+    fn read_dir(&mut self, path: &[u8]) -> Result<Vec<Vec<u8>>, PluginError> {
+        let at = self.locate(path)?;
+        let shown = show(path);
+        let fd =
+            openat(&at, libc::O_RDONLY | libc::O_DIRECTORY, 0).map_err(|e| error(&shown, e))?;
+        read_names(fd).map_err(|e| error(&shown, e))
+    }
+
+    fn read_link(&mut self, path: &[u8]) -> Result<Vec<u8>, PluginError> {
+        let at = self.locate(path)?;
+        let mut buf = vec![0u8; 4096 + 1];
+        // SAFETY: `buf` is valid for `buf.len()` bytes and both fds are open.
+        let n = unsafe {
+            libc::readlinkat(
+                at.parent.as_raw_fd(),
+                at.name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(error(&show(path), io::Error::last_os_error()));
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
+
+    fn open_read(&mut self, path: &[u8]) -> Result<PosixFile, PluginError> {
+        let at = self.locate(path)?;
+        let shown = show(path);
+        // Non-blocking, so opening a FIFO cannot hang the call; it is
+        // refused below as not a regular file.
+        let fd = openat(&at, libc::O_RDONLY | libc::O_NONBLOCK, 0).map_err(|e| error(&shown, e))?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| error(&shown, e))?;
+        if !meta.is_file() {
+            return Err(PluginError::InvalidData(format!(
+                "{shown}: not a regular file"
+            )));
+        }
+        Ok(PosixFile { file, path: shown })
+    }
+
+    fn create_file(&mut self, path: &[u8]) -> Result<PosixFile, PluginError> {
+        let at = self.locate_writable(path)?;
+        let shown = show(path);
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+        let fd = openat(&at, flags, 0o600).map_err(|e| error(&shown, e))?;
+        Ok(PosixFile {
+            file: File::from(fd),
+            path: shown,
+        })
+    }
+
+    fn create_dir(&mut self, path: &[u8]) -> Result<(), PluginError> {
+        let at = self.locate_writable(path)?;
+        // SAFETY: valid fd and NUL-terminated name.
+        check(unsafe { libc::mkdirat(at.parent.as_raw_fd(), at.name.as_ptr(), 0o700) })
+            .map_err(|e| error(&show(path), e))
+    }
+
+    fn symlink(&mut self, target: &[u8], path: &[u8]) -> Result<(), PluginError> {
+        let at = self.locate_writable(path)?;
+        let target = CString::new(target).map_err(|_| {
+            PluginError::InvalidData(format!("{}: link target contains NUL", show(path)))
+        })?;
+        // SAFETY: valid fd and NUL-terminated strings.
+        check(unsafe { libc::symlinkat(target.as_ptr(), at.parent.as_raw_fd(), at.name.as_ptr()) })
+            .map_err(|e| error(&show(path), e))
+    }
+
+    fn hard_link(&mut self, existing: &[u8], path: &[u8]) -> Result<(), PluginError> {
+        // Both ends writable: a new name of a read-only source would let the
+        // plugin write to it.
+        let from = self.locate_writable(existing)?;
+        let to = self.locate_writable(path)?;
+        // SAFETY: valid fds and NUL-terminated names; flags 0 never follows.
+        check(unsafe {
+            libc::linkat(
+                from.parent.as_raw_fd(),
+                from.name.as_ptr(),
+                to.parent.as_raw_fd(),
+                to.name.as_ptr(),
+                0,
+            )
+        })
+        .map_err(|e| error(&show(path), e))
+    }
+
+    fn rename(&mut self, source: &[u8], destination: &[u8]) -> Result<(), PluginError> {
+        let from = self.locate_writable(source)?;
+        let to = self.locate_writable(destination)?;
+        // A directory is never replaced: restores must not drop a subtree.
+        if let Ok(st) = fstatat(&to)
+            && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+        {
+            return Err(PluginError::Io(format!(
+                "{}: is a directory",
+                show(destination)
+            )));
+        }
+        // SAFETY: valid fds and NUL-terminated names.
+        check(unsafe {
+            libc::renameat(
+                from.parent.as_raw_fd(),
+                from.name.as_ptr(),
+                to.parent.as_raw_fd(),
+                to.name.as_ptr(),
+            )
+        })
+        .map_err(|e| error(&show(destination), e))
+    }
+
+    fn remove_file(&mut self, path: &[u8]) -> Result<(), PluginError> {
+        let at = self.locate_writable(path)?;
+        // SAFETY: valid fd and NUL-terminated name; flags 0 refuses directories.
+        check(unsafe { libc::unlinkat(at.parent.as_raw_fd(), at.name.as_ptr(), 0) })
+            .map_err(|e| error(&show(path), e))
+    }
+
+    /// Owner first (`chown` clears setuid bits), then mode, then time, as
+    /// far as the operator's policy and the host's privileges allow.
+    fn set_metadata(
+        &mut self,
+        path: &[u8],
+        update: MetadataUpdate,
+    ) -> Result<(Applied, Vec<Omission>), PluginError> {
+        let at = self.locate_writable(path)?;
+        let shown = show(path);
+        let st = fstatat(&at).map_err(|e| error(&shown, e))?;
+        let is_link = st.st_mode & libc::S_IFMT == libc::S_IFLNK;
+        let mut omissions = Vec::new();
+        let owner_applied = match &update.owner {
+            Some(owner) => {
+                let applied = self
+                    .set_owner(&at, &st, owner)
+                    .map_err(|e| error(&shown, e))?;
+                if !applied {
+                    omissions.push(Omission::Owner);
+                }
+                applied
+            }
+            None => false,
+        };
+        let mut dropped = 0;
+        if let Some(mode) = update.mode.filter(|_| !is_link) {
+            let mode = mode & MODE_MASK;
+            if !owner_applied {
+                dropped |= mode & SET_ID_BITS;
+            }
+            if !self.policy.special_bits {
+                dropped |= mode & SPECIAL_BITS;
+            }
+            // SAFETY: valid fd and name; not a symlink (checked above), so
+            // the final component is the file itself.
+            check(unsafe {
+                libc::fchmodat(at.parent.as_raw_fd(), at.name.as_ptr(), mode & !dropped, 0)
+            })
+            .map_err(|e| error(&shown, e))?;
+            if dropped != 0 {
+                omissions.push(Omission::ModeBits(dropped));
+            }
+        }
+        if let Some(mtime) = update.mtime {
+            set_mtime(&at, mtime).map_err(|e| error(&shown, e))?;
+        }
+        Ok((
+            Applied {
+                owner: owner_applied,
+                dropped_mode_bits: dropped,
+            },
+            omissions,
+        ))
+    }
+
+    /// Applies `owner` under the operator's policy; `false` if the file does
+    /// not end up with it (policy `skip`, or no privilege to change owners).
+    fn set_owner(&mut self, at: &Located, st: &libc::stat, owner: &Owner) -> io::Result<bool> {
+        let (uid, gid) = match self.policy.owners {
+            OwnerPolicy::Skip => return Ok((st.st_uid, st.st_gid) == (owner.uid, owner.gid)),
+            OwnerPolicy::Numeric => (owner.uid, owner.gid),
+            OwnerPolicy::Names => (
+                owner
+                    .user
+                    .as_deref()
+                    .and_then(|n| self.names.uid_of(n))
+                    .unwrap_or(owner.uid),
+                owner
+                    .group
+                    .as_deref()
+                    .and_then(|n| self.names.gid_of(n))
+                    .unwrap_or(owner.gid),
+            ),
+        };
+        if (st.st_uid, st.st_gid) == (uid, gid) {
+            return Ok(true);
+        }
+        // SAFETY: valid fd and NUL-terminated name; never follows a link.
+        let result = check(unsafe {
+            libc::fchownat(
+                at.parent.as_raw_fd(),
+                at.name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        });
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Permission bits of a UTF-8 guest path (the 0.1 function).
+    fn mode(&mut self, path: &str) -> Result<u32, PluginError> {
+        self.stat(path.as_bytes()).map(|st| st.mode)
+    }
+
+    /// Sets permission bits of a UTF-8 guest path (the 0.1 function),
+    /// refusing symlinks; special bits only where granted.
+    fn set_mode(&mut self, path: &str, mode: u32) -> Result<Vec<Omission>, PluginError> {
+        let at = self.locate_writable(path.as_bytes())?;
+        let st = fstatat(&at).map_err(|e| error(path, e))?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            return Err(PluginError::Denied(format!("{path}: is a symbolic link")));
+        }
+        let mode = mode & MODE_MASK;
+        let dropped = if self.policy.special_bits {
+            0
+        } else {
+            mode & SPECIAL_BITS
+        };
+        // SAFETY: valid fd and name; not a symlink.
+        check(unsafe {
+            libc::fchmodat(at.parent.as_raw_fd(), at.name.as_ptr(), mode & !dropped, 0)
+        })
+        .map_err(|e| error(path, e))?;
+        Ok(if dropped == 0 {
+            Vec::new()
+        } else {
+            vec![Omission::ModeBits(dropped)]
+        })
+    }
+}
+
+/// User and group names by id and ids by name, looked up once per call:
+/// glibc reads `/etc/passwd` afresh on every lookup.
+#[derive(Default)]
+struct NameCache {
+    users: HashMap<u32, Option<String>>,
+    groups: HashMap<u32, Option<String>>,
+    uids: HashMap<String, Option<u32>>,
+    gids: HashMap<String, Option<u32>>,
+}
+
+impl NameCache {
+    fn user(&mut self, uid: u32) -> Option<String> {
+        self.users
+            .entry(uid)
+            .or_insert_with(|| lookup_user(uid))
+            .clone()
+    }
+
+    fn group(&mut self, gid: u32) -> Option<String> {
+        self.groups
+            .entry(gid)
+            .or_insert_with(|| lookup_group(gid))
+            .clone()
+    }
+
+    fn uid_of(&mut self, name: &str) -> Option<u32> {
+        *self
+            .uids
+            .entry(name.to_owned())
+            .or_insert_with(|| lookup_uid(name))
+    }
+
+    fn gid_of(&mut self, name: &str) -> Option<u32> {
+        *self
+            .gids
+            .entry(name.to_owned())
+            .or_insert_with(|| lookup_gid(name))
+    }
+}
+
+fn name_of(ptr: *const libc::c_char) -> Option<String> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null name from getpw*/getgr* is NUL-terminated and lives
+    // in the buffer passed to them, which outlives this call.
+    let name = unsafe { CStr::from_ptr(ptr) };
+    name.to_str().ok().map(str::to_owned)
+}
+
+fn lookup_user(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: all-zero is a valid `passwd`; getpwuid_r writes into it.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: pointers to live, correctly sized buffers.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null())
+        .then(|| name_of(pwd.pw_name))
+        .flatten()
+}
+
+fn lookup_group(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: as in `lookup_user`.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: pointers to live, correctly sized buffers.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null())
+        .then(|| name_of(grp.gr_name))
+        .flatten()
+}
+
+fn lookup_uid(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: as in `lookup_user`.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: pointers to live, correctly sized buffers.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
+}
+
+fn lookup_gid(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: as in `lookup_user`.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: pointers to live, correctly sized buffers.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            name.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn fstatat(at: &Located) -> io::Result<libc::stat> {
+    // SAFETY: all-zero is a valid `stat`; fstatat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, NUL-terminated name, live out-pointer.
+    check(unsafe {
+        libc::fstatat(
+            at.parent.as_raw_fd(),
+            at.name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(st)
+}
+
+/// Opens the final component, never following it.
+fn openat(at: &Located, flags: libc::c_int, mode: libc::c_uint) -> io::Result<OwnedFd> {
+    // SAFETY: valid fd and NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            at.parent.as_raw_fd(),
+            at.name.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            mode,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The names in an open directory, without `.` and `..`.
+fn read_names(fd: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+    use std::os::fd::IntoRawFd;
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` is an open directory fd; fdopendir takes it over.
+    let dir = unsafe { libc::fdopendir(raw) };
+    if dir.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `raw` is still ours to close.
+        unsafe { libc::close(raw) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    let result = loop {
+        // readdir signals errors only through errno.
+        // SAFETY: errno is thread-local.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `dir` is an open DIR stream.
+        let entry = unsafe { libc::readdir(dir) };
+        if entry.is_null() {
+            let e = io::Error::last_os_error();
+            break if e.raw_os_error() == Some(0) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        // SAFETY: `d_name` of a returned entry is NUL-terminated.
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+        if name != b"." && name != b".." {
+            names.push(name.to_vec());
+        }
+    };
+    // SAFETY: `dir` is open and closed once.
+    unsafe { libc::closedir(dir) };
+    result.map(|()| names)
+}
+
+fn set_mtime(at: &Located, mtime: Timestamp) -> io::Result<()> {
+    if mtime.nanoseconds >= 1_000_000_000 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "mtime nanoseconds out of range",
+        ));
+    }
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: mtime.seconds,
+            tv_nsec: i64::from(mtime.nanoseconds),
+        },
+    ];
+    // SAFETY: valid fd, name and a two-element times array.
+    check(unsafe {
+        libc::utimensat(
+            at.parent.as_raw_fd(),
+            at.name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+fn file_type(mode: u32) -> FileType {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => FileType::File,
+        libc::S_IFDIR => FileType::Directory,
+        libc::S_IFLNK => FileType::Symlink,
+        libc::S_IFIFO => FileType::Fifo,
+        libc::S_IFSOCK => FileType::Socket,
+        libc::S_IFCHR => FileType::CharDevice,
+        libc::S_IFBLK => FileType::BlockDevice,
+        _ => FileType::Unknown,
+    }
+}
+
+/// `path` without leading, trailing or doubled `/`.
+fn normalize(path: &[u8]) -> Vec<u8> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join(&b'/')
 }
 
 /// Index of the grant whose guest path is the longest prefix (by whole
 /// components) of `path`, and the remaining relative path (`.` for the
 /// granted directory itself).
-fn match_grant<'a>(grants: impl Iterator<Item = &'a str>, path: &str) -> Option<(usize, PathBuf)> {
-    let wanted = normalize_guest(path);
+fn match_grant<'a>(
+    grants: impl Iterator<Item = &'a [u8]>,
+    path: &[u8],
+) -> Option<(usize, PathBuf)> {
+    let wanted = normalize(path);
     let mut best: Option<(usize, usize)> = None;
     for (i, guest) in grants.enumerate() {
         let matches = guest.is_empty()
             || wanted == guest
-            || (wanted.starts_with(guest) && wanted.as_bytes().get(guest.len()) == Some(&b'/'));
+            || (wanted.starts_with(guest) && wanted.get(guest.len()) == Some(&b'/'));
         if matches && best.is_none_or(|(_, len)| guest.len() > len) {
             best = Some((i, guest.len()));
         }
     }
     let (index, len) = best?;
-    let rest = wanted[len..].trim_start_matches('/');
-    Some((
-        index,
-        PathBuf::from(if rest.is_empty() { "." } else { rest }),
-    ))
+    let rest = wanted[len..].strip_prefix(b"/").unwrap_or(&wanted[len..]);
+    let rest = if rest.is_empty() { &b"."[..] } else { rest };
+    Some((index, Path::new(OsStr::from_bytes(rest)).to_path_buf()))
 }
 
-fn io_error(path: &str, e: io::Error) -> PluginError {
+/// A guest path for messages: readable, with bytes that are not UTF-8 escaped.
+fn show(path: &[u8]) -> String {
+    drhost_repo::RawName(path.to_vec()).to_string()
+}
+
+fn error(path: &str, e: io::Error) -> PluginError {
     match e.kind() {
         io::ErrorKind::NotFound => PluginError::NotFound(path.to_string()),
         io::ErrorKind::PermissionDenied => PluginError::Denied(format!("{path}: {e}")),
@@ -113,46 +694,109 @@ fn io_error(path: &str, e: io::Error) -> PluginError {
     }
 }
 
-/// Permission bits of the resolved path, not following a final symlink.
-fn mode_of(resolved: &Resolved, path: &str) -> Result<u32, PluginError> {
-    cap_primitives::fs::stat(resolved.dir, &resolved.rest, FollowSymlinks::No)
-        .map(|meta| meta.mode() & MODE_MASK)
-        .map_err(|e| io_error(path, e))
+impl PluginState {
+    fn note_omissions(&mut self, path: &[u8], omissions: Vec<Omission>) {
+        if let Some(report) = &mut self.report {
+            for omission in omissions {
+                report.omitted(omission, path);
+            }
+        }
+    }
 }
 
-/// Sets permission bits, refusing read-only grants and symlinks.
-fn set_mode_of(resolved: &Resolved, path: &str, mode: u32) -> Result<(), PluginError> {
-    if !resolved.writable {
-        return Err(PluginError::Denied(format!(
-            "{path}: the granted directory is read-only"
-        )));
-    }
-    let meta = cap_primitives::fs::stat(resolved.dir, &resolved.rest, FollowSymlinks::No)
-        .map_err(|e| io_error(path, e))?;
-    // chmod follows a final symlink (Linux cannot chmod a link). The target
-    // would still be confined, but the contract refuses it. A swap between
-    // this check and the chmod can only retarget the chmod to another file
-    // inside the grant, which the guest could chmod directly anyway.
-    if meta.file_type().is_symlink() {
-        return Err(PluginError::Denied(format!("{path}: is a symbolic link")));
-    }
-    cap_primitives::fs::set_permissions(
-        resolved.dir,
-        &resolved.rest,
-        Permissions::from_mode(mode & MODE_MASK),
-    )
-    .map_err(|e| io_error(path, e))
+/// A `posix-fs` call that cannot trap: its refusals are the guest's errors.
+macro_rules! fs_call {
+    ($self:ident, $($call:tt)*) => {
+        Ok($self.posix.$($call)*)
+    };
 }
 
 impl posix_fs::Host for PluginState {
+    // Plugin calls have a thread of their own (`call_thread`): blocking it
+    // costs less than a hand-off to the blocking pool.
+    async fn stat(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<FileStat, PluginError>> {
+        fs_call!(self, stat(&path))
+    }
+
+    async fn read_dir(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<Vec<u8>>, PluginError>> {
+        fs_call!(self, read_dir(&path))
+    }
+
+    async fn read_link(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
+        fs_call!(self, read_link(&path))
+    }
+
+    async fn open_read(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
+        Ok(match self.posix.open_read(&path) {
+            Ok(file) => Ok(self.table.push(file)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn create_file(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
+        Ok(match self.posix.create_file(&path) {
+            Ok(file) => Ok(self.table.push(file)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn create_dir(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, create_dir(&path))
+    }
+
+    async fn symlink(
+        &mut self,
+        target: Vec<u8>,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, symlink(&target, &path))
+    }
+
+    async fn hard_link(
+        &mut self,
+        existing: Vec<u8>,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, hard_link(&existing, &path))
+    }
+
+    async fn rename(
+        &mut self,
+        source: Vec<u8>,
+        destination: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, rename(&source, &destination))
+    }
+
+    async fn remove_file(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, remove_file(&path))
+    }
+
+    async fn set_metadata(
+        &mut self,
+        path: Vec<u8>,
+        update: MetadataUpdate,
+    ) -> wasmtime::Result<Result<Applied, PluginError>> {
+        Ok(match self.posix.set_metadata(&path, update) {
+            Ok((applied, omissions)) => {
+                self.note_omissions(&path, omissions);
+                Ok(applied)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
     async fn mode(&mut self, path: String) -> wasmtime::Result<Result<u32, PluginError>> {
-        let resolved = match self.posix.resolve(&path) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
-        };
-        // Plugin calls have a thread of their own (`call_thread`): blocking it
-        // costs less than a hand-off to the blocking pool.
-        Ok(mode_of(&resolved, &path))
+        fs_call!(self, mode(&path))
     }
 
     async fn set_mode(
@@ -160,19 +804,87 @@ impl posix_fs::Host for PluginState {
         path: String,
         mode: u32,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let resolved = match self.posix.resolve(&path) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(set_mode_of(&resolved, &path, mode))
+        Ok(match self.posix.set_mode(&path, mode) {
+            Ok(omissions) => {
+                self.note_omissions(path.as_bytes(), omissions);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl HostFile for PluginState {
+    async fn read(
+        &mut self,
+        file: Resource<PosixFile>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        let mut buf = vec![0; (max as usize).min(MAX_IO)];
+        let mut filled = 0;
+        // Short reads are retried so that only the end of the file returns
+        // less than asked.
+        while filled < buf.len() {
+            match io::Read::read(&mut file.file, &mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Ok(Err(error(&file.path, e))),
+            }
+        }
+        buf.truncate(filled);
+        Ok(Ok(buf))
+    }
+
+    async fn write_at(
+        &mut self,
+        file: Resource<PosixFile>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        if data.len() > MAX_IO {
+            return Ok(Err(PluginError::Denied(format!(
+                "{}: at most {MAX_IO} bytes per write-at call",
+                file.path
+            ))));
+        }
+        Ok(file
+            .file
+            .write_all_at(&data, offset)
+            .map_err(|e| error(&file.path, e)))
+    }
+
+    async fn set_size(
+        &mut self,
+        file: Resource<PosixFile>,
+        size: u64,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        Ok(file.file.set_len(size).map_err(|e| error(&file.path, e)))
+    }
+
+    async fn sync(
+        &mut self,
+        file: Resource<PosixFile>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        Ok(file.file.sync_data().map_err(|e| error(&file.path, e)))
+    }
+
+    async fn drop(&mut self, file: Resource<PosixFile>) -> wasmtime::Result<()> {
+        self.table.delete(file)?;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
-    fn grant(host: &std::path::Path, guest: &str, writable: bool) -> DirGrant {
+    fn grant(host: &Path, guest: &str, writable: bool) -> DirGrant {
         DirGrant {
             host: host.to_path_buf(),
             guest: guest.into(),
@@ -180,91 +892,117 @@ mod tests {
         }
     }
 
-    #[test]
-    fn longest_whole_component_prefix_wins() {
-        let grants = ["data", "data/sub", "database"];
-        let m = |p| match_grant(grants.iter().copied(), p);
-        assert_eq!(m("/data/x/y"), Some((0, PathBuf::from("x/y"))));
-        assert_eq!(m("/data/sub/z"), Some((1, PathBuf::from("z"))));
-        assert_eq!(m("/database"), Some((2, PathBuf::from("."))));
-        assert_eq!(m("/data//x/"), Some((0, PathBuf::from("x"))));
-        assert_eq!(m("/dat"), None);
-        assert_eq!(m("/etc/passwd"), None);
+    fn fs(grants: &[DirGrant], special_bits: bool) -> PosixFs {
+        PosixFs::new(
+            grants,
+            FsPolicy {
+                owners: OwnerPolicy::Numeric,
+                special_bits,
+            },
+        )
     }
 
-    #[cfg(unix)]
     #[test]
-    fn escapes_are_refused_and_symlinks_not_followed() {
-        use std::os::unix::fs::{PermissionsExt as _, symlink};
+    fn longest_whole_component_prefix_wins() {
+        let grants: [&[u8]; 3] = [b"data", b"data/sub", b"database"];
+        let m = |p: &[u8]| match_grant(grants.iter().copied(), p);
+        assert_eq!(m(b"/data/x/y"), Some((0, PathBuf::from("x/y"))));
+        assert_eq!(m(b"/data/sub/z"), Some((1, PathBuf::from("z"))));
+        assert_eq!(m(b"/database"), Some((2, PathBuf::from("."))));
+        assert_eq!(m(b"/data//x/"), Some((0, PathBuf::from("x"))));
+        assert_eq!(m(b"/dat"), None);
+        assert_eq!(m(b"/etc/passwd"), None);
+    }
+
+    #[test]
+    fn escapes_are_refused_and_final_symlinks_not_followed() {
         let root = tempfile::tempdir().unwrap();
         let granted = root.path().join("granted");
         std::fs::create_dir(&granted).unwrap();
         std::fs::write(root.path().join("secret"), b"x").unwrap();
         std::fs::write(granted.join("file"), b"x").unwrap();
-        std::fs::set_permissions(granted.join("file"), std::fs::Permissions::from_mode(0o640))
-            .unwrap();
         symlink("../secret", granted.join("escape")).unwrap();
-        symlink("file", granted.join("link")).unwrap();
+        std::fs::create_dir(granted.join("dir")).unwrap();
+        symlink("..", granted.join("dir/up")).unwrap();
+        symlink("/", granted.join("abs")).unwrap();
 
-        let mut rw = PosixFs::new(&[grant(&granted, "/data", true)]);
-        let r = rw.resolve("/data/file").unwrap();
-        let meta = cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).unwrap();
-        assert_eq!(meta.mode() & MODE_MASK, 0o640);
-
-        // `..` out of the grant fails inside cap-primitives.
-        let r = rw.resolve("/data/../secret").unwrap();
-        assert!(cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).is_err());
-        // Following a symlink that leads out fails too.
-        let r = rw.resolve("/data/escape").unwrap();
-        assert!(cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::Yes).is_err());
-        // Without following, the link itself is what we see.
-        let r = rw.resolve("/data/link").unwrap();
-        let meta = cap_primitives::fs::stat(r.dir, &r.rest, FollowSymlinks::No).unwrap();
-        assert!(meta.file_type().is_symlink());
+        let mut fs = fs(&[grant(&granted, "/data", true)], false);
+        assert!(fs.stat(b"/data/../secret").is_err());
+        assert!(fs.stat(b"/data/escape/x").is_err());
+        assert!(fs.stat(b"/data/abs/etc/passwd").is_err());
+        assert!(fs.read_dir(b"/data/dir/up/..").is_err());
+        assert_eq!(fs.stat(b"/data/escape").unwrap().type_, FileType::Symlink);
+        assert_eq!(fs.read_link(b"/data/abs").unwrap(), b"/");
+        assert!(
+            fs.open_read(b"/data/escape").is_err(),
+            "final link followed"
+        );
         assert!(matches!(
-            rw.resolve("/etc/passwd"),
+            fs.stat(b"/etc/passwd"),
             Err(PluginError::Denied(_))
         ));
     }
 
-    #[cfg(unix)]
     #[test]
-    fn set_mode_needs_a_writable_grant_and_refuses_symlinks() {
-        use std::os::unix::fs::{PermissionsExt as _, symlink};
+    fn names_of_any_bytes_are_listed_created_and_read() {
+        let root = tempfile::tempdir().unwrap();
+        let mut fs = fs(&[grant(root.path(), "/data", true)], false);
+        let name = b"/data/back\\slash\nnew-\xff";
+        let file = fs.create_file(name).unwrap();
+        file.file.write_all_at(b"content", 0).unwrap();
+        assert!(
+            fs.create_file(name).is_err(),
+            "create-file must not replace"
+        );
+        let names = fs.read_dir(b"/data").unwrap();
+        assert_eq!(names, vec![b"back\\slash\nnew-\xff".to_vec()]);
+        let mut read = fs.open_read(name).unwrap();
+        let mut content = Vec::new();
+        io::Read::read_to_end(&mut read.file, &mut content).unwrap();
+        assert_eq!(content, b"content");
+    }
+
+    #[test]
+    fn changes_need_a_writable_grant_and_special_bits_a_grant() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("file"), b"x").unwrap();
-        symlink("file", root.path().join("link")).unwrap();
-        let mut fs = PosixFs::new(&[
-            grant(root.path(), "/rw", true),
-            grant(root.path(), "/ro", false),
-        ]);
-
-        let file = fs.resolve("/rw/file").unwrap();
-        set_mode_of(&file, "/rw/file", 0o100604).unwrap();
-        assert_eq!(mode_of(&file, "/rw/file").unwrap(), 0o604);
-        let on_disk = std::fs::metadata(root.path().join("file")).unwrap();
-        assert_eq!(on_disk.permissions().mode() & 0o7777, 0o604);
-
-        let ro = fs.resolve("/ro/file").unwrap();
-        assert!(matches!(
-            set_mode_of(&ro, "/ro/file", 0o777),
-            Err(PluginError::Denied(_))
-        ));
-        let link = fs.resolve("/rw/link").unwrap();
-        assert!(matches!(
-            set_mode_of(&link, "/rw/link", 0o777),
-            Err(PluginError::Denied(_))
-        ));
-        let file = fs.resolve("/rw/file").unwrap();
-        assert_eq!(
-            mode_of(&file, "/rw/file").unwrap(),
-            0o604,
-            "link target untouched"
+        let mut ro = fs(&[grant(root.path(), "/ro", false)], true);
+        let denied = ro.create_dir(b"/ro/new").unwrap_err();
+        assert!(
+            matches!(&denied, PluginError::Denied(m) if m.contains("/ro")),
+            "{denied:?}"
         );
-        let missing = fs.resolve("/rw/missing").unwrap();
-        assert!(matches!(
-            mode_of(&missing, "/rw/missing"),
-            Err(PluginError::NotFound(_))
-        ));
+
+        let mut rw = fs(&[grant(root.path(), "/rw", true)], false);
+        let me = rw.stat(b"/rw/file").unwrap().owner;
+        let update = |mode| MetadataUpdate {
+            mode: Some(mode),
+            owner: Some(me.clone()),
+            mtime: Some(Timestamp {
+                seconds: -86_400,
+                nanoseconds: 5,
+            }),
+        };
+        let (applied, _) = rw.set_metadata(b"/rw/file", update(0o4755)).unwrap();
+        assert!(applied.owner);
+        assert_eq!(applied.dropped_mode_bits, 0o4000, "setuid needs the grant");
+        let on_disk = std::fs::metadata(root.path().join("file")).unwrap();
+        assert_eq!(on_disk.permissions().mode() & 0o7777, 0o755);
+        assert_eq!((on_disk.mtime(), on_disk.mtime_nsec()), (-86_400, 5));
+
+        let mut granted = fs(&[grant(root.path(), "/rw", true)], true);
+        let (applied, _) = granted.set_metadata(b"/rw/file", update(0o4755)).unwrap();
+        assert_eq!(applied.dropped_mode_bits, 0);
+        // Without a restored owner, setuid/setgid never stay.
+        let (applied, _) = granted
+            .set_metadata(
+                b"/rw/file",
+                MetadataUpdate {
+                    owner: None,
+                    ..update(0o6755)
+                },
+            )
+            .unwrap();
+        assert_eq!(applied.dropped_mode_bits, 0o6000);
     }
 }

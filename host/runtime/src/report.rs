@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bindings::stage::drhost::plugin::report;
+use crate::posix_fs::Omission;
 use crate::state::PluginState;
 
 /// Receives a stage's progress and messages (implemented by the job runner).
@@ -14,6 +15,55 @@ pub trait Reporter: Send + Sync {
     fn progress(&self, bytes: u64, items: u64);
     /// A status message with a stage-specific code.
     fn message(&self, code: u32, text: &str);
+    /// Something the stage left out or could not apply: the job completes
+    /// with warnings (codes in [`warning_codes`]).
+    fn warning(&self, code: u32, text: &str);
+}
+
+/// Codes of the warnings the runtime raises for a stage.
+pub mod warning_codes {
+    /// Entries a stage left out (`report.skipped`).
+    pub const ENTRIES_SKIPPED: u32 = 4030;
+    /// Owners a restore could not apply (policy or privilege).
+    pub const OWNERS_NOT_RESTORED: u32 = 5032;
+    /// Setuid, setgid or sticky bits a restore left out.
+    pub const MODE_BITS_DROPPED: u32 = 5033;
+}
+
+/// Paths named in a warning; the count says how many there were in all.
+const NAMED_PATHS: usize = 10;
+
+/// One kind of omission in a call: how many, and the first paths.
+#[derive(Default)]
+struct Omitted {
+    count: u64,
+    first: Vec<String>,
+}
+
+impl Omitted {
+    fn add(&mut self, path: &[u8], why: Option<&str>) {
+        self.count += 1;
+        if self.first.len() < NAMED_PATHS {
+            let path = drhost_repo::RawName(path.to_vec()).to_string();
+            self.first.push(match why {
+                Some(why) => format!("{path} ({})", truncate(why, 200)),
+                None => path,
+            });
+        }
+    }
+
+    fn report(&self, reporter: &dyn Reporter, code: u32, what: &str) {
+        if self.count == 0 {
+            return;
+        }
+        let more = if self.count > self.first.len() as u64 {
+            ", ..."
+        } else {
+            ""
+        };
+        let text = format!("{} {what}: {}{more}", self.count, self.first.join(", "));
+        reporter.warning(code, &text);
+    }
 }
 
 /// Messages passed on per call; later ones are dropped (and counted).
@@ -36,6 +86,9 @@ pub(crate) struct ReportState {
     dropped: u64,
     last_progress: Option<Instant>,
     pending: Option<(u64, u64)>,
+    skipped: Omitted,
+    owners: Omitted,
+    mode_bits: Omitted,
 }
 
 impl ReportState {
@@ -47,6 +100,9 @@ impl ReportState {
             dropped: 0,
             last_progress: None,
             pending: None,
+            skipped: Omitted::default(),
+            owners: Omitted::default(),
+            mode_bits: Omitted::default(),
         }
     }
 
@@ -83,11 +139,42 @@ impl ReportState {
         self.reporter.message(code, text);
     }
 
-    /// Delivers progress held back by the rate limit; called when the call ends.
+    /// An entry a stage left out, or metadata `posix-fs` could not apply.
+    pub(crate) fn skipped(&mut self, path: &[u8], reason: &str) {
+        self.skipped.add(path, Some(reason));
+    }
+
+    pub(crate) fn omitted(&mut self, omission: Omission, path: &[u8]) {
+        match omission {
+            Omission::Owner => self.owners.add(path, None),
+            Omission::ModeBits(bits) => self.mode_bits.add(path, Some(&format!("{bits:04o}"))),
+        }
+    }
+
+    /// Delivers progress held back by the rate limit and the warnings of the
+    /// call; called when the call ends.
     pub(crate) fn flush(&mut self, plugin: &str) {
         if let Some((bytes, items)) = self.pending.take() {
             self.reporter.progress(bytes, items);
         }
+        let reporter = self.reporter.as_ref();
+        self.skipped
+            .report(reporter, warning_codes::ENTRIES_SKIPPED, "entries left out");
+        self.owners.report(
+            reporter,
+            warning_codes::OWNERS_NOT_RESTORED,
+            "entries keep the restoring user as owner (owners not restored: \
+             the host may not change owners, or the stage's `owners` is `skip`)",
+        );
+        self.mode_bits.report(
+            reporter,
+            warning_codes::MODE_BITS_DROPPED,
+            "entries restored without setuid/setgid/sticky bits (their owner was not \
+             restored, or the stage has no `special_bits` grant)",
+        );
+        self.skipped = Omitted::default();
+        self.owners = Omitted::default();
+        self.mode_bits = Omitted::default();
         if self.dropped > 0 {
             tracing::warn!(plugin, dropped = self.dropped, "plugin messages dropped");
         }
@@ -121,6 +208,13 @@ impl report::Host for PluginState {
         }
         Ok(())
     }
+
+    async fn skipped(&mut self, path: Vec<u8>, reason: String) -> wasmtime::Result<()> {
+        if let Some(report) = &mut self.report {
+            report.skipped(&path, &self.redactor.apply(&reason));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +227,7 @@ pub(crate) mod tests {
     pub(crate) struct Recorder {
         pub progress: Mutex<Vec<(u64, u64)>>,
         pub messages: Mutex<Vec<(u32, String)>>,
+        pub warnings: Mutex<Vec<(u32, String)>>,
     }
 
     impl Reporter for Recorder {
@@ -142,6 +237,32 @@ pub(crate) mod tests {
         fn message(&self, code: u32, text: &str) {
             self.messages.lock().unwrap().push((code, text.to_string()));
         }
+        fn warning(&self, code: u32, text: &str) {
+            self.warnings.lock().unwrap().push((code, text.to_string()));
+        }
+    }
+
+    #[test]
+    fn omissions_become_one_warning_each_with_the_first_paths() {
+        let recorder = Arc::new(Recorder::default());
+        let mut state = ReportState::new(recorder.clone());
+        for i in 0..12 {
+            state.skipped(format!("sock{i}").as_bytes(), "a socket");
+        }
+        state.omitted(Omission::Owner, b"bin/\xff");
+        state.omitted(Omission::ModeBits(0o4000), b"bin/su");
+        state.flush("p");
+        let warnings = recorder.warnings.lock().unwrap();
+        assert_eq!(warnings.len(), 3);
+        assert_eq!(warnings[0].0, warning_codes::ENTRIES_SKIPPED);
+        assert!(
+            warnings[0]
+                .1
+                .starts_with("12 entries left out: sock0 (a socket)")
+        );
+        assert!(warnings[0].1.ends_with(", ..."));
+        assert!(warnings[1].1.contains("bin/\\xff"), "{}", warnings[1].1);
+        assert!(warnings[2].1.contains("bin/su (4000)"), "{}", warnings[2].1);
     }
 
     #[test]

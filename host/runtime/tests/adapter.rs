@@ -19,6 +19,7 @@ fn store_context(root: &std::path::Path) -> PluginContext {
             }],
             tcp_connect: vec![],
             http_connect: Vec::new(),
+            fs_policy: Default::default(),
         },
         limits: PluginLimits::default(),
         secrets: Vec::new(),

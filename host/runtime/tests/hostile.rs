@@ -25,6 +25,7 @@ fn grant(guest: &str, host: &Path) -> Grants {
         }],
         tcp_connect: vec![],
         http_connect: Vec::new(),
+        fs_policy: Default::default(),
     }
 }
 
@@ -44,7 +45,8 @@ fn entry(path: &str, kind: EntryKind, link_target: Option<&str>) -> EntryMeta {
         mode: 0o644,
         mtime_seconds: 1_700_000_000,
         mtime_nanoseconds: 0,
-        link_target: link_target.map(str::to_owned),
+        link_target: link_target.map(Into::into),
+        owner: None,
         attributes: Vec::new(),
     }
 }

@@ -133,6 +133,7 @@ fn grant(host: &Path, writable: bool) -> Grants {
         }],
         tcp_connect: vec![],
         http_connect: Vec::new(),
+        fs_policy: Default::default(),
     }
 }
 
@@ -297,6 +298,7 @@ fn file_meta(path: &str) -> drhost_repo::EntryMeta {
         mtime_seconds: 1_700_000_000,
         mtime_nanoseconds: 0,
         link_target: None,
+        owner: None,
         attributes: vec![],
     }
 }

@@ -142,8 +142,43 @@ pub struct StageConfig {
     /// `password`, as with `password_file`.
     #[serde(default)]
     pub password_env: Option<String>,
+    /// How a restore applies recorded owners: `numeric` (the recorded uid
+    /// and gid), `names` (the ids the recorded names have on this host) or
+    /// `skip`. Owners are applied only where the host may change them
+    /// (root or `CAP_CHOWN`); otherwise the job warns.
+    #[serde(default)]
+    pub owners: OwnersConfig,
+    /// Let the stage set setuid, setgid and sticky bits (a restore of
+    /// system directories needs it). Off: they are left out, with a warning.
+    #[serde(default)]
+    pub special_bits: bool,
     #[serde(default)]
     pub limits: LimitsConfig,
+}
+
+/// `owners` of a stage.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnersConfig {
+    #[default]
+    Numeric,
+    Names,
+    Skip,
+}
+
+impl StageConfig {
+    /// What the stage's `posix-fs` may change beyond file contents.
+    pub fn fs_policy(&self) -> drhost_runtime::FsPolicy {
+        use drhost_runtime::OwnerPolicy;
+        drhost_runtime::FsPolicy {
+            owners: match self.owners {
+                OwnersConfig::Numeric => OwnerPolicy::Numeric,
+                OwnersConfig::Names => OwnerPolicy::Names,
+                OwnersConfig::Skip => OwnerPolicy::Skip,
+            },
+            special_bits: self.special_bits,
+        }
+    }
 }
 
 /// Sandbox limits of one plugin.

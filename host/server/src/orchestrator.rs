@@ -49,6 +49,9 @@ impl Reporter for StageReporter {
     fn message(&self, code: u32, text: &str) {
         self.job.message(code, text);
     }
+    fn warning(&self, code: u32, text: &str) {
+        self.job.warn(code, text);
+    }
 }
 
 /// Stage list of a backup job: validation, the pipeline, cleanup.

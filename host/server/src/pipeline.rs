@@ -74,6 +74,7 @@ impl ConfiguredStage {
                     .collect(),
                 tcp_connect: self.config.tcp_connect.clone(),
                 http_connect: self.config.http_connect.clone(),
+                fs_policy: self.config.fs_policy(),
             },
             limits: self.config.limits.to_plugin_limits(),
         })

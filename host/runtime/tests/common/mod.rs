@@ -44,6 +44,7 @@ pub fn runtime() -> Runtime {
 pub struct Recorder {
     pub progress: Mutex<Vec<(u64, u64)>>,
     pub messages: Mutex<Vec<(u32, String)>>,
+    pub warnings: Mutex<Vec<(u32, String)>>,
 }
 
 impl Reporter for Recorder {
@@ -52,6 +53,9 @@ impl Reporter for Recorder {
     }
     fn message(&self, code: u32, text: &str) {
         self.messages.lock().unwrap().push((code, text.to_string()));
+    }
+    fn warning(&self, code: u32, text: &str) {
+        self.warnings.lock().unwrap().push((code, text.to_string()));
     }
 }
 
