@@ -160,7 +160,7 @@ impl ArchiveWriter {
             .find(|parent| self.symlinks.contains(parent));
         if let Some(link) = below_link {
             return Err(Refusal::Protocol(format!(
-                "entry {} lies below symlink entry {link}; entries may not be placed behind a symlink",
+                "entry {:?} lies below symlink entry {link:?}; entries may not be placed behind a symlink",
                 meta.path
             )));
         }

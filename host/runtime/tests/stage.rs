@@ -195,7 +195,8 @@ async fn object_store_fs_backs_up_and_restores_a_tree_exactly() {
         .filter(|e| matches!(e, ArchiveEvent::Begin(_)))
         .count();
     assert_eq!(summary.items as usize, entries);
-    assert_eq!(entries, before.len());
+    // Every entry below the root, and the root itself (empty path).
+    assert_eq!(entries, before.len() + 1);
     let data_bytes: usize = events
         .iter()
         .map(|e| match e {
