@@ -8,91 +8,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::tree::pseudo_random;
+use support::listing::{differences, listing};
 use support::{Deployment, TestHost, files_under};
-
-/// One line of the listing the issue compares: everything but content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Listed {
-    kind: &'static str,
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: (i64, i64),
-    link: Option<Vec<u8>>,
-    /// The first path (in byte order) of the file's hard-link group.
-    group: Option<Vec<u8>>,
-}
-
-/// Type, mode, owner, size, ns mtime, link target and hard-link group of
-/// every entry below `root` (and `root` itself, as the empty path).
-fn listing(root: &Path) -> BTreeMap<Vec<u8>, Listed> {
-    let mut out = BTreeMap::new();
-    let mut groups: BTreeMap<(u64, u64), Vec<u8>> = BTreeMap::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let path = root.join(&rel);
-        let meta = std::fs::symlink_metadata(&path).expect("lstat");
-        let ft = meta.file_type();
-        let kind = if ft.is_dir() {
-            "dir"
-        } else if ft.is_symlink() {
-            "link"
-        } else if ft.is_file() {
-            "file"
-        } else {
-            "other"
-        };
-        if ft.is_dir() {
-            for entry in std::fs::read_dir(&path).expect("read_dir") {
-                stack.push(rel.join(entry.expect("entry").file_name()));
-            }
-        }
-        let key = rel.as_os_str().as_bytes().to_vec();
-        let group = (ft.is_file() && meta.nlink() > 1).then(|| {
-            let first = groups
-                .entry((meta.dev(), meta.ino()))
-                .or_insert(key.clone());
-            if key < *first {
-                *first = key.clone();
-            }
-            (meta.dev(), meta.ino())
-        });
-        out.insert(
-            key,
-            (
-                Listed {
-                    kind,
-                    mode: meta.mode() & 0o7777,
-                    uid: meta.uid(),
-                    gid: meta.gid(),
-                    size: if ft.is_dir() { 0 } else { meta.len() },
-                    mtime: (meta.mtime(), meta.mtime_nsec()),
-                    link: ft.is_symlink().then(|| {
-                        std::fs::read_link(&path)
-                            .expect("readlink")
-                            .into_os_string()
-                            .into_vec()
-                    }),
-                    group: None,
-                },
-                group,
-            ),
-        );
-    }
-    out.into_iter()
-        .map(|(k, (mut listed, group))| {
-            listed.group = group.map(|g| groups[&g].clone());
-            (k, listed)
-        })
-        .collect()
-}
 
 fn set_mtime(path: &Path, seconds: i64, nanos: u32) {
     let time = std::time::UNIX_EPOCH + Duration::new(seconds as u64, nanos);
@@ -204,24 +127,7 @@ fn a_round_trip_restores_every_listed_property_and_reports_what_it_left_out() {
 
     let mut expected = listing(&source);
     expected.remove(&b"app.sock"[..].to_vec());
-    let actual = listing(&target);
-    let differences: Vec<_> = expected
-        .iter()
-        .filter(|(path, listed)| actual.get(*path) != Some(listed))
-        .map(|(path, listed)| {
-            format!(
-                "{}: {listed:?} came back as {:?}",
-                String::from_utf8_lossy(path),
-                actual.get(path)
-            )
-        })
-        .chain(
-            actual
-                .keys()
-                .filter(|path| !expected.contains_key(*path))
-                .map(|path| format!("{}: not in the source", String::from_utf8_lossy(path))),
-        )
-        .collect();
+    let differences = differences(&expected, &listing(&target));
     assert!(differences.is_empty(), "{differences:#?}");
 
     for path in files_under(&source) {

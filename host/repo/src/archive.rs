@@ -168,7 +168,7 @@ pub struct EntryMeta {
 
 /// Why an entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid entry {path}: {reason}")]
+#[error("invalid entry {path:?}: {reason}")]
 pub struct InvalidEntry {
     pub path: RawName,
     pub reason: String,
