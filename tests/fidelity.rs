@@ -13,8 +13,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::tree::pseudo_random;
 use support::listing::{differences, listing};
+use support::tree::pseudo_random;
 use support::{Deployment, TestHost, files_under};
 
 fn set_mtime(path: &Path, seconds: i64, nanos: u32) {
@@ -126,7 +126,7 @@ fn a_round_trip_restores_every_listed_property_and_reports_what_it_left_out() {
     assert_eq!(restore["status"], "COMPLETED", "{restore}");
 
     let mut expected = listing(&source);
-    expected.remove(&b"app.sock"[..].to_vec());
+    expected.remove(&b"app.sock"[..]);
     let differences = differences(&expected, &listing(&target));
     assert!(differences.is_empty(), "{differences:#?}");
 

@@ -85,7 +85,6 @@ pub fn listing(root: &Path) -> BTreeMap<Vec<u8>, Listed> {
         .collect()
 }
 
-
 /// Every entry that differs between two listings, readable, as
 /// `path: expected came back as actual`.
 pub fn differences(

@@ -3,9 +3,9 @@
 //! client script would, and can kill -9 and restart it.
 #![allow(dead_code)]
 
-pub mod listing;
 pub mod garage;
 pub mod hostile;
+pub mod listing;
 pub mod postgres;
 pub mod tree;
 pub mod webdriver;

@@ -199,12 +199,10 @@ impl EntryMeta {
             (EntryKind::Symlink | EntryKind::HardLink, None) => {
                 return refuse("a link without a target".into());
             }
-            (EntryKind::Symlink, Some(t)) => {
-                if t.is_empty() || t.len() > Self::MAX_PATH_LEN || t.as_bytes().contains(&0) {
-                    return refuse(
-                        "symlink target is empty, longer than 4096 bytes or has NUL".into(),
-                    );
-                }
+            (EntryKind::Symlink, Some(t))
+                if t.is_empty() || t.len() > Self::MAX_PATH_LEN || t.as_bytes().contains(&0) =>
+            {
+                return refuse("symlink target is empty, longer than 4096 bytes or has NUL".into());
             }
             (EntryKind::HardLink, Some(t)) => {
                 if let Err(reason) = check_relative_path(t.as_bytes()) {

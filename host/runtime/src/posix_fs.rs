@@ -93,10 +93,7 @@ impl PosixFs {
         // `..` as the final component would be resolved by the kernel from
         // the parent's handle, outside cap-primitives' confinement; guests
         // have no need for `.` or `..` at all.
-        if path
-            .split(|&b| b == b'/')
-            .any(|c| c == b"." || c == b"..")
-        {
+        if path.split(|&b| b == b'/').any(|c| c == b"." || c == b"..") {
             return Err(PluginError::Denied(format!(
                 "{shown}: `.` and `..` components are not allowed in posix-fs paths"
             )));
@@ -938,7 +935,10 @@ mod tests {
         symlink("/", granted.join("abs")).unwrap();
 
         let mut fs = fs(&[grant(&granted, "/data", true)], false);
-        assert!(matches!(fs.stat(b"/data/../secret"), Err(PluginError::Denied(_))));
+        assert!(matches!(
+            fs.stat(b"/data/../secret"),
+            Err(PluginError::Denied(_))
+        ));
         assert!(fs.stat(b"/data/escape/x").is_err());
         assert!(fs.stat(b"/data/abs/etc/passwd").is_err());
         assert!(fs.read_dir(b"/data/dir/up/..").is_err());

@@ -138,7 +138,12 @@ fn restic_side(sources: &[PathBuf], work: &Path) -> (Duration, Duration, usize) 
     let start = Instant::now();
     restic(
         &repo,
-        &["restore", "latest", "--target", &target.display().to_string()],
+        &[
+            "restore",
+            "latest",
+            "--target",
+            &target.display().to_string(),
+        ],
     );
     let restore = start.elapsed();
     let diffs = sources
