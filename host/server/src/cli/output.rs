@@ -100,6 +100,11 @@ pub fn job_summary(job: &Value) -> String {
         text("operation"),
         text("status")
     );
+    // Something was left out or not applied: say so on the first line, not
+    // only in the message below it.
+    if job.pointer("/result/state").and_then(Value::as_str) == Some("completed_with_warnings") {
+        out.push_str(" WITH WARNINGS");
+    }
     let (start, end) = (number("starttime"), number("endtime"));
     if end > 0 {
         let _ = write!(out, " in {}", overall_duration(end - start));
@@ -195,5 +200,18 @@ mod tests {
             "{summary}"
         );
         assert!(summary.ends_with("  Stage X: broken\n"), "{summary}");
+
+        let warned = json!({"jobid": "j2", "operation": "Backup", "status": "COMPLETED",
+                            "result": {"state": "completed_with_warnings",
+                                       "message": "1 entries left out: app.sock (a socket)"}});
+        let summary = job_summary(&warned);
+        assert!(
+            summary.starts_with("Job j2 (Backup): COMPLETED WITH WARNINGS\n"),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with("  1 entries left out: app.sock (a socket)\n"),
+            "{summary}"
+        );
     }
 }

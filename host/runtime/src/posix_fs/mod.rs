@@ -9,11 +9,10 @@
 //! use); the final component is then handled with the `*at` system calls and
 //! never followed.
 
-use std::collections::HashMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -22,11 +21,16 @@ use wasmtime::component::Resource;
 
 use crate::bindings::stage::drhost::plugin::archive::Owner;
 use crate::bindings::stage::drhost::plugin::posix_fs::{
-    self, Applied, FileStat, FileType, HostFile, MetadataUpdate, Timestamp,
+    self, Applied, FileStat, HostFile, MetadataUpdate, Timestamp,
 };
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::grants::{DirGrant, FsPolicy, OwnerPolicy};
 use crate::state::PluginState;
+use names::NameCache;
+use sys::{check, file_type, fstatat, openat, read_names, set_mtime};
+
+mod names;
+mod sys;
 
 /// Permission bits the interface deals in.
 const MODE_MASK: u32 = 0o7777;
@@ -426,238 +430,6 @@ impl PosixFs {
     }
 }
 
-/// User and group names by id and ids by name, looked up once per call:
-/// glibc reads `/etc/passwd` afresh on every lookup.
-#[derive(Default)]
-struct NameCache {
-    users: HashMap<u32, Option<String>>,
-    groups: HashMap<u32, Option<String>>,
-    uids: HashMap<String, Option<u32>>,
-    gids: HashMap<String, Option<u32>>,
-}
-
-impl NameCache {
-    fn user(&mut self, uid: u32) -> Option<String> {
-        self.users
-            .entry(uid)
-            .or_insert_with(|| lookup_user(uid))
-            .clone()
-    }
-
-    fn group(&mut self, gid: u32) -> Option<String> {
-        self.groups
-            .entry(gid)
-            .or_insert_with(|| lookup_group(gid))
-            .clone()
-    }
-
-    fn uid_of(&mut self, name: &str) -> Option<u32> {
-        *self
-            .uids
-            .entry(name.to_owned())
-            .or_insert_with(|| lookup_uid(name))
-    }
-
-    fn gid_of(&mut self, name: &str) -> Option<u32> {
-        *self
-            .gids
-            .entry(name.to_owned())
-            .or_insert_with(|| lookup_gid(name))
-    }
-}
-
-fn name_of(ptr: *const libc::c_char) -> Option<String> {
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null name from getpw*/getgr* is NUL-terminated and lives
-    // in the buffer passed to them, which outlives this call.
-    let name = unsafe { CStr::from_ptr(ptr) };
-    name.to_str().ok().map(str::to_owned)
-}
-
-fn lookup_user(uid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: all-zero is a valid `passwd`; getpwuid_r writes into it.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: pointers to live, correctly sized buffers.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    (rc == 0 && !result.is_null())
-        .then(|| name_of(pwd.pw_name))
-        .flatten()
-}
-
-fn lookup_group(gid: u32) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: as in `lookup_user`.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: pointers to live, correctly sized buffers.
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
-    (rc == 0 && !result.is_null())
-        .then(|| name_of(grp.gr_name))
-        .flatten()
-}
-
-fn lookup_uid(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: as in `lookup_user`.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: pointers to live, correctly sized buffers.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            name.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(pwd.pw_uid)
-}
-
-fn lookup_gid(name: &str) -> Option<u32> {
-    let name = CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 16384];
-    // SAFETY: as in `lookup_user`.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result = std::ptr::null_mut();
-    // SAFETY: pointers to live, correctly sized buffers.
-    let rc = unsafe {
-        libc::getgrnam_r(
-            name.as_ptr(),
-            &mut grp,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    (rc == 0 && !result.is_null()).then_some(grp.gr_gid)
-}
-
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn fstatat(at: &Located) -> io::Result<libc::stat> {
-    // SAFETY: all-zero is a valid `stat`; fstatat fills it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd, NUL-terminated name, live out-pointer.
-    check(unsafe {
-        libc::fstatat(
-            at.parent.as_raw_fd(),
-            at.name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })?;
-    Ok(st)
-}
-
-/// Opens the final component, never following it.
-fn openat(at: &Located, flags: libc::c_int, mode: libc::c_uint) -> io::Result<OwnedFd> {
-    // SAFETY: valid fd and NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            at.parent.as_raw_fd(),
-            at.name.as_ptr(),
-            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            mode,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just opened and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// The names in an open directory, without `.` and `..`.
-fn read_names(fd: OwnedFd) -> io::Result<Vec<Vec<u8>>> {
-    use std::os::fd::IntoRawFd;
-    let raw = fd.into_raw_fd();
-    // SAFETY: `raw` is an open directory fd; fdopendir takes it over.
-    let dir = unsafe { libc::fdopendir(raw) };
-    if dir.is_null() {
-        let e = io::Error::last_os_error();
-        // SAFETY: fdopendir failed, so `raw` is still ours to close.
-        unsafe { libc::close(raw) };
-        return Err(e);
-    }
-    let mut names = Vec::new();
-    let result = loop {
-        // readdir signals errors only through errno.
-        // SAFETY: errno is thread-local.
-        unsafe { *libc::__errno_location() = 0 };
-        // SAFETY: `dir` is an open DIR stream.
-        let entry = unsafe { libc::readdir(dir) };
-        if entry.is_null() {
-            let e = io::Error::last_os_error();
-            break if e.raw_os_error() == Some(0) {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-        // SAFETY: `d_name` of a returned entry is NUL-terminated.
-        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
-        if name != b"." && name != b".." {
-            names.push(name.to_vec());
-        }
-    };
-    // SAFETY: `dir` is open and closed once.
-    unsafe { libc::closedir(dir) };
-    result.map(|()| names)
-}
-
-fn set_mtime(at: &Located, mtime: Timestamp) -> io::Result<()> {
-    if mtime.nanoseconds >= 1_000_000_000 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "mtime nanoseconds out of range",
-        ));
-    }
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: mtime.seconds,
-            tv_nsec: i64::from(mtime.nanoseconds),
-        },
-    ];
-    // SAFETY: valid fd, name and a two-element times array.
-    check(unsafe {
-        libc::utimensat(
-            at.parent.as_raw_fd(),
-            at.name.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-}
-
-fn file_type(mode: u32) -> FileType {
-    match mode & libc::S_IFMT {
-        libc::S_IFREG => FileType::File,
-        libc::S_IFDIR => FileType::Directory,
-        libc::S_IFLNK => FileType::Symlink,
-        libc::S_IFIFO => FileType::Fifo,
-        libc::S_IFSOCK => FileType::Socket,
-        libc::S_IFCHR => FileType::CharDevice,
-        libc::S_IFBLK => FileType::BlockDevice,
-        _ => FileType::Unknown,
-    }
-}
-
 /// `path` without leading, trailing or doubled `/`.
 fn normalize(path: &[u8]) -> Vec<u8> {
     path.split(|&b| b == b'/')
@@ -890,6 +662,7 @@ impl HostFile for PluginState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bindings::stage::drhost::plugin::posix_fs::FileType;
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
     fn grant(host: &Path, guest: &str, writable: bool) -> DirGrant {
