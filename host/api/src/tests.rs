@@ -187,12 +187,12 @@ impl DrOps for FakeOps {
             json!({
                 "name": "Stage Object store", "plugin": "object-store-fs", "kind": "stage",
                 "stageKind": "object-store", "version": "0.1.0",
-                "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:00",
+                "witPackage": "drhost:plugin@0.2.0", "digest": "sha256:00",
                 "capabilities": {"directories": [{"guest": "/data", "access": "ro"}]},
             }),
             json!({
                 "name": "store-fs", "plugin": "store-fs", "kind": "store-adapter",
-                "version": "0.1.0", "witPackage": "drhost:plugin@0.1.0", "digest": "sha256:11",
+                "version": "0.1.0", "witPackage": "drhost:plugin@0.2.0", "digest": "sha256:11",
                 "capabilities": {"directories": []},
             }),
         ])

@@ -1,7 +1,7 @@
 //! drhost's sandboxed WebAssembly plugin runtime.
 //!
 //! Plugins are WebAssembly components (`wasm32-wasip2`) implementing the
-//! `drhost:plugin@0.1.0` worlds in `wit/`: *stages* back up and restore one
+//! `drhost:plugin@0.2.0` worlds in `wit/`: *stages* back up and restore one
 //! part of a deployment through a host-owned archive, *store adapters* keep
 //! repository objects on some medium. Each call runs in a fresh instance with
 //! no ambient authority (only the directories and TCP addresses granted for
@@ -56,7 +56,7 @@ pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 
 /// The WIT package (and version) every plugin implements, as plugins and
 /// operators see it in `wit/`.
-pub const WIT_PACKAGE: &str = "drhost:plugin@0.1.0";
+pub const WIT_PACKAGE: &str = "drhost:plugin@0.2.0";
 
 use crate::cache::ComponentCache;
 use crate::state::PluginState;
