@@ -41,12 +41,14 @@ struct Omitted {
 }
 
 impl Omitted {
-    fn add(&mut self, path: &[u8], why: Option<&str>) {
+    /// Counts one more; `why` is only worked out for the paths named, since
+    /// a restore without privileges calls this for every file.
+    fn add(&mut self, path: &[u8], why: impl FnOnce() -> Option<String>) {
         self.count += 1;
         if self.first.len() < NAMED_PATHS {
             let path = drhost_repo::RawName(path.to_vec()).to_string();
-            self.first.push(match why {
-                Some(why) => format!("{path} ({})", truncate(why, 200)),
+            self.first.push(match why() {
+                Some(why) => format!("{path} ({})", truncate(&why, 200)),
                 None => path,
             });
         }
@@ -141,13 +143,13 @@ impl ReportState {
 
     /// An entry a stage left out, or metadata `posix-fs` could not apply.
     pub(crate) fn skipped(&mut self, path: &[u8], reason: &str) {
-        self.skipped.add(path, Some(reason));
+        self.skipped.add(path, || Some(reason.to_owned()));
     }
 
     pub(crate) fn omitted(&mut self, omission: Omission, path: &[u8]) {
         match omission {
-            Omission::Owner => self.owners.add(path, None),
-            Omission::ModeBits(bits) => self.mode_bits.add(path, Some(&format!("{bits:04o}"))),
+            Omission::Owner => self.owners.add(path, || None),
+            Omission::ModeBits(bits) => self.mode_bits.add(path, || Some(format!("{bits:04o}"))),
         }
     }
 
