@@ -1,5 +1,5 @@
 //! drhost's admin REST API, compatible with the disaster-recovery resources of
-//! the Enterprise Administrator API (`../shared/spec/`).
+//! the Enterprise Administrator API (`docs/reference/`).
 //!
 //! [`router`] serves everything under `/<context>/admin/...` plus
 //! `POST /<context>/sharing/rest/generateToken`. Handlers parse and authorise

@@ -3,7 +3,7 @@
 //! render the result; they never touch jobs, stores or plugins themselves.
 //!
 //! Resource views are returned as JSON values already in the shape of the
-//! reference API (see `../shared/spec/api.md`), so this crate only wraps them.
+//! reference API (see `docs/reference/api.md`), so this crate only wraps them.
 
 use async_trait::async_trait;
 use serde_json::Value;
