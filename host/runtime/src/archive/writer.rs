@@ -1,0 +1,338 @@
+//! The host side of `archive-writer` (and `archive-reuse`): checks a
+//! backing-up stage's calls and forwards them as events.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use drhost_repo::{EntryKind, EntryMeta, RawName, UnchangedFiles};
+use tokio::sync::mpsc;
+use wasmtime::component::Resource;
+
+use super::{ArchiveBatch, ArchiveEvent, Pending, entry_from_wit};
+use crate::bindings::stage::drhost::plugin::archive::{self as wit, HostArchiveWriter};
+use crate::bindings::stage::drhost::plugin::archive_reuse;
+use crate::bindings::stage::drhost::plugin::types::PluginError;
+use crate::limits::MAX_CHUNK_BYTES;
+use crate::state::PluginState;
+
+/// The entry a writer is in the middle of.
+struct OpenEntry {
+    path: RawName,
+    kind: EntryKind,
+}
+
+/// Host side of `archive-writer`: checks the protocol and forwards events to
+/// the backup pipeline in batches through a bounded channel (back-pressure).
+pub struct ArchiveWriter {
+    out: mpsc::Sender<ArchiveBatch>,
+    pending: Pending,
+    /// Answers `reuse-unchanged`; without it no file is taken over.
+    unchanged: Option<UnchangedFiles>,
+    open: Option<OpenEntry>,
+    bytes: u64,
+    max_bytes: Option<u64>,
+    /// Paths of the symlink entries written so far: no later entry may lie
+    /// below one, or a restore would write through the link, possibly out of
+    /// its target (a real directory walk never yields such an entry).
+    symlinks: HashSet<RawName>,
+}
+
+impl ArchiveWriter {
+    pub(crate) fn new(
+        out: mpsc::Sender<ArchiveBatch>,
+        unchanged: Option<UnchangedFiles>,
+        max_bytes: Option<u64>,
+    ) -> Self {
+        Self {
+            out,
+            pending: Pending::default(),
+            unchanged,
+            open: None,
+            bytes: 0,
+            max_bytes,
+            symlinks: HashSet::new(),
+        }
+    }
+
+    /// Refuses `meta` if it lies below a symlink entry; remembers symlinks.
+    fn check_symlinks(&mut self, meta: &EntryMeta) -> Result<(), Refusal> {
+        let path = meta.path.as_bytes();
+        let below_link = path
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .map(|(end, _)| RawName(path[..end].to_vec()))
+            .find(|parent| self.symlinks.contains(parent));
+        if let Some(link) = below_link {
+            return Err(Refusal::Protocol(format!(
+                "entry {:?} lies below symlink entry {link:?}; entries may not be placed behind a symlink",
+                meta.path
+            )));
+        }
+        if meta.kind == EntryKind::Symlink {
+            self.symlinks.insert(meta.path.clone());
+        }
+        Ok(())
+    }
+
+    /// The path of an entry begun and never ended, checked when backup returns.
+    pub(crate) fn unfinished_entry(&self) -> Option<&RawName> {
+        self.open.as_ref().map(|e| &e.path)
+    }
+}
+
+/// Why a writer call was refused.
+pub(crate) enum Refusal {
+    /// The plugin broke the protocol; remembered so the call fails.
+    Protocol(String),
+    /// The archive limit; remembered so the call fails.
+    Limit(u64),
+    /// The consumer of the archive went away (its own error is the cause).
+    Closed,
+    /// Host code failed (e.g. reading the chunk index).
+    Host(String),
+}
+
+impl ArchiveWriter {
+    fn begin(&mut self, meta: wit::EntryMeta) -> Result<ArchiveEvent, Refusal> {
+        if let Some(open) = &self.open {
+            return Err(Refusal::Protocol(format!(
+                "began entry {:?} before ending entry {:?}",
+                RawName(meta.path),
+                open.path
+            )));
+        }
+        let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
+        self.check_symlinks(&meta)?;
+        self.open = Some(OpenEntry {
+            path: meta.path.clone(),
+            kind: meta.kind,
+        });
+        Ok(ArchiveEvent::Begin(meta))
+    }
+
+    fn data(&mut self, data: Vec<u8>) -> Result<Option<ArchiveEvent>, Refusal> {
+        let open = self
+            .open
+            .as_ref()
+            .ok_or_else(|| Refusal::Protocol("wrote data outside an entry".into()))?;
+        if open.kind != EntryKind::File {
+            return Err(Refusal::Protocol(format!(
+                "wrote data into {:?}, which is not a regular file",
+                open.path
+            )));
+        }
+        if data.len() > MAX_CHUNK_BYTES {
+            return Err(Refusal::Protocol(format!(
+                "wrote {} bytes in one call; the limit is {MAX_CHUNK_BYTES}",
+                data.len()
+            )));
+        }
+        let total = self.bytes.saturating_add(data.len() as u64);
+        if let Some(max) = self.max_bytes.filter(|max| total > *max) {
+            return Err(Refusal::Limit(max));
+        }
+        self.bytes = total;
+        Ok((!data.is_empty()).then(|| ArchiveEvent::Data(Bytes::from(data))))
+    }
+
+    fn end(&mut self) -> Result<ArchiveEvent, Refusal> {
+        self.open
+            .take()
+            .map(|_| ArchiveEvent::End)
+            .ok_or_else(|| Refusal::Protocol("ended an entry that was not begun".into()))
+    }
+
+    /// The entry for `meta` if it is an unchanged file of `size` bytes.
+    fn reuse(&mut self, meta: wit::EntryMeta, size: u64) -> Result<Option<ArchiveEvent>, Refusal> {
+        if let Some(open) = &self.open {
+            return Err(Refusal::Protocol(format!(
+                "asked to reuse {:?} before ending entry {:?}",
+                RawName(meta.path),
+                open.path
+            )));
+        }
+        let meta = entry_from_wit(meta).map_err(Refusal::Protocol)?;
+        self.check_symlinks(&meta)?;
+        let Some(unchanged) = &self.unchanged else {
+            return Ok(None);
+        };
+        // Blocks on the index file at worst: stage calls have their own thread.
+        let found = unchanged
+            .lookup(&meta, size)
+            .map_err(|e| Refusal::Host(format!("cannot look up unchanged files: {e}")))?;
+        Ok(found.map(|file| ArchiveEvent::Unchanged { meta, file }))
+    }
+
+    /// Queues `event`, sending the batch once it is full.
+    async fn push(&mut self, event: ArchiveEvent) -> Result<(), Refusal> {
+        if self.pending.add(event) {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued; called once more when the backup returns.
+    pub(crate) async fn flush(&mut self) -> Result<(), Refusal> {
+        match self.pending.take() {
+            Some(batch) => self.out.send(batch).await.map_err(|_| Refusal::Closed),
+            None => Ok(()),
+        }
+    }
+}
+
+impl PluginState {
+    /// Records why a writer call was refused and tells the plugin.
+    pub(crate) fn refuse(&mut self, refusal: Refusal) -> PluginError {
+        match refusal {
+            Refusal::Protocol(message) => {
+                self.notes.protocol(message.clone());
+                PluginError::InvalidData(message)
+            }
+            Refusal::Limit(max) => {
+                self.notes.archive_limit.get_or_insert(max);
+                PluginError::Denied(format!("the archive size limit of {max} bytes is reached"))
+            }
+            Refusal::Closed => {
+                self.notes
+                    .host_failure("the backup pipeline stopped accepting data");
+                PluginError::Io("the host stopped accepting archive data".into())
+            }
+            Refusal::Host(message) => {
+                self.notes.host_failure(message.clone());
+                PluginError::Io(message)
+            }
+        }
+    }
+}
+
+impl HostArchiveWriter for PluginState {
+    async fn begin_entry(
+        &mut self,
+        writer: Resource<ArchiveWriter>,
+        meta: wit::EntryMeta,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let writer = self.table.get_mut(&writer)?;
+        let result = match writer.begin(meta) {
+            Ok(event) => writer.push(event).await,
+            Err(refusal) => Err(refusal),
+        };
+        Ok(result.map_err(|r| self.refuse(r)))
+    }
+
+    async fn write(
+        &mut self,
+        writer: Resource<ArchiveWriter>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let writer = self.table.get_mut(&writer)?;
+        let result = match writer.data(data) {
+            Ok(Some(event)) => writer.push(event).await,
+            Ok(None) => Ok(()),
+            Err(refusal) => Err(refusal),
+        };
+        Ok(result.map_err(|r| self.refuse(r)))
+    }
+
+    async fn end_entry(
+        &mut self,
+        writer: Resource<ArchiveWriter>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let writer = self.table.get_mut(&writer)?;
+        let result = match writer.end() {
+            Ok(event) => writer.push(event).await,
+            Err(refusal) => Err(refusal),
+        };
+        Ok(result.map_err(|r| self.refuse(r)))
+    }
+
+    async fn drop(&mut self, writer: Resource<ArchiveWriter>) -> wasmtime::Result<()> {
+        self.table.delete(writer)?;
+        Ok(())
+    }
+}
+
+impl archive_reuse::Host for PluginState {
+    async fn reuse_unchanged(
+        &mut self,
+        writer: Resource<ArchiveWriter>,
+        meta: wit::EntryMeta,
+        size: u64,
+    ) -> wasmtime::Result<Result<bool, PluginError>> {
+        let writer = self.table.get_mut(&writer)?;
+        let result = match writer.reuse(meta, size) {
+            Ok(Some(event)) => writer.push(event).await.map(|()| true),
+            Ok(None) => Ok(false),
+            Err(refusal) => Err(refusal),
+        };
+        Ok(result.map_err(|r| self.refuse(r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::convert::test_meta::wit_meta;
+    use super::*;
+
+    #[test]
+    fn no_entry_may_lie_below_a_symlink_entry() {
+        let mut w = ArchiveWriter::new(mpsc::channel(8).0, None, None);
+        assert!(w.begin(wit_meta("a/link", wit::EntryKind::Symlink)).is_ok());
+        assert!(w.end().is_ok());
+        for path in ["a/link/x", "a/link/deeper/x"] {
+            match w.begin(wit_meta(path, wit::EntryKind::File)) {
+                Err(Refusal::Protocol(m)) => assert!(m.contains("\"a/link\""), "{m}"),
+                _ => panic!("{path} accepted"),
+            }
+            assert!(matches!(
+                w.reuse(wit_meta(path, wit::EntryKind::File), 1),
+                Err(Refusal::Protocol(_))
+            ));
+        }
+        // Siblings and names that merely start with the link's name are fine.
+        for path in ["a/linked", "a/x", "a/link2/x"] {
+            assert!(
+                w.begin(wit_meta(path, wit::EntryKind::File)).is_ok(),
+                "{path}"
+            );
+            assert!(w.end().is_ok());
+        }
+    }
+
+    #[test]
+    fn writer_enforces_order_kinds_and_limits() {
+        let (tx, _rx) = mpsc::channel(8);
+        let mut w = ArchiveWriter::new(tx, None, Some(10));
+        assert!(matches!(w.data(vec![1]), Err(Refusal::Protocol(_))));
+        assert!(matches!(w.end(), Err(Refusal::Protocol(_))));
+        assert!(w.begin(wit_meta("d", wit::EntryKind::Directory)).is_ok());
+        assert!(
+            matches!(w.data(vec![1]), Err(Refusal::Protocol(_))),
+            "data into a directory"
+        );
+        assert!(matches!(
+            w.begin(wit_meta("f", wit::EntryKind::File)),
+            Err(Refusal::Protocol(_))
+        ));
+        assert!(w.end().is_ok());
+        assert!(w.begin(wit_meta("f", wit::EntryKind::File)).is_ok());
+        assert!(matches!(w.data(vec![]), Ok(None)));
+        assert!(matches!(
+            w.data(vec![0; 10]),
+            Ok(Some(ArchiveEvent::Data(_)))
+        ));
+        assert!(matches!(w.data(vec![0; 1]), Err(Refusal::Limit(10))));
+        assert_eq!(w.unfinished_entry(), Some(&RawName::from("f")));
+        let mut big = ArchiveWriter::new(mpsc::channel(1).0, None, None);
+        big.begin(wit_meta("f", wit::EntryKind::File))
+            .unwrap_or_else(|_| panic!());
+        assert!(matches!(
+            big.data(vec![0; MAX_CHUNK_BYTES + 1]),
+            Err(Refusal::Protocol(_))
+        ));
+    }
+
+    fn repo_meta(path: &str) -> EntryMeta {
+        entry_from_wit(wit_meta(path, wit::EntryKind::File)).unwrap()
+    }
+}
