@@ -331,8 +331,4 @@ mod tests {
             Err(Refusal::Protocol(_))
         ));
     }
-
-    fn repo_meta(path: &str) -> EntryMeta {
-        entry_from_wit(wit_meta(path, wit::EntryKind::File)).unwrap()
-    }
 }
