@@ -1,0 +1,200 @@
+//! The `posix-fs` interface and its `file` resource, bound to
+//! [`PluginState`]: each call goes to the plugin's [`PosixFs`], and what a
+//! call could not apply is noted for the stage's report.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use wasmtime::component::Resource;
+
+use super::{MAX_IO, Omission, PosixFile, error};
+use crate::bindings::stage::drhost::plugin::posix_fs::{
+    self, Applied, FileStat, HostFile, MetadataUpdate,
+};
+use crate::bindings::stage::drhost::plugin::types::PluginError;
+use crate::state::PluginState;
+
+impl PluginState {
+    fn note_omissions(&mut self, path: &[u8], omissions: Vec<Omission>) {
+        if let Some(report) = &mut self.report {
+            for omission in omissions {
+                report.omitted(omission, path);
+            }
+        }
+    }
+}
+
+/// A `posix-fs` call that cannot trap: its refusals are the guest's errors.
+macro_rules! fs_call {
+    ($self:ident, $($call:tt)*) => {
+        Ok($self.posix.$($call)*)
+    };
+}
+
+impl posix_fs::Host for PluginState {
+    // Plugin calls have a thread of their own (`call_thread`): blocking it
+    // costs less than a hand-off to the blocking pool.
+    async fn stat(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<FileStat, PluginError>> {
+        fs_call!(self, stat(&path))
+    }
+
+    async fn read_dir(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<Vec<u8>>, PluginError>> {
+        fs_call!(self, read_dir(&path))
+    }
+
+    async fn read_link(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
+        fs_call!(self, read_link(&path))
+    }
+
+    async fn open_read(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
+        Ok(match self.posix.open_read(&path) {
+            Ok(file) => Ok(self.table.push(file)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn create_file(
+        &mut self,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
+        Ok(match self.posix.create_file(&path) {
+            Ok(file) => Ok(self.table.push(file)?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn create_dir(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, create_dir(&path))
+    }
+
+    async fn symlink(
+        &mut self,
+        target: Vec<u8>,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, symlink(&target, &path))
+    }
+
+    async fn hard_link(
+        &mut self,
+        existing: Vec<u8>,
+        path: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, hard_link(&existing, &path))
+    }
+
+    async fn rename(
+        &mut self,
+        source: Vec<u8>,
+        destination: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, rename(&source, &destination))
+    }
+
+    async fn remove_file(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<(), PluginError>> {
+        fs_call!(self, remove_file(&path))
+    }
+
+    async fn set_metadata(
+        &mut self,
+        path: Vec<u8>,
+        update: MetadataUpdate,
+    ) -> wasmtime::Result<Result<Applied, PluginError>> {
+        Ok(match self.posix.set_metadata(&path, update) {
+            Ok((applied, omissions)) => {
+                self.note_omissions(&path, omissions);
+                Ok(applied)
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn mode(&mut self, path: String) -> wasmtime::Result<Result<u32, PluginError>> {
+        fs_call!(self, mode(&path))
+    }
+
+    async fn set_mode(
+        &mut self,
+        path: String,
+        mode: u32,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        Ok(match self.posix.set_mode(&path, mode) {
+            Ok(omissions) => {
+                self.note_omissions(path.as_bytes(), omissions);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl HostFile for PluginState {
+    async fn read(
+        &mut self,
+        file: Resource<PosixFile>,
+        max: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        let mut buf = vec![0; (max as usize).min(MAX_IO)];
+        let mut filled = 0;
+        // Short reads are retried so that only the end of the file returns
+        // less than asked.
+        while filled < buf.len() {
+            match io::Read::read(&mut file.file, &mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Ok(Err(error(&file.path, e))),
+            }
+        }
+        buf.truncate(filled);
+        Ok(Ok(buf))
+    }
+
+    async fn write_at(
+        &mut self,
+        file: Resource<PosixFile>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        if data.len() > MAX_IO {
+            return Ok(Err(PluginError::Denied(format!(
+                "{}: at most {MAX_IO} bytes per write-at call",
+                file.path
+            ))));
+        }
+        Ok(file
+            .file
+            .write_all_at(&data, offset)
+            .map_err(|e| error(&file.path, e)))
+    }
+
+    async fn set_size(
+        &mut self,
+        file: Resource<PosixFile>,
+        size: u64,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        Ok(file.file.set_len(size).map_err(|e| error(&file.path, e)))
+    }
+
+    async fn sync(
+        &mut self,
+        file: Resource<PosixFile>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        let file = self.table.get_mut(&file)?;
+        Ok(file.file.sync_data().map_err(|e| error(&file.path, e)))
+    }
+
+    async fn drop(&mut self, file: Resource<PosixFile>) -> wasmtime::Result<()> {
+        self.table.delete(file)?;
+        Ok(())
+    }
+}
