@@ -25,10 +25,11 @@ use crate::http::HttpPolicy;
 use crate::limits::{
     HOSTCALL_FUEL, MAX_COMPONENT_HANDLES, MAX_TABLE_ENTRIES, MemoryLimiter, PluginLimits,
 };
+use crate::notes::CallNotes;
 use crate::posix_fs::PosixFs;
 use crate::redact::Redactor;
 use crate::report::{ReportState, Reporter, truncate};
-use crate::state::{CallNotes, PluginState};
+use crate::state::PluginState;
 use crate::{PluginContext, Shared};
 
 /// How the wasm side of a call failed.

@@ -4,10 +4,12 @@
 
 use std::time::Instant;
 
+use wasmtime::component::HasData;
+
 use crate::bindings::stage::drhost::plugin::host::{self, LogLevel};
 use crate::bindings::stage::drhost::plugin::types;
+use crate::redact::Redactor;
 use crate::report::truncate;
-use crate::state::PluginState;
 
 /// Sustained log lines per second a plugin may write.
 const LOG_LINES_PER_SECOND: f64 = 100.0;
@@ -51,16 +53,31 @@ impl LogLimiter {
     }
 }
 
-impl host::Host for PluginState {
+/// The part of a call's data `host` (and `types`) work on.
+pub(crate) struct PluginHost<'a> {
+    pub(crate) plugin: &'a str,
+    pub(crate) config_json: &'a str,
+    pub(crate) log: &'a mut LogLimiter,
+    pub(crate) redactor: &'a Redactor,
+}
+
+/// Links `host` and `types` to a [`PluginHost`] view of the call's data.
+pub(crate) struct PluginHostData;
+
+impl HasData for PluginHostData {
+    type Data<'a> = PluginHost<'a>;
+}
+
+impl host::Host for PluginHost<'_> {
     async fn config(&mut self) -> wasmtime::Result<String> {
-        Ok(self.config_json.clone())
+        Ok(self.config_json.to_string())
     }
 
     async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let Some(dropped) = self.log.admit(Instant::now()) else {
             return Ok(());
         };
-        let plugin = &*self.plugin;
+        let plugin = self.plugin;
         if dropped > 0 {
             tracing::warn!(plugin, dropped, "plugin log lines dropped (rate limit)");
         }
@@ -76,7 +93,7 @@ impl host::Host for PluginState {
     }
 }
 
-impl types::Host for PluginState {}
+impl types::Host for PluginHost<'_> {}
 
 #[cfg(test)]
 mod tests {

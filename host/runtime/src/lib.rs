@@ -26,9 +26,11 @@ mod grants;
 mod host;
 mod http;
 mod limits;
+mod notes;
 mod posix_fs;
 mod redact;
 mod report;
+mod resources;
 mod stage;
 mod state;
 mod streams;
@@ -38,7 +40,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 
 pub use adapter::{AdapterInfo, AdapterStore, StoreAdapter};
 pub use archive::{ArchiveBatch, ArchiveEvent, PluginGone, RestoreFeed};
@@ -59,6 +61,10 @@ pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
 pub const WIT_PACKAGE: &str = "drhost:plugin@0.2.0";
 
 use crate::cache::ComponentCache;
+use crate::host::PluginHostData;
+use crate::posix_fs::PosixData;
+use crate::report::ReportData;
+use crate::resources::ResourceData;
 use crate::state::PluginState;
 
 /// What one plugin call runs with.
@@ -268,7 +274,13 @@ fn stage_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::stage::StagePlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    use bindings::stage::drhost::plugin::{archive, archive_reuse, host, posix_fs, report, types};
+    types::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
+    host::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
+    report::add_to_linker::<_, ReportData>(&mut linker, PluginState::report_host)?;
+    archive::add_to_linker::<_, ResourceData>(&mut linker, PluginState::resource_host)?;
+    archive_reuse::add_to_linker::<_, ResourceData>(&mut linker, PluginState::resource_host)?;
+    posix_fs::add_to_linker::<_, PosixData>(&mut linker, PluginState::posix_host)?;
     Ok(linker)
 }
 
@@ -277,6 +289,12 @@ fn adapter_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::adapter::StoreAdapterPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    use bindings::stage::drhost::plugin::{host, types};
+    types::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
+    host::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
+    bindings::adapter::drhost::plugin::streams::add_to_linker::<_, ResourceData>(
+        &mut linker,
+        PluginState::resource_host,
+    )?;
     Ok(linker)
 }

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::component::HasData;
+
 use crate::bindings::stage::drhost::plugin::report;
 use crate::posix_fs::Omission;
-use crate::state::PluginState;
+use crate::redact::Redactor;
 
 /// Receives a stage's progress and messages (implemented by the job runner).
 pub trait Reporter: Send + Sync {
@@ -196,7 +198,22 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl report::Host for PluginState {
+/// The part of a call's data `report` works on.
+pub(crate) struct ReportHost<'a> {
+    pub(crate) plugin: &'a str,
+    /// Absent for calls that report to no job: their reports go nowhere.
+    pub(crate) report: Option<&'a mut ReportState>,
+    pub(crate) redactor: &'a Redactor,
+}
+
+/// Links `report` to a [`ReportHost`] view of the call's data.
+pub(crate) struct ReportData;
+
+impl HasData for ReportData {
+    type Data<'a> = ReportHost<'a>;
+}
+
+impl report::Host for ReportHost<'_> {
     async fn progress(&mut self, bytes_done: u64, items_done: u64) -> wasmtime::Result<()> {
         if let Some(report) = &mut self.report {
             report.progress(bytes_done, items_done, Instant::now());
@@ -206,7 +223,7 @@ impl report::Host for PluginState {
 
     async fn message(&mut self, code: u32, text: String) -> wasmtime::Result<()> {
         if let Some(report) = &mut self.report {
-            report.message(&self.plugin, code, &self.redactor.apply(&text));
+            report.message(self.plugin, code, &self.redactor.apply(&text));
         }
         Ok(())
     }

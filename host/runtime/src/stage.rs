@@ -175,7 +175,7 @@ impl StagePlugin {
                         .delete(writer)
                         .map_err(|e| CallError::Call(e.into()))?;
                     if let Err(refusal) = writer.flush().await {
-                        store.data_mut().refuse(refusal);
+                        refusal.record(&mut store.data_mut().notes);
                     }
                     if let (Ok(_), Some(path)) = (&result, writer.unfinished_entry()) {
                         store

@@ -9,12 +9,14 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::host::LogLimiter;
+use crate::host::{LogLimiter, PluginHost};
 use crate::http::HttpPolicy;
 use crate::limits::MemoryLimiter;
-use crate::posix_fs::PosixFs;
+use crate::notes::CallNotes;
+use crate::posix_fs::{PosixFs, PosixHost};
 use crate::redact::Redactor;
-use crate::report::ReportState;
+use crate::report::{ReportHost, ReportState};
+use crate::resources::ResourceHost;
 
 pub(crate) struct PluginState {
     /// Plugin name, for logs and error messages.
@@ -61,25 +63,38 @@ impl WasiHttpView for PluginState {
     }
 }
 
-/// Failures host code saw during a call. They outrank what the plugin
-/// returns: a plugin that gets an I/O error because the restore data was
-/// damaged reports "I/O error", but the cause worth showing is the damage.
-#[derive(Debug, Default)]
-pub(crate) struct CallNotes {
-    /// A host-side failure (consumer gone, damaged input, host resource error).
-    pub(crate) host_failure: Option<String>,
-    /// The first way the plugin misused a host interface.
-    pub(crate) protocol: Option<String>,
-    /// The archive size limit that was exceeded.
-    pub(crate) archive_limit: Option<u64>,
-}
-
-impl CallNotes {
-    pub(crate) fn host_failure(&mut self, message: impl Into<String>) {
-        self.host_failure.get_or_insert_with(|| message.into());
+/// The views each drhost interface is linked to: an interface's host code
+/// sees only the part of the call's data it needs.
+impl PluginState {
+    pub(crate) fn plugin_host(&mut self) -> PluginHost<'_> {
+        PluginHost {
+            plugin: &self.plugin,
+            config_json: &self.config_json,
+            log: &mut self.log,
+            redactor: &self.redactor,
+        }
     }
 
-    pub(crate) fn protocol(&mut self, message: impl Into<String>) {
-        self.protocol.get_or_insert_with(|| message.into());
+    pub(crate) fn report_host(&mut self) -> ReportHost<'_> {
+        ReportHost {
+            plugin: &self.plugin,
+            report: self.report.as_mut(),
+            redactor: &self.redactor,
+        }
+    }
+
+    pub(crate) fn resource_host(&mut self) -> ResourceHost<'_> {
+        ResourceHost {
+            table: &mut self.table,
+            notes: &mut self.notes,
+        }
+    }
+
+    pub(crate) fn posix_host(&mut self) -> PosixHost<'_> {
+        PosixHost {
+            fs: &mut self.posix,
+            table: &mut self.table,
+            report: self.report.as_mut(),
+        }
     }
 }

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 use crate::bindings::adapter::drhost::plugin::streams::{self, HostByteSink, HostByteSource};
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::limits::MAX_CHUNK_BYTES;
-use crate::state::PluginState;
+use crate::resources::ResourceHost;
 
 /// Largest piece a `byte-source.read` returns, whatever the adapter asks for.
 pub(crate) const MAX_SOURCE_READ: usize = 1 << 20;
@@ -91,7 +91,7 @@ impl ByteSink {
     }
 }
 
-impl HostByteSource for PluginState {
+impl HostByteSource for ResourceHost<'_> {
     async fn read(
         &mut self,
         source: Resource<ByteSource>,
@@ -106,7 +106,7 @@ impl HostByteSource for PluginState {
     }
 }
 
-impl HostByteSink for PluginState {
+impl HostByteSink for ResourceHost<'_> {
     async fn write(
         &mut self,
         sink: Resource<ByteSink>,
@@ -125,7 +125,7 @@ impl HostByteSink for PluginState {
     }
 }
 
-impl streams::Host for PluginState {}
+impl streams::Host for ResourceHost<'_> {}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use drhost_repo::{EntryMeta, UnchangedFile};
 use tokio::sync::mpsc;
 
 use crate::bindings::stage::drhost::plugin::archive as wit;
-use crate::state::PluginState;
+use crate::resources::ResourceHost;
 
 pub(crate) use convert::{entry_from_wit, entry_to_wit};
 pub use reader::ArchiveReader;
@@ -112,7 +112,7 @@ impl RestoreFeed {
     }
 }
 
-impl wit::Host for PluginState {}
+impl wit::Host for ResourceHost<'_> {}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use super::{ArchiveBatch, ArchiveEvent, entry_to_wit};
 use crate::bindings::stage::drhost::plugin::archive::{self as wit, HostArchiveReader};
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::limits::MAX_CHUNK_BYTES;
-use crate::state::PluginState;
+use crate::resources::ResourceHost;
 
 /// Where a reader is in the stream of events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +188,7 @@ fn truncated_input() -> ReadFailure {
     ReadFailure::Host("restore input ended in the middle of an entry".into())
 }
 
-impl PluginState {
+impl ResourceHost<'_> {
     fn read_failed(
         &mut self,
         reader: &Resource<ArchiveReader>,
@@ -214,7 +214,7 @@ impl PluginState {
     }
 }
 
-impl HostArchiveReader for PluginState {
+impl HostArchiveReader for ResourceHost<'_> {
     async fn next_entry(
         &mut self,
         reader: Resource<ArchiveReader>,

@@ -13,7 +13,8 @@ use crate::bindings::stage::drhost::plugin::archive::{self as wit, HostArchiveWr
 use crate::bindings::stage::drhost::plugin::archive_reuse;
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::limits::MAX_CHUNK_BYTES;
-use crate::state::PluginState;
+use crate::notes::CallNotes;
+use crate::resources::ResourceHost;
 
 /// The entry a writer is in the middle of.
 struct OpenEntry {
@@ -181,32 +182,31 @@ impl ArchiveWriter {
     }
 }
 
-impl PluginState {
+impl Refusal {
     /// Records why a writer call was refused and tells the plugin.
-    pub(crate) fn refuse(&mut self, refusal: Refusal) -> PluginError {
-        match refusal {
+    pub(crate) fn record(self, notes: &mut CallNotes) -> PluginError {
+        match self {
             Refusal::Protocol(message) => {
-                self.notes.protocol(message.clone());
+                notes.protocol(message.clone());
                 PluginError::InvalidData(message)
             }
             Refusal::Limit(max) => {
-                self.notes.archive_limit.get_or_insert(max);
+                notes.archive_limit.get_or_insert(max);
                 PluginError::Denied(format!("the archive size limit of {max} bytes is reached"))
             }
             Refusal::Closed => {
-                self.notes
-                    .host_failure("the backup pipeline stopped accepting data");
+                notes.host_failure("the backup pipeline stopped accepting data");
                 PluginError::Io("the host stopped accepting archive data".into())
             }
             Refusal::Host(message) => {
-                self.notes.host_failure(message.clone());
+                notes.host_failure(message.clone());
                 PluginError::Io(message)
             }
         }
     }
 }
 
-impl HostArchiveWriter for PluginState {
+impl HostArchiveWriter for ResourceHost<'_> {
     async fn begin_entry(
         &mut self,
         writer: Resource<ArchiveWriter>,
@@ -217,7 +217,7 @@ impl HostArchiveWriter for PluginState {
             Ok(event) => writer.push(event).await,
             Err(refusal) => Err(refusal),
         };
-        Ok(result.map_err(|r| self.refuse(r)))
+        Ok(result.map_err(|r| r.record(self.notes)))
     }
 
     async fn write(
@@ -231,7 +231,7 @@ impl HostArchiveWriter for PluginState {
             Ok(None) => Ok(()),
             Err(refusal) => Err(refusal),
         };
-        Ok(result.map_err(|r| self.refuse(r)))
+        Ok(result.map_err(|r| r.record(self.notes)))
     }
 
     async fn end_entry(
@@ -243,7 +243,7 @@ impl HostArchiveWriter for PluginState {
             Ok(event) => writer.push(event).await,
             Err(refusal) => Err(refusal),
         };
-        Ok(result.map_err(|r| self.refuse(r)))
+        Ok(result.map_err(|r| r.record(self.notes)))
     }
 
     async fn drop(&mut self, writer: Resource<ArchiveWriter>) -> wasmtime::Result<()> {
@@ -252,7 +252,7 @@ impl HostArchiveWriter for PluginState {
     }
 }
 
-impl archive_reuse::Host for PluginState {
+impl archive_reuse::Host for ResourceHost<'_> {
     async fn reuse_unchanged(
         &mut self,
         writer: Resource<ArchiveWriter>,
@@ -265,7 +265,7 @@ impl archive_reuse::Host for PluginState {
             Ok(None) => Ok(false),
             Err(refusal) => Err(refusal),
         };
-        Ok(result.map_err(|r| self.refuse(r)))
+        Ok(result.map_err(|r| r.record(self.notes)))
     }
 }
 

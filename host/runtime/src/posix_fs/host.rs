@@ -1,20 +1,35 @@
-//! The `posix-fs` interface and its `file` resource, bound to
-//! [`PluginState`]: each call goes to the plugin's [`PosixFs`], and what a
-//! call could not apply is noted for the stage's report.
+//! The `posix-fs` interface and its `file` resource: each call goes to the
+//! plugin's [`PosixFs`], and what a call could not apply is noted for the
+//! stage's report.
 
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use super::{MAX_IO, Omission, PosixFile, error};
+use super::{MAX_IO, Omission, PosixFile, PosixFs, error};
 use crate::bindings::stage::drhost::plugin::posix_fs::{
     self, Applied, FileStat, HostFile, MetadataUpdate,
 };
 use crate::bindings::stage::drhost::plugin::types::PluginError;
-use crate::state::PluginState;
+use crate::report::ReportState;
 
-impl PluginState {
+/// The part of a call's data `posix-fs` works on.
+pub(crate) struct PosixHost<'a> {
+    pub(crate) fs: &'a mut PosixFs,
+    pub(crate) table: &'a mut ResourceTable,
+    /// Where what a call could not apply is reported (stage calls for a job).
+    pub(crate) report: Option<&'a mut ReportState>,
+}
+
+/// Links `posix-fs` to a [`PosixHost`] view of the call's data.
+pub(crate) struct PosixData;
+
+impl HasData for PosixData {
+    type Data<'a> = PosixHost<'a>;
+}
+
+impl PosixHost<'_> {
     fn note_omissions(&mut self, path: &[u8], omissions: Vec<Omission>) {
         if let Some(report) = &mut self.report {
             for omission in omissions {
@@ -27,11 +42,11 @@ impl PluginState {
 /// A `posix-fs` call that cannot trap: its refusals are the guest's errors.
 macro_rules! fs_call {
     ($self:ident, $($call:tt)*) => {
-        Ok($self.posix.$($call)*)
+        Ok($self.fs.$($call)*)
     };
 }
 
-impl posix_fs::Host for PluginState {
+impl posix_fs::Host for PosixHost<'_> {
     // Plugin calls have a thread of their own (`call_thread`): blocking it
     // costs less than a hand-off to the blocking pool.
     async fn stat(&mut self, path: Vec<u8>) -> wasmtime::Result<Result<FileStat, PluginError>> {
@@ -53,7 +68,7 @@ impl posix_fs::Host for PluginState {
         &mut self,
         path: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
-        Ok(match self.posix.open_read(&path) {
+        Ok(match self.fs.open_read(&path) {
             Ok(file) => Ok(self.table.push(file)?),
             Err(e) => Err(e),
         })
@@ -63,7 +78,7 @@ impl posix_fs::Host for PluginState {
         &mut self,
         path: Vec<u8>,
     ) -> wasmtime::Result<Result<Resource<PosixFile>, PluginError>> {
-        Ok(match self.posix.create_file(&path) {
+        Ok(match self.fs.create_file(&path) {
             Ok(file) => Ok(self.table.push(file)?),
             Err(e) => Err(e),
         })
@@ -106,7 +121,7 @@ impl posix_fs::Host for PluginState {
         path: Vec<u8>,
         update: MetadataUpdate,
     ) -> wasmtime::Result<Result<Applied, PluginError>> {
-        Ok(match self.posix.set_metadata(&path, update) {
+        Ok(match self.fs.set_metadata(&path, update) {
             Ok((applied, omissions)) => {
                 self.note_omissions(&path, omissions);
                 Ok(applied)
@@ -124,7 +139,7 @@ impl posix_fs::Host for PluginState {
         path: String,
         mode: u32,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        Ok(match self.posix.set_mode(&path, mode) {
+        Ok(match self.fs.set_mode(&path, mode) {
             Ok(omissions) => {
                 self.note_omissions(path.as_bytes(), omissions);
                 Ok(())
@@ -134,7 +149,7 @@ impl posix_fs::Host for PluginState {
     }
 }
 
-impl HostFile for PluginState {
+impl HostFile for PosixHost<'_> {
     async fn read(
         &mut self,
         file: Resource<PosixFile>,

@@ -26,6 +26,7 @@ use names::NameCache;
 use sys::{check, file_type, fstatat, openat, read_names, set_mtime};
 
 mod host;
+pub(crate) use host::{PosixData, PosixHost};
 mod names;
 mod sys;
 
