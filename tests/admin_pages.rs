@@ -5,7 +5,7 @@
 //! (and to `docs/status-page.png` with `DRHOST_UPDATE_SCREENSHOT=1`).
 //! Also: the plugins resource shows grants but never secrets.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

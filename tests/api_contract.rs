@@ -1,7 +1,7 @@
 //! The admin API as existing client scripts use it: token forms, errors in
 //! the API's format, formats, stores, settings and jobs.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use std::time::Duration;

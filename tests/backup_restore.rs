@@ -1,7 +1,7 @@
 //! Back up a deployment through the API, restore it into empty targets, and
 //! compare the trees exactly; a second backup of unchanged data deduplicates.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

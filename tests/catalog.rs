@@ -6,7 +6,7 @@
 //! retention cleaner and garbage collection without ever being asked to
 //! delete or rewrite an object.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! the API's message. Once over plain HTTP on loopback (`--insecure-http`),
 //! once over HTTPS trusting the host's kept self-signed certificate.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! interrupted job reads failed with the reason and keeps no journal; with it
 //! on, see `tests/resume.rs`.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,7 @@
 //!   cause, nothing half-made is listed, earlier backups still restore, and
 //!   once space is freed the next backup succeeds.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! socket is reported, not silently dropped; and a restore that fails on a
 //! damaged pack leaves every file it was to replace whole.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

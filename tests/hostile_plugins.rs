@@ -5,7 +5,7 @@
 //! backup. The plugin is armed through `attack.json` in its granted
 //! directory, so one host serves the attack and the good backup after it.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

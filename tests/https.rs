@@ -3,7 +3,7 @@
 //! trust by pinning; plain HTTP is refused off loopback. Driven with curl, a
 //! client any operator has.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,7 +1,7 @@
 //! A wrong passcode or a damaged store object never yields a restore reported
 //! as success, and the error names what is wrong.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! capped, this peaked at 550-640 MiB on a 2 GiB file (and already above the
 //! target at this size); the `vs_restic` bench covers the multi-GiB case.
 
-mod support;
+use crate::support;
 
 use support::{Deployment, TestHost, tree};
 

@@ -3,7 +3,7 @@
 //! stage named; restoring it is refused unless the request says
 //! `partial=true`, and then restores only the complete stages.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! grant; the password kept out of everything the host records; and a server
 //! that stops in the middle of a backup.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

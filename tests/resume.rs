@@ -8,7 +8,7 @@
 //! 1 GiB of data keeps that under the 10% the acceptance criterion leaves
 //! (55–57% measured; at 384 MiB the resumed run wrote 63.5% again).
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! through the host's sandboxed `wasi:http`, granted only the server's
 //! authority.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! without bound each fail their stage within the configured limits, while the
 //! host keeps serving requests and later jobs succeed.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! the retention cleaner removes expired backups, frees their chunks and
 //! lists what it removed.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! its own objects, even when another store's directory was put inside it by
 //! hand.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
