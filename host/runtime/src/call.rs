@@ -234,6 +234,12 @@ fn classify<T>(
             limit: limits.cpu_time,
         });
     }
+    if exhausted_hostcall_fuel(&error) {
+        return Err(PluginFailure::TransferLimit {
+            plugin,
+            limit: HOSTCALL_FUEL as u64,
+        });
+    }
     if instantiating {
         return Err(PluginFailure::Instantiate {
             plugin,
@@ -244,6 +250,15 @@ fn classify<T>(
         plugin,
         message: trap_message(&error, output),
     })
+}
+
+/// Whether wasmtime refused to copy more than the store's hostcall fuel
+/// between guest and host. Its error type is private; its text is matched,
+/// and `tests/hostile_plugins.rs` (oversized summaries) catches a change.
+fn exhausted_hostcall_fuel(error: &wasmtime::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.to_string().contains("fuel allocated for hostcalls"))
 }
 
 /// The trap's reason, the innermost guest frames, and the end of what the

@@ -91,6 +91,15 @@ pub enum PluginFailure {
     #[error("plugin '{plugin}' misused the host interface: {message}")]
     Protocol { plugin: String, message: String },
 
+    /// The plugin passed the host more data in one call (lists and strings
+    /// of one import's arguments or one export's results) than the host
+    /// copies at once.
+    #[error(
+        "plugin '{plugin}' passed the host more than {} in one call (the limit on data handed over at once; e.g. a stage's summary may hold at most 256 metadata pairs and 1 MiB)",
+        human_bytes(*limit)
+    )]
+    TransferLimit { plugin: String, limit: u64 },
+
     /// The plugin wrote more archive bytes than `max_archive_bytes` allows.
     #[error("plugin '{plugin}' wrote more than its archive size limit of {}", human_bytes(*limit))]
     ArchiveLimit { plugin: String, limit: u64 },
@@ -111,6 +120,7 @@ impl PluginFailure {
             Self::CpuLimit { .. }
             | Self::MemoryLimit { .. }
             | Self::WallTimeout { .. }
+            | Self::TransferLimit { .. }
             | Self::ArchiveLimit { .. } => {}
         }
         self
@@ -128,6 +138,7 @@ impl PluginFailure {
             | Self::Plugin { plugin, .. }
             | Self::Host { plugin, .. }
             | Self::Protocol { plugin, .. }
+            | Self::TransferLimit { plugin, .. }
             | Self::ArchiveLimit { plugin, .. } => plugin,
         }
     }

@@ -34,6 +34,7 @@ mod resources;
 mod stage;
 mod state;
 mod streams;
+mod world;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub use report::{
     MAX_MESSAGE_BYTES, MAX_MESSAGE_BYTES_PER_CALL, MAX_MESSAGES_PER_CALL, Reporter, warning_codes,
 };
 pub use stage::{StageInfo, StageKind, StagePlugin, StageSummary};
+pub use world::WIT_VERSION;
 
 /// The WIT package (and version) every plugin implements, as plugins and
 /// operators see it in `wit/`.
@@ -66,6 +68,7 @@ use crate::posix_fs::PosixData;
 use crate::report::ReportData;
 use crate::resources::ResourceData;
 use crate::state::PluginState;
+use crate::world::World;
 
 /// What one plugin call runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +207,7 @@ impl Runtime {
             .stage_linker
             .instantiate_pre(&component)
             .and_then(bindings::stage::StagePluginPre::new)
-            .map_err(|e| instantiate_failure(name, e))?;
+            .map_err(|e| self.instantiate_failure(name, &component, World::Stage, e))?;
         let plugin = StagePlugin::new(name, pre, self.shared.clone(), stats).await?;
         tracing::info!(
             plugin = name,
@@ -227,7 +230,7 @@ impl Runtime {
             .adapter_linker
             .instantiate_pre(&component)
             .and_then(bindings::adapter::StoreAdapterPluginPre::new)
-            .map_err(|e| instantiate_failure(name, e))?;
+            .map_err(|e| self.instantiate_failure(name, &component, World::StoreAdapter, e))?;
         let adapter = StoreAdapter::new(name, pre, self.shared.clone(), stats).await?;
         tracing::info!(
             plugin = name,
@@ -259,10 +262,22 @@ impl Runtime {
     }
 }
 
-fn instantiate_failure(plugin: &str, error: wasmtime::Error) -> PluginFailure {
-    PluginFailure::Instantiate {
-        plugin: plugin.to_string(),
-        message: format!("{error:#}"),
+impl Runtime {
+    /// Why a component cannot be linked as `world`: the world it was built
+    /// for, if that is the reason, else wasmtime's account.
+    fn instantiate_failure(
+        &self,
+        plugin: &str,
+        component: &Component,
+        world: World,
+        error: wasmtime::Error,
+    ) -> PluginFailure {
+        let message = world::mismatch(&self.shared.engine, component, world)
+            .unwrap_or_else(|| format!("{error:#}"));
+        PluginFailure::Instantiate {
+            plugin: plugin.to_string(),
+            message,
+        }
     }
 }
 

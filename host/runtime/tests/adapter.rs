@@ -161,3 +161,31 @@ async fn http_requests_reach_only_granted_authorities() {
     let error = validate.await.unwrap().unwrap_err().to_string();
     assert!(!error.contains("HTTP-request-denied"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_of_the_other_world_is_named_as_such() {
+    let runtime = runtime();
+    let stage_as_adapter = runtime
+        .load_adapter("object-store-fs", &plugin_wasm("object_store_fs.wasm"))
+        .await
+        .err()
+        .expect("a stage is not an adapter")
+        .to_string();
+    assert!(
+        stage_as_adapter.contains("is a stage plugin (world drhost:plugin/stage-plugin@0.2.0)")
+            && stage_as_adapter
+                .contains("must target world drhost:plugin/store-adapter-plugin@0.2.0"),
+        "{stage_as_adapter}"
+    );
+    let adapter_as_stage = runtime
+        .load_stage("store-fs", &plugin_wasm("store_fs.wasm"))
+        .await
+        .err()
+        .expect("an adapter is not a stage")
+        .to_string();
+    assert!(
+        adapter_as_stage
+            .contains("is a store adapter (world drhost:plugin/store-adapter-plugin@0.2.0)"),
+        "{adapter_as_stage}"
+    );
+}
