@@ -9,7 +9,7 @@
 //! Modules, one job each:
 //! - [`params`]: request parameters from the query string and form body;
 //! - [`auth`]: users, password hashes, signed tokens, roles and privileges;
-//! - `extract`: token and public base URL from request headers;
+//! - `extract`: the token from request parameters and headers;
 //! - [`error`]: the API's error JSON and HTTP statuses;
 //! - [`format`]: `f=json|pjson|html` rendering; `html_value`, `forms`,
 //!   `page` and `login` make up the HTML admin pages;
@@ -53,7 +53,8 @@ pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenErr
 pub use error::ApiError;
 pub use format::Format;
 pub use ops::{
-    CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, TaskCall, TaskParams,
+    CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore, RestoreBackup, TaskCall,
+    TaskParams,
 };
 pub use params::{ParamError, Params};
 
@@ -78,6 +79,12 @@ pub struct ApiConfig {
     /// How many `generateToken` password checks (Argon2, ~20 MiB each) may run
     /// at once; further requests wait.
     pub max_concurrent_logins: usize,
+    /// `<scheme>://<host>[:<port>][/<prefix>]` under which clients reach this
+    /// API, without a trailing slash: every absolute URL the API answers
+    /// (`jobsUrl`, `tokenServicesUrl`, OAuth redirects) starts with it. It is
+    /// configured, never taken from the request's `Host` header, which a
+    /// client chooses.
+    pub public_url: String,
 }
 
 impl Default for ApiConfig {
@@ -89,6 +96,7 @@ impl Default for ApiConfig {
             max_token_minutes: 24 * 60,
             current_version: 11.4,
             max_concurrent_logins: 4,
+            public_url: "https://127.0.0.1:6443".to_owned(),
         }
     }
 }
@@ -119,8 +127,22 @@ impl App {
         path
     }
 
+    /// `path` (starting with `/`) as an absolute URL under the configured
+    /// public URL.
+    pub(crate) fn absolute_url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// Whether clients reach the API over HTTPS (`generateToken`'s `ssl`).
+    pub(crate) fn served_over_https(&self) -> bool {
+        self.config
+            .public_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
     /// `/<context>` (empty for an empty context).
-    fn context_prefix(&self) -> String {
+    pub(crate) fn context_prefix(&self) -> String {
         let mut prefix = String::new();
         for segment in &self.context {
             prefix.push('/');
