@@ -412,8 +412,9 @@ fn legacy_backuprestore_paths_back_up_list_restore_and_delete() {
     assert_eq!(code, 404, "{body}");
 }
 
-/// The DR setting `timeoutInSeconds` cancels a job that runs longer, and the
-/// cancelled backup leaves nothing listed.
+/// The DR setting `timeoutInSeconds` cancels a job that runs longer: the job
+/// ends `TIMED OUT` (the reference's status, which clients tell from
+/// `FAILED`), the DR status reads failed, and the backup leaves nothing listed.
 #[test]
 fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
     let deployment = Deployment::new();
@@ -429,9 +430,11 @@ fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
     assert_eq!(code, 200, "{body}");
     let jobid = host.create_backup("too-slow");
     let job = host.wait_job(&jobid, Duration::from_secs(120));
-    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["status"], "TIMED OUT", "{job}");
     let message = job["result"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("timeoutInSeconds (1 s)"), "{message}");
+    assert_eq!(job["result"]["state"], "failed", "{job}");
+    assert_eq!(host.status()["state"], "failed");
     assert!(host.backup_names().is_empty());
     // With time enough, the same backup succeeds.
     let (code, _) = host.post(

@@ -96,6 +96,17 @@ pub struct RestoreBackup {
     pub operation_uri: String,
 }
 
+/// Parameters of `stores/register` run as a job (`async=true`).
+#[derive(Debug, Clone)]
+pub struct RegisterStore {
+    pub store: String,
+    /// The parsed `settings` JSON (spec §9).
+    pub settings: Value,
+    pub is_default: bool,
+    pub username: String,
+    pub operation_uri: String,
+}
+
 /// Parameters of `backups/<backup>/delete`.
 #[derive(Debug, Clone)]
 pub struct DeleteBackup {
@@ -126,6 +137,9 @@ pub trait DrOps: Send + Sync + 'static {
         settings: Value,
         is_default: bool,
     ) -> Result<(), OpError>;
+    /// Registers a store in a job (`async=true`): answers at once, the job
+    /// runs what [`DrOps::register_store`] does and fails with its reason.
+    async fn register_store_async(&self, request: RegisterStore) -> Result<JobRef, OpError>;
     /// `settings` holds e.g. `{"default": true}` (spec §5.7).
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError>;
     async fn unregister_store(&self, store: &str) -> Result<(), OpError>;

@@ -12,7 +12,8 @@ use tower::ServiceExt;
 
 use crate::auth::now_ms;
 use crate::{
-    ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, router,
+    ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore,
+    RestoreBackup, router,
 };
 
 pub(crate) const DR: &str = "/arcgis/admin/system/disasterrecovery";
@@ -77,6 +78,14 @@ impl DrOps for FakeOps {
             json!({"op": "register", "store": store, "settings": settings, "default": is_default}),
         );
         Ok(())
+    }
+    async fn register_store_async(&self, request: RegisterStore) -> Result<JobRef, OpError> {
+        self.record(json!({"op": "register", "store": request.store, "settings": request.settings,
+                           "default": request.is_default, "async": true,
+                           "username": request.username, "operationURI": request.operation_uri}));
+        Ok(JobRef {
+            jobid: "j789".into(),
+        })
     }
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError> {
         self.record(json!({"op": "update_store", "store": store, "settings": settings}));
@@ -525,6 +534,27 @@ async fn tokens_survive_a_restart() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// `ssl` says whether the API is served over HTTPS: false only for a host
+/// serving plain HTTP (loopback only).
+#[tokio::test]
+async fn generate_token_says_ssl_false_over_plain_http() {
+    let h = harness_with(ApiConfig {
+        public_url: "http://127.0.0.1:8080".to_owned(),
+        ..ApiConfig::default()
+    });
+    let body = format!("username=admin&password={PASSWORD}&f=json");
+    let reply = h
+        .send(request(
+            Method::POST,
+            "/arcgis/sharing/rest/generateToken",
+            Some(&body),
+            &[],
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["ssl"], json!(false));
+}
+
 #[tokio::test]
 async fn generate_token_and_use_it() {
     let h = harness();
@@ -542,7 +572,8 @@ async fn generate_token_and_use_it() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let value = reply.json();
-    assert_eq!(value["ssl"], json!(false));
+    // The API is served over HTTPS (the default public URL).
+    assert_eq!(value["ssl"], json!(true));
     let expires = value["expires"].as_i64().expect("expires is a number");
     assert!(expires >= before + 3_600_000 && expires <= now_ms() + 3_600_000);
     let token = value["token"].as_str().expect("token");
@@ -830,19 +861,16 @@ async fn get_with_parameters_in_the_body() {
 
 #[tokio::test]
 async fn create_backup_answers_the_job_envelope() {
-    let h = harness();
+    let h = harness_with(ApiConfig {
+        public_url: "https://dr.example.org:8443".to_owned(),
+        ..ApiConfig::default()
+    });
     let path = format!("{DR}/stores/s1/backups/create");
     let body = format!(
         "name=nightly&passcode=12345678&description=None&storeName=ignored&f=pjson&token={}",
         h.token
     );
-    let headers = [
-        ("Host", "dr.example.org:8443"),
-        ("X-Forwarded-Proto", "https"),
-    ];
-    let reply = h
-        .send(request(Method::POST, &path, Some(&body), &headers))
-        .await;
+    let reply = h.send(request(Method::POST, &path, Some(&body), &[])).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(
         reply.json(),
@@ -857,18 +885,30 @@ async fn create_backup_answers_the_job_envelope() {
                     "operationURI": path})
         ]
     );
-    let reply = h
-        .send(request(
-            Method::POST,
-            &path,
-            Some(&body),
-            &[("Host", "plain.example.org")],
-        ))
-        .await;
-    assert_eq!(
-        reply.json()["jobsUrl"],
-        "http://plain.example.org/arcgis/admin/jobs/j123"
-    );
+}
+
+/// `jobsUrl` comes from the configured public URL: a client that sends
+/// another `Host` (or `X-Forwarded-Proto`) cannot point it elsewhere, nor
+/// downgrade it to `http://`.
+#[tokio::test]
+async fn jobs_urls_ignore_the_host_header() {
+    let h = harness();
+    let path = format!("{DR}/stores/s1/backups/create");
+    let body = format!("name=nightly&passcode=12345678&f=json&token={}", h.token);
+    for headers in [
+        &[("Host", "evil.example.org")][..],
+        &[("Host", "evil.example.org:80"), ("X-Forwarded-Proto", "http")][..],
+        &[][..],
+    ] {
+        let reply = h
+            .send(request(Method::POST, &path, Some(&body), headers))
+            .await;
+        assert_eq!(
+            reply.json()["jobsUrl"],
+            "https://127.0.0.1:6443/arcgis/admin/jobs/j123",
+            "{headers:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -939,7 +979,12 @@ async fn register_store_booleans() {
             &format!("storeName=s2&settings={settings}&isDefault=false&async=True"),
         )
         .await;
-    assert_eq!(reply.json(), json!({"status": "success"}));
+    // `async=True` registers in a job, as the ArcGIS API for Python expects.
+    assert_eq!(
+        reply.json(),
+        json!({"jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j789",
+               "jobid": "j789", "status": "SUBMITTED"})
+    );
     let reply = h
         .post(&path, &format!("storeName=s3&settings={settings}"))
         .await;
@@ -948,6 +993,10 @@ async fn register_store_booleans() {
     let defaults: Vec<&Value> = calls.iter().map(|c| &c["default"]).collect();
     assert_eq!(defaults, vec![&json!(true), &json!(false), &json!(false)]);
     assert_eq!(calls[0]["settings"]["storageConfig"]["size"], "64Gi");
+    let asynchronous: Vec<bool> = calls.iter().map(|c| c["async"] == json!(true)).collect();
+    assert_eq!(asynchronous, vec![false, true, false]);
+    assert_eq!(calls[1]["settings"]["storageConfig"]["size"], "64Gi");
+    assert_eq!(calls[1]["operationURI"], path);
 
     let reply = h
         .post(
@@ -1058,8 +1107,12 @@ async fn backup_update_restore_delete() {
     let restored = h
         .post(&format!("{backup}/restore"), "passcode=right-passcode")
         .await;
-    assert_eq!(restored.json()["jobid"], "j456");
-    assert_eq!(restored.json()["status"], "SUBMITTED");
+    // The reference's answer, plus the job to follow.
+    assert_eq!(
+        restored.json(),
+        json!({"status": "success", "jobid": "j456",
+               "jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j456"})
+    );
 
     assert_eq!(
         h.post(&format!("{backup}/delete"), "").await.json(),
@@ -1068,7 +1121,7 @@ async fn backup_update_restore_delete() {
     let deferred = h.post(&format!("{backup}/delete"), "async=True").await;
     assert_eq!(
         deferred.json()["jobsUrl"],
-        "http://localhost/arcgis/admin/jobs/j789"
+        "https://127.0.0.1:6443/arcgis/admin/jobs/j789"
     );
     let calls = h.ops.calls();
     assert_eq!(
@@ -1175,6 +1228,7 @@ async fn legacy_resources_and_operations() {
         )
         .await;
     assert_eq!(restored.json()["jobid"], "j456");
+    assert_eq!(restored.json()["status"], "success");
     assert_eq!(
         h.post(&format!("{backup}/delete"), "storeName=s2")
             .await
@@ -1492,7 +1546,7 @@ async fn custom_context() {
         .await;
     assert_eq!(
         reply.json()["jobsUrl"],
-        "http://localhost/portal/x/admin/jobs/j123"
+        "https://127.0.0.1:6443/portal/x/admin/jobs/j123"
     );
 }
 

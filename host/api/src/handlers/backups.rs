@@ -57,14 +57,16 @@ pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
 }
 
 /// `POST backups/<backup>/restore` with `passcode`; the legacy `storeName` is
-/// ignored. Answers the job envelope.
+/// ignored. Answers the reference's `{"status": "success"}` (clients such as
+/// the ArcGIS API for Python test for exactly that) once the restore job has
+/// started, with `jobid` and `jobsUrl` to follow it.
 pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
     let job = ctx
         .app
         .ops
         .restore_backup(opened_backup(ctx, store, backup)?)
         .await?;
-    Ok(ctx.job_envelope(&job))
+    Ok(ctx.started_job(&job))
 }
 
 /// `POST backups/<backup>/verify` with `passcode` (a drhost addition): a job

@@ -44,13 +44,23 @@ impl Ctx<'_> {
 
     /// `{"jobsUrl": ..., "jobid": ..., "status": "SUBMITTED"}`.
     pub(crate) fn job_envelope(&self, job: &JobRef) -> Value {
-        let url = format!(
-            "{}{}/jobs/{}",
-            extract::base_url(&self.parts.headers),
+        json!({"jobsUrl": self.jobs_url(job), "jobid": job.jobid, "status": "SUBMITTED"})
+    }
+
+    /// `{"status": "success", "jobid": ..., "jobsUrl": ...}`: the answer of an
+    /// operation whose reference answer is plain success but which runs as a
+    /// job here.
+    pub(crate) fn started_job(&self, job: &JobRef) -> Value {
+        json!({"status": "success", "jobid": job.jobid, "jobsUrl": self.jobs_url(job)})
+    }
+
+    /// The job's absolute URL, under the configured public URL.
+    pub(crate) fn jobs_url(&self, job: &JobRef) -> String {
+        self.app.absolute_url(&format!(
+            "{}/jobs/{}",
             self.app.admin_prefix(),
             crate::pct::encode_segment(&job.jobid)
-        );
-        json!({"jobsUrl": url, "jobid": job.jobid, "status": "SUBMITTED"})
+        ))
     }
 }
 

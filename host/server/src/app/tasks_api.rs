@@ -180,7 +180,7 @@ impl Host {
         match run.jobid.as_deref().and_then(|id| self.jobs.get(id)) {
             Some(job) => match job.status {
                 JobStatus::Completed => RunStatus::Succeeded,
-                JobStatus::Failed => RunStatus::Failed,
+                JobStatus::Failed | JobStatus::TimedOut => RunStatus::Failed,
                 _ => RunStatus::Executing,
             },
             None => RunStatus::Failed,
