@@ -2,7 +2,10 @@
 //! the Enterprise Administrator API (`../shared/spec/`).
 //!
 //! [`router`] serves everything under `/<context>/admin/...` plus
-//! `POST /<context>/sharing/rest/generateToken`. Handlers parse and authorise
+//! `POST /<context>/sharing/rest/generateToken`, and the few portal
+//! resources and the OAuth2 sign-in a portal client such as the ArcGIS API
+//! for Python needs before it reaches the admin API (`handlers/portal.rs`,
+//! `handlers/oauth.rs`, `oauth`). Handlers parse and authorise
 //! requests, call the host through [`DrOps`], and render the result as JSON,
 //! pretty JSON or a minimal HTML page (`f=json|pjson|html`).
 //!
@@ -31,6 +34,7 @@ mod html_value;
 mod login;
 mod middleware;
 mod names;
+mod oauth;
 mod page;
 mod pct;
 mod routes;
@@ -38,6 +42,8 @@ mod throttle;
 
 #[cfg(test)]
 mod html_tests;
+#[cfg(test)]
+mod portal_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
@@ -110,6 +116,8 @@ pub(crate) struct App {
     pub(crate) auth: Arc<Auth>,
     pub(crate) login_slots: Semaphore,
     pub(crate) logins: throttle::LoginThrottle,
+    /// OAuth2 sign-ins in progress and their codes.
+    pub(crate) oauth: oauth::OAuthStore,
 }
 
 impl App {
@@ -171,6 +179,7 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         auth,
         login_slots,
         logins: throttle::LoginThrottle::default(),
+        oauth: oauth::OAuthStore::default(),
     });
     Router::new()
         .fallback(handlers::dispatch)

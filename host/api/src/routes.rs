@@ -35,9 +35,36 @@ pub(crate) enum TaskRoute {
     },
 }
 
+/// The few portal (`/<context>/sharing/...`) resources a portal client such
+/// as the ArcGIS API for Python reads before it turns to the admin API, and
+/// its OAuth2 sign-in. Every other portal path stays 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PortalRoute {
+    /// `sharing/rest`: `currentVersion`.
+    Root,
+    /// `sharing/rest/info`: where tokens come from.
+    Info,
+    /// `sharing/rest/portals/self`: what kind of portal this is, and the
+    /// signed-in user.
+    PortalSelf,
+    /// `sharing/rest/community/self`: the signed-in user and its role.
+    CommunitySelf,
+    /// `sharing/rest/community/users/<name>` (the signed-in user only).
+    CommunityUser { name: String },
+    /// `sharing/rest/oauth2/authorize`: the sign-in page of the
+    /// authorization-code flow.
+    Authorize,
+    /// `sharing/oauth2/signin`: the sign-in form's target; answers the code.
+    Signin,
+    /// `sharing/rest/oauth2/token`: a code for an access token.
+    Token,
+}
+
 /// What a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
+    /// `/<context>/sharing/...` (see [`PortalRoute`]).
+    Portal(PortalRoute),
     /// `/admin/system/tasks/...` (spec §8).
     Task(TaskRoute),
     /// `/<context>/sharing/rest/generateToken`
@@ -148,9 +175,28 @@ pub(crate) fn match_path(context: &[String], path: &str) -> Result<Route, ApiErr
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
         ["sharing", "rest", "generateToken"] => Ok(Route::GenerateToken),
+        ["sharing", portal @ ..] => match_portal(portal)
+            .map(Route::Portal)
+            .ok_or_else(not_found),
         ["admin", admin @ ..] => match_admin(admin).ok_or_else(not_found),
         _ => Err(not_found()),
     }
+}
+
+fn match_portal(path: &[&str]) -> Option<PortalRoute> {
+    Some(match path {
+        ["rest"] => PortalRoute::Root,
+        ["rest", "info"] => PortalRoute::Info,
+        ["rest", "portals", "self"] => PortalRoute::PortalSelf,
+        ["rest", "community", "self"] => PortalRoute::CommunitySelf,
+        ["rest", "community", "users", name] => PortalRoute::CommunityUser {
+            name: (*name).to_owned(),
+        },
+        ["rest", "oauth2", "authorize"] => PortalRoute::Authorize,
+        ["oauth2", "signin"] => PortalRoute::Signin,
+        ["rest", "oauth2", "token"] => PortalRoute::Token,
+        _ => return None,
+    })
 }
 
 fn match_admin(path: &[&str]) -> Option<Route> {
@@ -258,6 +304,7 @@ impl Route {
     pub(crate) fn kind(&self) -> Kind {
         match self {
             Route::GenerateToken
+            | Route::Portal(PortalRoute::Signin | PortalRoute::Token)
             | Route::UpdateSettings
             | Route::RegisterStore
             | Route::UpdateStore { .. }
@@ -293,11 +340,11 @@ impl Route {
         }
     }
 
-    /// The privilege the caller needs; `None` for `generateToken`, which
-    /// needs no token.
+    /// The privilege the caller needs; `None` for `generateToken` and the
+    /// portal resources, which check tokens themselves (or need none).
     pub(crate) fn privilege(&self) -> Option<Privilege> {
         let privilege = match self {
-            Route::GenerateToken => return None,
+            Route::GenerateToken | Route::Portal(_) => return None,
             Route::Jobs | Route::Job { .. } => Privilege::ReadJobs,
             // Schedules hold passcodes: administrators only (spec §3).
             Route::UpdateSettings | Route::Task(_) => Privilege::ManageSettings,
@@ -602,6 +649,51 @@ mod tests {
         ] {
             assert!(matches!(route(&path), Err(ApiError::NotFound(_))), "{path}");
         }
+    }
+
+    #[test]
+    fn portal_paths() {
+        let cases = [
+            ("/arcgis/sharing/rest", PortalRoute::Root),
+            ("/arcgis/sharing/rest/", PortalRoute::Root),
+            ("/arcgis/sharing/rest/info", PortalRoute::Info),
+            ("/arcgis/sharing/rest/portals/self", PortalRoute::PortalSelf),
+            (
+                "/arcgis/sharing/rest/community/self",
+                PortalRoute::CommunitySelf,
+            ),
+            (
+                "/arcgis/sharing/rest/community/users/admin",
+                PortalRoute::CommunityUser {
+                    name: "admin".to_owned(),
+                },
+            ),
+            (
+                "/arcgis/sharing/rest/oauth2/authorize",
+                PortalRoute::Authorize,
+            ),
+            ("/arcgis/sharing/oauth2/signin", PortalRoute::Signin),
+            ("/arcgis/sharing/rest/oauth2/token", PortalRoute::Token),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(route(path), Ok(Route::Portal(expected)), "{path}");
+        }
+        // Nothing else of a portal is served.
+        for path in [
+            "/arcgis/sharing",
+            "/arcgis/sharing/rest/search",
+            "/arcgis/sharing/rest/content/items/x",
+            "/arcgis/sharing/rest/portals/0123456789ABCDEF",
+            "/arcgis/sharing/rest/community/users/a/b",
+            "/arcgis/sharing/oauth2/approval",
+            "/arcgis/sharing/rest/oauth2/signin",
+        ] {
+            assert!(matches!(route(path), Err(ApiError::NotFound(_))), "{path}");
+        }
+        let signin = Route::Portal(PortalRoute::Signin);
+        assert!(signin.check_method(&Method::GET).is_err());
+        let authorize = Route::Portal(PortalRoute::Authorize);
+        assert!(authorize.check_method(&Method::GET).is_ok());
     }
 
     #[test]

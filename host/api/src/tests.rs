@@ -17,7 +17,7 @@ use crate::{
 };
 
 pub(crate) const DR: &str = "/arcgis/admin/system/disasterrecovery";
-const PASSWORD: &str = "admin-password";
+pub(crate) const PASSWORD: &str = "admin-password";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Records every mutating call as JSON; behaviour keyed on names.
@@ -216,7 +216,7 @@ pub(crate) struct Harness {
     dir: tempfile::TempDir,
 }
 
-fn harness_with(config: ApiConfig) -> Harness {
+pub(crate) fn harness_with(config: ApiConfig) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let (auth, _) = Auth::load_or_init(dir.path(), Some(PASSWORD.into())).expect("auth");
     let auth = Arc::new(auth);

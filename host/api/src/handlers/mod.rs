@@ -5,7 +5,9 @@
 mod backups;
 mod dr;
 mod legacy;
+mod oauth;
 mod plugins;
+mod portal;
 mod stores;
 mod tasks;
 mod token;
@@ -25,7 +27,7 @@ use crate::extract;
 use crate::format::{self, Format};
 use crate::ops::JobRef;
 use crate::params::{self, Params};
-use crate::routes::{self, Route};
+use crate::routes::{self, PortalRoute, Route};
 use crate::{login, page};
 
 /// Everything a handler may need about its request.
@@ -95,6 +97,9 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
     if let Err(error) = route.check_method(&parts.method) {
         return error.into_response_as(format, &title);
     }
+    if let Route::Portal(portal) = &route {
+        return portal_answer(&app, portal, &parts, &params, format, &title).await;
+    }
     match handle(&app, &route, &parts, &params).await {
         Ok((value, role)) => match format {
             Format::Html => html_answer(&app, &route, &title, &params, role, &value),
@@ -102,6 +107,41 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
         },
         Err(error) if format == Format::Html => html_error(&app, &route, &title, error),
         Err(error) => error.into_response_as(format, &title),
+    }
+}
+
+/// The portal resources (JSON, as `pjson` when asked; they have no HTML
+/// view) and the OAuth2 sign-in (HTML pages, then JSON from `token`).
+async fn portal_answer(
+    app: &App,
+    route: &PortalRoute,
+    parts: &Parts,
+    params: &Params,
+    format: Format,
+    title: &str,
+) -> Response {
+    let format = match format {
+        Format::Html => Format::Json,
+        other => other,
+    };
+    let value = match route {
+        PortalRoute::Authorize => return oauth::authorize(app, params),
+        PortalRoute::Signin => return oauth::signin(app, params).await,
+        PortalRoute::Token => oauth::token(app, params),
+        PortalRoute::Root => Ok(portal::root(app)),
+        PortalRoute::Info => Ok(portal::info(app)),
+        PortalRoute::PortalSelf => portal::optional_identity(app, parts, params)
+            .map(|identity| portal::portal_self(app, identity.as_ref())),
+        PortalRoute::CommunitySelf => portal::optional_identity(app, parts, params)
+            .and_then(|identity| identity.ok_or(ApiError::TokenRequired))
+            .map(|identity| portal::user(&identity)),
+        PortalRoute::CommunityUser { name } => portal::optional_identity(app, parts, params)
+            .and_then(|identity| identity.ok_or(ApiError::TokenRequired))
+            .and_then(|identity| portal::community_user(&identity, name)),
+    };
+    match value {
+        Ok(value) => format::json(format, StatusCode::OK, &value),
+        Err(error) => error.into_response_as(format, title),
     }
 }
 
@@ -162,7 +202,11 @@ async fn handle(
     params: &Params,
 ) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
-        return Ok((token::generate(app, params).await?, None));
+        return match route {
+            Route::GenerateToken => Ok((token::generate(app, params).await?, None)),
+            // Answered by `portal_answer` before the admin pipeline.
+            _ => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
+        };
     };
     let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
     let identity = app.auth.verify_token(token)?;
@@ -179,6 +223,7 @@ async fn handle(
     };
     let value = match route {
         Route::GenerateToken => token::generate(app, params).await,
+        Route::Portal(_) => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
         Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks", "plugins"]})),
         Route::Task(task) => tasks::handle(&ctx, task).await,
