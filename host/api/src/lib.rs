@@ -60,7 +60,7 @@ pub use error::ApiError;
 pub use format::Format;
 pub use ops::{
     CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore, RestoreBackup, TaskCall,
-    TaskParams,
+    TaskParams, ValidateBackup,
 };
 pub use params::{ParamError, Params};
 

@@ -100,7 +100,9 @@ impl OAuthStore {
     }
 }
 
-fn lock<T>(map: &Mutex<HashMap<String, Entry<T>>>) -> std::sync::MutexGuard<'_, HashMap<String, Entry<T>>> {
+fn lock<T>(
+    map: &Mutex<HashMap<String, Entry<T>>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Entry<T>>> {
     // Plain data: a panic elsewhere leaves nothing half-changed worth refusing.
     map.lock().unwrap_or_else(|poison| poison.into_inner())
 }
@@ -110,7 +112,12 @@ fn prune<T>(map: &mut HashMap<String, Entry<T>>, now: Instant, ttl: Duration) {
 }
 
 /// Stores `value` under a fresh random key (128 bits, hex) and returns it.
-fn insert<T>(map: &Mutex<HashMap<String, Entry<T>>>, value: T, now: Instant, ttl: Duration) -> String {
+fn insert<T>(
+    map: &Mutex<HashMap<String, Entry<T>>>,
+    value: T,
+    now: Instant,
+    ttl: Duration,
+) -> String {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let key = hex::encode(bytes);
@@ -126,10 +133,13 @@ fn insert<T>(map: &Mutex<HashMap<String, Entry<T>>>, value: T, now: Instant, ttl
         };
         map.remove(&oldest);
     }
-    map.insert(key.clone(), Entry {
-        value,
-        created: now,
-    });
+    map.insert(
+        key.clone(),
+        Entry {
+            value,
+            created: now,
+        },
+    );
     key
 }
 

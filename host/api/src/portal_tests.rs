@@ -14,7 +14,10 @@ const OOB: &str = "urn:ietf:wg:oauth:2.0:oob";
 
 /// The JSON of the page's `var oAuthInfo = {...};`, as the client reads it.
 fn oauth_info(page: &str) -> Value {
-    let start = page.find("var oAuthInfo = ").expect("oAuthInfo in the page") + 16;
+    let start = page
+        .find("var oAuthInfo = ")
+        .expect("oAuthInfo in the page")
+        + 16;
     let end = page[start..].find("};").expect("end of oAuthInfo") + start + 1;
     serde_json::from_str(&page[start..end]).expect("oAuthInfo is JSON")
 }
@@ -86,7 +89,12 @@ async fn info_and_portal_self_name_a_kubernetes_portal_under_the_public_url() {
                "tokenServicesUrl": "https://dr.example.org:7000/arcgis/sharing/rest/generateToken"})
     );
     let root = h
-        .send(request(Method::GET, "/arcgis/sharing/rest?f=json", None, &[]))
+        .send(request(
+            Method::GET,
+            "/arcgis/sharing/rest?f=json",
+            None,
+            &[],
+        ))
         .await;
     assert_eq!(root.json()["currentVersion"], "11.4");
 
@@ -101,7 +109,10 @@ async fn info_and_portal_self_name_a_kubernetes_portal_under_the_public_url() {
         .await;
     let portal = anonymous.json();
     assert_eq!(portal["isPortal"], true);
-    assert_eq!(portal["portalDeploymentType"], "ArcGISEnterpriseOnKubernetes");
+    assert_eq!(
+        portal["portalDeploymentType"],
+        "ArcGISEnterpriseOnKubernetes"
+    );
     assert_eq!(portal["allSSL"], true);
     assert!(portal.get("user").is_none(), "{portal}");
     // Signed in: the user, an administrator.
@@ -229,7 +240,11 @@ async fn a_wrong_password_gets_the_form_again_with_the_message() {
     let reply = h
         .send(request(Method::POST, SIGNIN, Some(&body), &[]))
         .await;
-    assert!(reply.text.contains("<title>SUCCESS code="), "{}", reply.text);
+    assert!(
+        reply.text.contains("<title>SUCCESS code="),
+        "{}",
+        reply.text
+    );
     // Then the sign-in is used up.
     let reply = h
         .send(request(Method::POST, SIGNIN, Some(&body), &[]))
@@ -241,7 +256,10 @@ async fn a_wrong_password_gets_the_form_again_with_the_message() {
 async fn only_the_python_client_the_code_flow_and_out_of_band_redirects_are_accepted() {
     let h = harness();
     let cases = [
-        (authorize_uri("someapp", "code", OOB), "Error: Invalid client_id"),
+        (
+            authorize_uri("someapp", "code", OOB),
+            "Error: Invalid client_id",
+        ),
         (
             authorize_uri("pythonapi", "code", "https://evil.example.org/cb"),
             "Invalid redirect_uri",
@@ -267,7 +285,11 @@ async fn only_the_python_client_the_code_flow_and_out_of_band_redirects_are_acce
             &[],
         ))
         .await;
-    assert!(refresh.text.contains("unsupported_grant_type"), "{}", refresh.text);
+    assert!(
+        refresh.text.contains("unsupported_grant_type"),
+        "{}",
+        refresh.text
+    );
     let (_, reply) = sign_in(&h, PASSWORD).await;
     let code = code_of(&reply.text);
     let in_url = h
@@ -281,9 +303,7 @@ async fn only_the_python_client_the_code_flow_and_out_of_band_redirects_are_acce
     assert_eq!(in_url.status, StatusCode::BAD_REQUEST);
     // A code is bound to its client.
     let body = format!("grant_type=authorization_code&code={code}&client_id=other");
-    let other = h
-        .send(request(Method::POST, TOKEN, Some(&body), &[]))
-        .await;
+    let other = h.send(request(Method::POST, TOKEN, Some(&body), &[])).await;
     assert_eq!(other.status, StatusCode::BAD_REQUEST);
     // ... and was spent by that attempt.
     assert_eq!(exchange(&h, &code).await.status, StatusCode::BAD_REQUEST);
@@ -306,7 +326,10 @@ async fn signin_pages_keep_their_data_inert() {
         "{}",
         page.text
     );
-    assert!(page.text.contains("action=\"/arcgis/sharing/oauth2/signin\""));
+    assert!(
+        page.text
+            .contains("action=\"/arcgis/sharing/oauth2/signin\"")
+    );
     let csp = page
         .headers
         .get("content-security-policy")

@@ -33,6 +33,12 @@ pub(crate) enum TaskRoute {
         id: String,
         run: String,
     },
+    /// `runs/<run>/update` or `runs/<run>/delete`.
+    RunOp {
+        id: String,
+        run: String,
+        op: String,
+    },
 }
 
 /// The few portal (`/<context>/sharing/...`) resources a portal client such
@@ -110,6 +116,12 @@ pub(crate) enum Route {
         store: String,
         backup: String,
     },
+    /// `backups/<backup>/validate`: undocumented in the reference, posted by
+    /// the ArcGIS API for Python's `Backup.validate()`; drhost's verify.
+    ValidateBackup {
+        store: String,
+        backup: String,
+    },
     RestoreBackup {
         store: String,
         backup: String,
@@ -132,6 +144,9 @@ pub(crate) enum Route {
         backup: String,
     },
     LegacyDeleteBackup {
+        backup: String,
+    },
+    LegacyValidateBackup {
         backup: String,
     },
     LegacyStatus,
@@ -236,6 +251,11 @@ fn match_tasks(path: &[&str]) -> Option<TaskRoute> {
             id: id(task),
             run: id(run),
         },
+        [task, "runs", run, op @ ("update" | "delete")] => TaskRoute::RunOp {
+            id: id(task),
+            run: id(run),
+            op: (*op).to_owned(),
+        },
         _ => return None,
     })
 }
@@ -267,6 +287,7 @@ fn match_legacy(path: &[&str]) -> Option<Route> {
                 [] => Route::LegacyBackup { backup },
                 ["restore"] => Route::LegacyRestoreBackup { backup },
                 ["delete"] => Route::LegacyDeleteBackup { backup },
+                ["validate"] => Route::LegacyValidateBackup { backup },
                 _ => return None,
             }
         }
@@ -291,6 +312,7 @@ fn match_store(store: &str, path: &[&str]) -> Option<Route> {
                 ["update"] => Route::UpdateBackup { store, backup },
                 ["restore"] => Route::RestoreBackup { store, backup },
                 ["verify"] => Route::VerifyBackup { store, backup },
+                ["validate"] => Route::ValidateBackup { store, backup },
                 ["delete"] => Route::DeleteBackup { store, backup },
                 _ => return None,
             }
@@ -314,11 +336,13 @@ impl Route {
             | Route::UpdateBackup { .. }
             | Route::RestoreBackup { .. }
             | Route::VerifyBackup { .. }
+            | Route::ValidateBackup { .. }
             | Route::DeleteBackup { .. }
-            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. })
+            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. } | TaskRoute::RunOp { .. })
             | Route::LegacyCreateBackup
             | Route::LegacyRestoreBackup { .. }
-            | Route::LegacyDeleteBackup { .. } => Kind::Operation,
+            | Route::LegacyDeleteBackup { .. }
+            | Route::LegacyValidateBackup { .. } => Kind::Operation,
             _ => Kind::Resource,
         }
     }
@@ -355,9 +379,11 @@ impl Route {
             Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
             | Route::VerifyBackup { .. }
+            | Route::ValidateBackup { .. }
             | Route::DeleteBackup { .. }
             | Route::LegacyCreateBackup
-            | Route::LegacyDeleteBackup { .. } => Privilege::ManageBackups,
+            | Route::LegacyDeleteBackup { .. }
+            | Route::LegacyValidateBackup { .. } => Privilege::ManageBackups,
             Route::RestoreBackup { .. } | Route::LegacyRestoreBackup { .. } => {
                 Privilege::RestoreBackups
             }
@@ -393,6 +419,7 @@ impl Route {
             | Route::UpdateBackup { store, backup }
             | Route::RestoreBackup { store, backup }
             | Route::VerifyBackup { store, backup }
+            | Route::ValidateBackup { store, backup }
             | Route::DeleteBackup { store, backup } => {
                 names::check(NameKind::Store, store)?;
                 names::check(NameKind::Backup, backup)
@@ -401,13 +428,14 @@ impl Route {
             Route::Task(
                 TaskRoute::One { id } | TaskRoute::Op { id, .. } | TaskRoute::Runs { id },
             ) => check_task_id(id),
-            Route::Task(TaskRoute::Run { id, run }) => {
+            Route::Task(TaskRoute::Run { id, run } | TaskRoute::RunOp { id, run, .. }) => {
                 check_task_id(id)?;
                 check_task_id(run)
             }
             Route::LegacyBackup { backup }
             | Route::LegacyRestoreBackup { backup }
-            | Route::LegacyDeleteBackup { backup } => names::check(NameKind::Backup, backup),
+            | Route::LegacyDeleteBackup { backup }
+            | Route::LegacyValidateBackup { backup } => names::check(NameKind::Backup, backup),
             Route::Plugin { name } => names::check(NameKind::Plugin, name),
             _ => Ok(()),
         }
@@ -627,6 +655,14 @@ mod tests {
                 format!("{legacy}/backups/b/delete"),
                 Route::LegacyDeleteBackup { backup: b() },
                 Route::DeleteBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{legacy}/backups/b/validate"),
+                Route::LegacyValidateBackup { backup: b() },
+                Route::ValidateBackup {
                     store: s(),
                     backup: b(),
                 },

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 use crate::auth::now_ms;
 use crate::{
     ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore,
-    RestoreBackup, router,
+    RestoreBackup, ValidateBackup, router,
 };
 
 pub(crate) const DR: &str = "/arcgis/admin/system/disasterrecovery";
@@ -79,10 +79,21 @@ impl DrOps for FakeOps {
         );
         Ok(())
     }
+    async fn validate_backup(&self, request: ValidateBackup) -> Result<JobRef, OpError> {
+        self.record(
+            json!({"op": "validate", "store": request.store, "backup": request.backup,
+                           "passcode": request.passcode, "operationURI": request.operation_uri}),
+        );
+        Ok(JobRef {
+            jobid: "j321".into(),
+        })
+    }
     async fn register_store_async(&self, request: RegisterStore) -> Result<JobRef, OpError> {
-        self.record(json!({"op": "register", "store": request.store, "settings": request.settings,
+        self.record(
+            json!({"op": "register", "store": request.store, "settings": request.settings,
                            "default": request.is_default, "async": true,
-                           "username": request.username, "operationURI": request.operation_uri}));
+                           "username": request.username, "operationURI": request.operation_uri}),
+        );
         Ok(JobRef {
             jobid: "j789".into(),
         })
@@ -359,6 +370,39 @@ async fn task_routes_reach_the_operations_and_check_ids() {
         made.iter()
             .any(|c| c.starts_with("SetEnabled(") && c.contains("false")),
         "{made:?}"
+    );
+    // A run's update and delete reach the host and answer both success shapes.
+    let run = format!("/arcgis/admin/system/tasks/{id}/runs/{id}");
+    let reply = h
+        .post(&format!("{run}/update"), "status=failed&result=by%20hand")
+        .await;
+    assert_eq!(reply.json(), json!({"status": "success", "success": true}));
+    let reply = h
+        .post(&format!("{run}/update"), "results=edit_run%20says")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = h.post(&format!("{run}/delete"), "").await;
+    assert_eq!(reply.json(), json!({"status": "success", "success": true}));
+    let made: Vec<String> = h
+        .ops
+        .calls()
+        .iter()
+        .map(|c| c["call"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        made.iter().any(|c| c.starts_with("UpdateRun")
+            && c.contains("Some(\"failed\")")
+            && c.contains("Some(\"by hand\")")),
+        "{made:?}"
+    );
+    assert!(
+        made.iter().any(|c| c.contains("Some(\"edit_run says\")")),
+        "{made:?}"
+    );
+    assert!(made.iter().any(|c| c.starts_with("DeleteRun")), "{made:?}");
+    assert_eq!(
+        h.get(&format!("{run}/delete")).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
     );
     // createTask needs parameters; ids are 32 hex; operations are POST only.
     let reply = h
@@ -897,7 +941,10 @@ async fn jobs_urls_ignore_the_host_header() {
     let body = format!("name=nightly&passcode=12345678&f=json&token={}", h.token);
     for headers in [
         &[("Host", "evil.example.org")][..],
-        &[("Host", "evil.example.org:80"), ("X-Forwarded-Proto", "http")][..],
+        &[
+            ("Host", "evil.example.org:80"),
+            ("X-Forwarded-Proto", "http"),
+        ][..],
         &[][..],
     ] {
         let reply = h
@@ -1568,4 +1615,36 @@ async fn task_pages_have_a_schedule_form() {
             html.text
         );
     }
+}
+
+/// `backups/<b>/validate` (the ArcGIS API for Python's `Backup.validate()`,
+/// posted to the 10.9 path without a passcode) starts a validation job and
+/// answers success with it; with a passcode it is a verify.
+#[tokio::test]
+async fn backup_validate_starts_a_job_with_or_without_a_passcode() {
+    let h = harness();
+    let legacy = h.post(&format!("{LEGACY}/backups/b1/validate"), "").await;
+    assert_eq!(legacy.status, StatusCode::OK, "{}", legacy.text);
+    assert_eq!(
+        legacy.json(),
+        json!({"status": "success", "jobid": "j321",
+               "jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j321"})
+    );
+    let path = format!("{DR}/stores/s1/backups/b1/validate");
+    let current = h.post(&path, "passcode=12345678").await;
+    assert_eq!(current.json()["jobid"], "j321");
+    let calls = h.ops.calls();
+    assert_eq!(
+        calls,
+        vec![
+            json!({"op": "validate", "store": "default", "backup": "b1", "passcode": null,
+                   "operationURI": format!("{LEGACY}/backups/b1/validate")}),
+            json!({"op": "validate", "store": "s1", "backup": "b1", "passcode": "12345678",
+                   "operationURI": path}),
+        ]
+    );
+    assert_eq!(
+        h.send(request(Method::GET, &path, None, &[])).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }

@@ -31,6 +31,7 @@ use crate::views;
 mod register_job;
 mod resume;
 mod tasks_api;
+mod validate_job;
 
 /// Guest path at which a store adapter sees its store directory.
 const STORE_GUEST_DIR: &str = "/store";
@@ -569,6 +570,13 @@ impl DrOps for Host {
         Ok(JobRef {
             jobid: job.id().to_string(),
         })
+    }
+
+    async fn validate_backup(
+        &self,
+        request: drhost_api::ValidateBackup,
+    ) -> Result<JobRef, OpError> {
+        self.validate_backup_job(request).await
     }
 
     async fn delete_backup(

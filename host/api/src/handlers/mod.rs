@@ -249,6 +249,7 @@ async fn handle(
         Route::UpdateBackup { store, backup } => backups::update(&ctx, store, backup).await,
         Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
         Route::VerifyBackup { store, backup } => backups::verify(&ctx, store, backup).await,
+        Route::ValidateBackup { store, backup } => backups::validate(&ctx, store, backup).await,
         Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
         Route::LegacyRoot => Ok(legacy::root()),
         Route::LegacyCreateBackup => legacy::create(&ctx).await,
@@ -256,6 +257,7 @@ async fn handle(
         Route::LegacyBackup { backup } => legacy::get(&ctx, backup).await,
         Route::LegacyRestoreBackup { backup } => legacy::restore(&ctx, backup).await,
         Route::LegacyDeleteBackup { backup } => legacy::delete(&ctx, backup).await,
+        Route::LegacyValidateBackup { backup } => legacy::validate(&ctx, backup).await,
         Route::LegacyStatus => dr::status(&ctx).await,
     }?;
     Ok((value, Some(role)))

@@ -127,7 +127,9 @@ pub(crate) fn token(app: &App, params: &Params) -> Result<Value, ApiError> {
             ));
         }
     }
-    let code = params.text("code").ok_or_else(|| refuse("code is missing."))?;
+    let code = params
+        .text("code")
+        .ok_or_else(|| refuse("code is missing."))?;
     // Redeemed before anything else is checked: a code works once, even
     // when the exchange then fails.
     let grant = app
@@ -150,7 +152,10 @@ pub(crate) fn token(app: &App, params: &Params) -> Result<Value, ApiError> {
         .clamp(1, app.config.max_token_minutes.max(1));
     let issued = app
         .auth
-        .issue_token(&grant.username, Duration::from_secs(minutes.saturating_mul(60)))
+        .issue_token(
+            &grant.username,
+            Duration::from_secs(minutes.saturating_mul(60)),
+        )
         .map_err(|error| {
             // The user was removed between sign-in and exchange.
             tracing::warn!(%error, "oauth2/token: cannot issue a token");
@@ -193,7 +198,9 @@ async fn check_password(app: &App, username: &str, password: &str) -> Result<Ide
         None => {
             app.logins.failed(username, Instant::now());
             tracing::warn!("oauth2 sign-in refused: invalid username or password");
-            Err(ApiError::TokenGeneration(vec![INVALID_CREDENTIALS.to_owned()]))
+            Err(ApiError::TokenGeneration(vec![
+                INVALID_CREDENTIALS.to_owned(),
+            ]))
         }
     }
 }
