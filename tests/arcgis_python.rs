@@ -50,7 +50,14 @@ fn arcgis_python() -> PathBuf {
         .expect("python3 (3.11 or later, with venv) is needed for this test");
     assert!(made.success(), "python3 -m venv {} failed", venv.display());
     let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ARCGIS])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            ARCGIS,
+        ])
         .args(UNDECLARED_DEPENDENCIES)
         .status()
         .expect("pip");
@@ -109,6 +116,7 @@ fn the_arcgis_api_for_python_connects_and_runs_its_recovery_manager() {
         .env("DRHOST_PASSWORD", PASSWORD)
         .env("DRHOST_PASSCODE", PASSCODE)
         .env("DRHOST_STORE_ROOT", deployment.state().join("stores"))
+        .env("DRHOST_CACERT", deployment.state().join("tls/cert.pem"))
         // No profile, keyring or proxy from the machine it runs on.
         .env("HOME", deployment.path())
         .env_remove("HTTPS_PROXY")

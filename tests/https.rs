@@ -145,7 +145,11 @@ fn http_1_0_clients_ssl_flag_and_jobs_urls_from_the_public_url() {
         .replace("plain_http = true\n", "");
     let (mut child, serving) = start(&deployment, &https);
     let base = base_from(&serving.expect("drhost started"));
-    let cacert = deployment.state().join("tls/cert.pem").display().to_string();
+    let cacert = deployment
+        .state()
+        .join("tls/cert.pem")
+        .display()
+        .to_string();
     let token_url = format!("{base}/sharing/rest/generateToken");
     let password = format!("password={PASSWORD}");
     let (ok, body) = curl(&[

@@ -2,8 +2,8 @@
 
 Run by tests/arcgis_python.rs with the environment variables DRHOST_URL
 (https://host:port/<context>), DRHOST_USER, DRHOST_PASSWORD,
-DRHOST_PASSCODE and DRHOST_STORE_ROOT (a directory where a HOSTED store may
-be registered). Exits non-zero, naming the step, when anything is not as the
+DRHOST_PASSCODE, DRHOST_STORE_ROOT (a directory where a HOSTED store may
+be registered) and DRHOST_CACERT (the host's certificate). Exits non-zero, naming the step, when anything is not as the
 client expects; prints one line per step.
 """
 
@@ -20,6 +20,7 @@ USER = os.environ["DRHOST_USER"]
 PASSWORD = os.environ["DRHOST_PASSWORD"]
 PASSCODE = os.environ["DRHOST_PASSCODE"]
 STORE_ROOT = os.environ["DRHOST_STORE_ROOT"]
+CACERT = os.environ["DRHOST_CACERT"]
 
 
 def step(name, value=None):
@@ -61,6 +62,9 @@ gis = GIS(URL, USER, PASSWORD, verify_cert=False, use_gen_token=True)
 check(type(gis._con._session.auth).__name__ == "EsriGenTokenAuth", "generateToken login")
 check(gis.admin is not None, "the generateToken session reaches the admin API")
 step("login use_gen_token=True", type(gis.admin).__name__)
+pinned = GIS(URL, USER, PASSWORD, ca_bundles=CACERT, use_gen_token=True)
+check(pinned.admin is not None, "a generateToken session pinning the host's certificate")
+step("login use_gen_token=True, certificate pinned")
 oauth = GIS(URL, USER, PASSWORD, verify_cert=False)
 check(type(oauth._con._session.auth).__name__ == "EsriBuiltInAuth", "OAuth2 login")
 check(type(oauth.admin).__name__ == "KubernetesAdmin", "the OAuth2 session reaches the Kubernetes admin")
