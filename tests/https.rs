@@ -152,21 +152,25 @@ fn http_1_0_clients_ssl_flag_and_jobs_urls_from_the_public_url() {
         .to_string();
     let token_url = format!("{base}/sharing/rest/generateToken");
     let password = format!("password={PASSWORD}");
-    let (ok, body) = curl(&[
-        "--http1.0",
-        "--cacert",
-        &cacert,
-        "-d",
-        "username=admin",
-        "--data-urlencode",
-        &password,
-        "-d",
-        "f=json",
-        &token_url,
-    ]);
-    assert!(ok, "HTTP/1.0 over TLS failed: {body}");
-    let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    assert_eq!(answer["ssl"], true, "{body}");
+    // Offering only `http/1.0` in ALPN, and offering no ALPN at all.
+    let mut answer = serde_json::Value::Null;
+    for alpn in [None, Some("--no-alpn")] {
+        let mut args = vec!["--http1.0", "--cacert", &cacert];
+        args.extend(alpn);
+        args.extend([
+            "-d",
+            "username=admin",
+            "--data-urlencode",
+            &password,
+            "-d",
+            "f=json",
+            &token_url,
+        ]);
+        let (ok, body) = curl(&args);
+        assert!(ok, "HTTP/1.0 over TLS ({alpn:?}) failed: {body}");
+        answer = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer["ssl"], true, "{body}");
+    }
     let token = answer["token"].as_str().expect("token").to_string();
 
     let create = |url: &str, host: Option<&str>, name: &str| {
