@@ -412,8 +412,9 @@ fn legacy_backuprestore_paths_back_up_list_restore_and_delete() {
     assert_eq!(code, 404, "{body}");
 }
 
-/// The DR setting `timeoutInSeconds` cancels a job that runs longer, and the
-/// cancelled backup leaves nothing listed.
+/// The DR setting `timeoutInSeconds` cancels a job that runs longer: the job
+/// ends `TIMED OUT` (the reference's status, which clients tell from
+/// `FAILED`), the DR status reads failed, and the backup leaves nothing listed.
 #[test]
 fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
     let deployment = Deployment::new();
@@ -429,9 +430,11 @@ fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
     assert_eq!(code, 200, "{body}");
     let jobid = host.create_backup("too-slow");
     let job = host.wait_job(&jobid, Duration::from_secs(120));
-    assert_eq!(job["status"], "FAILED", "{job}");
+    assert_eq!(job["status"], "TIMED OUT", "{job}");
     let message = job["result"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("timeoutInSeconds (1 s)"), "{message}");
+    assert_eq!(job["result"]["state"], "failed", "{job}");
+    assert_eq!(host.status()["state"], "failed");
     assert!(host.backup_names().is_empty());
     // With time enough, the same backup succeeds.
     let (code, _) = host.post(
@@ -440,4 +443,46 @@ fn jobs_longer_than_timeout_in_seconds_are_cancelled() {
     );
     assert_eq!(code, 200);
     host.backup_ok("in-time");
+}
+
+/// `stores/register` with `async=true` (as the ArcGIS API for Python sends
+/// it) answers a job at once; the job registers the store, or fails with
+/// the reason the store was refused.
+#[test]
+fn asynchronous_registration_runs_as_a_job() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let register = |name: &str, settings: &str| {
+        let (code, body) = host.post(
+            "/system/disasterrecovery/stores/register",
+            &[
+                ("storeName", name),
+                ("settings", settings),
+                ("isDefault", "false"),
+                ("async", "true"),
+            ],
+        );
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body["status"], "SUBMITTED", "{body}");
+        let jobid = body["jobid"].as_str().expect("jobid").to_string();
+        assert!(
+            body["jobsUrl"]
+                .as_str()
+                .is_some_and(|url| url.starts_with("http://127.0.0.1:") && url.ends_with(&jobid)),
+            "{body}"
+        );
+        host.wait_job(&jobid, Duration::from_secs(60))
+    };
+    let job = register("second", r#"{"type":"HOSTED"}"#);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(job["operation"], "RegisterStore", "{job}");
+    let (code, store) = host.get("/system/disasterrecovery/stores/second");
+    assert_eq!(code, 200, "{store}");
+
+    let job = register("outside", r#"{"type":"HOSTED","rootDir":"/etc"}"#);
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["result"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Register backup store"), "{message}");
+    let (code, _) = host.get("/system/disasterrecovery/stores/outside");
+    assert_eq!(code, 404);
 }

@@ -130,3 +130,115 @@ fn plain_http_is_refused_off_loopback() {
     );
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// Real clients unchanged: an HTTP/1.0 client (which offers only
+/// `http/1.0` in ALPN) completes the handshake and signs in; `generateToken`
+/// says `ssl: true` on HTTPS; `jobsUrl` is HTTPS under the public URL
+/// whatever `Host` the client sends, and a configured `public_url` is used
+/// as is.
+#[test]
+fn http_1_0_clients_ssl_flag_and_jobs_urls_from_the_public_url() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let https = deployment
+        .config_toml("")
+        .replace("plain_http = true\n", "");
+    let (mut child, serving) = start(&deployment, &https);
+    let base = base_from(&serving.expect("drhost started"));
+    let cacert = deployment
+        .state()
+        .join("tls/cert.pem")
+        .display()
+        .to_string();
+    let token_url = format!("{base}/sharing/rest/generateToken");
+    let password = format!("password={PASSWORD}");
+    // Offering only `http/1.0` in ALPN, and offering no ALPN at all.
+    let mut answer = serde_json::Value::Null;
+    for alpn in [None, Some("--no-alpn")] {
+        let mut args = vec!["--http1.0", "--cacert", &cacert];
+        args.extend(alpn);
+        args.extend([
+            "-d",
+            "username=admin",
+            "--data-urlencode",
+            &password,
+            "-d",
+            "f=json",
+            &token_url,
+        ]);
+        let (ok, body) = curl(&args);
+        assert!(ok, "HTTP/1.0 over TLS ({alpn:?}) failed: {body}");
+        answer = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer["ssl"], true, "{body}");
+    }
+    let token = answer["token"].as_str().expect("token").to_string();
+
+    let create = |url: &str, host: Option<&str>, name: &str| {
+        let auth = format!("Authorization: Bearer {token}");
+        let name = format!("name={name}");
+        let host_header = host.map(|h| format!("Host: {h}"));
+        let mut args = vec![
+            "--cacert",
+            cacert.as_str(),
+            "-H",
+            auth.as_str(),
+            "-d",
+            name.as_str(),
+            "-d",
+            "passcode=a-long-passcode",
+            "-d",
+            "f=json",
+        ];
+        if let Some(header) = &host_header {
+            args.extend(["-H", header.as_str()]);
+        }
+        let target = format!("{url}/admin/system/disasterrecovery/stores/default/backups/create");
+        args.push(&target);
+        let (ok, body) = curl(&args);
+        assert!(ok, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        answer["jobsUrl"].as_str().expect("jobsUrl").to_string()
+    };
+    let jobs_url = create(&base, Some("evil.example.org"), "spoofed-host");
+    assert!(
+        jobs_url.starts_with(&format!("{base}/admin/jobs/j")),
+        "{jobs_url} is not under {base}"
+    );
+    // The job is reachable at that URL (followed until it is over, so the
+    // restart below interrupts nothing).
+    let auth = format!("Authorization: Bearer {token}");
+    let job_url = format!("{jobs_url}?f=json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (ok, job) = curl(&["--cacert", &cacert, "-H", &auth, &job_url]);
+        assert!(ok && job.contains("\"jobid\""), "{job}");
+        if job.contains("\"COMPLETED\"") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A configured public URL (a load balancer in front) is used as is.
+    let behind = format!("public_url = \"https://dr.example.org:9443/\"\n{https}");
+    let (mut child, serving) = start(&deployment, &behind);
+    let base = base_from(&serving.expect("drhost restarted"));
+    let jobs_url = create(&base, None, "behind-a-balancer");
+    assert!(
+        jobs_url.starts_with("https://dr.example.org:9443/arcgis/admin/jobs/j"),
+        "{jobs_url}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// `https://host:port/arcgis` from the line drhost prints when it serves.
+fn base_from(line: &str) -> String {
+    line.strip_prefix("drhost: serving ")
+        .and_then(|rest| rest.split(" (").next())
+        .expect("address")
+        .trim_end_matches("/admin")
+        .to_string()
+}

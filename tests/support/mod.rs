@@ -325,7 +325,10 @@ impl TestHost {
         loop {
             let (status, job) = self.get(&format!("/jobs/{jobid}"));
             assert_eq!(status, 200, "job {jobid}: {job}");
-            if job["status"] == "COMPLETED" || job["status"] == "FAILED" {
+            if matches!(
+                job["status"].as_str(),
+                Some("COMPLETED" | "FAILED" | "TIMED OUT" | "CANCELLED")
+            ) {
                 return job;
             }
             assert!(

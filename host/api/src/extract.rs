@@ -1,5 +1,6 @@
-//! Facts read from request headers: the caller's token and the public base
-//! URL used in `jobsUrl`.
+//! The caller's token, from the request's parameters and headers. (Absolute
+//! URLs come from the configured public URL, never from the `Host` header,
+//! which the client chooses.)
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -23,33 +24,6 @@ fn bearer(value: &HeaderValue) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// `<scheme>://<host>` as the client sees this server: the `Host` header
-/// (`localhost` if absent or odd) and `X-Forwarded-Proto` (`http` unless it
-/// says `https`).
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .map(str::trim)
-        .filter(|value| value.eq_ignore_ascii_case("https"))
-        .map_or("http", |_| "https");
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| is_plausible_host(host))
-        .unwrap_or("localhost");
-    format!("{scheme}://{host}")
-}
-
-fn is_plausible_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
-        })
 }
 
 #[cfg(test)]
@@ -86,26 +60,5 @@ mod tests {
             request_token(&none, &headers(&[("authorization", "Bearer ")])),
             None
         );
-    }
-
-    #[test]
-    fn base_urls() {
-        assert_eq!(base_url(&headers(&[("host", "h:8080")])), "http://h:8080");
-        assert_eq!(
-            base_url(&headers(&[
-                ("host", "h"),
-                ("x-forwarded-proto", "HTTPS, http")
-            ])),
-            "https://h"
-        );
-        assert_eq!(
-            base_url(&headers(&[("host", "h"), ("x-forwarded-proto", "gopher")])),
-            "http://h"
-        );
-        assert_eq!(
-            base_url(&headers(&[("host", "a/b\"c")])),
-            "http://localhost"
-        );
-        assert_eq!(base_url(&HeaderMap::new()), "http://localhost");
     }
 }

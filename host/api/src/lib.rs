@@ -2,14 +2,17 @@
 //! the Enterprise Administrator API (`docs/reference/`).
 //!
 //! [`router`] serves everything under `/<context>/admin/...` plus
-//! `POST /<context>/sharing/rest/generateToken`. Handlers parse and authorise
+//! `POST /<context>/sharing/rest/generateToken`, and the few portal
+//! resources and the OAuth2 sign-in a portal client such as the ArcGIS API
+//! for Python needs before it reaches the admin API (`handlers/portal.rs`,
+//! `handlers/oauth.rs`, `oauth`). Handlers parse and authorise
 //! requests, call the host through [`DrOps`], and render the result as JSON,
 //! pretty JSON or a minimal HTML page (`f=json|pjson|html`).
 //!
 //! Modules, one job each:
 //! - [`params`]: request parameters from the query string and form body;
 //! - [`auth`]: users, password hashes, signed tokens, roles and privileges;
-//! - `extract`: token and public base URL from request headers;
+//! - `extract`: the token from request parameters and headers;
 //! - [`error`]: the API's error JSON and HTTP statuses;
 //! - [`format`]: `f=json|pjson|html` rendering; `html_value`, `forms`,
 //!   `page` and `login` make up the HTML admin pages;
@@ -31,6 +34,7 @@ mod html_value;
 mod login;
 mod middleware;
 mod names;
+mod oauth;
 mod page;
 mod pct;
 mod routes;
@@ -38,6 +42,8 @@ mod throttle;
 
 #[cfg(test)]
 mod html_tests;
+#[cfg(test)]
+mod portal_tests;
 #[cfg(test)]
 mod prop_tests;
 #[cfg(test)]
@@ -53,7 +59,8 @@ pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenErr
 pub use error::ApiError;
 pub use format::Format;
 pub use ops::{
-    CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, TaskCall, TaskParams,
+    CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore, RestoreBackup, TaskCall,
+    TaskParams, ValidateBackup,
 };
 pub use params::{ParamError, Params};
 
@@ -78,6 +85,12 @@ pub struct ApiConfig {
     /// How many `generateToken` password checks (Argon2, ~20 MiB each) may run
     /// at once; further requests wait.
     pub max_concurrent_logins: usize,
+    /// `<scheme>://<host>[:<port>][/<prefix>]` under which clients reach this
+    /// API, without a trailing slash: every absolute URL the API answers
+    /// (`jobsUrl`, `tokenServicesUrl`, OAuth redirects) starts with it. It is
+    /// configured, never taken from the request's `Host` header, which a
+    /// client chooses.
+    pub public_url: String,
 }
 
 impl Default for ApiConfig {
@@ -89,6 +102,7 @@ impl Default for ApiConfig {
             max_token_minutes: 24 * 60,
             current_version: 11.4,
             max_concurrent_logins: 4,
+            public_url: "https://127.0.0.1:6443".to_owned(),
         }
     }
 }
@@ -102,6 +116,8 @@ pub(crate) struct App {
     pub(crate) auth: Arc<Auth>,
     pub(crate) login_slots: Semaphore,
     pub(crate) logins: throttle::LoginThrottle,
+    /// OAuth2 sign-ins in progress and their codes.
+    pub(crate) oauth: oauth::OAuthStore,
 }
 
 impl App {
@@ -119,8 +135,22 @@ impl App {
         path
     }
 
+    /// `path` (starting with `/`) as an absolute URL under the configured
+    /// public URL.
+    pub(crate) fn absolute_url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// Whether clients reach the API over HTTPS (`generateToken`'s `ssl`).
+    pub(crate) fn served_over_https(&self) -> bool {
+        self.config
+            .public_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    }
+
     /// `/<context>` (empty for an empty context).
-    fn context_prefix(&self) -> String {
+    pub(crate) fn context_prefix(&self) -> String {
         let mut prefix = String::new();
         for segment in &self.context {
             prefix.push('/');
@@ -149,6 +179,7 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         auth,
         login_slots,
         logins: throttle::LoginThrottle::default(),
+        oauth: oauth::OAuthStore::default(),
     });
     Router::new()
         .fallback(handlers::dispatch)

@@ -65,6 +65,19 @@ pub enum TaskCall {
         task: String,
         run: String,
     },
+    /// `runs/<run>/update`: `status` (scheduled, executing, succeeded,
+    /// skipped, failed, submitfailed) and `result` text, each optional.
+    UpdateRun {
+        task: String,
+        run: String,
+        status: Option<String>,
+        result: Option<String>,
+    },
+    /// `runs/<run>/delete`.
+    DeleteRun {
+        task: String,
+        run: String,
+    },
 }
 
 /// `createTask` / `update` parameters as received; the host checks them.
@@ -81,6 +94,9 @@ pub struct TaskParams {
     pub month: Option<String>,
     pub day_of_week: Option<String>,
     pub max_occurrences: Option<i64>,
+    /// `isActive` on `update`: enables or disables the task, as `enable` and
+    /// `disable` do (the ArcGIS API for Python's `Task.start`/`stop`).
+    pub is_active: Option<bool>,
 }
 
 /// Parameters of `backups/<backup>/restore` (and of `verify`, which takes the same).
@@ -92,6 +108,30 @@ pub struct RestoreBackup {
     /// `partial=true`: restore a partial backup's complete stages (a partial
     /// backup is refused without it).
     pub partial: bool,
+    pub username: String,
+    pub operation_uri: String,
+}
+
+/// Parameters of a backup's `validate` (undocumented in the reference; the
+/// ArcGIS API for Python's `Backup.validate()` posts it without a passcode).
+#[derive(Debug, Clone)]
+pub struct ValidateBackup {
+    pub store: String,
+    pub backup: String,
+    /// With the passcode, validate is `verify`; without, the job checks what
+    /// can be checked without it (catalog, objects present and intact).
+    pub passcode: Option<String>,
+    pub username: String,
+    pub operation_uri: String,
+}
+
+/// Parameters of `stores/register` run as a job (`async=true`).
+#[derive(Debug, Clone)]
+pub struct RegisterStore {
+    pub store: String,
+    /// The parsed `settings` JSON (spec §9).
+    pub settings: Value,
+    pub is_default: bool,
     pub username: String,
     pub operation_uri: String,
 }
@@ -126,6 +166,9 @@ pub trait DrOps: Send + Sync + 'static {
         settings: Value,
         is_default: bool,
     ) -> Result<(), OpError>;
+    /// Registers a store in a job (`async=true`): answers at once, the job
+    /// runs what [`DrOps::register_store`] does and fails with its reason.
+    async fn register_store_async(&self, request: RegisterStore) -> Result<JobRef, OpError>;
     /// `settings` holds e.g. `{"default": true}` (spec §5.7).
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError>;
     async fn unregister_store(&self, store: &str) -> Result<(), OpError>;
@@ -152,6 +195,10 @@ pub trait DrOps: Send + Sync + 'static {
     /// chunk's authentication tag, size and id, restoring nothing. Fails with
     /// `WrongPasscode` before any job starts, as restore does.
     async fn verify_backup(&self, request: RestoreBackup) -> Result<JobRef, OpError>;
+    /// Starts a job validating a backup: [`DrOps::verify_backup`] with the
+    /// passcode; without it, the store's catalog and the backup's objects
+    /// (present, and matching the hashes they are named after).
+    async fn validate_backup(&self, request: ValidateBackup) -> Result<JobRef, OpError>;
     /// Deletes a backup; runs as a job and waits for it unless `asynchronous`.
     async fn delete_backup(
         &self,

@@ -33,11 +33,44 @@ pub(crate) enum TaskRoute {
         id: String,
         run: String,
     },
+    /// `runs/<run>/update` or `runs/<run>/delete`.
+    RunOp {
+        id: String,
+        run: String,
+        op: String,
+    },
+}
+
+/// The few portal (`/<context>/sharing/...`) resources a portal client such
+/// as the ArcGIS API for Python reads before it turns to the admin API, and
+/// its OAuth2 sign-in. Every other portal path stays 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PortalRoute {
+    /// `sharing/rest`: `currentVersion`.
+    Root,
+    /// `sharing/rest/info`: where tokens come from.
+    Info,
+    /// `sharing/rest/portals/self`: what kind of portal this is, and the
+    /// signed-in user.
+    PortalSelf,
+    /// `sharing/rest/community/self`: the signed-in user and its role.
+    CommunitySelf,
+    /// `sharing/rest/community/users/<name>` (the signed-in user only).
+    CommunityUser { name: String },
+    /// `sharing/rest/oauth2/authorize`: the sign-in page of the
+    /// authorization-code flow.
+    Authorize,
+    /// `sharing/oauth2/signin`: the sign-in form's target; answers the code.
+    Signin,
+    /// `sharing/rest/oauth2/token`: a code for an access token.
+    Token,
 }
 
 /// What a request addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
+    /// `/<context>/sharing/...` (see [`PortalRoute`]).
+    Portal(PortalRoute),
     /// `/admin/system/tasks/...` (spec §8).
     Task(TaskRoute),
     /// `/<context>/sharing/rest/generateToken`
@@ -83,6 +116,12 @@ pub(crate) enum Route {
         store: String,
         backup: String,
     },
+    /// `backups/<backup>/validate`: undocumented in the reference, posted by
+    /// the ArcGIS API for Python's `Backup.validate()`; drhost's verify.
+    ValidateBackup {
+        store: String,
+        backup: String,
+    },
     RestoreBackup {
         store: String,
         backup: String,
@@ -105,6 +144,9 @@ pub(crate) enum Route {
         backup: String,
     },
     LegacyDeleteBackup {
+        backup: String,
+    },
+    LegacyValidateBackup {
         backup: String,
     },
     LegacyStatus,
@@ -148,9 +190,28 @@ pub(crate) fn match_path(context: &[String], path: &str) -> Result<Route, ApiErr
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
         ["sharing", "rest", "generateToken"] => Ok(Route::GenerateToken),
+        ["sharing", portal @ ..] => match_portal(portal)
+            .map(Route::Portal)
+            .ok_or_else(not_found),
         ["admin", admin @ ..] => match_admin(admin).ok_or_else(not_found),
         _ => Err(not_found()),
     }
+}
+
+fn match_portal(path: &[&str]) -> Option<PortalRoute> {
+    Some(match path {
+        ["rest"] => PortalRoute::Root,
+        ["rest", "info"] => PortalRoute::Info,
+        ["rest", "portals", "self"] => PortalRoute::PortalSelf,
+        ["rest", "community", "self"] => PortalRoute::CommunitySelf,
+        ["rest", "community", "users", name] => PortalRoute::CommunityUser {
+            name: (*name).to_owned(),
+        },
+        ["rest", "oauth2", "authorize"] => PortalRoute::Authorize,
+        ["oauth2", "signin"] => PortalRoute::Signin,
+        ["rest", "oauth2", "token"] => PortalRoute::Token,
+        _ => return None,
+    })
 }
 
 fn match_admin(path: &[&str]) -> Option<Route> {
@@ -190,6 +251,11 @@ fn match_tasks(path: &[&str]) -> Option<TaskRoute> {
             id: id(task),
             run: id(run),
         },
+        [task, "runs", run, op @ ("update" | "delete")] => TaskRoute::RunOp {
+            id: id(task),
+            run: id(run),
+            op: (*op).to_owned(),
+        },
         _ => return None,
     })
 }
@@ -221,6 +287,7 @@ fn match_legacy(path: &[&str]) -> Option<Route> {
                 [] => Route::LegacyBackup { backup },
                 ["restore"] => Route::LegacyRestoreBackup { backup },
                 ["delete"] => Route::LegacyDeleteBackup { backup },
+                ["validate"] => Route::LegacyValidateBackup { backup },
                 _ => return None,
             }
         }
@@ -245,6 +312,7 @@ fn match_store(store: &str, path: &[&str]) -> Option<Route> {
                 ["update"] => Route::UpdateBackup { store, backup },
                 ["restore"] => Route::RestoreBackup { store, backup },
                 ["verify"] => Route::VerifyBackup { store, backup },
+                ["validate"] => Route::ValidateBackup { store, backup },
                 ["delete"] => Route::DeleteBackup { store, backup },
                 _ => return None,
             }
@@ -258,6 +326,7 @@ impl Route {
     pub(crate) fn kind(&self) -> Kind {
         match self {
             Route::GenerateToken
+            | Route::Portal(PortalRoute::Signin | PortalRoute::Token)
             | Route::UpdateSettings
             | Route::RegisterStore
             | Route::UpdateStore { .. }
@@ -267,11 +336,13 @@ impl Route {
             | Route::UpdateBackup { .. }
             | Route::RestoreBackup { .. }
             | Route::VerifyBackup { .. }
+            | Route::ValidateBackup { .. }
             | Route::DeleteBackup { .. }
-            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. })
+            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. } | TaskRoute::RunOp { .. })
             | Route::LegacyCreateBackup
             | Route::LegacyRestoreBackup { .. }
-            | Route::LegacyDeleteBackup { .. } => Kind::Operation,
+            | Route::LegacyDeleteBackup { .. }
+            | Route::LegacyValidateBackup { .. } => Kind::Operation,
             _ => Kind::Resource,
         }
     }
@@ -293,11 +364,11 @@ impl Route {
         }
     }
 
-    /// The privilege the caller needs; `None` for `generateToken`, which
-    /// needs no token.
+    /// The privilege the caller needs; `None` for `generateToken` and the
+    /// portal resources, which check tokens themselves (or need none).
     pub(crate) fn privilege(&self) -> Option<Privilege> {
         let privilege = match self {
-            Route::GenerateToken => return None,
+            Route::GenerateToken | Route::Portal(_) => return None,
             Route::Jobs | Route::Job { .. } => Privilege::ReadJobs,
             // Schedules hold passcodes: administrators only (spec §3).
             Route::UpdateSettings | Route::Task(_) => Privilege::ManageSettings,
@@ -308,9 +379,11 @@ impl Route {
             Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
             | Route::VerifyBackup { .. }
+            | Route::ValidateBackup { .. }
             | Route::DeleteBackup { .. }
             | Route::LegacyCreateBackup
-            | Route::LegacyDeleteBackup { .. } => Privilege::ManageBackups,
+            | Route::LegacyDeleteBackup { .. }
+            | Route::LegacyValidateBackup { .. } => Privilege::ManageBackups,
             Route::RestoreBackup { .. } | Route::LegacyRestoreBackup { .. } => {
                 Privilege::RestoreBackups
             }
@@ -346,6 +419,7 @@ impl Route {
             | Route::UpdateBackup { store, backup }
             | Route::RestoreBackup { store, backup }
             | Route::VerifyBackup { store, backup }
+            | Route::ValidateBackup { store, backup }
             | Route::DeleteBackup { store, backup } => {
                 names::check(NameKind::Store, store)?;
                 names::check(NameKind::Backup, backup)
@@ -354,13 +428,14 @@ impl Route {
             Route::Task(
                 TaskRoute::One { id } | TaskRoute::Op { id, .. } | TaskRoute::Runs { id },
             ) => check_task_id(id),
-            Route::Task(TaskRoute::Run { id, run }) => {
+            Route::Task(TaskRoute::Run { id, run } | TaskRoute::RunOp { id, run, .. }) => {
                 check_task_id(id)?;
                 check_task_id(run)
             }
             Route::LegacyBackup { backup }
             | Route::LegacyRestoreBackup { backup }
-            | Route::LegacyDeleteBackup { backup } => names::check(NameKind::Backup, backup),
+            | Route::LegacyDeleteBackup { backup }
+            | Route::LegacyValidateBackup { backup } => names::check(NameKind::Backup, backup),
             Route::Plugin { name } => names::check(NameKind::Plugin, name),
             _ => Ok(()),
         }
@@ -585,6 +660,14 @@ mod tests {
                 },
             ),
             (
+                format!("{legacy}/backups/b/validate"),
+                Route::LegacyValidateBackup { backup: b() },
+                Route::ValidateBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
                 format!("{legacy}/status"),
                 Route::LegacyStatus,
                 Route::Status,
@@ -602,6 +685,51 @@ mod tests {
         ] {
             assert!(matches!(route(&path), Err(ApiError::NotFound(_))), "{path}");
         }
+    }
+
+    #[test]
+    fn portal_paths() {
+        let cases = [
+            ("/arcgis/sharing/rest", PortalRoute::Root),
+            ("/arcgis/sharing/rest/", PortalRoute::Root),
+            ("/arcgis/sharing/rest/info", PortalRoute::Info),
+            ("/arcgis/sharing/rest/portals/self", PortalRoute::PortalSelf),
+            (
+                "/arcgis/sharing/rest/community/self",
+                PortalRoute::CommunitySelf,
+            ),
+            (
+                "/arcgis/sharing/rest/community/users/admin",
+                PortalRoute::CommunityUser {
+                    name: "admin".to_owned(),
+                },
+            ),
+            (
+                "/arcgis/sharing/rest/oauth2/authorize",
+                PortalRoute::Authorize,
+            ),
+            ("/arcgis/sharing/oauth2/signin", PortalRoute::Signin),
+            ("/arcgis/sharing/rest/oauth2/token", PortalRoute::Token),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(route(path), Ok(Route::Portal(expected)), "{path}");
+        }
+        // Nothing else of a portal is served.
+        for path in [
+            "/arcgis/sharing",
+            "/arcgis/sharing/rest/search",
+            "/arcgis/sharing/rest/content/items/x",
+            "/arcgis/sharing/rest/portals/0123456789ABCDEF",
+            "/arcgis/sharing/rest/community/users/a/b",
+            "/arcgis/sharing/oauth2/approval",
+            "/arcgis/sharing/rest/oauth2/signin",
+        ] {
+            assert!(matches!(route(path), Err(ApiError::NotFound(_))), "{path}");
+        }
+        let signin = Route::Portal(PortalRoute::Signin);
+        assert!(signin.check_method(&Method::GET).is_err());
+        let authorize = Route::Portal(PortalRoute::Authorize);
+        assert!(authorize.check_method(&Method::GET).is_ok());
     }
 
     #[test]

@@ -12,11 +12,12 @@ use tower::ServiceExt;
 
 use crate::auth::now_ms;
 use crate::{
-    ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup, router,
+    ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore,
+    RestoreBackup, ValidateBackup, router,
 };
 
 pub(crate) const DR: &str = "/arcgis/admin/system/disasterrecovery";
-const PASSWORD: &str = "admin-password";
+pub(crate) const PASSWORD: &str = "admin-password";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Records every mutating call as JSON; behaviour keyed on names.
@@ -77,6 +78,25 @@ impl DrOps for FakeOps {
             json!({"op": "register", "store": store, "settings": settings, "default": is_default}),
         );
         Ok(())
+    }
+    async fn validate_backup(&self, request: ValidateBackup) -> Result<JobRef, OpError> {
+        self.record(
+            json!({"op": "validate", "store": request.store, "backup": request.backup,
+                           "passcode": request.passcode, "operationURI": request.operation_uri}),
+        );
+        Ok(JobRef {
+            jobid: "j321".into(),
+        })
+    }
+    async fn register_store_async(&self, request: RegisterStore) -> Result<JobRef, OpError> {
+        self.record(
+            json!({"op": "register", "store": request.store, "settings": request.settings,
+                           "default": request.is_default, "async": true,
+                           "username": request.username, "operationURI": request.operation_uri}),
+        );
+        Ok(JobRef {
+            jobid: "j789".into(),
+        })
     }
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError> {
         self.record(json!({"op": "update_store", "store": store, "settings": settings}));
@@ -207,7 +227,7 @@ pub(crate) struct Harness {
     dir: tempfile::TempDir,
 }
 
-fn harness_with(config: ApiConfig) -> Harness {
+pub(crate) fn harness_with(config: ApiConfig) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let (auth, _) = Auth::load_or_init(dir.path(), Some(PASSWORD.into())).expect("auth");
     let auth = Arc::new(auth);
@@ -350,6 +370,39 @@ async fn task_routes_reach_the_operations_and_check_ids() {
         made.iter()
             .any(|c| c.starts_with("SetEnabled(") && c.contains("false")),
         "{made:?}"
+    );
+    // A run's update and delete reach the host and answer both success shapes.
+    let run = format!("/arcgis/admin/system/tasks/{id}/runs/{id}");
+    let reply = h
+        .post(&format!("{run}/update"), "status=failed&result=by%20hand")
+        .await;
+    assert_eq!(reply.json(), json!({"status": "success", "success": true}));
+    let reply = h
+        .post(&format!("{run}/update"), "results=edit_run%20says")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let reply = h.post(&format!("{run}/delete"), "").await;
+    assert_eq!(reply.json(), json!({"status": "success", "success": true}));
+    let made: Vec<String> = h
+        .ops
+        .calls()
+        .iter()
+        .map(|c| c["call"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        made.iter().any(|c| c.starts_with("UpdateRun")
+            && c.contains("Some(\"failed\")")
+            && c.contains("Some(\"by hand\")")),
+        "{made:?}"
+    );
+    assert!(
+        made.iter().any(|c| c.contains("Some(\"edit_run says\")")),
+        "{made:?}"
+    );
+    assert!(made.iter().any(|c| c.starts_with("DeleteRun")), "{made:?}");
+    assert_eq!(
+        h.get(&format!("{run}/delete")).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
     );
     // createTask needs parameters; ids are 32 hex; operations are POST only.
     let reply = h
@@ -525,6 +578,27 @@ async fn tokens_survive_a_restart() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// `ssl` says whether the API is served over HTTPS: false only for a host
+/// serving plain HTTP (loopback only).
+#[tokio::test]
+async fn generate_token_says_ssl_false_over_plain_http() {
+    let h = harness_with(ApiConfig {
+        public_url: "http://127.0.0.1:8080".to_owned(),
+        ..ApiConfig::default()
+    });
+    let body = format!("username=admin&password={PASSWORD}&f=json");
+    let reply = h
+        .send(request(
+            Method::POST,
+            "/arcgis/sharing/rest/generateToken",
+            Some(&body),
+            &[],
+        ))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json()["ssl"], json!(false));
+}
+
 #[tokio::test]
 async fn generate_token_and_use_it() {
     let h = harness();
@@ -542,7 +616,8 @@ async fn generate_token_and_use_it() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let value = reply.json();
-    assert_eq!(value["ssl"], json!(false));
+    // The API is served over HTTPS (the default public URL).
+    assert_eq!(value["ssl"], json!(true));
     let expires = value["expires"].as_i64().expect("expires is a number");
     assert!(expires >= before + 3_600_000 && expires <= now_ms() + 3_600_000);
     let token = value["token"].as_str().expect("token");
@@ -830,19 +905,16 @@ async fn get_with_parameters_in_the_body() {
 
 #[tokio::test]
 async fn create_backup_answers_the_job_envelope() {
-    let h = harness();
+    let h = harness_with(ApiConfig {
+        public_url: "https://dr.example.org:8443".to_owned(),
+        ..ApiConfig::default()
+    });
     let path = format!("{DR}/stores/s1/backups/create");
     let body = format!(
         "name=nightly&passcode=12345678&description=None&storeName=ignored&f=pjson&token={}",
         h.token
     );
-    let headers = [
-        ("Host", "dr.example.org:8443"),
-        ("X-Forwarded-Proto", "https"),
-    ];
-    let reply = h
-        .send(request(Method::POST, &path, Some(&body), &headers))
-        .await;
+    let reply = h.send(request(Method::POST, &path, Some(&body), &[])).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(
         reply.json(),
@@ -857,18 +929,33 @@ async fn create_backup_answers_the_job_envelope() {
                     "operationURI": path})
         ]
     );
-    let reply = h
-        .send(request(
-            Method::POST,
-            &path,
-            Some(&body),
-            &[("Host", "plain.example.org")],
-        ))
-        .await;
-    assert_eq!(
-        reply.json()["jobsUrl"],
-        "http://plain.example.org/arcgis/admin/jobs/j123"
-    );
+}
+
+/// `jobsUrl` comes from the configured public URL: a client that sends
+/// another `Host` (or `X-Forwarded-Proto`) cannot point it elsewhere, nor
+/// downgrade it to `http://`.
+#[tokio::test]
+async fn jobs_urls_ignore_the_host_header() {
+    let h = harness();
+    let path = format!("{DR}/stores/s1/backups/create");
+    let body = format!("name=nightly&passcode=12345678&f=json&token={}", h.token);
+    for headers in [
+        &[("Host", "evil.example.org")][..],
+        &[
+            ("Host", "evil.example.org:80"),
+            ("X-Forwarded-Proto", "http"),
+        ][..],
+        &[][..],
+    ] {
+        let reply = h
+            .send(request(Method::POST, &path, Some(&body), headers))
+            .await;
+        assert_eq!(
+            reply.json()["jobsUrl"],
+            "https://127.0.0.1:6443/arcgis/admin/jobs/j123",
+            "{headers:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -939,7 +1026,12 @@ async fn register_store_booleans() {
             &format!("storeName=s2&settings={settings}&isDefault=false&async=True"),
         )
         .await;
-    assert_eq!(reply.json(), json!({"status": "success"}));
+    // `async=True` registers in a job, as the ArcGIS API for Python expects.
+    assert_eq!(
+        reply.json(),
+        json!({"jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j789",
+               "jobid": "j789", "status": "SUBMITTED"})
+    );
     let reply = h
         .post(&path, &format!("storeName=s3&settings={settings}"))
         .await;
@@ -948,6 +1040,10 @@ async fn register_store_booleans() {
     let defaults: Vec<&Value> = calls.iter().map(|c| &c["default"]).collect();
     assert_eq!(defaults, vec![&json!(true), &json!(false), &json!(false)]);
     assert_eq!(calls[0]["settings"]["storageConfig"]["size"], "64Gi");
+    let asynchronous: Vec<bool> = calls.iter().map(|c| c["async"] == json!(true)).collect();
+    assert_eq!(asynchronous, vec![false, true, false]);
+    assert_eq!(calls[1]["settings"]["storageConfig"]["size"], "64Gi");
+    assert_eq!(calls[1]["operationURI"], path);
 
     let reply = h
         .post(
@@ -1058,8 +1154,12 @@ async fn backup_update_restore_delete() {
     let restored = h
         .post(&format!("{backup}/restore"), "passcode=right-passcode")
         .await;
-    assert_eq!(restored.json()["jobid"], "j456");
-    assert_eq!(restored.json()["status"], "SUBMITTED");
+    // The reference's answer, plus the job to follow.
+    assert_eq!(
+        restored.json(),
+        json!({"status": "success", "jobid": "j456",
+               "jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j456"})
+    );
 
     assert_eq!(
         h.post(&format!("{backup}/delete"), "").await.json(),
@@ -1068,7 +1168,7 @@ async fn backup_update_restore_delete() {
     let deferred = h.post(&format!("{backup}/delete"), "async=True").await;
     assert_eq!(
         deferred.json()["jobsUrl"],
-        "http://localhost/arcgis/admin/jobs/j789"
+        "https://127.0.0.1:6443/arcgis/admin/jobs/j789"
     );
     let calls = h.ops.calls();
     assert_eq!(
@@ -1175,6 +1275,7 @@ async fn legacy_resources_and_operations() {
         )
         .await;
     assert_eq!(restored.json()["jobid"], "j456");
+    assert_eq!(restored.json()["status"], "success");
     assert_eq!(
         h.post(&format!("{backup}/delete"), "storeName=s2")
             .await
@@ -1492,7 +1593,7 @@ async fn custom_context() {
         .await;
     assert_eq!(
         reply.json()["jobsUrl"],
-        "http://localhost/portal/x/admin/jobs/j123"
+        "https://127.0.0.1:6443/portal/x/admin/jobs/j123"
     );
 }
 
@@ -1514,4 +1615,36 @@ async fn task_pages_have_a_schedule_form() {
             html.text
         );
     }
+}
+
+/// `backups/<b>/validate` (the ArcGIS API for Python's `Backup.validate()`,
+/// posted to the 10.9 path without a passcode) starts a validation job and
+/// answers success with it; with a passcode it is a verify.
+#[tokio::test]
+async fn backup_validate_starts_a_job_with_or_without_a_passcode() {
+    let h = harness();
+    let legacy = h.post(&format!("{LEGACY}/backups/b1/validate"), "").await;
+    assert_eq!(legacy.status, StatusCode::OK, "{}", legacy.text);
+    assert_eq!(
+        legacy.json(),
+        json!({"status": "success", "jobid": "j321",
+               "jobsUrl": "https://127.0.0.1:6443/arcgis/admin/jobs/j321"})
+    );
+    let path = format!("{DR}/stores/s1/backups/b1/validate");
+    let current = h.post(&path, "passcode=12345678").await;
+    assert_eq!(current.json()["jobid"], "j321");
+    let calls = h.ops.calls();
+    assert_eq!(
+        calls,
+        vec![
+            json!({"op": "validate", "store": "default", "backup": "b1", "passcode": null,
+                   "operationURI": format!("{LEGACY}/backups/b1/validate")}),
+            json!({"op": "validate", "store": "s1", "backup": "b1", "passcode": "12345678",
+                   "operationURI": path}),
+        ]
+    );
+    assert_eq!(
+        h.send(request(Method::GET, &path, None, &[])).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 }

@@ -22,6 +22,7 @@ pub mod index;
 mod keys;
 mod manifest;
 mod names;
+mod object_check;
 mod pack;
 mod reader;
 mod repository;
@@ -38,6 +39,7 @@ pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, Finding
 pub use error::RepoError;
 pub use keys::KdfParams;
 pub use names::validate_backup_name;
+pub use object_check::ObjectCheck;
 pub use reader::{BackupReader, StageReader, VerifyReport};
 pub use repository::{Repository, RepositoryOptions};
 pub use resume::{PackChunk, PackUploadedHook, Resumed, UploadedPack};

@@ -319,6 +319,16 @@ impl Repository {
         Ok(self.read_record(name).await?.1.info)
     }
 
+    /// Checks, without the passcode, that the objects of backup `name` are
+    /// in the store and intact (see [`crate::ObjectCheck`]); a missing or
+    /// damaged record is an error, missing or corrupted packs are listed.
+    pub async fn check_objects(&self, name: &str) -> Result<crate::ObjectCheck, RepoError> {
+        let (_, record) = self.read_record(name).await?;
+        crate::object_check::check_record_objects(self.store(), &record)
+            .instrument(info_span!("check_objects", name = %name))
+            .await
+    }
+
     /// Changes a backup's retention date by appending a retention event to
     /// the catalog (no object is rewritten). Needs no passcode; the newest
     /// event wins.

@@ -1039,3 +1039,41 @@ async fn collection_never_deletes_the_objects_of_a_store_nested_inside() {
     let reader = outer.open_backup("kept", "pw").await.unwrap();
     assert_eq!(read_stage(&reader, "s").await.unwrap(), kept);
 }
+
+/// `check_objects` (a backup's `validate`, which has no passcode) finds a
+/// lost pack and a corrupted one, naming each, and passes an intact backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_checked_without_the_passcode() {
+    let (store, repo) = open_repo().await;
+    let entries: Entries = vec![
+        (file("a.bin"), random(3 * MIB, 1)),
+        (file("b.bin"), random(MIB, 2)),
+    ];
+    backup(&repo, "b1", "passcode-1", &[("files", &entries)]).await;
+    let intact = repo.check_objects("b1").await.unwrap();
+    let packs = packs_of(&store);
+    assert!(intact.problems.is_empty(), "{intact:?}");
+    assert_eq!(
+        intact.objects,
+        packs.len() as u64 + 1,
+        "packs and the manifest"
+    );
+    assert!(intact.bytes >= 4 * MIB as u64);
+
+    let lost = packs.first().expect("a pack").clone();
+    assert!(store.remove_object(&lost));
+    let manifest = store
+        .names_with_prefix("manifests/")
+        .pop()
+        .expect("the manifest");
+    assert!(store.flip_byte(&manifest, 100));
+    let damaged = repo.check_objects("b1").await.unwrap();
+    assert_eq!(damaged.problems.len(), 2, "{damaged:?}");
+    assert!(damaged.problems[0].starts_with(&manifest), "{damaged:?}");
+    assert!(damaged.problems[0].contains("SHA-256"), "{damaged:?}");
+    assert!(damaged.problems[1].starts_with(&lost), "{damaged:?}");
+    assert!(matches!(
+        repo.check_objects("no-such-backup").await,
+        Err(RepoError::NotFound(_))
+    ));
+}

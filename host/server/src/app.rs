@@ -28,14 +28,19 @@ use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
 use crate::tasks::{Sealer, TaskStore};
 use crate::views;
 
+mod register_job;
 mod resume;
 mod tasks_api;
+mod validate_job;
 
 /// Guest path at which a store adapter sees its store directory.
 const STORE_GUEST_DIR: &str = "/store";
 
 /// The host's state; cheap to share.
 pub struct Host {
+    /// This host, for work that outlives a request (a store registration
+    /// run as a job).
+    me: std::sync::Weak<Host>,
     config: HostConfig,
     stages: Vec<ConfiguredStage>,
     /// Adapter of `HOSTED` stores (directories).
@@ -86,7 +91,8 @@ impl Host {
         let settings = Settings::open(&config.state_dir)?;
         let tasks = TaskStore::open(&config.state_dir)?;
         let sealer = Sealer::open(&config.state_dir.join("tasks.key"))?;
-        let host = Arc::new(Self {
+        let host = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             stages,
             fs_adapter,
             s3_adapter,
@@ -240,7 +246,7 @@ impl Host {
                 match outcome {
                     Ok(Ok(())) => job.complete(),
                     Ok(Err(failure)) => job.fail(&failure.0),
-                    Err(_) => job.fail(&format!(
+                    Err(_) => job.time_out(&format!(
                         "The job exceeded the DR setting timeoutInSeconds ({} s) and was cancelled.",
                         timeout.as_secs()
                     )),
@@ -381,6 +387,13 @@ impl DrOps for Host {
             )));
         }
         Ok(())
+    }
+
+    async fn register_store_async(
+        &self,
+        request: drhost_api::RegisterStore,
+    ) -> Result<JobRef, OpError> {
+        self.register_store_as_job(request)
     }
 
     async fn update_store(&self, store: &str, settings: Value) -> Result<(), OpError> {
@@ -557,6 +570,13 @@ impl DrOps for Host {
         Ok(JobRef {
             jobid: job.id().to_string(),
         })
+    }
+
+    async fn validate_backup(
+        &self,
+        request: drhost_api::ValidateBackup,
+    ) -> Result<JobRef, OpError> {
+        self.validate_backup_job(request).await
     }
 
     async fn delete_backup(

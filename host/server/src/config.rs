@@ -38,6 +38,13 @@ pub struct HostConfig {
     /// First path segment of every URL (`/<context>/admin/...`).
     #[serde(default = "default_context")]
     pub context: String,
+    /// `<scheme>://<host>[:<port>][/<prefix>]` under which clients reach the
+    /// host (before `/<context>`), e.g. behind a load balancer. Every
+    /// absolute URL the API answers (`jobsUrl`, `tokenServicesUrl`, OAuth
+    /// redirects) starts with it. Default: the scheme served and the listen
+    /// address (the host name when listening on all addresses).
+    #[serde(default)]
+    pub public_url: Option<String>,
     /// Where jobs, stores, users and the compiled-plugin cache are kept.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
@@ -356,8 +363,36 @@ impl HostConfig {
         }
     }
 
+    /// The public URL clients reach the host under: the configured one, or
+    /// the scheme served and `bound` (the address actually listened on, so
+    /// port 0 becomes the port chosen).
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.plain_http { "http" } else { "https" };
+        let ip = bound.ip();
+        let host = if ip.is_unspecified() {
+            // Reachable under every name; the machine's name is the one the
+            // self-signed certificate carries besides loopback.
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|name| name.trim().to_string())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| "localhost".to_string())
+        } else if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        format!("{scheme}://{host}:{}", bound.port())
+    }
+
     fn check(&self) -> Result<(), String> {
         self.check_listen()?;
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
+        }
         if !(self.scheduler_tick_seconds.is_finite()
             && (0.1..=3600.0).contains(&self.scheduler_tick_seconds))
         {
@@ -489,6 +524,27 @@ impl StageConfig {
     }
 }
 
+/// A public URL is an absolute `http`/`https` URL of a host, optionally
+/// with a path prefix: no credentials, query or fragment, which would end
+/// up inside every URL built from it.
+fn check_public_url(text: &str) -> Result<(), String> {
+    let invalid = |why: &str| format!("public_url {text:?} {why}");
+    let url = url::Url::parse(text).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must start with https:// (or http://)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not hold credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(())
+}
+
 fn check_limits(owner: &str, limits: &LimitsConfig) -> Result<(), String> {
     let positive = |v: f64| v.is_finite() && v > 0.0;
     if limits.memory_mib == 0 || limits.memory_mib > 4096 {
@@ -557,6 +613,36 @@ mod tests {
             "[[stage]]\nname='db'\nplugin='p'\npassword_file='/f'\npassword_env='V'\n",
         ] {
             assert!(HostConfig::parse(text, Path::new("t")).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_configured_or_made_from_the_address_served() {
+        let bound: SocketAddr = "127.0.0.1:41234".parse().expect("addr");
+        let https = HostConfig::parse("", Path::new("t")).expect("valid");
+        assert_eq!(https.public_url(bound), "https://127.0.0.1:41234");
+        let http = HostConfig::parse("plain_http = true", Path::new("t")).expect("valid");
+        assert_eq!(http.public_url(bound), "http://127.0.0.1:41234");
+        let v6: SocketAddr = "[::1]:6443".parse().expect("addr");
+        assert_eq!(https.public_url(v6), "https://[::1]:6443");
+        let configured = HostConfig::parse(
+            "public_url = 'https://dr.example.org/backup/'",
+            Path::new("t"),
+        )
+        .expect("valid");
+        assert_eq!(
+            configured.public_url(bound),
+            "https://dr.example.org/backup"
+        );
+        for bad in [
+            "ftp://dr.example.org",
+            "dr.example.org",
+            "https://user:pw@dr.example.org",
+            "https://dr.example.org/?x=1",
+            "https://dr.example.org/#top",
+        ] {
+            let text = format!("public_url = '{bad}'");
+            assert!(HostConfig::parse(&text, Path::new("t")).is_err(), "{bad}");
         }
     }
 

@@ -24,11 +24,14 @@ pub enum JobStatus {
     Executing,
     Completed,
     Failed,
+    /// Ended by the DR setting `timeoutInSeconds` (the reference's
+    /// `TIMED OUT`, which clients such as Esri's CLI tell from `FAILED`).
+    TimedOut,
 }
 
 impl JobStatus {
     pub fn is_finished(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
+        matches!(self, Self::Completed | Self::Failed | Self::TimedOut)
     }
 }
 
@@ -39,6 +42,8 @@ pub enum Operation {
     DeleteBackup,
     VerifyBackup,
     RetentionCleanup,
+    /// `stores/register` with `async=true`.
+    RegisterStore,
 }
 
 impl Operation {
@@ -496,6 +501,12 @@ impl JobHandle {
         self.finish(JobStatus::Failed, Some(reason.to_string()));
     }
 
+    /// Ends the job as `TIMED OUT`, with the reason as its failure.
+    pub fn time_out(&self, reason: &str) {
+        tracing::warn!(jobid = %self.jobid, "job timed out: {reason}");
+        self.finish(JobStatus::TimedOut, Some(reason.to_string()));
+    }
+
     fn finish(&self, status: JobStatus, failure: Option<String>) {
         self.store.update(&self.jobid, true, |j| {
             let now = now_ms();
@@ -545,6 +556,7 @@ pub mod codes {
     pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
     pub const RESTORE_COMPLETED: u32 = 5028;
     pub const DELETE_COMPLETED: u32 = 6001;
+    pub const STORE_REGISTERED: u32 = 6006;
     pub const VERIFY_COMPLETED: u32 = 6002;
     pub const RETENTION_REMOVED: u32 = 6003;
     pub const RETENTION_COMPLETED: u32 = 6004;

@@ -49,18 +49,22 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             .with_context(|| format!("cannot set up user '{}'", user.name))?;
     }
     let host = Host::start(config.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    // After binding: with port 0 the default public URL names the port chosen.
+    let public_url = config.public_url(address);
+    tracing::info!(%public_url, "absolute URLs in answers start with the public URL");
     let router = drhost_api::router(
         ApiConfig {
             context: config.context.clone(),
+            public_url,
             ..ApiConfig::default()
         },
         host.clone() as Arc<dyn drhost_api::DrOps>,
         Arc::new(auth),
     );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
     if config.plain_http {
         println!(
             "drhost: serving http://{address}/{}/admin (plain HTTP on loopback; state in {})",

@@ -22,6 +22,8 @@ use tokio_rustls::server::TlsStream;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshaken connections waiting for the server to take them.
 const ACCEPT_QUEUE: usize = 64;
+/// The HTTP versions offered in ALPN, preferred first.
+const ALPN_PROTOCOLS: [&[u8]; 2] = [b"http/1.1", b"http/1.0"];
 
 /// Why HTTPS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +67,7 @@ impl CertificateSource {
         }
     }
 
-    /// A rustls server configuration (TLS 1.2 and 1.3, HTTP/1.1).
+    /// A rustls server configuration (TLS 1.2 and 1.3, HTTP/1.1 and 1.0).
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let (cert, key) = match self {
             Self::Files { cert, key } => (cert.clone(), key.clone()),
@@ -90,7 +92,10 @@ impl CertificateSource {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // rustls refuses the handshake of a client whose ALPN list shares no
+        // protocol with ours, so HTTP/1.0 clients (which offer `http/1.0`
+        // alone) must find it here; hyper serves both versions.
+        config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
     }
 }

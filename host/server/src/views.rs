@@ -73,6 +73,7 @@ fn operation_name(op: Operation) -> &'static str {
         Operation::DeleteBackup => "DeleteBackup",
         Operation::VerifyBackup => "VerifyBackup",
         Operation::RetentionCleanup => "RetentionCleanup",
+        Operation::RegisterStore => "RegisterStore",
     }
 }
 
@@ -82,7 +83,7 @@ fn outcome(job: &JobRecord) -> &'static str {
         JobStatus::Submitted | JobStatus::Executing => "in_progress",
         JobStatus::Completed if job.warnings.is_empty() => "success",
         JobStatus::Completed => "completed_with_warnings",
-        JobStatus::Failed => "failed",
+        JobStatus::Failed | JobStatus::TimedOut => "failed",
     }
 }
 
@@ -102,7 +103,7 @@ pub fn dr_status(last: Option<&JobRecord>) -> Value {
     let code = match job.status {
         JobStatus::Submitted | JobStatus::Executing => status_code::IN_PROGRESS,
         JobStatus::Completed => status_code::FINISHED,
-        JobStatus::Failed => status_code::FAILED,
+        JobStatus::Failed | JobStatus::TimedOut => status_code::FAILED,
     };
     let end = if job.endtime > 0 {
         job.endtime
@@ -133,6 +134,7 @@ pub fn job(job: &JobRecord) -> Value {
         JobStatus::Executing => "EXECUTING",
         JobStatus::Completed => "COMPLETED",
         JobStatus::Failed => "FAILED",
+        JobStatus::TimedOut => "TIMED OUT",
     };
     let mut view = json!({
         "jobid": job.jobid,

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::{Ctx, success};
 use crate::error::ApiError;
 use crate::names::{self, NameKind};
-use crate::ops::{CreateBackup, DeleteBackup, RestoreBackup};
+use crate::ops::{CreateBackup, DeleteBackup, RestoreBackup, ValidateBackup};
 
 /// Shortest passcode accepted by `create` (reference API rule).
 pub(crate) const MIN_PASSCODE_CHARS: usize = 8;
@@ -57,14 +57,16 @@ pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
 }
 
 /// `POST backups/<backup>/restore` with `passcode`; the legacy `storeName` is
-/// ignored. Answers the job envelope.
+/// ignored. Answers the reference's `{"status": "success"}` (clients such as
+/// the ArcGIS API for Python test for exactly that) once the restore job has
+/// started, with `jobid` and `jobsUrl` to follow it.
 pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
     let job = ctx
         .app
         .ops
         .restore_backup(opened_backup(ctx, store, backup)?)
         .await?;
-    Ok(ctx.job_envelope(&job))
+    Ok(ctx.started_job(&job))
 }
 
 /// `POST backups/<backup>/verify` with `passcode` (a drhost addition): a job
@@ -76,6 +78,22 @@ pub(crate) async fn verify(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
         .verify_backup(opened_backup(ctx, store, backup)?)
         .await?;
     Ok(ctx.job_envelope(&job))
+}
+
+/// `POST backups/<backup>/validate` (`passcode` optional): a job, as
+/// [`verify`] with the passcode; without one (the ArcGIS API for Python
+/// sends none) it checks the store's catalog and that every object of the
+/// backup is present and intact. Answers success with the job.
+pub(crate) async fn validate(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
+    let request = ValidateBackup {
+        store: store.to_owned(),
+        backup: backup.to_owned(),
+        passcode: ctx.params.text("passcode").map(str::to_owned),
+        username: ctx.identity.username.clone(),
+        operation_uri: ctx.operation_uri(),
+    };
+    let job = ctx.app.ops.validate_backup(request).await?;
+    Ok(ctx.started_job(&job))
 }
 
 fn opened_backup(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<RestoreBackup, ApiError> {

@@ -57,6 +57,12 @@ pub(crate) async fn restore(ctx: &Ctx<'_>, backup: &str) -> Result<Value, ApiErr
     backups::restore(ctx, &store(ctx).await?, backup).await
 }
 
+/// `POST backuprestore/backups/<backup>/validate` with `storeName`: the
+/// path of the ArcGIS API for Python's `Backup.validate()`.
+pub(crate) async fn validate(ctx: &Ctx<'_>, backup: &str) -> Result<Value, ApiError> {
+    backups::validate(ctx, &store(ctx).await?, backup).await
+}
+
 /// `POST backuprestore/backups/<backup>/delete` with `storeName`.
 pub(crate) async fn delete(ctx: &Ctx<'_>, backup: &str) -> Result<Value, ApiError> {
     backups::delete(ctx, &store(ctx).await?, backup).await

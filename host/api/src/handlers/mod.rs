@@ -5,7 +5,9 @@
 mod backups;
 mod dr;
 mod legacy;
+mod oauth;
 mod plugins;
+mod portal;
 mod stores;
 mod tasks;
 mod token;
@@ -25,7 +27,7 @@ use crate::extract;
 use crate::format::{self, Format};
 use crate::ops::JobRef;
 use crate::params::{self, Params};
-use crate::routes::{self, Route};
+use crate::routes::{self, PortalRoute, Route};
 use crate::{login, page};
 
 /// Everything a handler may need about its request.
@@ -44,13 +46,23 @@ impl Ctx<'_> {
 
     /// `{"jobsUrl": ..., "jobid": ..., "status": "SUBMITTED"}`.
     pub(crate) fn job_envelope(&self, job: &JobRef) -> Value {
-        let url = format!(
-            "{}{}/jobs/{}",
-            extract::base_url(&self.parts.headers),
+        json!({"jobsUrl": self.jobs_url(job), "jobid": job.jobid, "status": "SUBMITTED"})
+    }
+
+    /// `{"status": "success", "jobid": ..., "jobsUrl": ...}`: the answer of an
+    /// operation whose reference answer is plain success but which runs as a
+    /// job here.
+    pub(crate) fn started_job(&self, job: &JobRef) -> Value {
+        json!({"status": "success", "jobid": job.jobid, "jobsUrl": self.jobs_url(job)})
+    }
+
+    /// The job's absolute URL, under the configured public URL.
+    pub(crate) fn jobs_url(&self, job: &JobRef) -> String {
+        self.app.absolute_url(&format!(
+            "{}/jobs/{}",
             self.app.admin_prefix(),
             crate::pct::encode_segment(&job.jobid)
-        );
-        json!({"jobsUrl": url, "jobid": job.jobid, "status": "SUBMITTED"})
+        ))
     }
 }
 
@@ -85,6 +97,9 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
     if let Err(error) = route.check_method(&parts.method) {
         return error.into_response_as(format, &title);
     }
+    if let Route::Portal(portal) = &route {
+        return portal_answer(&app, portal, &parts, &params, format, &title).await;
+    }
     match handle(&app, &route, &parts, &params).await {
         Ok((value, role)) => match format {
             Format::Html => html_answer(&app, &route, &title, &params, role, &value),
@@ -92,6 +107,41 @@ pub(crate) async fn dispatch(State(app): State<Arc<App>>, request: Request) -> R
         },
         Err(error) if format == Format::Html => html_error(&app, &route, &title, error),
         Err(error) => error.into_response_as(format, &title),
+    }
+}
+
+/// The portal resources (JSON, as `pjson` when asked; they have no HTML
+/// view) and the OAuth2 sign-in (HTML pages, then JSON from `token`).
+async fn portal_answer(
+    app: &App,
+    route: &PortalRoute,
+    parts: &Parts,
+    params: &Params,
+    format: Format,
+    title: &str,
+) -> Response {
+    let format = match format {
+        Format::Html => Format::Json,
+        other => other,
+    };
+    let value = match route {
+        PortalRoute::Authorize => return oauth::authorize(app, params),
+        PortalRoute::Signin => return oauth::signin(app, params).await,
+        PortalRoute::Token => oauth::token(app, params),
+        PortalRoute::Root => Ok(portal::root(app)),
+        PortalRoute::Info => Ok(portal::info(app)),
+        PortalRoute::PortalSelf => portal::optional_identity(app, parts, params)
+            .map(|identity| portal::portal_self(app, identity.as_ref())),
+        PortalRoute::CommunitySelf => portal::optional_identity(app, parts, params)
+            .and_then(|identity| identity.ok_or(ApiError::TokenRequired))
+            .map(|identity| portal::user(&identity)),
+        PortalRoute::CommunityUser { name } => portal::optional_identity(app, parts, params)
+            .and_then(|identity| identity.ok_or(ApiError::TokenRequired))
+            .and_then(|identity| portal::community_user(&identity, name)),
+    };
+    match value {
+        Ok(value) => format::json(format, StatusCode::OK, &value),
+        Err(error) => error.into_response_as(format, title),
     }
 }
 
@@ -152,7 +202,11 @@ async fn handle(
     params: &Params,
 ) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
-        return Ok((token::generate(app, params).await?, None));
+        return match route {
+            Route::GenerateToken => Ok((token::generate(app, params).await?, None)),
+            // Answered by `portal_answer` before the admin pipeline.
+            _ => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
+        };
     };
     let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
     let identity = app.auth.verify_token(token)?;
@@ -169,6 +223,7 @@ async fn handle(
     };
     let value = match route {
         Route::GenerateToken => token::generate(app, params).await,
+        Route::Portal(_) => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
         Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks", "plugins"]})),
         Route::Task(task) => tasks::handle(&ctx, task).await,
@@ -194,6 +249,7 @@ async fn handle(
         Route::UpdateBackup { store, backup } => backups::update(&ctx, store, backup).await,
         Route::RestoreBackup { store, backup } => backups::restore(&ctx, store, backup).await,
         Route::VerifyBackup { store, backup } => backups::verify(&ctx, store, backup).await,
+        Route::ValidateBackup { store, backup } => backups::validate(&ctx, store, backup).await,
         Route::DeleteBackup { store, backup } => backups::delete(&ctx, store, backup).await,
         Route::LegacyRoot => Ok(legacy::root()),
         Route::LegacyCreateBackup => legacy::create(&ctx).await,
@@ -201,6 +257,7 @@ async fn handle(
         Route::LegacyBackup { backup } => legacy::get(&ctx, backup).await,
         Route::LegacyRestoreBackup { backup } => legacy::restore(&ctx, backup).await,
         Route::LegacyDeleteBackup { backup } => legacy::delete(&ctx, backup).await,
+        Route::LegacyValidateBackup { backup } => legacy::validate(&ctx, backup).await,
         Route::LegacyStatus => dr::status(&ctx).await,
     }?;
     Ok((value, Some(role)))

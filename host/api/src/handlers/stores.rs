@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::{Ctx, success};
 use crate::error::ApiError;
 use crate::names::{self, NameKind};
+use crate::ops::RegisterStore;
 
 /// `GET stores` → `{"backupStores": [...]}`.
 pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
@@ -13,15 +14,26 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 }
 
 /// `POST stores/register` with `storeName`, `settings` (JSON object),
-/// `isDefault` and `async` (booleans, default false). Registration is quick,
-/// so `async=true` is served synchronously too and answers success.
+/// `isDefault` and `async` (booleans, default false). Synchronous
+/// registrations answer success once the store is registered; `async=true`
+/// answers the job envelope at once, and the job registers the store (it may
+/// probe a remote bucket) and fails with the reason it could not.
 pub(crate) async fn register(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
     let store = ctx.params.required("storeName")?;
     names::check_new(NameKind::Store, store)?;
     let settings = ctx.params.json_object("settings")?;
     let is_default = ctx.params.boolean("isDefault", false)?;
-    // Validated for the client's sake, then ignored (see above).
-    let _asynchronous = ctx.params.boolean("async", false)?;
+    if ctx.params.boolean("async", false)? {
+        let request = RegisterStore {
+            store: store.to_owned(),
+            settings,
+            is_default,
+            username: ctx.identity.username.clone(),
+            operation_uri: ctx.operation_uri(),
+        };
+        let job = ctx.app.ops.register_store_async(request).await?;
+        return Ok(ctx.job_envelope(&job));
+    }
     ctx.app
         .ops
         .register_store(store, settings, is_default)

@@ -1,6 +1,6 @@
 //! Scheduled tasks: `/admin/system/tasks[/createTask|/<id>[/update|delete|
-//! enable|disable|run|runs[/<run>]]]` (spec §8; `run` is a drhost addition
-//! that starts a run now).
+//! enable|disable|run|runs[/<run>[/update|delete]]]]` (spec §8; `run` is a
+//! drhost addition that starts a run now).
 
 use serde_json::Value;
 
@@ -20,6 +20,22 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, route: &TaskRoute) -> Result<Value, Ap
             task: id.clone(),
             run: run.clone(),
         },
+        TaskRoute::RunOp { id, run, op } if op == "delete" => TaskCall::DeleteRun {
+            task: id.clone(),
+            run: run.clone(),
+        },
+        TaskRoute::RunOp { id, run, .. } => TaskCall::UpdateRun {
+            task: id.clone(),
+            run: run.clone(),
+            status: ctx.params.text("status").map(str::to_owned),
+            // `result` (the reference, `Run.update`) or `results`
+            // (`TaskManager.edit_run` of the ArcGIS API for Python).
+            result: ctx
+                .params
+                .get("result")
+                .or_else(|| ctx.params.get("results"))
+                .map(str::to_owned),
+        },
         TaskRoute::Op { id, op } => match op.as_str() {
             "update" => TaskCall::Update(id.clone(), task_params(ctx.params, false)?),
             "delete" => TaskCall::Delete(id.clone()),
@@ -30,9 +46,21 @@ pub(crate) async fn handle(ctx: &Ctx<'_>, route: &TaskRoute) -> Result<Value, Ap
     };
     let answer = ctx.app.ops.tasks(call.clone()).await?;
     Ok(match call {
-        TaskCall::Delete(_) | TaskCall::SetEnabled(..) => success(),
+        TaskCall::Delete(_)
+        | TaskCall::SetEnabled(..)
+        | TaskCall::UpdateRun { .. }
+        | TaskCall::DeleteRun { .. } => task_success(),
         _ => answer,
     })
+}
+
+/// The API's `{"status": "success"}` with the tasks resource's own
+/// `"success": true`, which task clients (the ArcGIS API for Python's
+/// `Task.delete`, `Task.enable`, `Run.update`, `Run.delete`) test for.
+fn task_success() -> Value {
+    let mut answer = success();
+    answer["success"] = Value::Bool(true);
+    answer
 }
 
 /// The `createTask`/`update` parameters; `parameters` is JSON.
@@ -70,5 +98,14 @@ fn task_params(params: &Params, creating: bool) -> Result<TaskParams, ApiError> 
         month: text("month"),
         day_of_week: text("dayOfWeek"),
         max_occurrences: integer("maxOccurrences")?,
+        is_active: params
+            .text("isActive")
+            .map(|v| {
+                crate::params::parse_bool(v).ok_or(ParamError::Invalid {
+                    name: "isActive",
+                    reason: "expected true or false.".to_owned(),
+                })
+            })
+            .transpose()?,
     })
 }

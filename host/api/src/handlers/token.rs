@@ -4,7 +4,8 @@
 //! (`referer`|`ip`|`requestip`, default `requestip`), `referer`, `ip`,
 //! `expiration` (minutes), `f`. Tokens are not bound to the client: Esri's
 //! own CLI asks for `client=referer` and then sends no `Referer`.
-//! Answers `{"token": ..., "expires": <epoch ms>, "ssl": false}`; refusals
+//! Answers `{"token": ..., "expires": <epoch ms>, "ssl": <served over
+//! HTTPS>}` (the reference's `ssl` says the API is HTTPS-only); refusals
 //! answer code 400 "Unable to generate token." and never tell whether the
 //! user exists. Repeated failures for a username are slowed down (HTTP 429,
 //! see [`crate::throttle`]).
@@ -94,5 +95,5 @@ pub(crate) async fn generate(app: &App, params: &Params) -> Result<Value, ApiErr
             ApiError::internal()
         })?;
     tracing::info!(user = %identity.username, minutes, "token issued");
-    Ok(json!({"token": issued.token, "expires": issued.expires, "ssl": false}))
+    Ok(json!({"token": issued.token, "expires": issued.expires, "ssl": app.served_over_https()}))
 }

@@ -53,6 +53,33 @@ impl Host {
                     .collect();
                 json!({"runs": runs})
             }
+            TaskCall::UpdateRun {
+                task,
+                run,
+                status,
+                result,
+            } => {
+                let status = status
+                    .map(|status| {
+                        serde_json::from_value::<RunStatus>(json!(status.to_ascii_lowercase()))
+                            .map_err(|_| {
+                                OpError::InvalidInput(
+                                    "status must be scheduled, executing, succeeded, skipped, \
+                                     failed or submitfailed"
+                                        .into(),
+                                )
+                            })
+                    })
+                    .transpose()?;
+                self.tasks
+                    .update_run(&task, &run, status, result)
+                    .map_err(task_error)?;
+                json!({"success": true})
+            }
+            TaskCall::DeleteRun { task, run } => {
+                self.tasks.delete_run(&task, &run).map_err(task_error)?;
+                json!({"success": true})
+            }
             TaskCall::Run { task, run } => {
                 let task = self.tasks.get(&task).map_err(task_error)?;
                 let run = task
@@ -180,7 +207,7 @@ impl Host {
         match run.jobid.as_deref().and_then(|id| self.jobs.get(id)) {
             Some(job) => match job.status {
                 JobStatus::Completed => RunStatus::Succeeded,
-                JobStatus::Failed => RunStatus::Failed,
+                JobStatus::Failed | JobStatus::TimedOut => RunStatus::Failed,
                 _ => RunStatus::Executing,
             },
             None => RunStatus::Failed,
@@ -191,6 +218,7 @@ impl Host {
 fn task_error(error: TaskError) -> OpError {
     match error {
         TaskError::NotFound(id) => OpError::NotFound(format!("Task '{id}' was not found.")),
+        TaskError::RunNotFound(id) => OpError::NotFound(format!("Run '{id}' was not found.")),
         TaskError::Invalid(message) => OpError::InvalidInput(message),
         TaskError::BuiltIn => OpError::Conflict(error.to_string()),
         other => {

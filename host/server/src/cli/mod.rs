@@ -296,7 +296,7 @@ fn wait(client: &Client, jobid: &str, bar: &mut progress::JobBar) -> anyhow::Res
                 bar.update(&job);
                 if matches!(
                     job.get("status").and_then(Value::as_str),
-                    Some("COMPLETED" | "FAILED")
+                    Some("COMPLETED" | "FAILED" | "TIMED OUT" | "CANCELLED")
                 ) {
                     return Ok(job);
                 }

@@ -33,7 +33,7 @@ pub enum TaskType {
 }
 
 impl TaskType {
-    fn internal_name(self) -> &'static str {
+    pub(crate) fn internal_name(self) -> &'static str {
         match self {
             TaskType::CreateBackup => "CREATE_BACKUP_TASK_TYPE",
             TaskType::BackupRetentionCleaner => "BACKUP_RETENTION_CLEANER_TASK_TYPE",
@@ -45,6 +45,8 @@ impl TaskType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
+    /// Only set by a client through `runs/<id>/update`.
+    Scheduled,
     Executing,
     Succeeded,
     Skipped,
@@ -90,6 +92,8 @@ pub struct Task {
 pub enum TaskError {
     #[error("task '{0}' does not exist")]
     NotFound(String),
+    #[error("run '{0}' does not exist")]
+    RunNotFound(String),
     #[error("{0}")]
     Invalid(String),
     #[error("the retention cleaner is built in and cannot be deleted")]
@@ -240,11 +244,45 @@ impl TaskStore {
 
     pub fn set_active(&self, id: &str, active: bool) -> Result<(), TaskError> {
         self.modify(id, |task| {
-            if active && !task.active {
-                // Slots that passed while disabled are not owed.
-                task.checked_until = now_ms();
+            task.set_active(active, now_ms());
+            Ok(())
+        })
+    }
+
+    /// `runs/<run>/update`: sets a run's status and result text (spec §8.3).
+    pub fn update_run(
+        &self,
+        id: &str,
+        run_id: &str,
+        status: Option<RunStatus>,
+        result: Option<String>,
+    ) -> Result<TaskRun, TaskError> {
+        self.modify(id, |task| {
+            let run = task
+                .runs
+                .iter_mut()
+                .find(|r| r.run_id == run_id)
+                .ok_or_else(|| TaskError::RunNotFound(run_id.to_string()))?;
+            if let Some(status) = status {
+                run.status = status;
+                // A status set by hand no longer follows the run's job.
+                run.jobid = None;
             }
-            task.active = active;
+            if let Some(result) = result {
+                run.result = result;
+            }
+            Ok(run.clone())
+        })
+    }
+
+    /// `runs/<run>/delete`: forgets a run.
+    pub fn delete_run(&self, id: &str, run_id: &str) -> Result<(), TaskError> {
+        self.modify(id, |task| {
+            let before = task.runs.len();
+            task.runs.retain(|r| r.run_id != run_id);
+            if task.runs.len() == before {
+                return Err(TaskError::RunNotFound(run_id.to_string()));
+            }
             Ok(())
         })
     }
@@ -313,6 +351,15 @@ impl TaskStore {
 }
 
 impl Task {
+    /// Enables or disables the task at `now`.
+    fn set_active(&mut self, active: bool, now: i64) {
+        if active && !self.active {
+            // Slots that passed while disabled are not owed.
+            self.checked_until = now;
+        }
+        self.active = active;
+    }
+
     /// The task object of spec §8.2. The passcode is never shown.
     pub fn view(&self, run_status: impl Fn(&TaskRun) -> RunStatus) -> Value {
         let next = Cron::parse(&self.cron)
@@ -322,6 +369,9 @@ impl Task {
             "id": self.id,
             "taskId": self.id,
             "taskTitle": self.title,
+            "title": self.title,
+            // Backup schedules act on no portal item; clients read the key.
+            "itemId": null,
             "taskType": self.task_type,
             "type": self.task_type.internal_name(),
             "taskState": if self.active { "active" } else { "paused" },
@@ -465,5 +515,75 @@ mod tests {
                 .iter()
                 .all(|t| t.id != task.id)
         );
+    }
+
+    /// What the ArcGIS API for Python's `Task.update` sends back from a
+    /// task's view: the internal type name, the masked passcode, `isActive`.
+    #[test]
+    fn an_update_made_from_the_view_keeps_the_passcode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = TaskStore::open(dir.path()).expect("open");
+        let task = store.create(every_hour_at(5)).expect("create");
+        let view = task.view(|run| run.status);
+        assert_eq!(view["type"], "CREATE_BACKUP_TASK_TYPE");
+        assert_eq!(view["title"], view["taskTitle"]);
+        assert!(view["itemId"].is_null());
+        let update = TaskInput {
+            task_type: Some("CREATE_BACKUP_TASK_TYPE".into()),
+            title: Some("renamed".into()),
+            parameters: Some(view["parameters"].clone()),
+            is_active: Some(false),
+            ..TaskInput::default()
+        };
+        let updated = store.update(&task.id, update).expect("update");
+        assert_eq!(updated.title, "renamed");
+        assert!(!updated.active);
+        let schedule = updated.backup.as_ref().expect("schedule");
+        assert_eq!(store.passcode(schedule).expect("passcode"), "long-passcode");
+        let other = TaskInput {
+            task_type: Some("BACKUP_RETENTION_CLEANER_TASK_TYPE".into()),
+            ..TaskInput::default()
+        };
+        assert!(store.update(&task.id, other).is_err());
+    }
+
+    #[test]
+    fn runs_are_updated_and_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = TaskStore::open(dir.path()).expect("open");
+        let task = store.create(every_hour_at(5)).expect("create");
+        let run = store
+            .record_run(
+                &task.id,
+                RunStatus::Executing,
+                "started".into(),
+                Some("j1".into()),
+            )
+            .expect("run");
+        let updated = store
+            .update_run(
+                &task.id,
+                &run.run_id,
+                Some(RunStatus::Failed),
+                Some("by hand".into()),
+            )
+            .expect("update");
+        assert_eq!(updated.status, RunStatus::Failed);
+        assert_eq!(updated.result, "by hand");
+        assert_eq!(updated.jobid, None, "no longer follows its job");
+        let kept = store
+            .update_run(&task.id, &run.run_id, None, Some("again".into()))
+            .expect("update");
+        assert_eq!(kept.status, RunStatus::Failed);
+        assert!(matches!(
+            store.update_run(&task.id, "nope", None, None),
+            Err(TaskError::RunNotFound(_))
+        ));
+        store.delete_run(&task.id, &run.run_id).expect("delete");
+        assert!(store.get(&task.id).expect("task").runs.is_empty());
+        assert!(matches!(
+            store.delete_run(&task.id, &run.run_id),
+            Err(TaskError::RunNotFound(_))
+        ));
     }
 }

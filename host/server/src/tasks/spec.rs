@@ -38,11 +38,14 @@ pub struct BackupSchedule {
     pub parameters: Value,
 }
 
+/// How views show a schedule's passcode.
+pub const MASKED_PASSCODE: &str = "********";
+
 impl BackupSchedule {
     pub fn view(&self) -> Value {
         let mut shown = self.parameters.clone();
         if let Some(map) = shown.as_object_mut() {
-            map.insert("passcode".into(), json!("********"));
+            map.insert("passcode".into(), json!(MASKED_PASSCODE));
         }
         shown
     }
@@ -119,8 +122,12 @@ impl TaskInputExt for TaskInput {
     /// Changes what was sent; fields not sent stay. The passcode may be
     /// left out of new `parameters` to keep the current one.
     fn apply_to(self, task: &mut Task, sealer: &Sealer) -> Result<(), TaskError> {
+        // `type` may be the public name (`CreateBackup`) or the internal one
+        // a task's view shows as `type` (`CREATE_BACKUP_TASK_TYPE`), which
+        // clients send back when they update from the view.
         if let Some(kind) = &self.task_type
             && serde_json::to_value(task.task_type).ok() != Some(json!(kind))
+            && task.task_type.internal_name() != kind
         {
             return Err(TaskError::Invalid(format!(
                 "a task's type cannot change (it is {:?})",
@@ -160,6 +167,9 @@ impl TaskInputExt for TaskInput {
         if let Some(max) = self.max_occurrences {
             task.max_occurrences = max.max(-1);
         }
+        if let Some(active) = self.is_active {
+            task.set_active(active, crate::clock::now_ms());
+        }
         Ok(())
     }
 }
@@ -195,6 +205,10 @@ fn parse_schedule(
         },
     )?;
     let sealed_passcode = match (text("passcode"), current) {
+        // The mask a view shows, sent back by a client that updates a task
+        // from its properties (the ArcGIS API for Python's `Task.update`):
+        // the passcode stays.
+        (Some(MASKED_PASSCODE), Some(current)) => current.sealed_passcode.clone(),
         (Some(p), _) if p.chars().count() >= 8 => sealer.seal(p)?,
         (Some(_), _) => return Err(invalid("passcode must be at least eight characters")),
         (None, Some(current)) => current.sealed_passcode.clone(),
