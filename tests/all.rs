@@ -7,6 +7,7 @@ mod support;
 
 mod admin_pages;
 mod api_contract;
+mod arcgis_python;
 mod backup_restore;
 mod catalog;
 mod cli;

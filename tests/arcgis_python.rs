@@ -11,7 +11,7 @@
 //! when it is missing and fails when it cannot: it is never skipped).
 //! `DRHOST_ARCGIS_PYTHON` names another interpreter that has the package.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
