@@ -4,6 +4,7 @@
 
 pub mod anchors;
 pub mod app;
+pub mod aws_credentials;
 pub mod cli;
 pub mod clock;
 pub mod config;
