@@ -289,7 +289,10 @@ mod tests {
         let again: S3Connection = serde_json::from_value(stored).expect("loads");
         assert_eq!(again, c);
         let config = c.adapter_config("ASIA1", "temp-secret", Some("temp-token"));
-        assert!(config.contains("\"session_token\":\"temp-token\""), "{config}");
+        assert!(
+            config.contains("\"session_token\":\"temp-token\""),
+            "{config}"
+        );
     }
 
     /// Registries written before IAM-ROLE existed still load.
