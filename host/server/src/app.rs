@@ -353,7 +353,10 @@ fn partial_restore_check(info: &BackupInfo, partial: bool) -> Result<Vec<String>
 fn registry_error(e: StoreRegistryError) -> OpError {
     match e {
         StoreRegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
-        StoreRegistryError::Exists(_) => OpError::Conflict(e.to_string()),
+        StoreRegistryError::Exists(_) | StoreRegistryError::CaseClash { .. } => {
+            OpError::Conflict(e.to_string())
+        }
+        StoreRegistryError::LastDefault(_) => OpError::InvalidInput(e.to_string()),
         StoreRegistryError::Invalid(_)
         | StoreRegistryError::OutsideStoreRoots(_)
         | StoreRegistryError::Overlaps { .. }

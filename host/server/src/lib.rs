@@ -21,6 +21,7 @@ pub mod progress;
 pub mod s3_store;
 pub mod serve;
 pub mod settings;
+pub mod storage_config;
 pub mod stores;
 pub mod tasks;
 pub mod tls;
