@@ -331,6 +331,14 @@ fn iam_role_round_trip(
         json!({"type": "IAM-ROLE"}),
         "{store}"
     );
+    for field in drhost::stores::REFERENCE_FIELDS {
+        assert!(store.get(field).is_some(), "{field} missing: {store}");
+    }
+    assert_eq!(
+        (&store["bucketName"], &store["region"]),
+        (&json!("backups"), &json!(REGION))
+    );
+    assert!(store["storageConfig"].is_null(), "{store}");
     host.backup_ok("first");
     let job = host.restore_job("first");
     assert_eq!(job["status"], "COMPLETED", "{job}");

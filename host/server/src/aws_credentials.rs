@@ -89,11 +89,14 @@ impl CredentialsError {
     }
 }
 
+/// Looks an environment variable up.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// The environment variables the chain reads: the process's, or a fixed set
 /// (tests, which must not change the process's own).
 #[derive(Clone)]
 pub struct Env {
-    vars: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    vars: Arc<Lookup>,
 }
 
 impl Env {
