@@ -486,3 +486,113 @@ fn asynchronous_registration_runs_as_a_job() {
     let (code, _) = host.get("/system/disasterrecovery/stores/outside");
     assert_eq!(code, 404);
 }
+
+/// What the reference's clients send and read about stores: every store
+/// field in every view (GITOPS prints `providerID` and `serviceID` of every
+/// store), `{"default": false}` (refused only for the last store), the
+/// reference's `provisioningType` values, and one name whatever its case.
+#[test]
+fn store_views_updates_and_names_behave_as_the_reference_clients_expect() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let register = |name: &str, settings: &str| {
+        host.post(
+            "/system/disasterrecovery/stores/register",
+            &[
+                ("storeName", name),
+                ("settings", settings),
+                ("isDefault", "false"),
+            ],
+        )
+    };
+    let update = |name: &str, settings: &str| {
+        host.post(
+            &format!("/system/disasterrecovery/stores/{name}/update"),
+            &[("settings", settings)],
+        )
+    };
+    let is_default = |name: &str| {
+        host.get(&format!("/system/disasterrecovery/stores/{name}"))
+            .1["default"]
+            .clone()
+    };
+
+    let (_, store) = host.get("/system/disasterrecovery/stores/default");
+    for field in drhost::stores::REFERENCE_FIELDS {
+        assert!(store.get(field).is_some(), "{field} missing: {store}");
+    }
+    assert!(
+        store["providerID"].is_null() && store["bucketName"].is_null(),
+        "{store}"
+    );
+
+    // The only store stays the default, and the refusal says why.
+    let (code, body) = update("default", r#"{"default": false}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("only store"),
+        "{body}"
+    );
+    let (code, body) = register(
+        "Volumes",
+        r#"{"type":"HOSTED","storageConfig":{"provisioningType":"STATIC","storageClass":"gp3",
+            "size":"64Gi","labels":{"arcgis/purpose":"backups"}}}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, volumes) = host.get("/system/disasterrecovery/stores/Volumes");
+    assert_eq!(
+        volumes["storageConfig"]["provisioningType"], "STATIC",
+        "{volumes}"
+    );
+    // As GITOPS sends it for a store that is not the default: a no-op.
+    let (code, body) = update(
+        "Volumes",
+        r#"{"default": false, "supportBDSBackup": false}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (is_default("default"), is_default("Volumes")),
+        (json!(true), json!(false))
+    );
+    let (code, body) = update("default", r#"{"default": false}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        (is_default("default"), is_default("Volumes")),
+        (json!(false), json!(true))
+    );
+
+    let (code, body) = register("volumes", r#"{"type":"HOSTED"}"#);
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]["message"].to_string().contains("'Volumes'"),
+        "{body}"
+    );
+    let (code, body) = register(
+        "lazy",
+        r#"{"type":"HOSTED","storageConfig":{"provisioningType":"LAZY"}}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .to_string()
+            .contains("DYNAMIC, STATIC"),
+        "{body}"
+    );
+    let (code, body) = host.post(
+        "/system/disasterrecovery/settings/update",
+        &[(
+            "settings",
+            r#"{"stagingVolumeConfig":{"provisioningType":"LAZY","size":"64Gi"}}"#,
+        )],
+    );
+    assert_eq!(code, 400, "{body}");
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    assert_eq!(
+        stores["backupStores"].as_array().map(Vec::len),
+        Some(2),
+        "{stores}"
+    );
+}

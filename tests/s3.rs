@@ -302,3 +302,255 @@ fn a_backup_with_a_wrong_passcode_is_refused_on_s3_too() {
         "{body}"
     );
 }
+
+/// The reference API's S3 form as Esri's scripts send it: no keys, the
+/// host's own AWS identity.
+fn iam_role_settings(endpoint: &str, bucket: &str) -> String {
+    json!({"type": "S3", "provider": {"name": "AWS", "cloudServices": [{
+        "name": "AWS S3", "type": "objectStore", "usage": "BACKUP", "category": "storage",
+        "connection": {"bucketName": bucket, "region": REGION, "rootDir": "drhost/backups",
+                       "endpoint": endpoint, "credential": {"type": "IAM-ROLE"}}}]}})
+    .to_string()
+}
+
+/// Registers an IAM-ROLE store on `endpoint`, backs the deployment up into
+/// it and restores it, and checks that no key or token the host was given
+/// (`secrets`) shows in a view, the log or a state file.
+fn iam_role_round_trip(
+    deployment: &Deployment,
+    host: &mut TestHost,
+    endpoint: &str,
+    secrets: &[&str],
+) {
+    let (status, body) = register(host, &iam_role_settings(endpoint, "backups"));
+    assert_eq!(status, 200, "{body}");
+    let (status, store) = host.get(&format!("/system/disasterrecovery/stores/{STORE}"));
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(
+        store["provider"]["cloudServices"][0]["connection"]["credential"],
+        json!({"type": "IAM-ROLE"}),
+        "{store}"
+    );
+    for field in drhost::stores::REFERENCE_FIELDS {
+        assert!(store.get(field).is_some(), "{field} missing: {store}");
+    }
+    assert_eq!(
+        (&store["bucketName"], &store["region"]),
+        (&json!("backups"), &json!(REGION))
+    );
+    assert!(store["storageConfig"].is_null(), "{store}");
+    host.backup_ok("first");
+    let job = host.restore_job("first");
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    tree::assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+    tree::assert_same_tree(&deployment.config_dir(), &deployment.restored_config());
+
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    let shown = format!("{stores}{store}{}", host.status());
+    let state = support::files_under(&deployment.state())
+        .iter()
+        .filter_map(|f| std::fs::read(deployment.state().join(f)).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .collect::<String>();
+    for secret in secrets {
+        assert!(!shown.contains(secret), "{secret} in a view: {shown}");
+        assert!(!host.log().contains(secret), "{secret} in the host log");
+        assert!(!state.contains(secret), "{secret} in a state file");
+    }
+}
+
+/// Keys from the host's environment (`AWS_ACCESS_KEY_ID`, …), with a
+/// session token as temporary keys carry: Garage checks the signature over
+/// it like any signed header.
+#[test]
+fn iam_role_store_round_trips_with_keys_from_the_hosts_environment() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    deployment.populate();
+    let token = "drhost-test-session-token-0123456789";
+    let mut host = TestHost::start_with_env(
+        &deployment,
+        &deployment.config_toml(""),
+        &[
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_SESSION_TOKEN", token),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    iam_role_round_trip(
+        &deployment,
+        &mut host,
+        &garage.endpoint(),
+        &[SECRET_KEY, token],
+    );
+    assert!(
+        host.log().contains("AWS credentials obtained") && host.log().contains("environment"),
+        "{}",
+        host.log()
+    );
+}
+
+/// Keys from a profile of the shared credentials file (`AWS_PROFILE`).
+#[test]
+fn iam_role_store_round_trips_with_keys_from_a_shared_credentials_profile() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    deployment.populate();
+    let aws = deployment.path().join("home/.aws");
+    std::fs::create_dir_all(&aws).expect(".aws");
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = GKwrong\naws_secret_access_key = wrong\n\n\
+             [drhost-backups]\naws_access_key_id = {ACCESS_KEY}\n\
+             aws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .expect("credentials file");
+    let home = deployment.path().join("home");
+    let mut host = TestHost::start_with_env(
+        &deployment,
+        &deployment.config_toml(""),
+        &[
+            ("HOME", home.to_str().expect("utf-8 path")),
+            ("AWS_PROFILE", "drhost-backups"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    iam_role_round_trip(&deployment, &mut host, &garage.endpoint(), &[SECRET_KEY]);
+    assert!(
+        host.log().contains("shared credentials files"),
+        "{}",
+        host.log()
+    );
+}
+
+/// Web identity: the host trades a token file for temporary keys with a real
+/// STS implementation (moto's), and the store (moto's S3) is used with them.
+#[test]
+fn iam_role_store_round_trips_with_keys_from_sts_web_identity() {
+    let moto = support::moto::Moto::start();
+    moto.create_bucket("backups");
+    let deployment = Deployment::new();
+    // Small enough for single PUTs: moto 5.2 answers CompleteMultipartUpload
+    // with a document real S3 (and so the adapter) does not use. Multipart
+    // uploads are covered against Garage.
+    for (dir, name) in [
+        (deployment.objects(), "item.json"),
+        (deployment.config_dir(), "site.conf"),
+    ] {
+        std::fs::write(dir.join(name), format!("{name} of the deployment\n")).expect("write");
+    }
+    let token_file = deployment.path().join("web-identity-token");
+    std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.drhost-test.signature").expect("token");
+    let mut host = TestHost::start_with_env(
+        &deployment,
+        &deployment.config_toml(""),
+        &[
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                token_file.to_str().expect("utf-8 path"),
+            ),
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/drhost-backups",
+            ),
+            ("AWS_ENDPOINT_URL_STS", &moto.endpoint()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    iam_role_round_trip(
+        &deployment,
+        &mut host,
+        &moto.endpoint(),
+        &["eyJhbGciOiJSUzI1NiJ9.drhost-test.signature"],
+    );
+    assert!(
+        host.log().contains("AssumeRoleWithWebIdentity") && host.log().contains("ASIA"),
+        "{}",
+        host.log()
+    );
+    assert!(
+        moto.keys("backups")
+            .iter()
+            .any(|k| k.starts_with("drhost/backups/packs/")),
+        "{:?}",
+        moto.keys("backups")
+    );
+}
+
+/// The chain's network providers against moto: STS AssumeRoleWithWebIdentity
+/// and EC2 instance metadata through IMDSv2's token endpoint.
+#[test]
+fn the_provider_chain_gets_keys_from_moto_sts_and_instance_metadata() {
+    use drhost::aws_credentials::{Env, resolve};
+    let moto = support::moto::Moto::start();
+    let endpoint = moto.endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "a-web-identity-token").expect("token");
+    let token_file = token_file.display().to_string();
+    let sts = resolve(&Env::from_pairs([
+        ("HOME", "/nonexistent"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.as_str()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/drhost"),
+        ("AWS_ENDPOINT_URL_STS", endpoint.as_str()),
+    ]))
+    .expect("keys from STS");
+    assert!(sts.access_key_id.starts_with("ASIA"), "{sts:?}");
+    assert!(sts.session_token.is_some());
+    let expires = sts.expiration.expect("temporary keys expire");
+    assert!(expires > std::time::SystemTime::now());
+
+    let imds = resolve(&Env::from_pairs([
+        ("HOME", "/nonexistent"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint.as_str()),
+    ]))
+    .expect("keys from instance metadata");
+    assert_eq!(imds.provider, "EC2 instance metadata (IMDSv2)");
+    assert!(
+        !imds.access_key_id.is_empty() && imds.session_token.is_some(),
+        "{imds:?}"
+    );
+    assert!(imds.expiration.is_some());
+}
+
+/// With no credentials anywhere, registration is refused with what each
+/// provider looked for, and nothing is registered.
+#[test]
+fn an_iam_role_store_without_credentials_is_refused_naming_the_providers() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    let home = deployment.path().join("empty-home");
+    std::fs::create_dir_all(&home).expect("home");
+    let mut host = TestHost::start_with_env(
+        &deployment,
+        &deployment.config_toml(""),
+        &[
+            ("HOME", home.to_str().expect("utf-8 path")),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+    );
+    let (status, body) = register(&mut host, &iam_role_settings(&garage.endpoint(), "backups"));
+    assert_ne!(status, 200, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    for needle in [
+        "no AWS credentials were found",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ".aws/credentials",
+        "AWS_CONTAINER_CREDENTIALS",
+    ] {
+        assert!(message.contains(needle), "{message:?} should name {needle}");
+    }
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    assert_eq!(
+        stores["backupStores"].as_array().map(Vec::len),
+        Some(1),
+        "{stores}"
+    );
+}

@@ -236,3 +236,51 @@ fn the_retention_cleaner_removes_expired_backups_and_says_which() {
     assert_eq!(names, expected);
     assert_eq!(host.restore_job("kept")["status"], "COMPLETED");
 }
+
+/// A schedule must name a registered store: `createTask` and `update` refuse
+/// one that does not exist, rather than a task that fails at every run.
+#[test]
+fn a_schedule_for_a_store_that_does_not_exist_is_refused() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &config(&deployment));
+    let form = |parameters: &Value| {
+        vec![
+            ("type", "CreateBackup".to_string()),
+            ("parameters", parameters.to_string()),
+            ("minute", "0".to_string()),
+            ("hour", "2".to_string()),
+            ("dayOfMonth", "*".to_string()),
+            ("month", "*".to_string()),
+            ("dayOfWeek", "?".to_string()),
+        ]
+    };
+    let post = |path: &str, parameters: &Value| {
+        let fields = form(parameters);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        host.post(path, &fields)
+    };
+    let missing = json!({"name": "nightly", "passcode": PASSCODE, "storeName": "no-such-store"});
+    let (code, body) = post(&format!("{TASKS}/createTask"), &missing);
+    assert_ne!(code, 200, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("'no-such-store' does not exist"),
+        "{message}"
+    );
+    let (_, tasks) = host.get(TASKS);
+    assert_eq!(
+        tasks["result"].as_array().map(Vec::len),
+        Some(1),
+        "only the retention cleaner: {tasks}"
+    );
+
+    let task = create_task(
+        &host,
+        json!({"name": "nightly", "passcode": PASSCODE, "storeName": "default"}),
+        "0",
+    );
+    let (code, body) = post(&format!("{TASKS}/{task}/update"), &missing);
+    assert_ne!(code, 200, "{body}");
+    let (_, shown) = host.get(&format!("{TASKS}/{task}"));
+    assert_eq!(shown["parameters"]["storeName"], "default", "{shown}");
+}

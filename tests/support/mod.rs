@@ -6,6 +6,7 @@
 pub mod garage;
 pub mod hostile;
 pub mod listing;
+pub mod moto;
 pub mod postgres;
 pub mod tree;
 pub mod webdriver;
@@ -121,15 +122,29 @@ pub struct TestHost {
     /// The backup store the backup helpers use (`default` unless a test
     /// registers another).
     pub store: String,
+    /// Environment variables the host process is started with.
+    env: Vec<(String, String)>,
 }
 
 impl TestHost {
     /// Starts the host with `config` (TOML) written next to its state.
     pub fn start(deployment: &Deployment, config: &str) -> Self {
+        Self::start_with_env(deployment, config, &[])
+    }
+
+    /// [`start`](Self::start) with these environment variables set for the
+    /// host process (restarts keep them). No `AWS_*` variable of the test's
+    /// own environment reaches the host, so AWS credential lookups see only
+    /// what a test sets.
+    pub fn start_with_env(deployment: &Deployment, config: &str, env: &[(&str, &str)]) -> Self {
         let config_path = deployment.path().join("drhost.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = Arc::new(Mutex::new(String::new()));
-        let (child, base) = Self::spawn(&config_path, &log);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, base) = Self::spawn(&config_path, &log, &env);
         let mut host = Self {
             child,
             base,
@@ -137,6 +152,7 @@ impl TestHost {
             token: String::new(),
             log,
             store: "default".into(),
+            env,
         };
         host.token = host.login();
         host
@@ -157,7 +173,7 @@ impl TestHost {
     /// Starts the host again on the same configuration and state.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, base) = Self::spawn(&self.config_path, &self.log);
+        let (child, base) = Self::spawn(&self.config_path, &self.log, &self.env);
         self.child = child;
         self.base = base;
         self.token = self.login();
@@ -173,12 +189,23 @@ impl TestHost {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn spawn(config_path: &Path, log: &Arc<Mutex<String>>) -> (Child, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_drhost"))
+    fn spawn(
+        config_path: &Path,
+        log: &Arc<Mutex<String>>,
+        env: &[(String, String)],
+    ) -> (Child, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_drhost"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
             .args(["serve", "--config"])
             .arg(config_path)
             .env("DRHOST_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,wasmtime=warn,cranelift=warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

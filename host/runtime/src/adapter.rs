@@ -1,7 +1,7 @@
 //! Store adapter plugins, and [`AdapterStore`]: the repository's
 //! [`ObjectStore`] implemented by calls into an adapter.
 
-use std::future::Future;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -147,12 +147,27 @@ impl StoreAdapter {
     }
 }
 
+/// Finishes the context of each call of an [`AdapterStore`] with what may
+/// change between calls: short-lived credentials (temporary cloud keys) are
+/// obtained, or refreshed, just before the call that uses them, so that a
+/// store never outlives its keys and none is kept anywhere but in memory.
+#[async_trait]
+pub trait CallCredentials: Send + Sync {
+    /// The context one call runs with, from the store's own `ctx`: its
+    /// configuration with the credentials filled in, and those credentials
+    /// listed in `secrets` so the runtime scrubs them from everything the
+    /// call reports. An error names why no credentials could be had.
+    async fn context_for_call(&self, ctx: &PluginContext) -> Result<PluginContext, String>;
+}
+
 /// The repository's object store, backed by a store adapter plugin with a
 /// fixed configuration and grants (one per configured store).
 #[derive(Clone)]
 pub struct AdapterStore {
     adapter: Arc<StoreAdapter>,
     ctx: PluginContext,
+    /// Fills credentials into `ctx` per call; `None`: `ctx` is complete.
+    credentials: Option<Arc<dyn CallCredentials>>,
     /// The store was registered as append-only (its medium, e.g. object lock,
     /// refuses deletes) even if the adapter does not declare it in general.
     append_only: bool,
@@ -163,8 +178,15 @@ impl AdapterStore {
         Self {
             adapter,
             ctx,
+            credentials: None,
             append_only: false,
         }
+    }
+
+    /// Has `credentials` complete the context before every call.
+    pub fn with_call_credentials(mut self, credentials: Arc<dyn CallCredentials>) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Marks this store append-only: the repository then never asks it to
@@ -176,11 +198,28 @@ impl AdapterStore {
 
     /// Runs the adapter's `validate` with this store's configuration.
     pub async fn validate(&self) -> Result<(), PluginFailure> {
-        self.adapter.validate(&self.ctx).await
+        let ctx = self.call_context().await?;
+        self.adapter.validate(&ctx).await
     }
 
-    fn run<'s, T: Send + 'static>(
-        &'s self,
+    /// The context of the next call: the store's, with fresh credentials
+    /// when it has a [`CallCredentials`].
+    async fn call_context(&self) -> Result<Cow<'_, PluginContext>, PluginFailure> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(Cow::Borrowed(&self.ctx));
+        };
+        credentials
+            .context_for_call(&self.ctx)
+            .await
+            .map(Cow::Owned)
+            .map_err(|message| PluginFailure::Credentials {
+                plugin: self.adapter.name().to_string(),
+                message,
+            })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
         operation: &'static str,
         body: impl for<'a> FnOnce(
             &'a mut Store<PluginState>,
@@ -188,8 +227,9 @@ impl AdapterStore {
         ) -> BoxFuture<'a, CallResult<T>>
         + Send
         + 'static,
-    ) -> impl Future<Output = Result<T, PluginFailure>> + Send + 's {
-        self.adapter.run(operation, &self.ctx, body)
+    ) -> Result<T, PluginFailure> {
+        let ctx = self.call_context().await?;
+        self.adapter.run(operation, &ctx, body).await
     }
 }
 

@@ -86,6 +86,12 @@ pub enum PluginFailure {
     #[error("plugin '{plugin}' stopped because of a host-side failure: {message}")]
     Host { plugin: String, message: String },
 
+    /// The call's credentials could not be obtained (see
+    /// [`CallCredentials`](crate::CallCredentials)), so the plugin was not
+    /// called at all.
+    #[error("plugin '{plugin}' was not called: its credentials could not be obtained: {message}")]
+    Credentials { plugin: String, message: String },
+
     /// The plugin broke the archive or stream protocol (entry order, paths,
     /// chunk sizes). A plugin bug, not an environment problem.
     #[error("plugin '{plugin}' misused the host interface: {message}")]
@@ -114,6 +120,7 @@ impl PluginFailure {
             | Self::Trap { message, .. }
             | Self::Plugin { message, .. }
             | Self::Host { message, .. }
+            | Self::Credentials { message, .. }
             | Self::Protocol { message, .. } => {
                 *message = redactor.apply(message).into_owned();
             }
@@ -137,6 +144,7 @@ impl PluginFailure {
             | Self::WallTimeout { plugin, .. }
             | Self::Plugin { plugin, .. }
             | Self::Host { plugin, .. }
+            | Self::Credentials { plugin, .. }
             | Self::Protocol { plugin, .. }
             | Self::TransferLimit { plugin, .. }
             | Self::ArchiveLimit { plugin, .. } => plugin,

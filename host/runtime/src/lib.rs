@@ -43,7 +43,7 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-pub use adapter::{AdapterInfo, AdapterStore, StoreAdapter};
+pub use adapter::{AdapterInfo, AdapterStore, CallCredentials, StoreAdapter};
 pub use archive::{ArchiveBatch, ArchiveEvent, PluginGone, RestoreFeed};
 pub use cache::{LoadSource, LoadStats};
 pub use engine::EPOCH_TICK;

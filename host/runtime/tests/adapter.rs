@@ -4,7 +4,11 @@ mod common;
 
 use bytes::Bytes;
 use drhost_repo::{ObjectStore, StoreError};
-use drhost_runtime::{AdapterStore, DirGrant, Grants, PluginContext, PluginLimits};
+use std::sync::Arc;
+
+use drhost_runtime::{
+    AdapterStore, CallCredentials, DirGrant, Grants, PluginContext, PluginFailure, PluginLimits,
+};
 
 use common::{plugin_wasm, runtime};
 
@@ -93,6 +97,81 @@ async fn an_unreachable_store_fails_validation() {
     );
     assert!(store.validate().await.is_err());
     assert!(store.put("x", Bytes::from_static(b"1")).await.is_err());
+}
+
+/// Hands out the store's directory as its "credential", one per call, and
+/// counts the calls; fails once `fail` is set.
+struct CountingCredentials {
+    calls: std::sync::atomic::AtomicUsize,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl CallCredentials for CountingCredentials {
+    async fn context_for_call(&self, ctx: &PluginContext) -> Result<PluginContext, String> {
+        use std::sync::atomic::Ordering;
+        if self.fail.load(Ordering::SeqCst) {
+            return Err("the token file is unreadable".into());
+        }
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(PluginContext {
+            config_json: r#"{"root": "/store"}"#.into(),
+            secrets: vec![format!("key-{n}")],
+            ..ctx.clone()
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_credentials_complete_every_call_and_their_failure_is_named() {
+    use std::sync::atomic::Ordering;
+    let wasm = plugin_wasm("store_fs.wasm");
+    let adapter = runtime().load_adapter("store-fs", &wasm).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Without the credentials the configuration names no granted directory.
+    let base = PluginContext {
+        config_json: r#"{"root": "/elsewhere"}"#.into(),
+        ..store_context(dir.path())
+    };
+    assert!(
+        AdapterStore::new(adapter.clone(), base.clone())
+            .validate()
+            .await
+            .is_err()
+    );
+    let credentials = Arc::new(CountingCredentials {
+        calls: Default::default(),
+        fail: Default::default(),
+    });
+    let store = AdapterStore::new(adapter, base).with_call_credentials(credentials.clone());
+    store.validate().await.unwrap();
+    store.put("a", Bytes::from_static(b"1")).await.unwrap();
+    assert_eq!(
+        store.get("a", 0, None).await.unwrap(),
+        Bytes::from_static(b"1")
+    );
+    // validate, put and the stat that checks it, get.
+    assert_eq!(credentials.calls.load(Ordering::SeqCst), 4);
+
+    credentials.fail.store(true, Ordering::SeqCst);
+    match store.validate().await {
+        Err(failure @ PluginFailure::Credentials { .. }) => {
+            let text = failure.to_string();
+            assert!(text.contains("store-fs"), "{text}");
+            assert!(text.contains("the token file is unreadable"), "{text}");
+        }
+        other => panic!("expected a credentials failure, got {other:?}"),
+    }
+    match store.get("a", 0, None).await {
+        Err(StoreError::Adapter(message)) => {
+            assert!(
+                message.contains("credentials could not be obtained"),
+                "{message}"
+            )
+        }
+        other => panic!("expected an adapter error, got {other:?}"),
+    }
+    assert_eq!(credentials.calls.load(Ordering::SeqCst), 4);
 }
 
 /// `http-escape` tries a `wasi:http` request to the authority in its

@@ -15,6 +15,7 @@ use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 
 use crate::anchors::FileAnchor;
+use crate::aws_credentials::CredentialCache;
 use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation, codes};
@@ -23,6 +24,7 @@ use crate::orchestrator::{self, BackupJob, RestoreJob};
 use crate::pipeline::ConfiguredStage;
 use crate::plugin_views::{self, AdapterView, DirView};
 use crate::plugins::component_bytes;
+use crate::s3_store::IamRoleKeys;
 use crate::settings::Settings;
 use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
 use crate::tasks::{Sealer, TaskStore};
@@ -62,6 +64,9 @@ pub struct Host {
     running_job: Arc<Mutex<Option<String>>>,
     /// Opened repositories by store name (opening reads the store's config).
     repos: tokio::sync::Mutex<HashMap<String, Repository>>,
+    /// The host's AWS credentials, for IAM-ROLE S3 stores (looked up on
+    /// first use, kept in memory only).
+    aws_credentials: Arc<CredentialCache>,
 }
 
 impl Host {
@@ -105,6 +110,7 @@ impl Host {
             dr_lock: Arc::new(tokio::sync::Mutex::new(())),
             running_job: Arc::new(Mutex::new(None)),
             repos: tokio::sync::Mutex::new(HashMap::new()),
+            aws_credentials: Arc::new(CredentialCache::from_environment()),
             config,
         });
         host.settle_interrupted(&interrupted).await;
@@ -129,19 +135,36 @@ impl Host {
     fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
         let limits = self.config.store_limits.to_plugin_limits();
         if let Some(s3) = &record.s3 {
-            return AdapterStore::new(
-                self.s3_adapter.clone(),
-                PluginContext {
-                    config_json: s3.adapter_config(),
-                    grants: Grants {
-                        http_connect: vec![s3.authority()],
-                        ..Grants::default()
+            let grants = Grants {
+                http_connect: vec![s3.authority()],
+                ..Grants::default()
+            };
+            let store = match s3.static_keys() {
+                Some((access_key, secret_key)) => AdapterStore::new(
+                    self.s3_adapter.clone(),
+                    PluginContext {
+                        config_json: s3.adapter_config(access_key, secret_key, None),
+                        grants,
+                        limits,
+                        secrets: vec![secret_key.to_string()],
                     },
-                    limits,
-                    secrets: vec![s3.secret_key.clone()],
-                },
-            )
-            .with_append_only(record.append_only);
+                ),
+                // The configuration, keys included, is made for each call.
+                None => AdapterStore::new(
+                    self.s3_adapter.clone(),
+                    PluginContext {
+                        config_json: String::new(),
+                        grants,
+                        limits,
+                        secrets: Vec::new(),
+                    },
+                )
+                .with_call_credentials(Arc::new(IamRoleKeys::new(
+                    s3.clone(),
+                    self.aws_credentials.clone(),
+                ))),
+            };
+            return store.with_append_only(record.append_only);
         }
         AdapterStore::new(
             self.fs_adapter.clone(),
@@ -336,7 +359,10 @@ fn partial_restore_check(info: &BackupInfo, partial: bool) -> Result<Vec<String>
 fn registry_error(e: StoreRegistryError) -> OpError {
     match e {
         StoreRegistryError::NotFound(_) => OpError::NotFound(e.to_string()),
-        StoreRegistryError::Exists(_) => OpError::Conflict(e.to_string()),
+        StoreRegistryError::Exists(_) | StoreRegistryError::CaseClash { .. } => {
+            OpError::Conflict(e.to_string())
+        }
+        StoreRegistryError::LastDefault(_) => OpError::InvalidInput(e.to_string()),
         StoreRegistryError::Invalid(_)
         | StoreRegistryError::OutsideStoreRoots(_)
         | StoreRegistryError::Overlaps { .. }

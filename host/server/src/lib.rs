@@ -4,6 +4,7 @@
 
 pub mod anchors;
 pub mod app;
+pub mod aws_credentials;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod progress;
 pub mod s3_store;
 pub mod serve;
 pub mod settings;
+pub mod storage_config;
 pub mod stores;
 pub mod tasks;
 pub mod tls;

@@ -3,8 +3,12 @@
 //! spec §9), turned into what the `store-s3` adapter is configured and
 //! granted with, and shown back without the secret.
 
+mod iam_role;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+pub use iam_role::IamRoleKeys;
 
 /// Shown in place of a secret in every view.
 pub const REDACTED_SECRET: &str = "********";
@@ -21,8 +25,33 @@ pub struct S3Connection {
     pub prefix: String,
     /// `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     pub path_style: bool,
-    pub access_key: String,
-    pub secret_key: String,
+    /// Stored as `access_key` and `secret_key` (as before IAM-ROLE existed),
+    /// or `"credential": "IAM-ROLE"`.
+    #[serde(flatten)]
+    pub credential: S3Credential,
+}
+
+/// How an S3 store's requests are signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum S3Credential {
+    /// `{"type":"ACCESS-KEY","secret":{"access_key":…,"secret_key":…}}`:
+    /// keys given at registration, kept in the store registry.
+    AccessKey {
+        access_key: String,
+        secret_key: String,
+    },
+    /// `{"type":"IAM-ROLE"}`: the host's own AWS identity, from the standard
+    /// provider chain ([`crate::aws_credentials`]) when each call is made;
+    /// nothing is kept.
+    IamRole { credential: IamRole },
+}
+
+/// The stored marker of an IAM-ROLE store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IamRole {
+    #[serde(rename = "IAM-ROLE")]
+    IamRole,
 }
 
 impl S3Connection {
@@ -79,12 +108,6 @@ impl S3Connection {
             .get("credential")
             .ok_or("connection.credential is required")?;
         let kind = credential.get("type").and_then(Value::as_str).unwrap_or("");
-        if !kind.eq_ignore_ascii_case("ACCESS-KEY") {
-            return Err(format!(
-                "credential type {kind:?} is not supported by this host: use \
-                 {{\"type\":\"ACCESS-KEY\",\"secret\":{{\"access_key\":…,\"secret_key\":…}}}}"
-            ));
-        }
         let secret = |key: &str| {
             credential
                 .pointer(&format!("/secret/{key}"))
@@ -93,30 +116,65 @@ impl S3Connection {
                 .map(str::to_string)
                 .ok_or(format!("credential.secret.{key} is required"))
         };
+        let credential = if kind.eq_ignore_ascii_case("ACCESS-KEY") {
+            S3Credential::AccessKey {
+                access_key: secret("access_key")?,
+                secret_key: secret("secret_key")?,
+            }
+        } else if kind.eq_ignore_ascii_case("IAM-ROLE") {
+            S3Credential::IamRole {
+                credential: IamRole::IamRole,
+            }
+        } else {
+            return Err(format!(
+                "credential type {kind:?} is not supported by this host: use {{\"type\":\"IAM-ROLE\"}} \
+                 (the host's AWS credentials) or {{\"type\":\"ACCESS-KEY\",\"secret\":\
+                 {{\"access_key\":…,\"secret_key\":…}}}}"
+            ));
+        };
         Ok(Self {
             endpoint,
             region: region.to_string(),
             bucket: bucket.to_string(),
             prefix,
             path_style,
-            access_key: secret("access_key")?,
-            secret_key: secret("secret_key")?,
+            credential,
         })
     }
 
-    /// The `store-s3` adapter's configuration (holds the secret: pass it
-    /// with the secret listed for redaction).
-    pub fn adapter_config(&self) -> String {
-        json!({
+    /// The keys given at registration; `None` for an IAM-ROLE store, whose
+    /// keys come per call ([`IamRoleKeys`]).
+    pub fn static_keys(&self) -> Option<(&str, &str)> {
+        match &self.credential {
+            S3Credential::AccessKey {
+                access_key,
+                secret_key,
+            } => Some((access_key, secret_key)),
+            S3Credential::IamRole { .. } => None,
+        }
+    }
+
+    /// The `store-s3` adapter's configuration with these keys (it holds the
+    /// secret and the token: pass them listed for redaction).
+    pub fn adapter_config(
+        &self,
+        access_key: &str,
+        secret_key: &str,
+        session_token: Option<&str>,
+    ) -> String {
+        let mut config = json!({
             "endpoint": self.endpoint,
             "region": self.region,
             "bucket": self.bucket,
             "prefix": self.prefix,
             "path_style": self.path_style,
-            "access_key": self.access_key,
-            "secret_key": self.secret_key,
-        })
-        .to_string()
+            "access_key": access_key,
+            "secret_key": secret_key,
+        });
+        if let Some(token) = session_token {
+            config["session_token"] = json!(token);
+        }
+        config.to_string()
     }
 
     /// The one authority the adapter may reach: the endpoint, or for
@@ -211,7 +269,41 @@ mod tests {
         assert_eq!(c.prefix, "team-a");
         assert!(c.path_style);
         assert_eq!(c.authority(), "127.0.0.1:3900");
-        assert!(c.adapter_config().contains("\"secret_key\":\"SK\""));
+        assert_eq!(c.static_keys(), Some(("AK", "SK")));
+        assert!(
+            c.adapter_config("AK", "SK", None)
+                .contains("\"secret_key\":\"SK\"")
+        );
+    }
+
+    /// Esri's own scripts register S3 stores with `{"type":"IAM-ROLE"}` only.
+    #[test]
+    fn the_reference_iam_role_form_parses_and_keeps_no_key() {
+        let s = settings(json!({"bucketName": "bkt", "region": "us-east-1",
+            "rootDir": "backups", "credential": {"type": "IAM-ROLE"}}));
+        let c = S3Connection::from_settings(&s).expect("parses");
+        assert_eq!(c.static_keys(), None);
+        let stored = serde_json::to_value(&c).expect("serializes");
+        assert_eq!(stored["credential"], "IAM-ROLE");
+        assert!(stored.get("secret_key").is_none(), "{stored}");
+        let again: S3Connection = serde_json::from_value(stored).expect("loads");
+        assert_eq!(again, c);
+        let config = c.adapter_config("ASIA1", "temp-secret", Some("temp-token"));
+        assert!(
+            config.contains("\"session_token\":\"temp-token\""),
+            "{config}"
+        );
+    }
+
+    /// Registries written before IAM-ROLE existed still load.
+    #[test]
+    fn registries_with_access_keys_load_as_before() {
+        let stored = json!({"endpoint": "http://127.0.0.1:3900", "region": "garage",
+            "bucket": "bkt", "prefix": "", "path_style": true,
+            "access_key": "AK", "secret_key": "SK"});
+        let c: S3Connection = serde_json::from_value(stored.clone()).expect("loads");
+        assert_eq!(c.static_keys(), Some(("AK", "SK")));
+        assert_eq!(serde_json::to_value(&c).expect("serializes"), stored);
     }
 
     #[test]
@@ -237,8 +329,14 @@ mod tests {
             ),
             (settings(json!({"bucketName": "bkt"})), "credential"),
             (
-                settings(json!({"bucketName": "bkt", "credential": {"type": "IAM-ROLE"}})),
-                "IAM-ROLE",
+                settings(
+                    json!({"bucketName": "bkt", "credential": {"type": "USER-ASSIGNED-IDENTITY"}}),
+                ),
+                "USER-ASSIGNED-IDENTITY",
+            ),
+            (
+                settings(json!({"bucketName": "bkt", "credential": {"type": "ACCESS-KEY"}})),
+                "credential.secret.access_key",
             ),
             (
                 settings(json!({"bucketName": "bkt", "endpoint": "ftp://x", "credential": key()})),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
+use crate::storage_config::check_volume_config;
 
 /// The reference API's default: jobs longer than two hours are cancelled.
 const DEFAULT_TIMEOUT_SECONDS: u64 = 7200;
@@ -133,12 +134,10 @@ impl Settings {
                     };
                 }
                 "stagingVolumeConfig" => {
-                    if !value.is_object() {
-                        return Err(SettingsError::Invalid(
-                            "stagingVolumeConfig must be a JSON object".into(),
-                        ));
-                    }
-                    next.staging_volume_config = Some(value.clone());
+                    let mut config = value.clone();
+                    check_volume_config("stagingVolumeConfig", &mut config)
+                        .map_err(SettingsError::Invalid)?;
+                    next.staging_volume_config = Some(config);
                 }
                 other => {
                     return Err(SettingsError::Invalid(format!(
@@ -188,6 +187,7 @@ mod tests {
             json!({"timeoutInSeconds": "x"}),
             json!({"nope": 1}),
             json!({"resumeInterruptedBackups": "maybe"}),
+            json!({"stagingVolumeConfig": {"provisioningType": "ONDEMAND"}}),
             json!([1]),
         ] {
             assert!(again.update(&bad).is_err(), "{bad}");

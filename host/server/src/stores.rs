@@ -2,6 +2,9 @@
 //! which is the default, and where each keeps its objects.
 
 pub mod placement;
+mod view;
+
+pub use view::REFERENCE_FIELDS;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use serde_json::{Value, json};
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
 use crate::s3_store::S3Connection;
+use crate::storage_config::check_volume_config;
 use placement::{Relation, relation, strictly_inside};
 
 /// Why a registry operation failed.
@@ -22,6 +26,19 @@ pub enum StoreRegistryError {
     NotFound(String),
     #[error("a backup store named '{0}' is already registered")]
     Exists(String),
+    /// Names are compared without regard to case: they become directory
+    /// names, which some filesystems compare that way.
+    #[error(
+        "backup store name '{requested}' differs only in case from the registered store \
+         '{existing}'; store names must differ in more than case"
+    )]
+    CaseClash { requested: String, existing: String },
+    /// `{"default": false}` on the only store: there must be a default.
+    #[error(
+        "backup store '{0}' is the only store, so it stays the default: register another store \
+         (or make another one the default) first"
+    )]
+    LastDefault(String),
     #[error("{0}")]
     Invalid(String),
     /// The directory lies outside every configured store root.
@@ -129,39 +146,6 @@ pub struct StoreRecord {
     pub append_only: bool,
 }
 
-impl StoreRecord {
-    /// The store object of spec §5.4.
-    pub fn view(&self) -> Value {
-        if let Some(s3) = &self.s3 {
-            return json!({
-                "name": self.name,
-                "default": self.default,
-                "type": self.kind,
-                "provider": self.provider,
-                "bucketName": s3.bucket,
-                "region": s3.region,
-                "endpoint": s3.endpoint,
-                "rootDir": s3.prefix,
-                "appendOnly": self.append_only,
-                "identity": self.identity,
-                "versionCreated": env!("CARGO_PKG_VERSION"),
-                "created": self.created,
-            });
-        }
-        json!({
-            "name": self.name,
-            "default": self.default,
-            "type": self.kind,
-            "storageConfig": self.storage_config,
-            "identity": self.identity,
-            "rootDir": self.root.display().to_string(),
-            "appendOnly": self.append_only,
-            "versionCreated": env!("CARGO_PKG_VERSION"),
-            "created": self.created,
-        })
-    }
-}
-
 /// All stores, persisted on every change.
 pub struct StoreRegistry {
     path: PathBuf,
@@ -227,7 +211,9 @@ impl StoreRegistry {
             .and_then(Value::as_str)
             .unwrap_or("HOSTED")
             .to_ascii_uppercase();
-        let storage_config = settings.get("storageConfig").cloned().unwrap_or(json!({}));
+        let mut storage_config = settings.get("storageConfig").cloned().unwrap_or(json!({}));
+        check_volume_config("settings.storageConfig", &mut storage_config)
+            .map_err(StoreRegistryError::Invalid)?;
         let append_only = match settings.get("appendOnly").map(parse_bool) {
             None => false,
             Some(Some(b)) => b,
@@ -250,8 +236,15 @@ impl StoreRegistry {
             }
         };
         let mut stores = self.lock();
-        if stores.iter().any(|s| s.name == name) {
-            return Err(StoreRegistryError::Exists(name.to_string()));
+        if let Some(existing) = stores.iter().find(|s| s.name.eq_ignore_ascii_case(name)) {
+            return Err(if existing.name == name {
+                StoreRegistryError::Exists(name.to_string())
+            } else {
+                StoreRegistryError::CaseClash {
+                    requested: name.to_string(),
+                    existing: existing.name.clone(),
+                }
+            });
         }
         if let Some(s3) = &s3
             && let Some((other, theirs)) = stores.iter().find_map(|s| {
@@ -296,18 +289,28 @@ impl StoreRegistry {
         Ok(record)
     }
 
-    /// Applies `{"default": true}` (the only documented update).
+    /// Applies `{"default": true|false}` (the only documented update; other
+    /// keys, such as the `supportBDSBackup` Esri's CLI sends, are ignored).
+    /// A default store that stops being the default hands that to the
+    /// first other store, as unregistering it would: there is always one.
     pub fn update(&self, name: &str, settings: &Value) -> Result<(), StoreRegistryError> {
         let mut stores = self.lock();
-        if !stores.iter().any(|s| s.name == name) {
+        let Some(store) = stores.iter().find(|s| s.name == name) else {
             return Err(StoreRegistryError::NotFound(name.to_string()));
-        }
+        };
         match settings.get("default").map(parse_bool) {
             Some(Some(true)) => stores.iter_mut().for_each(|s| s.default = s.name == name),
+            Some(Some(false)) if !store.default => {}
             Some(Some(false)) => {
-                return Err(StoreRegistryError::Invalid(
-                    "a store stops being the default when another store is made the default".into(),
-                ));
+                let Some(next) = stores.iter_mut().find(|s| s.name != name) else {
+                    return Err(StoreRegistryError::LastDefault(name.to_string()));
+                };
+                next.default = true;
+                tracing::info!(store = %next.name, "backup store '{name}' is no longer the default");
+                stores
+                    .iter_mut()
+                    .filter(|s| s.name == name)
+                    .for_each(|s| s.default = false);
             }
             Some(None) => {
                 return Err(StoreRegistryError::Invalid(
@@ -716,6 +719,75 @@ mod tests {
             err.to_string().contains("the host's state directory"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn default_false_hands_the_default_on_and_is_refused_only_for_the_last_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = registry(dir.path());
+        let err = reg
+            .update("default", &json!({"default": false}))
+            .expect_err("the only store");
+        assert!(matches!(err, StoreRegistryError::LastDefault(_)), "{err:?}");
+        assert!(err.to_string().contains("only store"), "{err}");
+        reg.register("second", &json!({}), false).expect("register");
+        // Not the default: nothing to do. Esri's CLI adds supportBDSBackup.
+        reg.update(
+            "second",
+            &json!({"default": false, "supportBDSBackup": false}),
+        )
+        .expect("already not the default");
+        assert!(reg.get("default").expect("default").default);
+        reg.update("default", &json!({"default": "False"}))
+            .expect("another store takes over");
+        assert!(!reg.get("default").expect("default").default);
+        assert!(reg.get("second").expect("second").default);
+        assert_eq!(reg.list().iter().filter(|s| s.default).count(), 1);
+        assert!(registry(dir.path()).get("second").expect("second").default);
+    }
+
+    #[test]
+    fn names_differing_only_in_case_are_one_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = registry(dir.path());
+        reg.register("Backups", &json!({}), false)
+            .expect("register");
+        let err = reg
+            .register("backups", &json!({"rootDir": "elsewhere"}), false)
+            .expect_err("same name but for case");
+        assert!(
+            matches!(err, StoreRegistryError::CaseClash { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("'Backups'"), "{err}");
+        assert!(matches!(
+            reg.register("DEFAULT", &json!({}), false),
+            Err(StoreRegistryError::CaseClash { .. })
+        ));
+        assert_eq!(reg.list().len(), 2);
+    }
+
+    #[test]
+    fn storage_config_provisioning_types_are_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = registry(dir.path());
+        let err = reg
+            .register(
+                "pv",
+                &json!({"type": "HOSTED", "storageConfig": {"provisioningType": "LAZY"}}),
+                false,
+            )
+            .expect_err("not a provisioning type");
+        assert!(err.to_string().contains("provisioningType"), "{err}");
+        let record = reg
+            .register(
+                "pv",
+                &json!({"type": "HOSTED", "storageConfig": {"provisioningType": "static",
+                    "storageClass": "gp3", "labels": {"arcgis/purpose": "backups"}}}),
+                false,
+            )
+            .expect("STATIC");
+        assert_eq!(record.storage_config["provisioningType"], "STATIC");
     }
 
     #[test]

@@ -141,6 +141,10 @@ impl<T: Transport, C: Clock> Client<T, C> {
         let mut headers = call.headers.clone();
         headers.push(("x-amz-date".into(), amz_date.clone()));
         headers.push(("x-amz-content-sha256".into(), payload.clone()));
+        // Temporary keys are valid only with their token, which is signed.
+        if let Some(token) = &self.settings.credentials.session_token {
+            headers.push(("x-amz-security-token".into(), token.clone()));
+        }
         let mut signed = headers.clone();
         signed.push(("host".into(), authority.to_string()));
         let authorization = sigv4::authorization(

@@ -316,6 +316,7 @@ impl FakeS3 {
             &Credentials {
                 access_key: ACCESS_KEY.into(),
                 secret_key: self.secret.into(),
+                session_token: None,
             },
             REGION,
             date,

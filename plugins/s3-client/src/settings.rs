@@ -18,6 +18,11 @@ pub const KEYS: &[&str] = &[
     "part_size_mib",
 ];
 
+/// The session token of temporary keys: not in [`KEYS`], a plugin that takes
+/// temporary keys (the store adapter, whose host fills them in per call)
+/// adds it, like its secret key's name.
+pub const SESSION_TOKEN: &str = "session_token";
+
 pub const DEFAULT_REGION: &str = "us-east-1";
 const MIB: usize = 1 << 20;
 /// S3's smallest part (but the last) is 5 MiB; parts are buffered whole, so
@@ -156,6 +161,18 @@ pub fn connection(map: &Map<String, Value>, secret_key: &str) -> Result<Settings
             ));
         }
     };
+    // Only temporary keys have one; a shape error never quotes it.
+    let session_token = match map.get(SESSION_TOKEN) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() && !s.chars().any(char::is_control) => {
+            Some(s.clone())
+        }
+        Some(_) => {
+            return Err(format!(
+                "`{SESSION_TOKEN}` must be a non-empty string without control characters"
+            ));
+        }
+    };
     let (min, default, max) = PART_SIZE_MIB;
     let part_size_mib = match map.get("part_size_mib") {
         None | Some(Value::Null) => default,
@@ -178,6 +195,7 @@ pub fn connection(map: &Map<String, Value>, secret_key: &str) -> Result<Settings
         credentials: Credentials {
             access_key: access_key.to_owned(),
             secret_key: secret,
+            session_token,
         },
         part_size: usize::try_from(part_size_mib).unwrap_or(8) * MIB,
     })

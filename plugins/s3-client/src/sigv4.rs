@@ -13,12 +13,15 @@ use crate::encode;
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "s3";
 
-/// An access key pair. The secret never appears in `Debug` output, error
-/// texts or logs; it only keys the HMAC.
+/// An access key pair, and the session token of temporary keys (from STS or
+/// an instance role). The secret and the token never appear in `Debug`
+/// output, error texts or logs; the secret only keys the HMAC, the token
+/// travels in the signed `x-amz-security-token` header.
 #[derive(Clone)]
 pub struct Credentials {
     pub access_key: String,
     pub secret_key: String,
+    pub session_token: Option<String>,
 }
 
 impl fmt::Debug for Credentials {
@@ -26,6 +29,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -171,6 +178,7 @@ mod tests {
         Credentials {
             access_key: "AKIAIOSFODNN7EXAMPLE".into(),
             secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
         }
     }
 

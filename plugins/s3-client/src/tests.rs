@@ -122,6 +122,44 @@ fn small_objects_round_trip_under_the_prefix() {
     assert!(s3.log.borrow().iter().all(|l| l.contains("/drhost")));
 }
 
+/// Temporary keys: every request carries the session token, signed (the
+/// fake server checks every signed header), and `Debug` never shows it.
+#[test]
+fn temporary_keys_send_their_session_token_signed() {
+    let text = format!(
+        r#"{{"endpoint": "http://127.0.0.1:3900", "region": "garage", "bucket": "drhost",
+            "access_key": "GKtest", "secret_key": "{SECRET}", "session_token": "tok/en+=="}}"#
+    );
+    let mut known = settings::KEYS.to_vec();
+    known.extend(["secret_key", settings::SESSION_TOKEN]);
+    let with_token =
+        settings::connection(&settings::object(&text, &known).unwrap(), "secret_key").unwrap();
+    assert!(!format!("{with_token:?}").contains("tok/en"));
+    let (s3, clock) = (FakeS3::new(), FakeClock::default());
+    let c = Client::new(with_token, &s3, &clock);
+    c.put_object("a", 3, &mut Bytes::new(b"abc"), &[]).unwrap();
+    assert_eq!(get(&c, "a", 0, None).unwrap(), b"abc");
+    let seen = s3.headers_seen.borrow();
+    assert_eq!(seen.len(), 2);
+    for headers in seen.iter() {
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(value("x-amz-security-token").as_deref(), Some("tok/en+=="));
+        let auth = value("authorization").unwrap();
+        assert!(auth.contains("x-amz-security-token"), "{auth}");
+    }
+    // A plugin that takes no temporary keys refuses the key.
+    let mut plain = settings::KEYS.to_vec();
+    plain.push("secret_key");
+    let err = settings::object(&text, &plain).unwrap_err();
+    assert!(err.contains("session_token"), "{err}");
+    assert!(!err.contains("tok/en"), "{err}");
+}
+
 #[test]
 fn ranges_past_the_end_are_invalid_data() {
     let (s3, clock) = (FakeS3::new(), FakeClock::default());

@@ -2,7 +2,8 @@
 //! in `secret_key`, e.g.
 //! `{"endpoint": "http://127.0.0.1:3900", "region": "garage", "bucket":
 //! "drhost", "prefix": "backups/team-a", "access_key": "GK...",
-//! "secret_key": "..."}`.
+//! "secret_key": "..."}`, and `session_token` with temporary keys (an
+//! IAM-ROLE store, whose host fills in fresh keys for every call).
 
 use s3_client::Settings;
 use s3_client::settings;
@@ -11,7 +12,7 @@ const SECRET_KEY: &str = "secret_key";
 
 pub fn parse(text: &str) -> Result<Settings, String> {
     let mut known = settings::KEYS.to_vec();
-    known.push(SECRET_KEY);
+    known.extend([SECRET_KEY, settings::SESSION_TOKEN]);
     settings::connection(&settings::object(text, &known)?, SECRET_KEY)
 }
 
@@ -33,6 +34,26 @@ mod tests {
         assert_eq!(s.prefix, "backups/team-a/");
         assert!(s.path_style);
         assert!(!format!("{s:?}").contains("b892c0665f"));
+    }
+
+    #[test]
+    fn takes_the_session_token_of_temporary_keys() {
+        let s = parse(
+            r#"{"endpoint":"http://127.0.0.1:3900","bucket":"b","access_key":"ASIA1",
+                "secret_key":"s","session_token":"FwoGZXIvYXdzEB"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.credentials.session_token.as_deref(),
+            Some("FwoGZXIvYXdzEB")
+        );
+        assert!(!format!("{s:?}").contains("FwoGZXIvYXdzEB"));
+        let bad = parse(
+            r#"{"endpoint":"http://127.0.0.1:3900","bucket":"b","access_key":"a",
+                "secret_key":"s","session_token":7}"#,
+        )
+        .unwrap_err();
+        assert!(bad.contains("session_token"), "{bad}");
     }
 
     #[test]

@@ -22,12 +22,18 @@ impl Host {
                 json!({"result": self.tasks.list().iter().map(view).collect::<Vec<_>>()})
             }
             TaskCall::Create(params) => {
-                let task = self.tasks.create(params).map_err(task_error)?;
+                let task = self
+                    .tasks
+                    .create_checked(params, |task| self.check_task_store(task))
+                    .map_err(task_error)?;
                 json!({"success": true, "taskId": task.id})
             }
             TaskCall::Get(id) => view(&self.tasks.get(&id).map_err(task_error)?),
             TaskCall::Update(id, params) => {
-                let task = self.tasks.update(&id, params).map_err(task_error)?;
+                let task = self
+                    .tasks
+                    .update_checked(&id, params, |task| self.check_task_store(task))
+                    .map_err(task_error)?;
                 json!({"success": true, "taskId": task.id})
             }
             TaskCall::Delete(id) => {
@@ -92,6 +98,18 @@ impl Host {
                 shown
             }
         })
+    }
+
+    /// A schedule's `storeName` must name a registered store: one that does
+    /// not exist would only fail at every run.
+    fn check_task_store(&self, task: &Task) -> Result<(), TaskError> {
+        match task.backup.as_ref().and_then(|b| b.store.as_deref()) {
+            Some(store) if self.stores.get(store).is_err() => Err(TaskError::Invalid(format!(
+                "Backup store '{store}' does not exist: register it first, or leave storeName \
+                 out to back up into the default store."
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Starts `task`'s work now and records the run: executing (with its

@@ -208,8 +208,19 @@ impl TaskStore {
     }
 
     pub fn create(&self, input: TaskInput) -> Result<Task, TaskError> {
+        self.create_checked(input, |_| Ok(()))
+    }
+
+    /// [`create`](Self::create), keeping the task only if `check` (the
+    /// host's view of it, e.g. that its store exists) accepts it.
+    pub fn create_checked(
+        &self,
+        input: TaskInput,
+        check: impl FnOnce(&Task) -> Result<(), TaskError>,
+    ) -> Result<Task, TaskError> {
         let now = now_ms();
         let task = input.into_new_task(random_id(), now, &self.sealer)?;
+        check(&task)?;
         let mut tasks = self.lock();
         let mut updated = tasks.clone();
         updated.push(task.clone());
@@ -219,9 +230,21 @@ impl TaskStore {
     }
 
     pub fn update(&self, id: &str, input: TaskInput) -> Result<Task, TaskError> {
+        self.update_checked(id, input, |_| Ok(()))
+    }
+
+    /// [`update`](Self::update), keeping the change only if `check` accepts
+    /// the updated task.
+    pub fn update_checked(
+        &self,
+        id: &str,
+        input: TaskInput,
+        check: impl FnOnce(&Task) -> Result<(), TaskError>,
+    ) -> Result<Task, TaskError> {
         let sealer = &self.sealer;
         self.modify(id, |task| {
             input.apply_to(task, sealer)?;
+            check(task)?;
             Ok(task.clone())
         })
     }
