@@ -49,7 +49,10 @@ use axum::Router;
 use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenError, allowed};
+pub use auth::{
+    Auth, AuthError, ConfiguredUser, Identity, IssuedToken, Privilege, Role, TokenError,
+    UserChanges, allowed,
+};
 pub use error::ApiError;
 pub use format::Format;
 pub use ops::{

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use drhost_api::{ApiConfig, Auth};
+use drhost_api::{ApiConfig, Auth, ConfiguredUser};
 
 use crate::app::Host;
 use crate::config::HostConfig;
@@ -43,10 +43,28 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         // Printed once, on the first start, so the operator can log in.
         println!("drhost: created user 'admin' with password: {password}");
     }
-    for user in &config.users {
-        let password = user.read_password().map_err(anyhow::Error::msg)?;
-        auth.ensure_user(&user.name, user.role, &password)
-            .with_context(|| format!("cannot set up user '{}'", user.name))?;
+    let configured = config
+        .users
+        .iter()
+        .map(|user| {
+            Ok(ConfiguredUser {
+                username: user.name.clone(),
+                role: user.role,
+                password: user.read_password().map_err(anyhow::Error::msg)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let changes = auth
+        .sync_users(&configured)
+        .context("cannot set up the configured users")?;
+    for (change, names) in [
+        ("added", &changes.added),
+        ("changed (their tokens are revoked)", &changes.changed),
+        ("removed (with their tokens)", &changes.removed),
+    ] {
+        if !names.is_empty() {
+            tracing::info!(users = ?names, "users {change}");
+        }
     }
     let host = Host::start(config.clone()).await?;
     let router = drhost_api::router(
