@@ -15,7 +15,8 @@
 //!   `page` and `login` make up the HTML admin pages;
 //! - `routes`, `names`: path matching and name validation;
 //! - `handlers`: the request pipeline and one module per resource family;
-//! - `middleware`: request tracing, panic catching, security headers.
+//! - `middleware`: request tracing, panic catching, security headers;
+//! - `throttle`: login guessing limits, the password-check gate.
 
 pub mod auth;
 pub mod error;
@@ -46,7 +47,6 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
 pub use auth::{
@@ -79,7 +79,8 @@ pub struct ApiConfig {
     /// the old cloud-store JSON), so it should stay ≥ 11.2.
     pub current_version: f64,
     /// How many `generateToken` password checks (Argon2, ~20 MiB each) may run
-    /// at once; further requests wait.
+    /// at once; further requests wait in a short queue, callers from
+    /// addresses with a recent successful sign-in first.
     pub max_concurrent_logins: usize,
 }
 
@@ -103,8 +104,8 @@ pub(crate) struct App {
     pub(crate) context: Vec<String>,
     pub(crate) ops: Arc<dyn DrOps>,
     pub(crate) auth: Arc<Auth>,
-    pub(crate) login_slots: Semaphore,
-    pub(crate) logins: throttle::LoginThrottle,
+    pub(crate) login_gate: throttle::gate::LoginGate,
+    pub(crate) logins: throttle::logins::LoginThrottle,
 }
 
 impl App {
@@ -134,9 +135,11 @@ impl App {
 }
 
 /// The admin API as an axum router (no state left to provide). Serve it with
-/// `axum::serve`; every path is handled, unknown ones answer 404 in the API's
-/// error format, and a panicking handler answers 500 without taking the
-/// server down.
+/// `axum::serve` and `into_make_service_with_connect_info::<SocketAddr>()`:
+/// the login throttle counts attempts by client address, and
+/// without it every client shares one budget. Every path is handled,
+/// unknown ones answer 404 in the API's error format, and a panicking handler
+/// answers 500 without taking the server down.
 pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router {
     let context = config
         .context
@@ -144,14 +147,16 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         .filter(|segment| !segment.is_empty())
         .map(str::to_owned)
         .collect();
-    let login_slots = Semaphore::new(config.max_concurrent_logins.max(1));
+    let login_gate = throttle::gate::LoginGate::new(throttle::gate::GateConfig::with_slots(
+        config.max_concurrent_logins,
+    ));
     let app = Arc::new(App {
         config,
         context,
         ops,
         auth,
-        login_slots,
-        logins: throttle::LoginThrottle::default(),
+        login_gate,
+        logins: throttle::logins::LoginThrottle::default(),
     });
     Router::new()
         .fallback(handlers::dispatch)

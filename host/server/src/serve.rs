@@ -1,9 +1,11 @@
 //! `drhost serve`: start the host and its admin API.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use drhost_api::{ApiConfig, Auth, ConfiguredUser};
 
 use crate::app::Host;
@@ -85,9 +87,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.context,
             config.state_dir.display()
         );
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        // Peers' addresses feed the login throttle.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         return Ok(());
     }
     let certificate = config.certificate_source();
@@ -98,9 +104,17 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         certificate.cert_path().display(),
         config.state_dir.display()
     );
-    axum::serve(tls, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // `tap_io` gives the listener the peer-address plumbing axum provides
+    // for wrapped listeners; the tap itself turns off Nagle's algorithm.
+    let tls = tls.tap_io(|stream| {
+        let _ = stream.get_ref().0.set_nodelay(true);
+    });
+    axum::serve(
+        tls,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

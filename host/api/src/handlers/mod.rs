@@ -152,7 +152,7 @@ async fn handle(
     params: &Params,
 ) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
-        return Ok((token::generate(app, params).await?, None));
+        return Ok((token::generate(app, parts, params).await?, None));
     };
     let token = extract::request_token(params, &parts.headers).ok_or(ApiError::TokenRequired)?;
     let identity = app.auth.verify_token(token)?;
@@ -168,7 +168,7 @@ async fn handle(
         identity,
     };
     let value = match route {
-        Route::GenerateToken => token::generate(app, params).await,
+        Route::GenerateToken => token::generate(app, parts, params).await,
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
         Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks", "plugins"]})),
         Route::Task(task) => tasks::handle(&ctx, task).await,

@@ -6,20 +6,25 @@
 //! own CLI asks for `client=referer` and then sends no `Referer`.
 //! Answers `{"token": ..., "expires": <epoch ms>, "ssl": false}`; refusals
 //! answer code 400 "Unable to generate token." and never tell whether the
-//! user exists. Repeated failures for a username are slowed down (HTTP 429,
-//! see [`crate::throttle`]).
+//! user exists. Guessing is slowed down per username and client address
+//! (HTTP 429, see [`crate::throttle`]).
 
 use std::time::{Duration, Instant};
 
+use axum::http::request::Parts;
 use serde_json::{Value, json};
 
 use crate::App;
 use crate::error::ApiError;
+use crate::extract;
 use crate::params::Params;
+use crate::throttle::client::ClientKey;
+use crate::throttle::logins::Attempt;
+use crate::throttle::retry_after_secs;
 
 const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 
-pub(crate) async fn generate(app: &App, params: &Params) -> Result<Value, ApiError> {
+pub(crate) async fn generate(app: &App, parts: &Parts, params: &Params) -> Result<Value, ApiError> {
     let refuse = |detail: &str| ApiError::TokenGeneration(vec![detail.to_owned()]);
     if params.in_query("password") {
         return Err(refuse(
@@ -59,30 +64,54 @@ pub(crate) async fn generate(app: &App, params: &Params) -> Result<Value, ApiErr
     };
     let minutes = minutes.min(app.config.max_token_minutes).max(1);
 
-    if let Err(wait) = app.logins.check(username, Instant::now()) {
-        tracing::warn!("generateToken refused: too many failed logins for the user");
-        return Err(ApiError::TooManyLogins {
-            retry_after: wait.as_secs_f64().ceil() as u64,
-        });
-    }
-    // Argon2 is slow and memory-hungry: run it off the async threads, a few
-    // at a time.
-    let _permit = app
-        .login_slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let peer = ClientKey::of(&parts.extensions);
+    // A valid token marks a client that already signed in: it keeps its way
+    // in while others are throttled.
+    let token_user = extract::request_token(params, &parts.headers)
+        .and_then(|token| app.auth.verify_token(token).ok())
+        .map(|identity| identity.username);
+    let attempt = Attempt {
+        username,
+        client: peer,
+        token_user: token_user.as_deref(),
+    };
+    let reservation = app
+        .logins
+        .reserve(&attempt, Instant::now())
+        .map_err(|throttled| {
+            tracing::warn!(budget = %throttled.by, "generateToken refused: too many failed logins");
+            ApiError::TooManyLogins {
+                retry_after: retry_after_secs(throttled.wait),
+            }
+        })?;
+    let favoured = app
+        .logins
+        .favoured(peer, token_user.is_some(), Instant::now());
+    let pass = match app.login_gate.enter(peer, favoured).await {
+        Ok(pass) => pass,
+        Err(busy) => {
+            reservation.cancel(Instant::now());
+            tracing::warn!(%busy, "generateToken refused");
+            return Err(ApiError::LoginsBusy { retry_after: 1 });
+        }
+    };
     let auth = app.auth.clone();
     let (name, password) = (username.to_owned(), password.to_owned());
-    let identity = tokio::task::spawn_blocking(move || auth.authenticate(&name, &password))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    // The pass goes with the check, so its slot stays taken until Argon2 is
+    // done even if the client hangs up and this future is dropped.
+    let identity = tokio::task::spawn_blocking(move || {
+        let identity = auth.authenticate(&name, &password);
+        drop(pass);
+        identity
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
     let Some(identity) = identity else {
-        app.logins.failed(username, Instant::now());
+        reservation.failed();
         tracing::warn!("generateToken refused: invalid username or password");
         return Err(refuse(INVALID_CREDENTIALS));
     };
-    app.logins.succeeded(username);
+    reservation.succeeded(Instant::now());
     let issued = app
         .auth
         .issue_token(
