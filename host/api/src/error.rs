@@ -44,6 +44,9 @@ pub enum ApiError {
     /// The password checks are all taken and the queue is full (HTTP 429).
     #[error("Too many logins are being checked; try again in {retry_after} s.")]
     LoginsBusy { retry_after: u64 },
+    /// Too many wrong passcodes for a backup (HTTP 429).
+    #[error("Too many wrong passcodes for this backup; try again in {retry_after} s.")]
+    TooManyPasscodes { retry_after: u64 },
     /// Malformed input (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
@@ -83,9 +86,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyLogins { .. } | ApiError::LoginsBusy { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::TooManyLogins { .. }
+            | ApiError::LoginsBusy { .. }
+            | ApiError::TooManyPasscodes { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -134,7 +137,9 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        if let ApiError::TooManyLogins { retry_after } | ApiError::LoginsBusy { retry_after } = self
+        if let ApiError::TooManyLogins { retry_after }
+        | ApiError::LoginsBusy { retry_after }
+        | ApiError::TooManyPasscodes { retry_after } = self
         {
             response
                 .headers_mut()

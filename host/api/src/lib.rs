@@ -16,7 +16,7 @@
 //! - `routes`, `names`: path matching and name validation;
 //! - `handlers`: the request pipeline and one module per resource family;
 //! - `middleware`: request tracing, panic catching, security headers;
-//! - `throttle`: login guessing limits, the password-check gate.
+//! - `throttle`: login and passcode guessing limits, the password-check gate.
 
 pub mod auth;
 pub mod error;
@@ -106,6 +106,7 @@ pub(crate) struct App {
     pub(crate) auth: Arc<Auth>,
     pub(crate) login_gate: throttle::gate::LoginGate,
     pub(crate) logins: throttle::logins::LoginThrottle,
+    pub(crate) passcodes: throttle::passcodes::PasscodeThrottle,
 }
 
 impl App {
@@ -136,7 +137,7 @@ impl App {
 
 /// The admin API as an axum router (no state left to provide). Serve it with
 /// `axum::serve` and `into_make_service_with_connect_info::<SocketAddr>()`:
-/// the login throttle counts attempts by client address, and
+/// the login and passcode throttles count attempts by client address, and
 /// without it every client shares one budget. Every path is handled,
 /// unknown ones answer 404 in the API's error format, and a panicking handler
 /// answers 500 without taking the server down.
@@ -157,6 +158,7 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         auth,
         login_gate,
         logins: throttle::logins::LoginThrottle::default(),
+        passcodes: throttle::passcodes::PasscodeThrottle::default(),
     });
     Router::new()
         .fallback(handlers::dispatch)

@@ -87,7 +87,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.context,
             config.state_dir.display()
         );
-        // Peers' addresses feed the login throttle.
+        // Peers' addresses feed the login and passcode throttles.
         axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -1,11 +1,14 @@
 //! Backups: `.../stores/<store>/backups[/create|/<backup>[/update|restore|verify|delete]]`.
 
+use std::time::Instant;
+
 use serde_json::{Value, json};
 
 use super::{Ctx, success};
 use crate::error::ApiError;
 use crate::names::{self, NameKind};
-use crate::ops::{CreateBackup, DeleteBackup, RestoreBackup};
+use crate::ops::{CreateBackup, DeleteBackup, JobRef, OpError, RestoreBackup};
+use crate::throttle::retry_after_secs;
 
 /// Shortest passcode accepted by `create` (reference API rule).
 pub(crate) const MIN_PASSCODE_CHARS: usize = 8;
@@ -59,23 +62,42 @@ pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
 /// `POST backups/<backup>/restore` with `passcode`; the legacy `storeName` is
 /// ignored. Answers the job envelope.
 pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    let job = ctx
-        .app
-        .ops
-        .restore_backup(opened_backup(ctx, store, backup)?)
-        .await?;
+    let request = opened_backup(ctx, store, backup)?;
+    let job =
+        with_passcode_throttle(ctx, store, backup, ctx.app.ops.restore_backup(request)).await?;
     Ok(ctx.job_envelope(&job))
 }
 
 /// `POST backups/<backup>/verify` with `passcode` (a drhost addition): a job
 /// that checks every stored chunk of the backup without restoring it.
 pub(crate) async fn verify(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    let job = ctx
-        .app
-        .ops
-        .verify_backup(opened_backup(ctx, store, backup)?)
-        .await?;
+    let request = opened_backup(ctx, store, backup)?;
+    let job =
+        with_passcode_throttle(ctx, store, backup, ctx.app.ops.verify_backup(request)).await?;
     Ok(ctx.job_envelope(&job))
+}
+
+/// Runs an operation that checks `backup`'s passcode, unless too many wrong
+/// ones were tried lately (HTTP 429, see [`crate::throttle::passcodes`]).
+async fn with_passcode_throttle(
+    ctx: &Ctx<'_>,
+    store: &str,
+    backup: &str,
+    operation: impl Future<Output = Result<JobRef, OpError>>,
+) -> Result<JobRef, ApiError> {
+    let attempt = ctx
+        .app
+        .passcodes
+        .reserve(store, backup, Instant::now())
+        .map_err(|wait| {
+            tracing::warn!("passcode attempt refused: too many wrong passcodes for the backup");
+            ApiError::TooManyPasscodes {
+                retry_after: retry_after_secs(wait),
+            }
+        })?;
+    let outcome = operation.await;
+    attempt.settle(&outcome);
+    Ok(outcome?)
 }
 
 fn opened_backup(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<RestoreBackup, ApiError> {

@@ -1,4 +1,5 @@
-//! Slows down guessing of passwords (`generateToken`).
+//! Slows down guessing of passwords (`generateToken`) and backup passcodes
+//! (`restore`, `verify`).
 //!
 //! Every guess is *reserved* before it is checked: the reservation counts as
 //! a failure at once and is taken back only if the check succeeds or never
@@ -21,12 +22,15 @@
 //! a few at a time, a bounded queue, at most two in flight per address, and
 //! callers from known-good addresses or with a valid token served first, so
 //! a flood of logins cannot hold up a real one.
+//!
+//! Passcodes ([`passcodes`]) are limited per backup with a doubling delay.
 
 pub(crate) mod backoff;
 pub(crate) mod bucket;
 pub(crate) mod client;
 pub(crate) mod gate;
 pub(crate) mod logins;
+pub(crate) mod passcodes;
 pub(crate) mod recent;
 
 use std::collections::HashMap;
