@@ -47,6 +47,9 @@ pub enum ApiError {
     /// Too many wrong passcodes for a backup (HTTP 429).
     #[error("Too many wrong passcodes for this backup; try again in {retry_after} s.")]
     TooManyPasscodes { retry_after: u64 },
+    /// A browser posted a sign-in on behalf of another site (HTTP 403).
+    #[error("Sign-in requests sent from other sites are refused.")]
+    CrossSiteLogin,
     /// Malformed input (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
@@ -81,7 +84,7 @@ impl ApiError {
             ApiError::TokenRequired | ApiError::InvalidToken | ApiError::TokenExpired => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::CrossSiteLogin => StatusCode::FORBIDDEN,
             ApiError::TokenGeneration(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

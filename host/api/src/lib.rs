@@ -16,7 +16,8 @@
 //! - `routes`, `names`: path matching and name validation;
 //! - `handlers`: the request pipeline and one module per resource family;
 //! - `middleware`: request tracing, panic catching, security headers;
-//! - `throttle`: login and passcode guessing limits, the password-check gate.
+//! - `throttle`: login and passcode guessing limits, the password-check gate;
+//! - `origin`: refusing cross-site sign-in posts.
 
 pub mod auth;
 pub mod error;
@@ -32,6 +33,7 @@ mod html_value;
 mod login;
 mod middleware;
 mod names;
+mod origin;
 mod page;
 mod pct;
 mod routes;
@@ -82,6 +84,9 @@ pub struct ApiConfig {
     /// at once; further requests wait in a short queue, callers from
     /// addresses with a recent successful sign-in first.
     pub max_concurrent_logins: usize,
+    /// The API is served over HTTPS: answers carry `Strict-Transport-Security`
+    /// so browsers never use plain HTTP for this host again.
+    pub https: bool,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +98,7 @@ impl Default for ApiConfig {
             max_token_minutes: 24 * 60,
             current_version: 11.4,
             max_concurrent_logins: 4,
+            https: false,
         }
     }
 }
@@ -151,6 +157,7 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
     let login_gate = throttle::gate::LoginGate::new(throttle::gate::GateConfig::with_slots(
         config.max_concurrent_logins,
     ));
+    let https = config.https;
     let app = Arc::new(App {
         config,
         context,
@@ -160,10 +167,15 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         logins: throttle::logins::LoginThrottle::default(),
         passcodes: throttle::passcodes::PasscodeThrottle::default(),
     });
-    Router::new()
+    let mut router = Router::new()
         .fallback(handlers::dispatch)
         .with_state(app)
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::map_response(middleware::security_headers))
-        .layer(axum::middleware::from_fn(middleware::trace))
+        .layer(axum::middleware::map_response(middleware::security_headers));
+    if https {
+        router = router.layer(axum::middleware::map_response(
+            middleware::strict_transport_security,
+        ));
+    }
+    router.layer(axum::middleware::from_fn(middleware::trace))
 }

@@ -72,6 +72,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let router = drhost_api::router(
         ApiConfig {
             context: config.context.clone(),
+            https: !config.plain_http,
             ..ApiConfig::default()
         },
         host.clone() as Arc<dyn drhost_api::DrOps>,

@@ -7,7 +7,8 @@
 //! Answers `{"token": ..., "expires": <epoch ms>, "ssl": false}`; refusals
 //! answer code 400 "Unable to generate token." and never tell whether the
 //! user exists. Guessing is slowed down per username and client address
-//! (HTTP 429, see [`crate::throttle`]).
+//! (HTTP 429, see [`crate::throttle`]); browsers posting on behalf of another
+//! site are refused (HTTP 403, see [`crate::origin`]).
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use crate::App;
 use crate::error::ApiError;
 use crate::extract;
+use crate::origin;
 use crate::params::Params;
 use crate::throttle::client::ClientKey;
 use crate::throttle::logins::Attempt;
@@ -26,6 +28,10 @@ const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 
 pub(crate) async fn generate(app: &App, parts: &Parts, params: &Params) -> Result<Value, ApiError> {
     let refuse = |detail: &str| ApiError::TokenGeneration(vec![detail.to_owned()]);
+    if origin::cross_site(&parts.headers) {
+        tracing::warn!("generateToken refused: posted from another site");
+        return Err(ApiError::CrossSiteLogin);
+    }
     if params.in_query("password") {
         return Err(refuse(
             "The password must be sent in the request body, not in the URL.",
