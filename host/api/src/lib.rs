@@ -40,6 +40,8 @@ mod routes;
 mod throttle;
 
 #[cfg(test)]
+mod access_tests;
+#[cfg(test)]
 mod html_tests;
 #[cfg(test)]
 mod prop_tests;

@@ -207,7 +207,7 @@ pub(crate) struct Harness {
     dir: tempfile::TempDir,
 }
 
-fn harness_with(config: ApiConfig) -> Harness {
+pub(crate) fn harness_with(config: ApiConfig) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let (auth, _) = Auth::load_or_init(dir.path(), Some(PASSWORD.into())).expect("auth");
     let auth = Arc::new(auth);
@@ -275,6 +275,11 @@ pub(crate) fn request(
 }
 
 impl Harness {
+    /// The router, for requests sent from tasks of their own.
+    pub(crate) fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router
