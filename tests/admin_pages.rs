@@ -3,7 +3,8 @@
 //! reload itself until the job completes, and check the DR status page
 //! shows every stage; its screenshot goes to `target/screenshots/status.png`
 //! (and to `docs/status-page.png` with `DRHOST_UPDATE_SCREENSHOT=1`).
-//! Also: the plugins resource shows grants but never secrets.
+//! Also: the plugins resource shows grants but never secrets, and a page on
+//! another site cannot sign the browser in to an account of its choosing.
 
 use crate::support;
 
@@ -145,6 +146,44 @@ fn browser_signs_in_backs_up_and_shows_the_status() {
     drop(browser);
     drop(driver);
     eprintln!("browser test took {:?}", started.elapsed());
+}
+
+/// Login CSRF in a real browser: a page elsewhere (here a `data:` page,
+/// an opaque origin) whose form posts credentials to `generateToken` with
+/// `f=html` gets a 403 page, not a signed-in browser.
+#[test]
+fn a_page_on_another_site_cannot_sign_the_browser_in() {
+    let deployment = Deployment::new();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let driver = ChromeDriver::start();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let browser = driver.session(profile.path());
+    let forged = format!(
+        "<!DOCTYPE html><title>elsewhere</title>\
+         <form id=f method=post action='{}/sharing/rest/generateToken'>\
+         <input type=hidden name=username value=admin>\
+         <input type=hidden name=password value='{PASSWORD}'>\
+         <input type=hidden name=f value=html><button type=submit>go</button></form>",
+        host.base
+    );
+    let encoded: String = forged
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    browser.goto(&format!("data:text/html,{encoded}"));
+    browser.css("#f button").click();
+    let answered = wait_for(Duration::from_secs(10), || {
+        Some(browser.source()).filter(|page| page.contains("Error 403"))
+    });
+    assert!(answered.is_some(), "not refused: {}", browser.source());
+    assert!(!browser.current_url().contains("token="));
+    assert_ne!(browser.title(), "/arcgis/admin");
 }
 
 #[test]

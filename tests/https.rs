@@ -242,3 +242,79 @@ fn base_from(line: &str) -> String {
         .trim_end_matches("/admin")
         .to_string()
 }
+
+/// HTTPS answers carry `Strict-Transport-Security`; a browser posting a
+/// sign-in on behalf of another site (login CSRF) is refused, while a
+/// client sending no browser headers (a script) signs in as before.
+#[test]
+fn https_answers_carry_hsts_and_cross_site_sign_ins_are_refused() {
+    let deployment = Deployment::new();
+    let config = deployment
+        .config_toml("")
+        .replace("plain_http = true\n", "");
+    let (mut child, serving) = start(&deployment, &config);
+    let line = serving.expect("drhost started");
+    let base = line
+        .strip_prefix("drhost: serving ")
+        .and_then(|rest| rest.split(" (").next())
+        .expect("address")
+        .trim_end_matches("/admin")
+        .to_string();
+    let token_url = format!("{base}/sharing/rest/generateToken");
+    let cacert = deployment
+        .state()
+        .join("tls/cert.pem")
+        .display()
+        .to_string();
+    let password = format!("password={PASSWORD}");
+    let sign_in = |headers: &[&str]| {
+        let mut args = vec![
+            "--cacert",
+            &cacert,
+            "-D",
+            "-",
+            "-d",
+            "username=admin",
+            "--data-urlencode",
+            &password,
+            "-d",
+            "f=html",
+        ];
+        for header in headers {
+            args.extend_from_slice(&["-H", header]);
+        }
+        args.push(&token_url);
+        let (ok, answer) = curl(&args);
+        assert!(ok, "{answer}");
+        answer
+    };
+
+    let script = sign_in(&[]);
+    assert!(script.starts_with("HTTP/1.1 200"), "{script}");
+    assert!(script.contains("Signed in"), "{script}");
+    assert!(
+        script
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "{script}"
+    );
+    for forged in [
+        &["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"][..],
+        &["Origin: https://evil.example"][..],
+    ] {
+        let answer = sign_in(forged);
+        assert!(answer.starts_with("HTTP/1.1 403"), "{forged:?}: {answer}");
+        assert!(!answer.contains("Signed in"), "{answer}");
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("strict-transport-security"),
+            "{answer}"
+        );
+    }
+    let own_origin = format!("Origin: {}", base.trim_end_matches("/arcgis"));
+    let same_site = sign_in(&[&own_origin, "Sec-Fetch-Site: same-origin"]);
+    assert!(same_site.starts_with("HTTP/1.1 200"), "{same_site}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -3,6 +3,7 @@
 //! client script would, and can kill -9 and restart it.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod garage;
 pub mod hostile;
 pub mod listing;

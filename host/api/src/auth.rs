@@ -3,9 +3,13 @@
 //! The state directory holds `users.json` (users with Argon2id password
 //! hashes) and `token.key` (a random 32-byte HMAC key, mode 0600). Tokens are
 //! stateless: `base64url(payload).base64url(HMAC-SHA-256(key, payload))` with a
-//! JSON payload `{user, role, expires (epoch ms), nonce}`, so they survive a
-//! host restart. A token is honoured while it has not expired, its user still
-//! exists and still has the role the token names.
+//! JSON payload `{user, role, stamp, expires (epoch ms), nonce}`, so they
+//! survive a host restart. A token is honoured while it has not expired, its
+//! user still exists and still has the role and the credential stamp the
+//! token names. Each user's stamp is random and replaced whenever its
+//! password or role changes, so such a change revokes every token issued
+//! before it, and a user removed and created again does not get its old
+//! tokens back.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -36,6 +40,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 
 const KEY_LEN: usize = 32;
 const NONCE_LEN: usize = 12;
+const STAMP_LEN: usize = 12;
 const GENERATED_PASSWORD_BYTES: usize = 18;
 /// Longer tokens are rejected before decoding.
 const MAX_TOKEN_LEN: usize = 2048;
@@ -118,7 +123,7 @@ pub enum TokenError {
     BadSignature,
     #[error("token expired")]
     Expired,
-    /// The user is gone or has another role now.
+    /// The user is gone, or has another role or password now.
     #[error("token no longer valid for its user")]
     Revoked,
 }
@@ -151,6 +156,50 @@ struct User {
     username: String,
     role: Role,
     password_hash: String,
+    /// Tokens name it; a new one revokes them. Empty in files written before
+    /// stamps existed, and then replaced when loaded.
+    #[serde(default)]
+    stamp: String,
+}
+
+impl User {
+    fn new(username: &str, role: Role, password_hash: String) -> Self {
+        User {
+            username: username.to_owned(),
+            role,
+            password_hash,
+            stamp: random_stamp(),
+        }
+    }
+}
+
+/// A user the configuration defines, as [`Auth::sync_users`] takes it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfiguredUser {
+    pub username: String,
+    pub role: Role,
+    pub password: String,
+}
+
+impl fmt::Debug for ConfiguredUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfiguredUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What [`Auth::sync_users`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    /// Users created.
+    pub added: Vec<String>,
+    /// Users whose password or role changed; their tokens are revoked.
+    pub changed: Vec<String>,
+    /// Users removed, with their tokens.
+    pub removed: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -162,6 +211,10 @@ struct UsersFile {
 struct Payload {
     user: String,
     role: Role,
+    /// Absent from tokens issued before stamps existed, which therefore
+    /// match no user.
+    #[serde(default)]
+    stamp: String,
     expires: i64,
     nonce: String,
 }
@@ -205,12 +258,13 @@ impl Auth {
                 None => generated.insert(random_password()).clone(),
             };
             check_strength(&password)?;
-            let user = User {
-                username: ADMIN_USER.to_owned(),
-                role: Role::Administrator,
-                password_hash: hash_password(&password)?,
-            };
+            let user = User::new(ADMIN_USER, Role::Administrator, hash_password(&password)?);
             users.insert(user.username.clone(), user);
+            save_users(&users_path, &users)?;
+        } else if users.values().any(|user| user.stamp.is_empty()) {
+            for user in users.values_mut().filter(|user| user.stamp.is_empty()) {
+                user.stamp = random_stamp();
+            }
             save_users(&users_path, &users)?;
         }
         let dummy_hash = hash_password("drhost timing equaliser")?;
@@ -233,14 +287,7 @@ impl Auth {
             Some(user) => (user.password_hash.clone(), Some(user.role)),
             None => (self.dummy_hash.clone(), None),
         };
-        let matches = PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        match (matches, role) {
+        match (verify_password(&hash, password), role) {
             (true, Some(role)) => Some(Identity {
                 username: username.to_owned(),
                 role,
@@ -265,16 +312,17 @@ impl Auth {
         username: &str,
         expires: i64,
     ) -> Result<IssuedToken, AuthError> {
-        let role = self
+        let (role, stamp) = self
             .read_users()
             .get(username)
-            .map(|user| user.role)
+            .map(|user| (user.role, user.stamp.clone()))
             .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
         let payload = Payload {
             user: username.to_owned(),
             role,
+            stamp,
             expires,
             nonce: URL_SAFE_NO_PAD.encode(nonce),
         };
@@ -313,16 +361,18 @@ impl Auth {
             return Err(TokenError::Expired);
         }
         match self.read_users().get(&payload.user) {
-            Some(user) if user.role == payload.role => Ok(Identity {
-                username: payload.user,
-                role: payload.role,
-            }),
+            Some(user) if user.role == payload.role && user.stamp == payload.stamp => {
+                Ok(Identity {
+                    username: payload.user,
+                    role: payload.role,
+                })
+            }
             _ => Err(TokenError::Revoked),
         }
     }
 
-    /// Sets a user's password and saves the users file. Tokens already issued
-    /// stay valid until they expire.
+    /// Sets a user's password and saves the users file. Every token issued
+    /// for the user before is revoked.
     pub fn set_password(&self, username: &str, password: &str) -> Result<(), AuthError> {
         let hash = checked_hash(password)?;
         self.change_users(|users| {
@@ -330,24 +380,90 @@ impl Auth {
                 .get_mut(username)
                 .ok_or_else(|| AuthError::UnknownUser(username.to_owned()))?;
             user.password_hash = hash;
+            user.stamp = random_stamp();
             Ok(())
         })
     }
 
     /// Creates `username` with `role` and `password`, or gives an existing
-    /// user that role and password; saves the users file. Tokens issued for
-    /// another role stop working.
+    /// user that role and password; saves the users file. A user that
+    /// already had both is left alone, tokens and all; any change revokes
+    /// the tokens issued before it.
     pub fn ensure_user(&self, username: &str, role: Role, password: &str) -> Result<(), AuthError> {
-        let hash = checked_hash(password)?;
-        self.change_users(|users| {
-            let user = User {
+        self.sync_some_users(
+            &[ConfiguredUser {
                 username: username.to_owned(),
                 role,
-                password_hash: hash,
-            };
-            users.insert(username.to_owned(), user);
+                password: password.to_owned(),
+            }],
+            false,
+        )
+        .map(drop)
+    }
+
+    /// Makes the users those of the configuration: `admin` (unless
+    /// `configured` defines it, as it was created) and `configured`, with
+    /// their roles and passwords. Users no longer configured are removed and
+    /// their tokens with them; a changed password or role revokes the
+    /// user's tokens; unchanged users keep theirs. Slow (one Argon2 check
+    /// per configured user): call it at start-up.
+    pub fn sync_users(&self, configured: &[ConfiguredUser]) -> Result<UserChanges, AuthError> {
+        self.sync_some_users(configured, true)
+    }
+
+    fn sync_some_users(
+        &self,
+        configured: &[ConfiguredUser],
+        remove_others: bool,
+    ) -> Result<UserChanges, AuthError> {
+        for user in configured {
+            check_strength(&user.password)?;
+        }
+        // Hashing and checking outside the lock: Argon2 is slow.
+        let current = self.read_users().clone();
+        let mut wanted = Vec::with_capacity(configured.len());
+        let mut changes = UserChanges::default();
+        for user in configured {
+            let kept = current.get(&user.username).filter(|existing| {
+                existing.role == user.role
+                    && verify_password(&existing.password_hash, &user.password)
+            });
+            match kept {
+                Some(existing) => wanted.push(existing.clone()),
+                None => {
+                    if current.contains_key(&user.username) {
+                        changes.changed.push(user.username.clone());
+                    } else {
+                        changes.added.push(user.username.clone());
+                    }
+                    let hash = hash_password(&user.password)?;
+                    wanted.push(User::new(&user.username, user.role, hash));
+                }
+            }
+        }
+        if remove_others {
+            changes.removed = current
+                .keys()
+                .filter(|name| {
+                    name.as_str() != ADMIN_USER && !configured.iter().any(|u| &u.username == *name)
+                })
+                .cloned()
+                .collect();
+            changes.removed.sort();
+        }
+        if changes == UserChanges::default() {
+            return Ok(changes);
+        }
+        self.change_users(|users| {
+            for name in &changes.removed {
+                users.remove(name);
+            }
+            for user in wanted {
+                users.insert(user.username.clone(), user);
+            }
             Ok(())
-        })
+        })?;
+        Ok(changes)
     }
 
     /// Applies `change` to a copy of the users, saves it, then makes it current.
@@ -413,6 +529,22 @@ fn hash_password(password: &str) -> Result<String, AuthError> {
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|error| AuthError::Hash(error.to_string()))
+}
+
+fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn random_stamp() -> String {
+    let mut bytes = [0u8; STAMP_LEN];
+    OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn random_password() -> String {
@@ -719,6 +851,130 @@ mod tests {
             reloaded.ensure_user("weak", Role::Viewer, "short"),
             Err(AuthError::WeakPassword)
         ));
+    }
+
+    fn configured(users: &[(&str, Role, &str)]) -> Vec<ConfiguredUser> {
+        users
+            .iter()
+            .map(|(name, role, password)| ConfiguredUser {
+                username: (*name).to_owned(),
+                role: *role,
+                password: (*password).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_password_change_revokes_the_users_tokens() {
+        let (_dir, auth, _) = init(Some("password1"));
+        let before = auth
+            .issue_token("admin", Duration::from_secs(60))
+            .expect("token");
+        auth.set_password("admin", "password2").expect("set");
+        assert_eq!(auth.verify_token(&before.token), Err(TokenError::Revoked));
+        let after = auth
+            .issue_token("admin", Duration::from_secs(60))
+            .expect("token");
+        assert!(auth.verify_token(&after.token).is_ok());
+        // Setting the same password again is a change too.
+        auth.set_password("admin", "password2").expect("set");
+        assert_eq!(auth.verify_token(&after.token), Err(TokenError::Revoked));
+    }
+
+    #[test]
+    fn users_are_what_the_configuration_says() {
+        let (dir, auth, _) = init(Some("password1"));
+        let first = configured(&[
+            ("ops", Role::Operator, "ops-password-1"),
+            ("gone", Role::Viewer, "gone-password-1"),
+            ("same", Role::Viewer, "same-password-1"),
+        ]);
+        let changes = auth.sync_users(&first).expect("sync");
+        assert_eq!(changes.added, ["ops", "gone", "same"]);
+        let token = |auth: &Auth, name: &str| {
+            auth.issue_token(name, Duration::from_secs(600))
+                .expect("token")
+                .token
+        };
+        let (admin, ops, gone, same) = (
+            token(&auth, "admin"),
+            token(&auth, "ops"),
+            token(&auth, "gone"),
+            token(&auth, "same"),
+        );
+        // A restart with `gone` removed and `ops`'s password changed.
+        let (restarted, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        let second = configured(&[
+            ("ops", Role::Operator, "ops-password-2"),
+            ("same", Role::Viewer, "same-password-1"),
+        ]);
+        let changes = restarted.sync_users(&second).expect("sync");
+        assert_eq!(
+            changes,
+            UserChanges {
+                added: vec![],
+                changed: vec!["ops".into()],
+                removed: vec!["gone".into()],
+            }
+        );
+        assert_eq!(restarted.usernames(), ["admin", "ops", "same"]);
+        let text = fs::read_to_string(dir.path().join(USERS_FILE)).expect("users file");
+        assert!(!text.contains("gone"), "{text}");
+        assert_eq!(restarted.verify_token(&gone), Err(TokenError::Revoked));
+        assert!(restarted.authenticate("gone", "gone-password-1").is_none());
+        assert_eq!(restarted.verify_token(&ops), Err(TokenError::Revoked));
+        assert!(restarted.authenticate("ops", "ops-password-2").is_some());
+        assert!(restarted.authenticate("ops", "ops-password-1").is_none());
+        // Unchanged users, and `admin`, keep their tokens.
+        assert!(restarted.verify_token(&same).is_ok());
+        assert!(restarted.verify_token(&admin).is_ok());
+        assert_eq!(
+            restarted.sync_users(&second).expect("sync"),
+            UserChanges::default()
+        );
+        // A removed user created again does not get its old tokens back.
+        restarted
+            .sync_users(&configured(&[("gone", Role::Viewer, "gone-password-1")]))
+            .expect("sync");
+        assert_eq!(restarted.verify_token(&gone), Err(TokenError::Revoked));
+        assert!(matches!(
+            restarted.sync_users(&configured(&[("weak", Role::Viewer, "short")])),
+            Err(AuthError::WeakPassword)
+        ));
+    }
+
+    #[test]
+    fn users_files_without_stamps_get_them_and_stampless_tokens_are_refused() {
+        let (dir, auth, _) = init(Some("password1"));
+        let path = dir.path().join(USERS_FILE);
+        let mut file: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).expect("read")).expect("json");
+        for user in file["users"].as_array_mut().expect("users") {
+            user.as_object_mut().expect("user").remove("stamp");
+        }
+        fs::write(&path, file.to_string()).expect("write");
+        let old_style = {
+            let payload = serde_json::to_vec(&serde_json::json!({
+                "user": "admin", "role": "administrator",
+                "expires": now_ms() + 60_000, "nonce": "n",
+            }))
+            .expect("payload");
+            let mac = auth.mac(&payload).finalize().into_bytes();
+            format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(&payload),
+                URL_SAFE_NO_PAD.encode(mac)
+            )
+        };
+        let (reloaded, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        assert_eq!(reloaded.verify_token(&old_style), Err(TokenError::Revoked));
+        let text = fs::read_to_string(&path).expect("read");
+        assert!(text.contains("\"stamp\""), "{text}");
+        let token = reloaded
+            .issue_token("admin", Duration::from_secs(60))
+            .expect("token");
+        let (again, _) = Auth::load_or_init(dir.path(), None).expect("reload");
+        assert!(again.verify_token(&token.token).is_ok(), "stamps are kept");
     }
 
     #[test]

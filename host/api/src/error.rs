@@ -37,9 +37,19 @@ pub enum ApiError {
     /// the user exists (HTTP 400).
     #[error("Unable to generate token.")]
     TokenGeneration(Vec<String>),
-    /// Too many failed logins for a username (HTTP 429); `retry_after` in seconds.
-    #[error("Too many failed logins for this user; try again in {retry_after} s.")]
+    /// Too many failed logins for a username, from an address, or both
+    /// (HTTP 429); `retry_after` in seconds.
+    #[error("Too many failed logins; try again in {retry_after} s.")]
     TooManyLogins { retry_after: u64 },
+    /// The password checks are all taken and the queue is full (HTTP 429).
+    #[error("Too many logins are being checked; try again in {retry_after} s.")]
+    LoginsBusy { retry_after: u64 },
+    /// Too many wrong passcodes for a backup (HTTP 429).
+    #[error("Too many wrong passcodes for this backup; try again in {retry_after} s.")]
+    TooManyPasscodes { retry_after: u64 },
+    /// A browser posted a sign-in on behalf of another site (HTTP 403).
+    #[error("Sign-in requests sent from other sites are refused.")]
+    CrossSiteLogin,
     /// Malformed input (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
@@ -74,12 +84,14 @@ impl ApiError {
             ApiError::TokenRequired | ApiError::InvalidToken | ApiError::TokenExpired => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::CrossSiteLogin => StatusCode::FORBIDDEN,
             ApiError::TokenGeneration(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyLogins { .. }
+            | ApiError::LoginsBusy { .. }
+            | ApiError::TooManyPasscodes { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,7 +140,10 @@ impl ApiError {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        if let ApiError::TooManyLogins { retry_after } = self {
+        if let ApiError::TooManyLogins { retry_after }
+        | ApiError::LoginsBusy { retry_after }
+        | ApiError::TooManyPasscodes { retry_after } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

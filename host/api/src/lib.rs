@@ -18,7 +18,9 @@
 //!   `page` and `login` make up the HTML admin pages;
 //! - `routes`, `names`: path matching and name validation;
 //! - `handlers`: the request pipeline and one module per resource family;
-//! - `middleware`: request tracing, panic catching, security headers.
+//! - `middleware`: request tracing, panic catching, security headers;
+//! - `throttle`: login and passcode guessing limits, the password-check gate;
+//! - `origin`: refusing cross-site sign-in posts.
 
 pub mod auth;
 pub mod error;
@@ -35,11 +37,14 @@ mod login;
 mod middleware;
 mod names;
 mod oauth;
+mod origin;
 mod page;
 mod pct;
 mod routes;
 mod throttle;
 
+#[cfg(test)]
+mod access_tests;
 #[cfg(test)]
 mod html_tests;
 #[cfg(test)]
@@ -52,10 +57,12 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 
-pub use auth::{Auth, AuthError, Identity, IssuedToken, Privilege, Role, TokenError, allowed};
+pub use auth::{
+    Auth, AuthError, ConfiguredUser, Identity, IssuedToken, Privilege, Role, TokenError,
+    UserChanges, allowed,
+};
 pub use error::ApiError;
 pub use format::Format;
 pub use ops::{
@@ -83,7 +90,8 @@ pub struct ApiConfig {
     /// the old cloud-store JSON), so it should stay ≥ 11.2.
     pub current_version: f64,
     /// How many `generateToken` password checks (Argon2, ~20 MiB each) may run
-    /// at once; further requests wait.
+    /// at once; further requests wait in a short queue, callers from
+    /// addresses with a recent successful sign-in first.
     pub max_concurrent_logins: usize,
     /// `<scheme>://<host>[:<port>][/<prefix>]` under which clients reach this
     /// API, without a trailing slash: every absolute URL the API answers
@@ -91,6 +99,9 @@ pub struct ApiConfig {
     /// configured, never taken from the request's `Host` header, which a
     /// client chooses.
     pub public_url: String,
+    /// The API is served over HTTPS: answers carry `Strict-Transport-Security`
+    /// so browsers never use plain HTTP for this host again.
+    pub https: bool,
 }
 
 impl Default for ApiConfig {
@@ -103,6 +114,7 @@ impl Default for ApiConfig {
             current_version: 11.4,
             max_concurrent_logins: 4,
             public_url: "https://127.0.0.1:6443".to_owned(),
+            https: false,
         }
     }
 }
@@ -114,10 +126,11 @@ pub(crate) struct App {
     pub(crate) context: Vec<String>,
     pub(crate) ops: Arc<dyn DrOps>,
     pub(crate) auth: Arc<Auth>,
-    pub(crate) login_slots: Semaphore,
-    pub(crate) logins: throttle::LoginThrottle,
     /// OAuth2 sign-ins in progress and their codes.
     pub(crate) oauth: oauth::OAuthStore,
+    pub(crate) login_gate: throttle::gate::LoginGate,
+    pub(crate) logins: throttle::logins::LoginThrottle,
+    pub(crate) passcodes: throttle::passcodes::PasscodeThrottle,
 }
 
 impl App {
@@ -161,9 +174,11 @@ impl App {
 }
 
 /// The admin API as an axum router (no state left to provide). Serve it with
-/// `axum::serve`; every path is handled, unknown ones answer 404 in the API's
-/// error format, and a panicking handler answers 500 without taking the
-/// server down.
+/// `axum::serve` and `into_make_service_with_connect_info::<SocketAddr>()`:
+/// the login and passcode throttles count attempts by client address, and
+/// without it every client shares one budget. Every path is handled,
+/// unknown ones answer 404 in the API's error format, and a panicking handler
+/// answers 500 without taking the server down.
 pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router {
     let context = config
         .context
@@ -171,20 +186,29 @@ pub fn router(config: ApiConfig, ops: Arc<dyn DrOps>, auth: Arc<Auth>) -> Router
         .filter(|segment| !segment.is_empty())
         .map(str::to_owned)
         .collect();
-    let login_slots = Semaphore::new(config.max_concurrent_logins.max(1));
+    let login_gate = throttle::gate::LoginGate::new(throttle::gate::GateConfig::with_slots(
+        config.max_concurrent_logins,
+    ));
+    let https = config.https;
     let app = Arc::new(App {
         config,
         context,
         ops,
         auth,
-        login_slots,
-        logins: throttle::LoginThrottle::default(),
+        login_gate,
+        logins: throttle::logins::LoginThrottle::default(),
+        passcodes: throttle::passcodes::PasscodeThrottle::default(),
         oauth: oauth::OAuthStore::default(),
     });
-    Router::new()
+    let mut router = Router::new()
         .fallback(handlers::dispatch)
         .with_state(app)
         .layer(CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::map_response(middleware::security_headers))
-        .layer(axum::middleware::from_fn(middleware::trace))
+        .layer(axum::middleware::map_response(middleware::security_headers));
+    if https {
+        router = router.layer(axum::middleware::map_response(
+            middleware::strict_transport_security,
+        ));
+    }
+    router.layer(axum::middleware::from_fn(middleware::trace))
 }

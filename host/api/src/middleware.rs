@@ -1,5 +1,5 @@
 //! Cross-cutting layers: a tracing span per request, the 500 answer of a
-//! panicking handler, and security headers.
+//! panicking handler, security headers, and HSTS when served over HTTPS.
 //!
 //! Only the method, the path (truncated), the status and the duration are
 //! logged: never query strings, headers or bodies, which carry tokens,
@@ -83,6 +83,20 @@ pub(crate) async fn security_headers(mut response: Response) -> Response {
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// `Strict-Transport-Security` of HTTPS answers: a browser that saw it once
+/// refuses plain HTTP (and certificate warnings) for this host for a year, so
+/// a network attacker cannot downgrade the admin pages and read the tokens
+/// in their links. Subdomains are left alone: they may be other services.
+pub(crate) const HSTS: &str = "max-age=31536000";
+
+pub(crate) async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(HSTS),
     );
     response
 }

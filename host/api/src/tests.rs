@@ -295,6 +295,11 @@ pub(crate) fn request(
 }
 
 impl Harness {
+    /// The router, for requests sent from tasks of their own.
+    pub(crate) fn router(&self) -> Router {
+        self.router.clone()
+    }
+
     pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
         let response = self
             .router

@@ -76,7 +76,8 @@ pub struct HostConfig {
     /// backup and restore.
     #[serde(default, rename = "stage")]
     pub stages: Vec<StageConfig>,
-    /// API users besides `admin`, created or updated at every start.
+    /// API users besides `admin`, created or updated at every start. Users
+    /// no longer listed are removed then, with their tokens.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
 }

@@ -1,10 +1,12 @@
 //! `drhost serve`: start the host and its admin API.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use drhost_api::{ApiConfig, Auth};
+use axum::serve::ListenerExt;
+use drhost_api::{ApiConfig, Auth, ConfiguredUser};
 
 use crate::app::Host;
 use crate::config::HostConfig;
@@ -43,10 +45,28 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         // Printed once, on the first start, so the operator can log in.
         println!("drhost: created user 'admin' with password: {password}");
     }
-    for user in &config.users {
-        let password = user.read_password().map_err(anyhow::Error::msg)?;
-        auth.ensure_user(&user.name, user.role, &password)
-            .with_context(|| format!("cannot set up user '{}'", user.name))?;
+    let configured = config
+        .users
+        .iter()
+        .map(|user| {
+            Ok(ConfiguredUser {
+                username: user.name.clone(),
+                role: user.role,
+                password: user.read_password().map_err(anyhow::Error::msg)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let changes = auth
+        .sync_users(&configured)
+        .context("cannot set up the configured users")?;
+    for (change, names) in [
+        ("added", &changes.added),
+        ("changed (their tokens are revoked)", &changes.changed),
+        ("removed (with their tokens)", &changes.removed),
+    ] {
+        if !names.is_empty() {
+            tracing::info!(users = ?names, "users {change}");
+        }
     }
     let host = Host::start(config.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -60,6 +80,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         ApiConfig {
             context: config.context.clone(),
             public_url,
+            https: !config.plain_http,
             ..ApiConfig::default()
         },
         host.clone() as Arc<dyn drhost_api::DrOps>,
@@ -71,9 +92,13 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
             config.context,
             config.state_dir.display()
         );
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        // Peers' addresses feed the login and passcode throttles.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
         return Ok(());
     }
     let certificate = config.certificate_source();
@@ -84,9 +109,17 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         certificate.cert_path().display(),
         config.state_dir.display()
     );
-    axum::serve(tls, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // `tap_io` gives the listener the peer-address plumbing axum provides
+    // for wrapped listeners; the tap itself turns off Nagle's algorithm.
+    let tls = tls.tap_io(|stream| {
+        let _ = stream.get_ref().0.set_nodelay(true);
+    });
+    axum::serve(
+        tls,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     Ok(())
 }
 

@@ -1,11 +1,14 @@
 //! Backups: `.../stores/<store>/backups[/create|/<backup>[/update|restore|verify|delete]]`.
 
+use std::time::Instant;
+
 use serde_json::{Value, json};
 
 use super::{Ctx, success};
 use crate::error::ApiError;
 use crate::names::{self, NameKind};
-use crate::ops::{CreateBackup, DeleteBackup, RestoreBackup, ValidateBackup};
+use crate::ops::{CreateBackup, DeleteBackup, JobRef, OpError, RestoreBackup, ValidateBackup};
+use crate::throttle::retry_after_secs;
 
 /// Shortest passcode accepted by `create` (reference API rule).
 pub(crate) const MIN_PASSCODE_CHARS: usize = 8;
@@ -61,22 +64,18 @@ pub(crate) async fn update(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<V
 /// the ArcGIS API for Python test for exactly that) once the restore job has
 /// started, with `jobid` and `jobsUrl` to follow it.
 pub(crate) async fn restore(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    let job = ctx
-        .app
-        .ops
-        .restore_backup(opened_backup(ctx, store, backup)?)
-        .await?;
+    let request = opened_backup(ctx, store, backup)?;
+    let job =
+        with_passcode_throttle(ctx, store, backup, ctx.app.ops.restore_backup(request)).await?;
     Ok(ctx.started_job(&job))
 }
 
 /// `POST backups/<backup>/verify` with `passcode` (a drhost addition): a job
 /// that checks every stored chunk of the backup without restoring it.
 pub(crate) async fn verify(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    let job = ctx
-        .app
-        .ops
-        .verify_backup(opened_backup(ctx, store, backup)?)
-        .await?;
+    let request = opened_backup(ctx, store, backup)?;
+    let job =
+        with_passcode_throttle(ctx, store, backup, ctx.app.ops.verify_backup(request)).await?;
     Ok(ctx.job_envelope(&job))
 }
 
@@ -92,8 +91,38 @@ pub(crate) async fn validate(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result
         username: ctx.identity.username.clone(),
         operation_uri: ctx.operation_uri(),
     };
-    let job = ctx.app.ops.validate_backup(request).await?;
+    // With a passcode this is a verify: its guesses count as any other's.
+    let job = match request.passcode.is_some() {
+        true => {
+            let validate = ctx.app.ops.validate_backup(request);
+            with_passcode_throttle(ctx, store, backup, validate).await?
+        }
+        false => ctx.app.ops.validate_backup(request).await?,
+    };
     Ok(ctx.started_job(&job))
+}
+
+/// Runs an operation that checks `backup`'s passcode, unless too many wrong
+/// ones were tried lately (HTTP 429, see [`crate::throttle::passcodes`]).
+async fn with_passcode_throttle(
+    ctx: &Ctx<'_>,
+    store: &str,
+    backup: &str,
+    operation: impl Future<Output = Result<JobRef, OpError>>,
+) -> Result<JobRef, ApiError> {
+    let attempt = ctx
+        .app
+        .passcodes
+        .reserve(store, backup, Instant::now())
+        .map_err(|wait| {
+            tracing::warn!("passcode attempt refused: too many wrong passcodes for the backup");
+            ApiError::TooManyPasscodes {
+                retry_after: retry_after_secs(wait),
+            }
+        })?;
+    let outcome = operation.await;
+    attempt.settle(&outcome);
+    Ok(outcome?)
 }
 
 fn opened_backup(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<RestoreBackup, ApiError> {

@@ -126,7 +126,7 @@ async fn portal_answer(
     };
     let value = match route {
         PortalRoute::Authorize => return oauth::authorize(app, params),
-        PortalRoute::Signin => return oauth::signin(app, params).await,
+        PortalRoute::Signin => return oauth::signin(app, parts, params).await,
         PortalRoute::Token => oauth::token(app, params),
         PortalRoute::Root => Ok(portal::root(app)),
         PortalRoute::Info => Ok(portal::info(app)),
@@ -203,7 +203,7 @@ async fn handle(
 ) -> Result<(Value, Option<Role>), ApiError> {
     let Some(privilege) = route.privilege() else {
         return match route {
-            Route::GenerateToken => Ok((token::generate(app, params).await?, None)),
+            Route::GenerateToken => Ok((token::generate(app, parts, params).await?, None)),
             // Answered by `portal_answer` before the admin pipeline.
             _ => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
         };
@@ -222,7 +222,7 @@ async fn handle(
         identity,
     };
     let value = match route {
-        Route::GenerateToken => token::generate(app, params).await,
+        Route::GenerateToken => token::generate(app, parts, params).await,
         Route::Portal(_) => Err(ApiError::NotFound(routes::NOT_FOUND.to_owned())),
         Route::AdminRoot => Ok(dr::admin_root(&ctx)),
         Route::System => Ok(json!({"resources": ["disasterrecovery", "tasks", "plugins"]})),

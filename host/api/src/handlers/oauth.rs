@@ -20,14 +20,16 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::token;
 use crate::App;
-use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::format::{self, Format, escape};
 use crate::oauth::{CLIENT_ID, OOB_REDIRECT_URI, PendingSignin};
+use crate::origin;
 use crate::params::Params;
 
 /// What the client looks for when its client id is refused.
@@ -73,7 +75,15 @@ pub(crate) fn authorize(app: &App, params: &Params) -> Response {
 }
 
 /// `POST sharing/oauth2/signin`: checks the password and answers the code.
-pub(crate) async fn signin(app: &App, params: &Params) -> Response {
+pub(crate) async fn signin(app: &App, parts: &Parts, params: &Params) -> Response {
+    // A forged sign-in would hand the victim a code for the attacker's account.
+    if origin::cross_site(&parts.headers) {
+        tracing::warn!("oauth2 sign-in refused: posted from another site");
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Error: sign-ins posted from another site are refused.",
+        );
+    }
     if params.in_query("password") {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -94,7 +104,7 @@ pub(crate) async fn signin(app: &App, params: &Params) -> Response {
     else {
         return signin_page(app, oauth_state, Some(INVALID_CREDENTIALS));
     };
-    let identity = match check_password(app, username, password).await {
+    let identity = match token::check_password(app, parts, params, username, password).await {
         Ok(identity) => identity,
         Err(ApiError::TooManyLogins { .. }) => {
             return signin_page(app, oauth_state, Some(TOO_MANY_ATTEMPTS));
@@ -169,40 +179,6 @@ pub(crate) fn token(app: &App, params: &Params) -> Result<Value, ApiError> {
         "username": grant.username,
         "ssl": app.served_over_https(),
     }))
-}
-
-/// The password check of `generateToken`, with its throttling of failed
-/// logins and its bounded number of concurrent Argon2 runs.
-async fn check_password(app: &App, username: &str, password: &str) -> Result<Identity, ApiError> {
-    if let Err(wait) = app.logins.check(username, Instant::now()) {
-        tracing::warn!("oauth2 sign-in refused: too many failed logins for the user");
-        return Err(ApiError::TooManyLogins {
-            retry_after: wait.as_secs_f64().ceil() as u64,
-        });
-    }
-    let _permit = app
-        .login_slots
-        .acquire()
-        .await
-        .map_err(|_| ApiError::internal())?;
-    let auth = app.auth.clone();
-    let (name, secret) = (username.to_owned(), password.to_owned());
-    let identity = tokio::task::spawn_blocking(move || auth.authenticate(&name, &secret))
-        .await
-        .map_err(|_| ApiError::internal())?;
-    match identity {
-        Some(identity) => {
-            app.logins.succeeded(username);
-            Ok(identity)
-        }
-        None => {
-            app.logins.failed(username, Instant::now());
-            tracing::warn!("oauth2 sign-in refused: invalid username or password");
-            Err(ApiError::TokenGeneration(vec![
-                INVALID_CREDENTIALS.to_owned(),
-            ]))
-        }
-    }
 }
 
 /// The sign-in form; `message` says why a previous attempt failed.
