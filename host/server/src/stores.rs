@@ -137,7 +137,9 @@ impl StoreRecord {
                 "name": self.name,
                 "default": self.default,
                 "type": self.kind,
-                "provider": self.provider,
+                // Masked again: a registry written by an older host may
+                // hold secrets it did not mask.
+                "provider": crate::masking::masked(&self.provider),
                 "bucketName": s3.bucket,
                 "region": s3.region,
                 "endpoint": s3.endpoint,
@@ -152,7 +154,7 @@ impl StoreRecord {
             "name": self.name,
             "default": self.default,
             "type": self.kind,
-            "storageConfig": self.storage_config,
+            "storageConfig": crate::masking::masked(&self.storage_config),
             "identity": self.identity,
             "rootDir": self.root.display().to_string(),
             "appendOnly": self.append_only,
