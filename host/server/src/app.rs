@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
 use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository, RepositoryOptions};
 use drhost_runtime::{
-    AdapterStore, DirGrant, Grants, PluginContext, Runtime, RuntimeConfig, StoreAdapter,
+    AdapterStore, DirGrant, EndpointPolicy, EndpointRefusal, Grants, PluginContext, Runtime,
+    RuntimeConfig, StoreAdapter,
 };
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
@@ -42,6 +43,8 @@ pub struct Host {
     fs_adapter: Arc<StoreAdapter>,
     /// Adapter of `S3` stores (buckets, over `wasi:http`).
     s3_adapter: Arc<StoreAdapter>,
+    /// Where S3 store endpoints may lead (`store_endpoints`).
+    endpoint_policy: Arc<EndpointPolicy>,
     /// `sha256:<hex>` of the two adapters' components, in that order.
     adapter_digests: [String; 2],
     stores: StoreRegistry,
@@ -81,6 +84,7 @@ impl Host {
             plugin_views::digest(&fs_bytes),
             plugin_views::digest(&s3_bytes),
         ];
+        let endpoint_policy = Arc::new(config.store_endpoint_policy()?);
         let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
@@ -90,6 +94,7 @@ impl Host {
             stages,
             fs_adapter,
             s3_adapter,
+            endpoint_policy,
             adapter_digests,
             stores,
             jobs,
@@ -129,6 +134,7 @@ impl Host {
                     config_json: s3.adapter_config(),
                     grants: Grants {
                         http_connect: vec![s3.authority()],
+                        http_addresses: Some(self.endpoint_policy.clone()),
                         ..Grants::default()
                     },
                     limits,
@@ -341,6 +347,23 @@ fn registry_error(e: StoreRegistryError) -> OpError {
     }
 }
 
+/// The answer to registering a store whose endpoint leads where stores may
+/// not, naming neither the address nor the reason a name did not resolve
+/// (the log has both); `None` for an endpoint that does not resolve, which
+/// the adapter's probe then reports like every other unreachable endpoint.
+fn endpoint_refused(store: &str, endpoint: &str, refusal: &EndpointRefusal) -> Option<OpError> {
+    tracing::warn!(store, %refusal, "refused a store endpoint");
+    match refusal {
+        EndpointRefusal::NotAllowed { .. } => Some(OpError::InvalidInput(format!(
+            "The backup store '{store}' is not usable: connection.endpoint {endpoint} leads to \
+             an address this host does not allow for stores. Loopback, link-local and \
+             multicast addresses are allowed only when the host's store_endpoints setting \
+             lists them; when it is set, only the networks it lists are allowed."
+        ))),
+        EndpointRefusal::Unresolvable { .. } | EndpointRefusal::NoAddress { .. } => None,
+    }
+}
+
 fn repo_error(e: RepoError) -> OpError {
     match e {
         RepoError::WrongPasscode => OpError::WrongPasscode(
@@ -373,6 +396,14 @@ impl DrOps for Host {
             .stores
             .register(store, &settings, is_default)
             .map_err(registry_error)?;
+        // Before the adapter's probe sends anything there.
+        if let Some(s3) = &record.s3
+            && let Err(refusal) = self.endpoint_policy.check(&s3.authority()).await
+            && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
+        {
+            let _ = self.stores.unregister(store);
+            return Err(error);
+        }
         // Refuse a store the adapter cannot use, rather than failing its first backup.
         if let Err(e) = self.adapter_store(&record).validate().await {
             let _ = self.stores.unregister(store);
