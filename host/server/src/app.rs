@@ -372,6 +372,9 @@ fn repo_error(e: RepoError) -> OpError {
         RepoError::NotFound(_) => OpError::NotFound(e.to_string()),
         RepoError::NameTaken(_) => OpError::Conflict(e.to_string()),
         RepoError::InvalidName(_) => OpError::InvalidInput(e.to_string()),
+        // The store's data, not the host, is at fault: the backup cannot be
+        // used as it is, and the answer names the object.
+        RepoError::Damaged { .. } => OpError::Conflict(e.to_string()),
         _ => OpError::Internal(e.to_string()),
     }
 }
@@ -558,10 +561,13 @@ impl DrOps for Host {
         // Under the DR lock, so a concurrent delete cannot collect packs
         // mid-way and pass for damage.
         let guard = self.claim_dr_lock()?;
-        let info = repo
-            .backup_info(&request.backup)
-            .await
-            .map_err(repo_error)?;
+        let schedule_type = match repo.backup_info(&request.backup).await {
+            Ok(info) => info.schedule_type,
+            // A damaged record is what verify is for: the job reports it,
+            // naming the object.
+            Err(RepoError::Damaged { .. }) => "MANUAL".to_string(),
+            Err(e) => return Err(repo_error(e)),
+        };
         // A wrong passcode is the caller's mistake and answers at once; a
         // backup that cannot be opened (e.g. its manifest is gone) is what
         // verify is for, so the job reports it along with the catalog check.
@@ -577,7 +583,7 @@ impl DrOps for Host {
             username: request.username,
             backup_name: request.backup.clone(),
             backup_store: request.store.clone(),
-            schedule_type: info.schedule_type.clone(),
+            schedule_type,
             stage_names: vec!["Verify backup".into()],
         });
         let handle = job.clone();
