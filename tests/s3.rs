@@ -488,8 +488,8 @@ fn store_errors_never_repeat_what_the_endpoint_answered() {
 }
 
 /// A closed port, a port speaking another protocol, a server closing at
-/// once and TLS to a plain HTTP server all read the same: the answer does
-/// not help map what listens where.
+/// once, TLS to a plain HTTP server and a name that does not resolve all
+/// read the same: the answer does not help map what listens where.
 #[test]
 fn every_unreachable_endpoint_reads_the_same() {
     let closed = support::postgres::free_port();
@@ -501,6 +501,7 @@ fn every_unreachable_endpoint_reads_the_same() {
         banner.endpoint(),
         hangup.endpoint(),
         format!("https://127.0.0.1:{}", plain.port),
+        "http://no-such-host.invalid:3900".to_string(),
     ];
     let deployment = Deployment::new();
     let mut host = TestHost::start(&deployment, &s3_config(&deployment, ""));
