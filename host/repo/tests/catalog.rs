@@ -503,3 +503,21 @@ async fn a_missing_pack_is_named_without_reading_any_pack() {
     assert_eq!(&finding.object, pack);
     assert!(finding.reason.contains(pack.as_str()), "{finding:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_record_is_damaged_not_a_rollback() {
+    let (store, repo, _) = open(MemoryStore::new()).await;
+    backup(&repo, "a", 10).await;
+    backup(&repo, "b", 20).await;
+    assert!(store.flip_byte(&record("b"), 40));
+    let listing = repo.list_backups().await.expect("list");
+    assert_eq!(ok_names(&listing), ["a"]);
+    assert!(
+        listing.iter().any(|l| matches!(
+            l,
+            BackupListing::Damaged { object, .. } if *object == record("b")
+        )),
+        "{listing:#?}"
+    );
+    assert!(findings(&listing).is_empty(), "{:#?}", findings(&listing));
+}

@@ -325,11 +325,13 @@ impl<'a> Auditor<'a> {
                 ),
                 None => "before its first entry".into(),
             };
-            let missing: Vec<(u64, String)> = anchor
+            // A record still there but damaged is not what a rollback
+            // removed: it is listed as damaged already.
+            let (damaged, missing): (Vec<(u64, String)>, Vec<(u64, String)>) = anchor
                 .backups
                 .range(head_seq + 1..)
                 .map(|(s, n)| (*s, n.clone()))
-                .collect();
+                .partition(|(_, name)| self.is_damaged(&names::record_object(name)));
             for (seq, name) in &missing {
                 let reason = format!(
                     "The store was rolled back: its catalog ends {ends}, but this host saw \
@@ -339,7 +341,7 @@ impl<'a> Auditor<'a> {
                 let object = names::record_object(name);
                 self.report(FindingKind::RolledBack, Some(name.clone()), &object, reason);
             }
-            if missing.is_empty() {
+            if missing.is_empty() && damaged.is_empty() {
                 let reason = format!(
                     "The store was rolled back: its catalog ends {ends}, but this host saw \
                      entries up to {} ({}).",
