@@ -327,7 +327,7 @@ impl<'a> Auditor<'a> {
             };
             // A record still there but damaged is not what a rollback
             // removed: it is listed as damaged already.
-            let (damaged, missing): (Vec<(u64, String)>, Vec<(u64, String)>) = anchor
+            let (damaged, missing): (Vec<_>, Vec<_>) = anchor
                 .backups
                 .range(head_seq + 1..)
                 .map(|(s, n)| (*s, n.clone()))
