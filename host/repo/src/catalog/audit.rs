@@ -399,7 +399,7 @@ impl<'a> Auditor<'a> {
             })
             .collect();
         for (object, name, gone, total) in missing {
-            let first = &gone[0];
+            let Some(first) = gone.first() else { continue };
             let more = match gone.len() {
                 1 => String::new(),
                 n => format!(" and {} more", n - 1),
