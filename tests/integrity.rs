@@ -44,6 +44,8 @@ fn unflip(path: &std::path::Path, (at, original): (usize, u8)) {
 /// The error of a restore attempt: the request's or the job's.
 fn restore_error(host: &TestHost) -> String {
     let (code, body) = host.restore("b1", PASSCODE);
+    // The store's damage is not a failure of the host.
+    assert_ne!(code, 500, "{body}");
     if code != 200 {
         return body["error"]["message"]
             .as_str()
@@ -204,4 +206,125 @@ fn verify_checks_every_chunk_without_restoring() {
     // Restoring still works after all this.
     assert_eq!(host.restore_job("b1")["status"], "COMPLETED");
     assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}
+
+/// A backup's packs, manifest and record object names, from its record.
+fn objects_of(deployment: &Deployment, backup: &str) -> (Vec<String>, String, String) {
+    let record_object = format!(
+        "backups/{}.json",
+        backup
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let record: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(deployment.store_dir().join(&record_object)).expect("record"),
+    )
+    .expect("record json");
+    let packs = record["record"]["packs"]
+        .as_array()
+        .expect("packs")
+        .iter()
+        .filter_map(|p| p.as_str().map(String::from))
+        .collect();
+    let manifest = record["record"]["manifest"]
+        .as_str()
+        .expect("manifest")
+        .to_string();
+    (packs, manifest, record_object)
+}
+
+/// Starts `verify` of b1: the answer's status and, when a job started, the
+/// finished job.
+fn verify_b1(host: &TestHost) -> (u16, serde_json::Value) {
+    let (code, body) = host.post(
+        "/system/disasterrecovery/stores/default/backups/b1/verify",
+        &[("passcode", PASSCODE)],
+    );
+    if code != 200 {
+        return (code, body);
+    }
+    let job = host.wait_job(
+        body["jobid"].as_str().expect("jobid"),
+        Duration::from_secs(120),
+    );
+    (code, job)
+}
+
+/// Damage to a backup's metadata or data answers a client error or a
+/// failed job naming the object, never HTTP 500: a missing pack is flagged
+/// by the list (from the store's listing), a damaged manifest or commit
+/// record refuses the restore with 409 and fails verify.
+#[test]
+fn damaged_metadata_and_missing_packs_are_named_never_a_server_error() {
+    let deployment = Deployment::new();
+    deployment.populate();
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    host.backup_ok("b1");
+    let store = deployment.store_dir();
+    let (packs, manifest, record) = objects_of(&deployment, "b1");
+
+    // A pack deleted behind the host's back.
+    let pack = store.join(&packs[0]);
+    let away = pack.with_extension("away");
+    std::fs::rename(&pack, &away).expect("hide pack");
+    let rows = host.backups();
+    let row = rows
+        .iter()
+        .find(|r| r["backupName"] == "b1")
+        .unwrap_or_else(|| panic!("b1 not listed: {rows:#?}"));
+    assert_eq!(row["problem"], "packs-missing", "{row}");
+    assert_ne!(row["status"], "completed", "{row}");
+    assert!(
+        row["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&packs[0])),
+        "{row}"
+    );
+    let message = restore_error(&host);
+    assert!(message.contains(&packs[0]), "{message}");
+    let (code, job) = verify_b1(&host);
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job.to_string().contains(&packs[0]), "{job}");
+    std::fs::rename(&away, &pack).expect("put pack back");
+
+    // A damaged manifest: the list cannot tell without the passcode, the
+    // restore refuses at once, verify fails naming it.
+    let saved = flip(&store.join(&manifest));
+    assert_eq!(
+        host.get("/system/disasterrecovery/stores/default/backups")
+            .0,
+        200
+    );
+    let (code, body) = host.restore("b1", PASSCODE);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.to_string().contains(&manifest), "{body}");
+    let (code, job) = verify_b1(&host);
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job.to_string().contains(&manifest), "{job}");
+    unflip(&store.join(&manifest), saved);
+
+    // A damaged commit record: listed as damaged; reading, restoring and
+    // verifying the backup name the record.
+    let saved = flip(&store.join(&record));
+    let rows = host.backups();
+    assert!(rows.iter().any(|r| r["status"] == "damaged"), "{rows:#?}");
+    let (code, body) = host.get("/system/disasterrecovery/stores/default/backups/b1");
+    assert_eq!(code, 409, "{body}");
+    assert!(body.to_string().contains(&record), "{body}");
+    let (code, body) = host.restore("b1", PASSCODE);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.to_string().contains(&record), "{body}");
+    let (code, job) = verify_b1(&host);
+    assert_eq!(code, 200, "{job}");
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job.to_string().contains(&record), "{job}");
+    unflip(&store.join(&record), saved);
+
+    let (_, job) = verify_b1(&host);
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    // No answer was a server error (those are logged as failed operations).
+    assert!(!host.log().contains("operation failed"), "{}", host.log());
 }

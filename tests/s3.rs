@@ -16,6 +16,15 @@ use support::{Deployment, TestHost, tree};
 
 const STORE: &str = "s3store";
 
+/// Garage listens on 127.0.0.1, a loopback address, which S3 store
+/// endpoints may have only when the host's `store_endpoints` lists it.
+const ALLOW_LOOPBACK: &str = "store_endpoints = [\"127.0.0.1\"]\n";
+
+/// The test configuration with `extra`, allowing store endpoints on loopback.
+fn s3_config(deployment: &Deployment, extra: &str) -> String {
+    format!("{ALLOW_LOOPBACK}{}", deployment.config_toml(extra))
+}
+
 fn s3_settings(endpoint: &str, bucket: &str, secret: &str) -> String {
     json!({"type": "S3", "provider": {"name": "AWS", "cloudServices": [{
         "name": "AWS S3", "type": "objectStore", "usage": "BACKUP", "category": "storage",
@@ -51,7 +60,7 @@ fn host_on_s3(extra: impl FnOnce(&Deployment)) -> (Garage, Deployment, TestHost)
     let deployment = Deployment::new();
     deployment.populate();
     extra(&deployment);
-    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let mut host = TestHost::start(&deployment, &s3_config(&deployment, ""));
     let (status, body) = register(
         &mut host,
         &s3_settings(&garage.endpoint(), "backups", SECRET_KEY),
@@ -113,7 +122,7 @@ fn unusable_s3_stores_are_refused_at_registration() {
     let garage = Garage::start();
     garage.create_bucket("backups");
     let deployment = Deployment::new();
-    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    let mut host = TestHost::start(&deployment, &s3_config(&deployment, ""));
     let dead = format!("http://127.0.0.1:{}", support::postgres::free_port());
     let cases = [
         (s3_settings(&dead, "backups", SECRET_KEY), "cannot reach"),
@@ -371,7 +380,7 @@ fn iam_role_store_round_trips_with_keys_from_the_hosts_environment() {
     let token = "drhost-test-session-token-0123456789";
     let mut host = TestHost::start_with_env(
         &deployment,
-        &deployment.config_toml(""),
+        &s3_config(&deployment, ""),
         &[
             ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
@@ -413,7 +422,7 @@ fn iam_role_store_round_trips_with_keys_from_a_shared_credentials_profile() {
     let home = deployment.path().join("home");
     let mut host = TestHost::start_with_env(
         &deployment,
-        &deployment.config_toml(""),
+        &s3_config(&deployment, ""),
         &[
             ("HOME", home.to_str().expect("utf-8 path")),
             ("AWS_PROFILE", "drhost-backups"),
@@ -448,7 +457,7 @@ fn iam_role_store_round_trips_with_keys_from_sts_web_identity() {
     std::fs::write(&token_file, "eyJhbGciOiJSUzI1NiJ9.drhost-test.signature").expect("token");
     let mut host = TestHost::start_with_env(
         &deployment,
-        &deployment.config_toml(""),
+        &s3_config(&deployment, ""),
         &[
             (
                 "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -529,7 +538,7 @@ fn an_iam_role_store_without_credentials_is_refused_naming_the_providers() {
     std::fs::create_dir_all(&home).expect("home");
     let mut host = TestHost::start_with_env(
         &deployment,
-        &deployment.config_toml(""),
+        &s3_config(&deployment, ""),
         &[
             ("HOME", home.to_str().expect("utf-8 path")),
             ("AWS_EC2_METADATA_DISABLED", "true"),
@@ -552,5 +561,281 @@ fn an_iam_role_store_without_credentials_is_refused_naming_the_providers() {
         stores["backupStores"].as_array().map(Vec::len),
         Some(1),
         "{stores}"
+    );
+}
+
+/// A stand-in for some internal service an S3 endpoint could be pointed at:
+/// every connection gets `answer` (raw bytes) once its request head has
+/// arrived (or after a second), then is closed. Counts the connections.
+struct FakeService {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakeService {
+    fn start(answer: Vec<u8>) -> Self {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = connections.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 64 << 10 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let _ = stream.write_all(&answer);
+            }
+        });
+        Self { port, connections }
+    }
+
+    /// An HTTP/1.1 answer with `status` and `body`.
+    fn http(status: u16, headers: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 {status} Whatever\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The error message of an answer.
+fn message_of(body: &Value) -> String {
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Without `store_endpoints`, endpoints on loopback, link-local or
+/// unspecified addresses are refused before anything is sent, whether the
+/// address is written out or a name resolves to it, and the answer names
+/// no resolved address.
+#[test]
+fn endpoints_on_local_addresses_are_refused_before_any_request() {
+    let service = FakeService::start(FakeService::http(200, "", ""));
+    let deployment = Deployment::new();
+    let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
+    for endpoint in [
+        service.endpoint(),
+        format!("http://localhost:{}", service.port),
+        format!("http://[::ffff:127.0.0.1]:{}", service.port),
+        format!("http://0.0.0.0:{}", service.port),
+        "http://169.254.169.254".to_string(),
+    ] {
+        let (status, body) = register(&mut host, &s3_settings(&endpoint, "backups", SECRET_KEY));
+        assert_eq!(status, 400, "{endpoint}: {body}");
+        let message = message_of(&body);
+        assert!(
+            message.contains("does not allow") && message.contains("store_endpoints"),
+            "{endpoint}: {message}"
+        );
+        if endpoint.contains("localhost") {
+            assert!(!message.contains("127.0.0.1"), "{message}");
+        }
+    }
+    assert_eq!(service.connections(), 0, "a request reached the service");
+    let (_, stores) = host.get("/system/disasterrecovery/stores");
+    assert_eq!(
+        stores["backupStores"].as_array().map(Vec::len),
+        Some(1),
+        "{stores}"
+    );
+    assert!(
+        host.log().contains("refused a store endpoint"),
+        "{}",
+        host.log()
+    );
+}
+
+/// An endpoint the operator allowed, pointed at something that is not the
+/// store: the host's answer never repeats what that service said (its XML
+/// `Code` and `Message`, its page), only a fixed text for the HTTP status;
+/// what the service said goes to the host log.
+#[test]
+fn store_errors_never_repeat_what_the_endpoint_answered() {
+    const CANARY: &str = "internal-service-canary-4711";
+    let xml = |code: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>{CANARY}: \
+             db password is hunter2</Message><Resource>/{CANARY}</Resource></Error>"
+        )
+    };
+    let cases = [
+        (
+            FakeService::http(403, "", &xml("AccessDenied")),
+            "refused access",
+        ),
+        (
+            FakeService::http(404, "", &xml("NoSuchBucket")),
+            "does not exist",
+        ),
+        (FakeService::http(400, "", &xml(CANARY)), "bad request"),
+        (
+            FakeService::http(
+                301,
+                &format!("Location: http://{CANARY}/\r\n"),
+                &xml(CANARY),
+            ),
+            "redirected",
+        ),
+        (
+            FakeService::http(
+                200,
+                "Content-Type: text/html\r\n",
+                &format!("<html><{CANARY}/></html>"),
+            ),
+            "unexpected answer",
+        ),
+        (
+            FakeService::http(
+                200,
+                "",
+                &format!(
+                    "<ListBucketResult><Contents><Key>{CANARY}</Key><Size>1</Size>\
+                     </Contents></ListBucketResult>"
+                ),
+            ),
+            "unexpected answer",
+        ),
+    ];
+    let deployment = Deployment::new();
+    let mut host = TestHost::start(&deployment, &s3_config(&deployment, ""));
+    for (answer, class) in cases {
+        let service = FakeService::start(answer);
+        let (status, body) = register(
+            &mut host,
+            &s3_settings(&service.endpoint(), "backups", SECRET_KEY),
+        );
+        assert_eq!(status, 400, "{body}");
+        let message = message_of(&body);
+        assert!(
+            service.connections() > 0,
+            "the probe never reached the service"
+        );
+        assert!(
+            !message.contains(CANARY) && !message.contains("hunter2"),
+            "the answer repeats the service: {message}"
+        );
+        assert!(message.contains(class), "{message:?} should say {class:?}");
+    }
+    // The operator can still see what the endpoints said.
+    assert!(host.log().contains(CANARY), "{}", host.log());
+}
+
+/// A closed port, a port speaking another protocol, a server closing at
+/// once, TLS to a plain HTTP server and a name that does not resolve all
+/// read the same: the answer does not help map what listens where.
+#[test]
+fn every_unreachable_endpoint_reads_the_same() {
+    let closed = support::postgres::free_port();
+    let banner = FakeService::start(b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n".to_vec());
+    let hangup = FakeService::start(Vec::new());
+    let plain = FakeService::start(FakeService::http(200, "", ""));
+    let endpoints = [
+        format!("http://127.0.0.1:{closed}"),
+        banner.endpoint(),
+        hangup.endpoint(),
+        format!("https://127.0.0.1:{}", plain.port),
+        "http://no-such-host.invalid:3900".to_string(),
+    ];
+    let deployment = Deployment::new();
+    let mut host = TestHost::start(&deployment, &s3_config(&deployment, ""));
+    let mut messages = Vec::new();
+    for endpoint in &endpoints {
+        let (status, body) = register(&mut host, &s3_settings(endpoint, "backups", SECRET_KEY));
+        assert_eq!(status, 400, "{endpoint}: {body}");
+        messages.push(message_of(&body).replace(endpoint.as_str(), "<endpoint>"));
+    }
+    assert!(
+        messages[0].contains("cannot reach <endpoint>"),
+        "{}",
+        messages[0]
+    );
+    for (endpoint, message) in endpoints.iter().zip(&messages) {
+        assert_eq!(message, &messages[0], "{endpoint} reads differently");
+    }
+}
+
+/// A viewer sees a store's provider in the shape it was registered in, with
+/// every secret masked: those of every cloud service and the provider's
+/// own, in JSON and in the HTML pages.
+#[test]
+fn no_cloud_service_secret_reaches_a_viewer() {
+    let garage = Garage::start();
+    garage.create_bucket("backups");
+    let deployment = Deployment::new();
+    let password_file = deployment.path().join("watcher.pass");
+    std::fs::write(&password_file, "watcher-password-123\n").expect("password file");
+    let users = format!(
+        "\n[[user]]\nname = \"watcher\"\nrole = \"viewer\"\npassword_file = \"{}\"\n",
+        password_file.display()
+    );
+    let mut host = TestHost::start(&deployment, &s3_config(&deployment, &users));
+    let spare = [
+        "spare-secret-key-1",
+        "spare-session-token-2",
+        "provider-secret-3",
+    ];
+    let mut settings: Value =
+        serde_json::from_str(&s3_settings(&garage.endpoint(), "backups", SECRET_KEY))
+            .expect("settings");
+    settings["provider"]["credential"] = json!({"type": "ACCESS-KEY", "secret": {"access_key": "AKPROVIDER", "secret_key": spare[2]}});
+    if let Some(services) = settings["provider"]["cloudServices"].as_array_mut() {
+        services.push(
+            json!({"name": "spare", "type": "objectStore", "usage": "BACKUP",
+            "category": "storage", "connection": {"bucketName": "spare", "region": REGION,
+            "credential": {"type": "ACCESS-KEY", "secret": {
+                "access_key": "AKSPARE", "secret_key": spare[0], "sessionToken": spare[1]}}}}),
+        );
+    }
+    let (status, body) = register(&mut host, &settings.to_string());
+    assert_eq!(status, 200, "{body}");
+
+    let (code, body) = host.generate_token("watcher", "watcher-password-123");
+    assert_eq!(code, 200, "{body}");
+    let viewer = body["token"].as_str().expect("token").to_string();
+    let mut shown = String::new();
+    for path in [
+        "/system/disasterrecovery/stores".to_string(),
+        format!("/system/disasterrecovery/stores/{STORE}"),
+    ] {
+        let (code, body) = host.get_with(&path, Some(&viewer));
+        assert_eq!(code, 200, "{body}");
+        shown.push_str(&body.to_string());
+        let html = ureq::get(&format!("{}/admin{path}?f=html", host.base))
+            .set("Authorization", &format!("Bearer {viewer}"))
+            .call()
+            .expect("html page")
+            .into_string()
+            .expect("html body");
+        shown.push_str(&html);
+    }
+    for secret in spare.iter().chain([&SECRET_KEY]) {
+        assert!(
+            !shown.contains(secret),
+            "{secret} shown to a viewer: {shown}"
+        );
+    }
+    // The shape stays: the spare service and its key id are there.
+    assert!(
+        shown.contains("AKSPARE") && shown.contains("spare"),
+        "{shown}"
     );
 }

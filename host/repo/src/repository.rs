@@ -1,6 +1,6 @@
 //! The repository: opening a store, listing, writing, reading and deleting backups.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -232,8 +232,9 @@ impl Repository {
 
     /// All backups, sorted by start time (then name); then damaged records,
     /// sorted by object name; then what the catalog check found (a deleted,
-    /// replaced or rolled-back backup, a missing manifest), each naming its
-    /// backup. A backup with a finding is listed only as that finding.
+    /// replaced or rolled-back backup, a missing manifest or pack), each
+    /// naming its backup. A backup with a finding is listed only as that
+    /// finding.
     pub async fn list_backups(&self) -> Result<Vec<BackupListing>, RepoError> {
         let (catalog, findings) = self.audit().await?;
         let suspect: std::collections::HashSet<&str> = findings
@@ -268,15 +269,20 @@ impl Repository {
     /// anchor forward when the history is intact.
     async fn audit(&self) -> Result<(Catalog, Vec<CatalogFinding>), RepoError> {
         let catalog = Catalog::load(self.store()).await?;
-        let manifests = self
-            .store()
-            .list(MANIFESTS_PREFIX)
-            .await?
-            .into_iter()
-            .map(|o| o.name)
-            .collect();
+        let listed = |prefix| async move {
+            let names: HashSet<String> = self
+                .store()
+                .list(prefix)
+                .await?
+                .into_iter()
+                .map(|o| o.name)
+                .collect();
+            Ok::<_, RepoError>(names)
+        };
+        let manifests = listed(MANIFESTS_PREFIX).await?;
+        let packs = listed(PACKS_PREFIX).await?;
         let anchor = self.inner.catalog.load_anchor();
-        let findings = catalog::audit(&catalog, &manifests, anchor.as_ref());
+        let findings = catalog::audit(&catalog, &manifests, &packs, anchor.as_ref());
         for f in &findings {
             warn!(kind = f.kind.as_str(), backup = ?f.backup, object = %f.object, "catalog: {}", f.reason);
         }

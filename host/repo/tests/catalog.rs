@@ -465,3 +465,59 @@ async fn a_damaged_event_is_named_and_ignored() {
         600
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_pack_is_named_without_reading_any_pack() {
+    let (store, repo, _) = open(MemoryStore::new()).await;
+    backup(&repo, "a", 10).await;
+    backup(&repo, "b", 20).await;
+    let b: serde_json::Value =
+        serde_json::from_slice(&store.object(&record("b")).expect("b")).expect("json");
+    let packs: Vec<String> = b["record"]["packs"]
+        .as_array()
+        .expect("packs")
+        .iter()
+        .filter_map(|p| p.as_str().map(String::from))
+        .collect();
+    let a = String::from_utf8_lossy(&store.object(&record("a")).expect("a")).into_owned();
+    // A pack of b's alone, so that a stays whole.
+    let pack = packs
+        .iter()
+        .find(|p| !a.contains(p.as_str()))
+        .expect("a pack only b uses");
+    assert!(store.remove_object(pack));
+
+    let gets = store.gets();
+    let listing = repo.list_backups().await.expect("list");
+    // The records and events, and nothing per backup beyond them: the
+    // packs are judged from one listing.
+    let catalog_objects =
+        store.names_with_prefix("backups/").len() + store.names_with_prefix("catalog/").len();
+    assert_eq!(store.gets() - gets, catalog_objects as u64);
+    assert_eq!(ok_names(&listing), ["a"]);
+    assert_finding(&listing, FindingKind::PacksMissing, "b");
+    let finding = findings(&listing)
+        .into_iter()
+        .find(|f| f.kind == FindingKind::PacksMissing)
+        .expect("finding");
+    assert_eq!(&finding.object, pack);
+    assert!(finding.reason.contains(pack.as_str()), "{finding:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_newest_record_is_damaged_not_a_rollback() {
+    let (store, repo, _) = open(MemoryStore::new()).await;
+    backup(&repo, "a", 10).await;
+    backup(&repo, "b", 20).await;
+    assert!(store.flip_byte(&record("b"), 40));
+    let listing = repo.list_backups().await.expect("list");
+    assert_eq!(ok_names(&listing), ["a"]);
+    assert!(
+        listing.iter().any(|l| matches!(
+            l,
+            BackupListing::Damaged { object, .. } if *object == record("b")
+        )),
+        "{listing:#?}"
+    );
+    assert!(findings(&listing).is_empty(), "{:#?}", findings(&listing));
+}

@@ -80,6 +80,7 @@ fn main() {
                 tcp_connect: Vec::new(),
                 http_connect: Vec::new(),
                 fs_policy: Default::default(),
+                http_addresses: None,
             },
             ..PluginContext::default()
         };

@@ -10,6 +10,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
+use crate::endpoints::EndpointPolicy;
+
 /// Capabilities of one plugin call, derived from the operator's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
@@ -23,6 +25,11 @@ pub struct Grants {
     pub http_connect: Vec<String>,
     /// What `posix-fs` may change beyond file contents.
     pub fs_policy: FsPolicy,
+    /// Where `http_connect`'s authorities may lead, checked on every request
+    /// against every address the authority resolves to: set for authorities
+    /// an API client chose (an S3 store's endpoint), `None` for the
+    /// operator's own grants.
+    pub http_addresses: Option<Arc<EndpointPolicy>>,
 }
 
 /// What a plugin's `posix-fs.set-metadata` may apply, as the operator
@@ -178,6 +185,7 @@ mod tests {
             tcp_connect: vec![],
             http_connect: vec![],
             fs_policy: FsPolicy::default(),
+            http_addresses: None,
         };
         assert!(ok.check().is_ok());
         for bad in [
@@ -190,6 +198,7 @@ mod tests {
                 tcp_connect: vec![],
                 http_connect: vec![],
                 fs_policy: FsPolicy::default(),
+                http_addresses: None,
             };
             assert!(grants.check().is_err(), "{grants:?}");
         }
@@ -206,6 +215,7 @@ mod tests {
             tcp_connect: vec![],
             http_connect: vec![],
             fs_policy: FsPolicy::default(),
+            http_addresses: None,
         };
         let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16)).err().unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");

@@ -6,7 +6,12 @@
 //! itself there (not through the WASI socket policy), so this hook is the
 //! whole of the network policy for HTTP. The `Host` header is forbidden to
 //! the guest and derived from the URI, so a guest cannot dress a request to a
-//! granted authority up as one to another.
+//! granted authority up as one to another. For authorities an API client
+//! chose, the addresses the authority resolves to are checked as well
+//! ([`EndpointPolicy`]), on every request, so a name that later resolves
+//! elsewhere is refused too. (wasmtime-wasi-http resolves the name once more
+//! to connect: a resolver answering differently within that instant could
+//! still lead elsewhere, which IP-literal endpoints rule out.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,10 +19,14 @@ use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::endpoints::{EndpointPolicy, EndpointRefusal};
+
 /// The authorities one call may reach, normalised by [`normalize_authority`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HttpPolicy {
     allowed: Arc<[String]>,
+    /// Where the allowed authorities may resolve to; `None`: anywhere.
+    addresses: Option<Arc<EndpointPolicy>>,
     plugin: Arc<str>,
 }
 
@@ -27,16 +36,26 @@ impl HttpPolicy {
             .iter()
             .filter_map(|a| normalize_authority(a, None))
             .collect();
-        Self { allowed, plugin }
+        Self {
+            allowed,
+            addresses: None,
+            plugin,
+        }
     }
 
-    /// `Ok` for a request the grant allows, else `Err` with the authority it named.
-    fn check(&self, uri: &http::Uri) -> Result<(), String> {
+    pub(crate) fn with_addresses(mut self, addresses: Option<Arc<EndpointPolicy>>) -> Self {
+        self.addresses = addresses;
+        self
+    }
+
+    /// `Ok` with the normalised authority for a request the grant allows,
+    /// else `Err` with the authority it named.
+    fn check(&self, uri: &http::Uri) -> Result<String, String> {
         let scheme = uri.scheme_str();
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
         let normalized = normalize_authority(authority, scheme).unwrap_or_default();
         if !normalized.is_empty() && self.allowed.contains(&normalized) {
-            Ok(())
+            Ok(normalized)
         } else {
             Err(if normalized.is_empty() {
                 authority.to_string()
@@ -95,24 +114,62 @@ impl WasiHttpHooks for HttpPolicy {
         options: Option<RequestOptions>,
         _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
-        if let Err(authority) = self.check(request.uri()) {
-            // The guest sees `HTTP-request-denied`; the operator sees who tried what.
-            tracing::warn!(
-                plugin = %self.plugin,
-                %authority,
-                "refused a plugin's HTTP request to an authority it was not granted"
-            );
-            return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
+        let authority = match self.check(request.uri()) {
+            Ok(authority) => authority,
+            Err(authority) => {
+                // The guest sees `HTTP-request-denied`; the operator sees who tried what.
+                tracing::warn!(
+                    plugin = %self.plugin,
+                    %authority,
+                    "refused a plugin's HTTP request to an authority it was not granted"
+                );
+                return Box::new(async { Err(Error::HttpRequestDenied) });
+            }
+        };
         let options = with_default_timeouts(options);
+        let addresses = self.addresses.clone();
+        let plugin = self.plugin.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            if let Some(policy) = addresses {
+                check_addresses(&policy, &plugin, &authority).await?;
+            }
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options)
+                .await
+                .inspect_err(|error| {
+                    // The guest learns only that the request failed (its
+                    // errors say so in one text); the cause is for the operator.
+                    tracing::info!(%plugin, %authority, %error, "a plugin's HTTP request failed");
+                })?;
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
             ))
         })
+    }
+}
+
+/// Refuses a request whose authority resolves to an address `policy` does
+/// not allow (`HTTP-request-denied`), or to none (a DNS error, which the
+/// guest cannot tell from other failures to connect).
+async fn check_addresses(
+    policy: &EndpointPolicy,
+    plugin: &str,
+    authority: &str,
+) -> Result<(), Error> {
+    match policy.check(authority).await {
+        Ok(_) => Ok(()),
+        Err(refusal @ EndpointRefusal::NotAllowed { .. }) => {
+            tracing::warn!(%plugin, %refusal, "refused a plugin's HTTP request");
+            Err(Error::HttpRequestDenied)
+        }
+        Err(refusal) => {
+            tracing::info!(%plugin, %refusal, "a plugin's HTTP request failed");
+            Err(Error::DnsError {
+                rcode: None,
+                info_code: None,
+            })
+        }
     }
 }
 

@@ -24,6 +24,7 @@ fn store_context(root: &std::path::Path) -> PluginContext {
             tcp_connect: vec![],
             http_connect: Vec::new(),
             fs_policy: Default::default(),
+            http_addresses: None,
         },
         limits: PluginLimits::default(),
         secrets: Vec::new(),
@@ -267,4 +268,78 @@ async fn a_component_of_the_other_world_is_named_as_such() {
             .contains("is a store adapter (world drhost:plugin/store-adapter-plugin@0.2.0)"),
         "{adapter_as_stage}"
     );
+}
+
+/// Grants for an authority an API client chose carry an address policy: a
+/// granted authority that resolves to a loopback address (or outside the
+/// configured networks) is refused before any connection, by address and by
+/// name alike; allowed, the request arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_only_allowed_addresses() {
+    use std::sync::Arc;
+
+    use drhost_runtime::EndpointPolicy;
+
+    let wasm = plugin_wasm("http_escape.wasm");
+    let adapter = runtime().load_adapter("http-escape", &wasm).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let call = |target: String, policy: EndpointPolicy| {
+        AdapterStore::new(
+            adapter.clone(),
+            PluginContext {
+                config_json: serde_json::json!({ "target": target }).to_string(),
+                grants: Grants {
+                    http_connect: vec![target],
+                    http_addresses: Some(Arc::new(policy)),
+                    ..Grants::default()
+                },
+                ..PluginContext::default()
+            },
+        )
+    };
+
+    let elsewhere = EndpointPolicy::allow_only(&["10.0.0.0/8", "127.0.0.1:1"]).unwrap();
+    for (target, policy) in [
+        (format!("127.0.0.1:{port}"), EndpointPolicy::default()),
+        (format!("localhost:{port}"), EndpointPolicy::default()),
+        (
+            format!("[::ffff:127.0.0.1]:{port}"),
+            EndpointPolicy::default(),
+        ),
+        (format!("127.0.0.1:{port}"), elsewhere),
+    ] {
+        let error = call(target.clone(), policy)
+            .validate()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HTTP-request-denied"), "{target}: {error}");
+        assert!(
+            listener.accept().is_err(),
+            "{target}: a connection was made"
+        );
+    }
+
+    let allowed = EndpointPolicy::allow_only(&[format!("127.0.0.1:{port}")]).unwrap();
+    let store = call(format!("127.0.0.1:{port}"), allowed);
+    let accept = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => return Some(stream),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(_) => return None,
+            }
+        }
+    });
+    let validate = tokio::spawn(async move { store.validate().await });
+    let stream = accept.await.unwrap();
+    assert!(stream.is_some(), "the allowed request never arrived");
+    drop(stream);
+    let error = validate.await.unwrap().unwrap_err().to_string();
+    assert!(!error.contains("HTTP-request-denied"), "{error}");
 }

@@ -26,6 +26,7 @@ fn grant(guest: &str, host: &Path) -> Grants {
         tcp_connect: vec![],
         http_connect: Vec::new(),
         fs_policy: Default::default(),
+        http_addresses: None,
     }
 }
 

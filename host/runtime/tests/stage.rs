@@ -134,6 +134,7 @@ fn grant(host: &Path, writable: bool) -> Grants {
         tcp_connect: vec![],
         http_connect: Vec::new(),
         fs_policy: Default::default(),
+        http_addresses: None,
     }
 }
 

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
 use drhost_repo::{BackupInfo, BackupListing, RepoError, Repository, RepositoryOptions};
 use drhost_runtime::{
-    AdapterStore, DirGrant, Grants, PluginContext, Runtime, RuntimeConfig, StoreAdapter,
+    AdapterStore, DirGrant, EndpointPolicy, EndpointRefusal, Grants, PluginContext, Runtime,
+    RuntimeConfig, StoreAdapter,
 };
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
@@ -49,6 +50,8 @@ pub struct Host {
     fs_adapter: Arc<StoreAdapter>,
     /// Adapter of `S3` stores (buckets, over `wasi:http`).
     s3_adapter: Arc<StoreAdapter>,
+    /// Where S3 store endpoints may lead (`store_endpoints`).
+    endpoint_policy: Arc<EndpointPolicy>,
     /// `sha256:<hex>` of the two adapters' components, in that order.
     adapter_digests: [String; 2],
     stores: StoreRegistry,
@@ -91,6 +94,7 @@ impl Host {
             plugin_views::digest(&fs_bytes),
             plugin_views::digest(&s3_bytes),
         ];
+        let endpoint_policy = Arc::new(config.store_endpoint_policy()?);
         let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
@@ -101,6 +105,7 @@ impl Host {
             stages,
             fs_adapter,
             s3_adapter,
+            endpoint_policy,
             adapter_digests,
             stores,
             jobs,
@@ -137,6 +142,7 @@ impl Host {
         if let Some(s3) = &record.s3 {
             let grants = Grants {
                 http_connect: vec![s3.authority()],
+                http_addresses: Some(self.endpoint_policy.clone()),
                 ..Grants::default()
             };
             let store = match s3.static_keys() {
@@ -373,6 +379,23 @@ fn registry_error(e: StoreRegistryError) -> OpError {
     }
 }
 
+/// The answer to registering a store whose endpoint leads where stores may
+/// not, naming neither the address nor the reason a name did not resolve
+/// (the log has both); `None` for an endpoint that does not resolve, which
+/// the adapter's probe then reports like every other unreachable endpoint.
+fn endpoint_refused(store: &str, endpoint: &str, refusal: &EndpointRefusal) -> Option<OpError> {
+    tracing::warn!(store, %refusal, "refused a store endpoint");
+    match refusal {
+        EndpointRefusal::NotAllowed { .. } => Some(OpError::InvalidInput(format!(
+            "The backup store '{store}' is not usable: connection.endpoint {endpoint} leads to \
+             an address this host does not allow for stores. Loopback, link-local and \
+             multicast addresses are allowed only when the host's store_endpoints setting \
+             lists them; when it is set, only the networks it lists are allowed."
+        ))),
+        EndpointRefusal::Unresolvable { .. } | EndpointRefusal::NoAddress { .. } => None,
+    }
+}
+
 fn repo_error(e: RepoError) -> OpError {
     match e {
         RepoError::WrongPasscode => OpError::WrongPasscode(
@@ -381,6 +404,9 @@ fn repo_error(e: RepoError) -> OpError {
         RepoError::NotFound(_) => OpError::NotFound(e.to_string()),
         RepoError::NameTaken(_) => OpError::Conflict(e.to_string()),
         RepoError::InvalidName(_) => OpError::InvalidInput(e.to_string()),
+        // The store's data, not the host, is at fault: the backup cannot be
+        // used as it is, and the answer names the object.
+        RepoError::Damaged { .. } => OpError::Conflict(e.to_string()),
         _ => OpError::Internal(e.to_string()),
     }
 }
@@ -405,6 +431,14 @@ impl DrOps for Host {
             .stores
             .register(store, &settings, is_default)
             .map_err(registry_error)?;
+        // Before the adapter's probe sends anything there.
+        if let Some(s3) = &record.s3
+            && let Err(refusal) = self.endpoint_policy.check(&s3.authority()).await
+            && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
+        {
+            let _ = self.stores.unregister(store);
+            return Err(error);
+        }
         // Refuse a store the adapter cannot use, rather than failing its first backup.
         if let Err(e) = self.adapter_store(&record).validate().await {
             let _ = self.stores.unregister(store);
@@ -566,10 +600,13 @@ impl DrOps for Host {
         // Under the DR lock, so a concurrent delete cannot collect packs
         // mid-way and pass for damage.
         let guard = self.claim_dr_lock()?;
-        let info = repo
-            .backup_info(&request.backup)
-            .await
-            .map_err(repo_error)?;
+        let schedule_type = match repo.backup_info(&request.backup).await {
+            Ok(info) => info.schedule_type,
+            // A damaged record is what verify is for: the job reports it,
+            // naming the object.
+            Err(RepoError::Damaged { .. }) => "MANUAL".to_string(),
+            Err(e) => return Err(repo_error(e)),
+        };
         // A wrong passcode is the caller's mistake and answers at once; a
         // backup that cannot be opened (e.g. its manifest is gone) is what
         // verify is for, so the job reports it along with the catalog check.
@@ -585,7 +622,7 @@ impl DrOps for Host {
             username: request.username,
             backup_name: request.backup.clone(),
             backup_store: request.store.clone(),
-            schedule_type: info.schedule_type.clone(),
+            schedule_type,
             stage_names: vec!["Verify backup".into()],
         });
         let handle = job.clone();

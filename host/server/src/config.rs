@@ -63,6 +63,14 @@ pub struct HostConfig {
     /// have minute resolution; a shorter tick starts runs closer to their slot.
     #[serde(default = "default_scheduler_tick")]
     pub scheduler_tick_seconds: f64,
+    /// Networks the endpoints of S3 stores registered through the API may
+    /// lead to, e.g. `["10.0.0.0/8", "192.0.2.10:9000", "[::1]:3900"]`
+    /// (`ADDRESS[/PREFIX][:PORT]`, IPv6 with a port in brackets). Every
+    /// address an endpoint's name resolves to must be in one. Unset: any
+    /// address but loopback, link-local, unspecified and multicast ones,
+    /// where services trust their callers.
+    #[serde(default)]
+    pub store_endpoints: Option<Vec<String>>,
     /// Limits for store adapter plugins.
     #[serde(default)]
     pub store_limits: LimitsConfig,
@@ -446,11 +454,22 @@ impl HostConfig {
                 return Err(format!("user {:?} is configured twice", user.name));
             }
         }
+        self.store_endpoint_policy().map_err(|e| e.to_string())?;
         check_limits("store adapters", &self.store_limits)?;
         if self.store_limits.max_archive_mib.is_some() {
             return Err("store_limits: max_archive_mib applies to stages only".into());
         }
         Ok(())
+    }
+
+    /// Where S3 store endpoints may lead ([`Self::store_endpoints`]).
+    pub fn store_endpoint_policy(
+        &self,
+    ) -> Result<drhost_runtime::EndpointPolicy, drhost_runtime::EndpointRuleError> {
+        match &self.store_endpoints {
+            None => Ok(drhost_runtime::EndpointPolicy::default()),
+            Some(entries) => drhost_runtime::EndpointPolicy::allow_only(entries),
+        }
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -663,6 +682,12 @@ mod tests {
             config.stages[0].limits.to_plugin_limits().max_archive_bytes,
             Some(3 << 20)
         );
+        let endpoints = "store_endpoints = ['10.0.0.0/8', '[::1]:3900']\n";
+        let config = HostConfig::parse(endpoints, Path::new("t")).expect("valid");
+        assert!(config.store_endpoint_policy().is_ok());
+        let bad_endpoint = "store_endpoints = ['s3.internal']\n";
+        let err = HostConfig::parse(bad_endpoint, Path::new("t")).expect_err("a name");
+        assert!(err.to_string().contains("s3.internal"), "{err}");
         let unknown = "lisen='127.0.0.1:1'\n";
         assert!(HostConfig::parse(unknown, Path::new("t")).is_err());
     }

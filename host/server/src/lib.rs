@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod jobs;
 pub mod journal;
 pub mod malloc;
+pub mod masking;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod plugin_views;

@@ -75,6 +75,7 @@ impl ConfiguredStage {
                 tcp_connect: self.config.tcp_connect.clone(),
                 http_connect: self.config.http_connect.clone(),
                 fs_policy: self.config.fs_policy(),
+                http_addresses: None,
             },
             limits: self.config.limits.to_plugin_limits(),
         })

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 pub use iam_role::IamRoleKeys;
 
 /// Shown in place of a secret in every view.
-pub const REDACTED_SECRET: &str = "********";
+pub const REDACTED_SECRET: &str = crate::masking::MASK;
 
 /// Where and how an S3 store keeps its objects. Persisted in the store
 /// registry (a file private to the host's user).
@@ -189,20 +189,11 @@ impl S3Connection {
         }
     }
 
-    /// `settings.provider` as registered, with the secret replaced, so views
-    /// echo the operator's shape without the credential.
+    /// `settings.provider` as registered, with every secret replaced (of
+    /// every cloud service, not only the first, which is the one used), so
+    /// views echo the operator's shape without the credentials.
     pub fn redacted_provider(settings: &Value) -> Value {
-        let mut provider = settings.get("provider").cloned().unwrap_or(Value::Null);
-        if let Some(secret) = provider.pointer_mut("/cloudServices/0/connection/credential/secret")
-            && let Some(fields) = secret.as_object_mut()
-        {
-            for (key, value) in fields.iter_mut() {
-                if key != "access_key" {
-                    *value = json!(REDACTED_SECRET);
-                }
-            }
-        }
-        provider
+        crate::masking::masked(settings.get("provider").unwrap_or(&Value::Null))
     }
 
     /// True when one's objects could lie among the other's: the same bucket,
@@ -380,5 +371,24 @@ mod tests {
         assert!(!shown.contains("\"SK\""), "{shown}");
         assert!(shown.contains(REDACTED_SECRET));
         assert!(shown.contains("\"AK\""));
+    }
+
+    #[test]
+    fn views_never_show_the_secret_of_a_second_cloud_service() {
+        let mut s = settings(json!({"bucketName": "bkt", "credential": key()}));
+        if let Some(services) = s
+            .pointer_mut("/provider/cloudServices")
+            .and_then(Value::as_array_mut)
+        {
+            services.push(json!({"name": "spare", "connection": {"bucketName": "b2",
+                "credential": {"type": "ACCESS-KEY",
+                               "secret": {"access_key": "AK2", "secret_key": "SK2"}}}}));
+        }
+        let shown = S3Connection::redacted_provider(&s).to_string();
+        assert!(
+            !shown.contains("SK2") && !shown.contains("\"SK\""),
+            "{shown}"
+        );
+        assert!(shown.contains("AK2"), "{shown}");
     }
 }

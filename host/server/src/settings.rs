@@ -94,6 +94,7 @@ impl Settings {
             "resumeInterruptedBackups": stored.resume_interrupted_backups,
         });
         if let Some(mut staging) = stored.staging_volume_config {
+            crate::masking::mask_secrets(&mut staging);
             if let Some(object) = staging.as_object_mut() {
                 object.insert("g".into(), json!(stored.updated));
             }

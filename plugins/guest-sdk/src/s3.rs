@@ -1,9 +1,24 @@
 //! `s3-client` errors and the contract's `plugin-error`: the kinds map one
 //! to one, so host errors passed through the client come back unchanged.
+//! And the client as guests make it, its diagnostics in the host's log.
 
 use s3_client::{Error, ErrorKind};
 
-use crate::PluginError;
+use crate::bindings::drhost::plugin::host;
+use crate::{LogLevel, PluginError};
+
+/// A client for `settings` over the host's `wasi:http` whose diagnostics
+/// (what a server answered, why a connection failed) reach the operator
+/// through the host's log, while its errors stay free of them.
+#[cfg(target_os = "wasi")]
+pub fn client(settings: s3_client::Settings) -> s3_client::GuestClient {
+    s3_client::guest_client(settings).with_diagnostics(log_diagnostic)
+}
+
+/// One diagnostic line of the client, as a warning in the host's log.
+pub fn log_diagnostic(line: &str) {
+    host::log(LogLevel::Warn, line);
+}
 
 pub fn to_plugin(e: Error) -> PluginError {
     match e.kind {

@@ -26,11 +26,11 @@ impl Guest for ObjectStoreS3 {
     fn validate(config: String) -> Result<(), PluginError> {
         let config = parse(&config)?;
         if config.separate_target {
-            s3_client::guest_client(config.target)
+            guest_sdk::s3::client(config.target)
                 .probe(true)
                 .map_err(to_plugin)
         } else {
-            s3_client::guest_client(config.source)
+            guest_sdk::s3::client(config.source)
                 .probe(false)
                 .map_err(to_plugin)
         }
@@ -41,7 +41,7 @@ impl Guest for ObjectStoreS3 {
         let guest = GuestHost;
         guest.message(4019, "Started object store backup.");
         let metadata = crate::summary_metadata(&config.source);
-        let client = s3_client::guest_client(config.source);
+        let client = guest_sdk::s3::client(config.source);
         let totals = backup::backup(&client, out, &guest)?;
         guest.message(4021, "Completed objectstore backup.");
         Ok(StageSummary {
@@ -58,7 +58,7 @@ impl Guest for ObjectStoreS3 {
         let config = parse(&host::config())?;
         let guest = GuestHost;
         guest.message(5019, "Started object store restore.");
-        let client = s3_client::guest_client(config.target);
+        let client = guest_sdk::s3::client(config.target);
         let totals = restore::restore(&client, input, &guest)?;
         guest.message(5021, "Completed object store restore.");
         Ok(StageSummary {

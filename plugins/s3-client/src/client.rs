@@ -4,15 +4,13 @@
 
 use std::borrow::Cow;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::responses::{self, ErrorBody, ListPage};
 use crate::retry::{self, Policy};
 use crate::settings::Settings;
 use crate::sigv4::{self, Canonical};
 use crate::time;
-use crate::transport::{
-    Clock, Method, Request, Response, Transport, TransportError, TransportErrorKind, read_to_end,
-};
+use crate::transport::{Clock, Method, Request, Response, Transport, TransportError, read_to_end};
 
 /// Largest error or listing document read (a page of 1000 long keys fits).
 const MAX_DOCUMENT: usize = 16 << 20;
@@ -27,6 +25,9 @@ pub struct Client<T, C> {
     pub(crate) transport: T,
     pub(crate) clock: C,
     pub(crate) retry: Policy,
+    /// Where the causes of failures go (the host log, for the guests):
+    /// the errors themselves never quote what the server sent.
+    pub(crate) diagnostics: fn(&str),
 }
 
 /// One request as the operations describe it, before addressing and signing.
@@ -91,7 +92,17 @@ impl<T: Transport, C: Clock> Client<T, C> {
             transport,
             clock,
             retry: Policy::default(),
+            diagnostics: |_| {},
         }
+    }
+
+    /// Sends the cause of every failure (the server's error code and
+    /// message, the transport's reason) to `log`, which should reach the
+    /// operator's log only: the error texts are fixed per kind of failure,
+    /// so a server cannot make a caller of the client repeat its words.
+    pub fn with_diagnostics(mut self, log: fn(&str)) -> Self {
+        self.diagnostics = log;
+        self
     }
 
     pub fn with_retry(mut self, retry: Policy) -> Self {
@@ -217,97 +228,8 @@ impl<T: Transport, C: Clock> Client<T, C> {
         }
     }
 
-    /// The operator-facing error for a failed `call`.
-    pub(crate) fn error(&self, call: &Call<'_>, failure: Failure) -> Error {
-        let s = &self.settings;
-        let url = &s.endpoint.url;
-        let bucket = &s.bucket;
-        let (status, error) = match failure {
-            Failure::Transport(e) => {
-                return match e.kind {
-                    TransportErrorKind::Denied => Error::new(
-                        ErrorKind::Denied,
-                        format!(
-                            "the host refused the connection to {}: it is not granted to this plugin",
-                            self.authority()
-                        ),
-                    ),
-                    TransportErrorKind::Unreachable => {
-                        Error::io(format!("cannot reach {url}: {}", e.detail))
-                    }
-                    TransportErrorKind::Interrupted | TransportErrorKind::Fatal => {
-                        Error::io(format!(
-                            "{} {} at {url} failed: {}",
-                            call.op,
-                            self.what(call),
-                            e.detail
-                        ))
-                    }
-                };
-            }
-            Failure::Status { status, error } => (status, error),
-        };
-        // Garage answers a bad signature with `AccessDenied` ("Forbidden:
-        // Invalid signature") and a skewed clock with `InvalidRequest`
-        // ("Date is too old"): its messages tell them apart.
-        let message = error.message.to_ascii_lowercase();
-        let code = match error.code.as_str() {
-            "AccessDenied" if message.contains("invalid signature") => "SignatureDoesNotMatch",
-            "InvalidRequest" if message.contains("date is too") => "RequestTimeTooSkewed",
-            code => code,
-        };
-        match (status, code) {
-            (_, "SignatureDoesNotMatch") => Error::invalid_config(
-                "signature mismatch: the secret key is wrong (or the clock is skewed)",
-            ),
-            (_, "AccessDenied" | "InvalidAccessKeyId") | (403, "") => Error::invalid_config(
-                format!("access denied by {url} for bucket {bucket}: check the access key"),
-            ),
-            (_, "NoSuchBucket") => {
-                Error::invalid_config(format!("bucket {bucket} does not exist at {url}"))
-            }
-            (404, "") if call.key.is_none() => {
-                Error::invalid_config(format!("bucket {bucket} does not exist at {url}"))
-            }
-            (404, _) if call.key.is_some() => Error::new(
-                ErrorKind::NotFound,
-                format!("no object {} in bucket {bucket}", self.what(call)),
-            ),
-            (_, "RequestTimeTooSkewed") => Error::io(format!(
-                "the clock of this machine is too far off {url}'s: correct the time"
-            )),
-            (
-                _,
-                "AuthorizationHeaderMalformed"
-                | "PermanentRedirect"
-                | "IllegalLocationConstraintException",
-            )
-            | (301, _) => Error::invalid_config(format!(
-                "{url} refused region `{}` for bucket {bucket} (set `region`, or `path_style`): {}",
-                s.region, error.message
-            )),
-            _ => {
-                let code = if error.code.is_empty() {
-                    String::new()
-                } else {
-                    format!(" {}", error.code)
-                };
-                let message = if error.message.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", error.message)
-                };
-                Error::io(format!(
-                    "{url} answered {status}{code} to {} {}{message}",
-                    call.op,
-                    self.what(call)
-                ))
-            }
-        }
-    }
-
     /// `object "key"` or `bucket name`, for messages.
-    fn what(&self, call: &Call<'_>) -> String {
+    pub(crate) fn what(&self, call: &Call<'_>) -> String {
         match call.key {
             Some(key) => format!("{key:?}"),
             None => format!("bucket {}", self.settings.bucket),
@@ -320,15 +242,6 @@ impl<T: Transport, C: Clock> Client<T, C> {
         let body = read_to_end(&mut response.body, MAX_DOCUMENT)
             .map_err(|e| self.error(call, Failure::Transport(e)))?;
         String::from_utf8(body).map_err(|_| self.malformed(call, "the answer is not UTF-8"))
-    }
-
-    pub(crate) fn malformed(&self, call: &Call<'_>, why: &str) -> Error {
-        Error::io(format!(
-            "unexpected answer from {} to {} {}: {why}",
-            self.settings.endpoint.url,
-            call.op,
-            self.what(call)
-        ))
     }
 
     /// Size, ETag and metadata of `name`, or `None` if there is no such object.

@@ -1,8 +1,9 @@
 //! The client's error: a kind that mirrors the plugins' `plugin-error`
 //! variants one to one (so a plugin maps it without losing anything, and can
 //! pass its own host errors through the client's callbacks and back), and an
-//! operator-facing text. No text ever contains the secret key: the client
-//! only ever quotes endpoints, buckets, keys and the server's own messages.
+//! operator-facing text. No text ever contains the secret key, nor anything
+//! the server sent: the client only quotes endpoints, buckets, keys and HTTP
+//! statuses (see `explain`).
 
 use std::fmt;
 
@@ -15,7 +16,8 @@ pub enum ErrorKind {
     Io,
     /// No such object.
     NotFound,
-    /// The host refused the request (the endpoint is not granted).
+    /// The host refused the request (the endpoint is not granted, or its
+    /// address is not allowed).
     Denied,
     /// The data handed over is malformed (a source of the wrong size).
     InvalidData,

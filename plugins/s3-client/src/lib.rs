@@ -1,12 +1,13 @@
 //! A small S3 client for drhost's `wasm32-wasip2` guest plugins: AWS
 //! Signature V4 over `wasi:http`, streamed GETs, single and multipart PUTs
 //! with at most one part in memory, ListObjectsV2 pages, retries with
-//! exponential backoff, and errors that say what to fix.
+//! exponential backoff, and errors that say what to fix without repeating
+//! what the server said (that goes to the diagnostics, see [`explain`]).
 //!
 //! Layers, each in its own module: percent-encoding ([`encode`]), signing
 //! ([`sigv4`]), timestamps ([`time`]), a minimal XML reader ([`xml`]) and the
 //! S3 documents read with it ([`responses`]), configuration ([`settings`]),
-//! retry policy ([`retry`]), the operations ([`client`], [`download`],
+//! retry policy ([`retry`]), error texts ([`explain`]), the operations ([`client`], [`download`],
 //! [`upload`]). The network and the clock sit behind the traits in
 //! [`transport`], so everything but the `wasi:http` glue is tested natively.
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod download;
 pub mod encode;
 pub mod error;
+mod explain;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod responses;

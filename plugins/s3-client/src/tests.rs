@@ -219,7 +219,8 @@ fn a_failed_part_aborts_the_upload() {
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
     assert_eq!(
         err.message,
-        "access denied by http://127.0.0.1:3900 for bucket drhost: check the access key"
+        "http://127.0.0.1:3900 refused access to bucket drhost (HTTP 403): check the access \
+         key, the secret key, their permissions and this machine's clock"
     );
     assert!(s3.uploads.borrow().is_empty(), "aborted");
     let log = s3.log.borrow();
@@ -296,10 +297,123 @@ fn retries_give_up_after_six_tries() {
     }
     let err = c.list_page("", None, None, 1).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Io);
-    assert_eq!(
-        err.message,
-        "cannot reach http://127.0.0.1:3900: scripted failure"
+    assert_eq!(err.message, UNREACHABLE);
+}
+
+/// The one text of every transport failure.
+const UNREACHABLE: &str = "cannot reach http://127.0.0.1:3900: the connection failed or broke \
+                           off (the host log has the cause)";
+
+thread_local! {
+    static DIAGNOSTICS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record_diagnostic(line: &str) {
+    DIAGNOSTICS.with(|d| d.borrow_mut().push(line.to_owned()));
+}
+
+fn take_diagnostics() -> Vec<String> {
+    DIAGNOSTICS.with(|d| std::mem::take(&mut *d.borrow_mut()))
+}
+
+/// A server that answers every request with `status` and `body`, as an
+/// internal service behind an endpoint registered by someone probing it.
+struct Canned(u16, &'static str);
+
+impl Transport for &Canned {
+    type Body = FakeBody;
+    fn send(&self, _: &Request<'_>) -> Result<Response<FakeBody>, TransportError> {
+        Ok(respond(self.0, Vec::new(), self.1.as_bytes().to_vec()))
+    }
+}
+
+/// A transport failing every request with `kind` and `detail`.
+struct Failing(TransportErrorKind, &'static str);
+
+impl Transport for &Failing {
+    type Body = FakeBody;
+    fn send(&self, _: &Request<'_>) -> Result<Response<FakeBody>, TransportError> {
+        Err(TransportError::new(self.0, self.1))
+    }
+}
+
+#[test]
+fn errors_never_repeat_what_the_server_said() {
+    let clock = FakeClock::default();
+    const CANARY: &str = "internal-canary-7f3a";
+    let xml = |code: &str| {
+        format!("<Error><Code>{code}{CANARY}</Code><Message>{CANARY} secret db</Message></Error>")
+    };
+    let answers: Vec<(u16, String)> = [200, 301, 400, 401, 403, 404, 409, 429, 500, 503]
+        .into_iter()
+        .map(|status| (status, xml("AccessDenied")))
+        .chain([
+            (200, format!("<html><{CANARY}/></html>")),
+            (200, format!("<ListBucketResult><Contents><Key>../{CANARY}</Key><Size>1</Size></Contents></ListBucketResult>")),
+            (404, xml("NoSuchBucket")),
+            (400, xml("AuthorizationHeaderMalformed")),
+        ])
+        .collect();
+    for (status, body) in answers {
+        let body: &'static str = Box::leak(body.into_boxed_str());
+        let server = Canned(status, body);
+        let c = Client::new(settings("p", 8, SECRET), &server, &clock)
+            .with_diagnostics(record_diagnostic);
+        take_diagnostics();
+        let err = c.probe(true).unwrap_err();
+        assert!(
+            !err.message.contains(CANARY) && !err.message.contains("secret db"),
+            "HTTP {status} {body}: {err}"
+        );
+        // The operator still learns what the server said, from the log.
+        let logged = take_diagnostics().join("\n");
+        assert!(!logged.is_empty(), "HTTP {status} {body}: nothing logged");
+        if status >= 300 {
+            assert!(logged.contains(CANARY), "HTTP {status} {body}: {logged:?}");
+        }
+    }
+}
+
+#[test]
+fn every_transport_failure_reads_the_same() {
+    let clock = FakeClock::default();
+    // Closed port, no route, unknown name, a port speaking something else,
+    // TLS on one side only, timeouts: told apart only in the log.
+    let causes = [
+        (TransportErrorKind::Unreachable, "connection-refused"),
+        (TransportErrorKind::Unreachable, "connection-timeout"),
+        (TransportErrorKind::Unreachable, "DNS-error (NXDOMAIN)"),
+        (TransportErrorKind::Interrupted, "HTTP-protocol-error"),
+        (TransportErrorKind::Interrupted, "connection-read-timeout"),
+        (TransportErrorKind::Interrupted, "HTTP-response-timeout"),
+        (TransportErrorKind::Fatal, "TLS-protocol-error"),
+        (TransportErrorKind::Fatal, "TLS-certificate-error"),
+    ];
+    for (kind, detail) in causes {
+        let transport = Failing(kind, detail);
+        let c = Client::new(settings("p", 8, SECRET), &transport, &clock)
+            .with_diagnostics(record_diagnostic);
+        take_diagnostics();
+        let err = c.probe(true).unwrap_err();
+        assert_eq!(
+            (err.kind, err.message.as_str()),
+            (ErrorKind::Io, UNREACHABLE)
+        );
+        assert!(
+            take_diagnostics().iter().any(|l| l.contains(detail)),
+            "{detail} not logged"
+        );
+    }
+    // A diagnostic is one line, however the server's text is made.
+    let server = Canned(
+        500,
+        "<Error><Code>X</Code><Message>a\nforged: line\r</Message></Error>",
     );
+    let c =
+        Client::new(settings("p", 8, SECRET), &server, &clock).with_diagnostics(record_diagnostic);
+    take_diagnostics();
+    c.probe(false).unwrap_err();
+    assert!(take_diagnostics().iter().all(|l| !l.contains(['\n', '\r'])));
 }
 
 #[test]
@@ -310,7 +424,8 @@ fn client_errors_are_not_retried_and_say_what_to_fix() {
         (
             Fault::Status(403, "InvalidAccessKeyId"),
             ErrorKind::InvalidConfig,
-            "access denied by http://127.0.0.1:3900 for bucket drhost: check the access key",
+            "http://127.0.0.1:3900 refused access to bucket drhost (HTTP 403): check the access \
+             key, the secret key, their permissions and this machine's clock",
         ),
         (
             Fault::Status(404, "NoSuchBucket"),
@@ -319,18 +434,21 @@ fn client_errors_are_not_retried_and_say_what_to_fix() {
         ),
         (
             Fault::Status(400, "InvalidArgument"),
-            ErrorKind::Io,
-            "http://127.0.0.1:3900 answered 400 InvalidArgument to list bucket drhost: fake InvalidArgument",
+            ErrorKind::InvalidConfig,
+            "http://127.0.0.1:3900 refused list bucket drhost as a bad request (HTTP 400): check \
+             `region`, `path_style` and this machine's clock",
         ),
         (
             Fault::Transport(TransportErrorKind::Denied),
             ErrorKind::Denied,
-            "the host refused the connection to 127.0.0.1:3900: it is not granted to this plugin",
+            "the host refused the connection to 127.0.0.1:3900: it is not granted to this plugin \
+             or its address is not allowed (the host log says which)",
         ),
         (
-            Fault::Status(400, "AuthorizationHeaderMalformed"),
+            Fault::Status(301, "PermanentRedirect"),
             ErrorKind::InvalidConfig,
-            "http://127.0.0.1:3900 refused region `garage` for bucket drhost (set `region`, or `path_style`): fake AuthorizationHeaderMalformed",
+            "http://127.0.0.1:3900 redirected list bucket drhost (HTTP 301): set `region` to the \
+             bucket's region, or `path_style`",
         ),
     ];
     for (fault, kind, message) in cases {
@@ -343,14 +461,15 @@ fn client_errors_are_not_retried_and_say_what_to_fix() {
 }
 
 #[test]
-fn a_wrong_secret_is_a_signature_mismatch_never_quoted() {
+fn a_wrong_secret_is_refused_access_never_quoted() {
     let (s3, clock) = (FakeS3::new(), FakeClock::default());
     let c = Client::new(settings("", 8, "not-the-secret-XYZ"), &s3, &clock);
     let err = c.probe(false).unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidConfig);
     assert_eq!(
         err.message,
-        "signature mismatch: the secret key is wrong (or the clock is skewed)"
+        "http://127.0.0.1:3900 refused access to bucket drhost (HTTP 403): check the access \
+         key, the secret key, their permissions and this machine's clock"
     );
     assert!(!format!("{err:?}").contains("XYZ"));
     // Garage says AccessDenied, "Forbidden: Invalid signature".

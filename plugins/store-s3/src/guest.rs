@@ -22,7 +22,7 @@ impl Guest for StoreS3 {
     }
 
     fn validate(config: String) -> Result<(), PluginError> {
-        let client = s3_client::guest_client(parse(&config)?);
+        let client = guest_sdk::s3::client(parse(&config)?);
         Store { client: &client }.probe()
     }
 
@@ -60,7 +60,7 @@ fn with_store<R>(
     ) -> Result<R, PluginError>,
 ) -> Result<R, PluginError> {
     static CLIENT: OnceLock<Result<GuestClient, PluginError>> = OnceLock::new();
-    match CLIENT.get_or_init(|| parse(&host::config()).map(s3_client::guest_client)) {
+    match CLIENT.get_or_init(|| parse(&host::config()).map(guest_sdk::s3::client)) {
         Ok(client) => f(&Store { client }),
         Err(e) => Err(e.clone()),
     }

@@ -1,7 +1,7 @@
 //! Checks a store's catalog without a passcode: every link between entries,
-//! gaps, forks, the host's anchor (rollback) and the records' manifests. Each
-//! finding names the backup it concerns whenever the catalog or the anchor
-//! knows it.
+//! gaps, forks, the host's anchor (rollback) and the records' manifests and
+//! packs (against one listing of each, not a read per backup). Each finding
+//! names the backup it concerns whenever the catalog or the anchor knows it.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -24,6 +24,8 @@ pub enum FindingKind {
     RolledBack,
     /// A backup's manifest object is missing.
     ManifestMissing,
+    /// Packs a backup's record lists are missing.
+    PacksMissing,
     /// A catalog event is not readable.
     DamagedEvent,
     /// A record's MAC does not verify (checked with the passcode by `verify`).
@@ -50,6 +52,7 @@ impl FindingKind {
             FindingKind::Forked => "forked",
             FindingKind::RolledBack => "rolled-back",
             FindingKind::ManifestMissing => "manifest-missing",
+            FindingKind::PacksMissing => "packs-missing",
             FindingKind::DamagedEvent => "damaged-event",
             FindingKind::MacMismatch => "mac-mismatch",
         }
@@ -322,11 +325,13 @@ impl<'a> Auditor<'a> {
                 ),
                 None => "before its first entry".into(),
             };
-            let missing: Vec<(u64, String)> = anchor
+            // A record still there but damaged is not what a rollback
+            // removed: it is listed as damaged already.
+            let (damaged, missing): (Vec<_>, Vec<_>) = anchor
                 .backups
                 .range(head_seq + 1..)
                 .map(|(s, n)| (*s, n.clone()))
-                .collect();
+                .partition(|(_, name)| self.is_damaged(&names::record_object(name)));
             for (seq, name) in &missing {
                 let reason = format!(
                     "The store was rolled back: its catalog ends {ends}, but this host saw \
@@ -336,7 +341,7 @@ impl<'a> Auditor<'a> {
                 let object = names::record_object(name);
                 self.report(FindingKind::RolledBack, Some(name.clone()), &object, reason);
             }
-            if missing.is_empty() {
+            if missing.is_empty() && damaged.is_empty() {
                 let reason = format!(
                     "The store was rolled back: its catalog ends {ends}, but this host saw \
                      entries up to {} ({}).",
@@ -379,6 +384,35 @@ impl<'a> Auditor<'a> {
         }
     }
 
+    fn packs(&mut self, packs: &HashSet<String>) {
+        let missing: Vec<(String, String, Vec<String>, usize)> = self
+            .catalog
+            .live_records()
+            .filter_map(|(e, r)| {
+                let gone: Vec<String> = r
+                    .packs
+                    .iter()
+                    .filter(|p| !packs.contains(*p))
+                    .cloned()
+                    .collect();
+                (!gone.is_empty()).then(|| (e.object.clone(), r.info.name, gone, r.packs.len()))
+            })
+            .collect();
+        for (object, name, gone, total) in missing {
+            let Some(first) = gone.first() else { continue };
+            let more = match gone.len() {
+                1 => String::new(),
+                n => format!(" and {} more", n - 1),
+            };
+            let reason = format!(
+                "Backup '{name}' (record {object}) has lost {} of its {total} packs: \
+                 {first}{more}. It cannot be restored whole.",
+                gone.len()
+            );
+            self.report(FindingKind::PacksMissing, Some(name), first, reason);
+        }
+    }
+
     fn damaged_events(&mut self) {
         let damaged = self.catalog.events.damaged.clone();
         for (object, why) in damaged {
@@ -391,10 +425,12 @@ impl<'a> Auditor<'a> {
     }
 }
 
-/// Every problem of the catalog; `manifests` is the names under `manifests/`.
+/// Every problem of the catalog; `manifests` and `packs` are the names
+/// under `manifests/` and `packs/`.
 pub(crate) fn audit(
     catalog: &Catalog,
     manifests: &HashSet<String>,
+    packs: &HashSet<String>,
     anchor: Option<&CatalogAnchor>,
 ) -> Vec<CatalogFinding> {
     let mut by_seq: BTreeMap<u64, Vec<&Entry>> = BTreeMap::new();
@@ -412,6 +448,7 @@ pub(crate) fn audit(
     auditor.gaps();
     auditor.anchor();
     auditor.manifests(manifests);
+    auditor.packs(packs);
     auditor.damaged_events();
     auditor.findings
 }

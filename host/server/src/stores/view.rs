@@ -31,7 +31,7 @@ impl StoreRecord {
             "default": self.default,
             "type": self.kind,
             // The volume description of a HOSTED store; a bucket has none.
-            "storageConfig": if s3.is_some() { Value::Null } else { self.storage_config.clone() },
+            "storageConfig": if s3.is_some() { Value::Null } else { crate::masking::masked(&self.storage_config) },
             "identity": self.identity,
             // The reference's per-store key; drhost derives every key from
             // the backup's passcode, and keeps none with the store.
@@ -51,7 +51,9 @@ impl StoreRecord {
             "bucketName": s3.map(|s3| s3.bucket.clone()),
             "region": s3.map(|s3| s3.region.clone()),
             // drhost's additions.
-            "provider": self.provider,
+            // Masked again: a registry written by an older host may hold
+            // secrets it did not mask.
+            "provider": crate::masking::masked(&self.provider),
             "endpoint": s3.map(|s3| s3.endpoint.clone()),
             "appendOnly": self.append_only,
             "created": self.created,
