@@ -204,8 +204,21 @@ fn tcp_to_an_address_not_granted_is_refused() {
         message.contains(&format!("connect to {address} failed")),
         "{message}"
     );
+    // The job names what the sandbox refused and the grant that is missing.
+    assert!(
+        message.contains(&format!(
+            "the sandbox refused a TCP connection to {address}: no `tcp_connect` grant"
+        )),
+        "{message}"
+    );
     assert_untouched(&listener);
     hostile.still_serves();
+
+    // With no TCP grant at all, the same.
+    let bare = Hostile::start("{}", "");
+    let (_, message) = bare.failed_backup(json!({"attack": "tcp-connect", "target": address}));
+    assert!(message.contains("no `tcp_connect` grant"), "{message}");
+    assert_untouched(&listener);
 }
 
 #[test]

@@ -25,7 +25,7 @@ use crate::http::HttpPolicy;
 use crate::limits::{
     HOSTCALL_FUEL, MAX_COMPONENT_HANDLES, MAX_TABLE_ENTRIES, MemoryLimiter, PluginLimits,
 };
-use crate::notes::CallNotes;
+use crate::notes::{CallNotes, SandboxDenials};
 use crate::posix_fs::PosixFs;
 use crate::redact::Redactor;
 use crate::report::{ReportState, Reporter, truncate};
@@ -107,9 +107,12 @@ async fn new_store(
             message: "the plugin runtime is shutting down".into(),
         })?;
     let output = MemoryOutputPipe::new(OUTPUT_CAPTURE_BYTES);
-    let wasi = wasi_ctx(&ctx.grants, &output).map_err(|message| PluginFailure::Host {
-        plugin: plugin.to_string(),
-        message,
+    let denials = SandboxDenials::default();
+    let wasi = wasi_ctx(plugin, &ctx.grants, &output, &denials).map_err(|message| {
+        PluginFailure::Host {
+            plugin: plugin.to_string(),
+            message,
+        }
     })?;
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
@@ -128,6 +131,7 @@ async fn new_store(
         report: reporter.map(ReportState::new),
         posix: PosixFs::new(&ctx.grants.dirs, ctx.grants.fs_policy),
         notes: CallNotes::default(),
+        denials,
         output,
         _permit: permit,
     };
@@ -173,7 +177,8 @@ pub(crate) fn finish<T>(
         tracing::warn!(plugin, dropped, "plugin log lines dropped (rate limit)");
     }
     let output = state.output.contents();
-    let notes = std::mem::take(&mut state.notes);
+    let mut notes = std::mem::take(&mut state.notes);
+    notes.sandbox_denial = state.denials.first();
     let memory_limit_hit = state.limiter.limit_hit();
     let redactor = state.redactor.clone();
     let output = redactor
@@ -219,7 +224,13 @@ fn classify<T>(
             });
         }
         Ok(Ok(Ok(value))) => return Ok(value),
-        Ok(Ok(Err(error))) => return Err(PluginFailure::from_plugin_error(&plugin, error)),
+        Ok(Ok(Err(error))) => {
+            let failure = PluginFailure::from_plugin_error(&plugin, error);
+            return Err(match notes.sandbox_denial {
+                Some(denial) => failure.with_sandbox_denial(&denial),
+                None => failure,
+            });
+        }
         Ok(Err(CallError::Instantiate(e))) => (e, true),
         Ok(Err(CallError::Call(e))) => (e, false),
     };
@@ -394,11 +405,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_plugin_error_names_what_the_sandbox_refused() {
+        let notes = CallNotes {
+            sandbox_denial: Some(
+                "a TCP connection to 10.0.0.5:5432: no `tcp_connect` grant".into(),
+            ),
+            ..CallNotes::default()
+        };
+        let refused = Ok(Ok(Err(PluginError::Io(
+            "Permission denied (os error 2)".into(),
+        ))));
+        let failure = run(notes, false, b"", refused).to_string();
+        assert!(
+            failure.contains("Permission denied (os error 2) (the sandbox refused a TCP connection to 10.0.0.5:5432: no `tcp_connect` grant)"),
+            "{failure}"
+        );
+    }
+
+    #[tokio::test]
     async fn host_notes_outrank_what_the_plugin_returned() {
         let notes = CallNotes {
             host_failure: Some("pack damaged".into()),
             protocol: Some("bad order".into()),
             archive_limit: None,
+            sandbox_denial: None,
         };
         let echo = Ok(Ok(Err(PluginError::Io("restore data unavailable".into()))));
         assert!(matches!(

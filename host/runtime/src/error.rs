@@ -133,6 +133,15 @@ impl PluginFailure {
         self
     }
 
+    /// A plugin's own error, with what the sandbox refused during the call
+    /// (the plugin saw only "access denied", not which grant is missing).
+    pub(crate) fn with_sandbox_denial(mut self, denial: &str) -> Self {
+        if let Self::Plugin { message, .. } = &mut self {
+            message.push_str(&format!(" (the sandbox refused {denial})"));
+        }
+        self
+    }
+
     /// The plugin the failure is about.
     pub fn plugin(&self) -> &str {
         match self {

@@ -11,6 +11,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::endpoints::EndpointPolicy;
+use crate::notes::SandboxDenials;
 
 /// Capabilities of one plugin call, derived from the operator's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,7 +99,12 @@ pub(crate) const OUTPUT_CAPTURE_BYTES: usize = 64 << 10;
 /// `output`. Calls run on threads of their own (`call_thread`), so
 /// filesystem operations block that thread instead of going through
 /// `spawn_blocking`.
-pub(crate) fn wasi_ctx(grants: &Grants, output: &MemoryOutputPipe) -> Result<WasiCtx, String> {
+pub(crate) fn wasi_ctx(
+    plugin: &str,
+    grants: &Grants,
+    output: &MemoryOutputPipe,
+    denials: &SandboxDenials,
+) -> Result<WasiCtx, String> {
     grants.check()?;
     // `WasiCtxBuilder::new()` denies everything: no env, args or preopens,
     // stdin closed, no sockets, no name lookup. Only add what is granted.
@@ -121,15 +127,22 @@ pub(crate) fn wasi_ctx(grants: &Grants, output: &MemoryOutputPipe) -> Result<Was
                 )
             })?;
     }
-    if !grants.tcp_connect.is_empty() {
-        let allowed: Arc<[SocketAddr]> = grants.tcp_connect.clone().into();
-        builder
-            .allow_tcp(true)
-            .socket_addr_check(move |addr, usage| {
-                let ok = tcp_permitted(&allowed, addr, usage);
-                Box::pin(async move { ok })
-            });
-    }
+    // TCP sockets may be created even without a grant, so that a refused
+    // connect reaches the check below and is named; connecting, listening
+    // and UDP are still refused for every address not granted.
+    let allowed: Arc<[SocketAddr]> = grants.tcp_connect.clone().into();
+    let (plugin, denials) = (plugin.to_string(), denials.clone());
+    builder
+        .allow_tcp(true)
+        .socket_addr_check(move |addr, usage| {
+            let ok = tcp_permitted(&allowed, addr, usage);
+            if !ok {
+                let denial = denial_text(addr, usage);
+                tracing::warn!(plugin = %plugin, "sandbox refused {denial}");
+                denials.record(denial);
+            }
+            Box::pin(async move { ok })
+        });
     Ok(builder.build())
 }
 
@@ -142,6 +155,19 @@ fn tcp_permitted(allowed: &[SocketAddr], addr: SocketAddr, usage: SocketAddrUse)
         SocketAddrUse::TcpConnect => allowed.contains(&addr),
         SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
         _ => false,
+    }
+}
+
+/// What was refused, and the grant that would have allowed it.
+fn denial_text(addr: SocketAddr, usage: SocketAddrUse) -> String {
+    match usage {
+        SocketAddrUse::TcpConnect => {
+            format!("a TCP connection to {addr}: no `tcp_connect` grant of this plugin lists it")
+        }
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => {
+            format!("listening on {addr}: plugins may not accept connections")
+        }
+        _ => format!("UDP to or from {addr}: plugins may not use UDP"),
     }
 }
 
@@ -217,7 +243,14 @@ mod tests {
             fs_policy: FsPolicy::default(),
             http_addresses: None,
         };
-        let err = wasi_ctx(&grants, &MemoryOutputPipe::new(16)).err().unwrap();
+        let err = wasi_ctx(
+            "p",
+            &grants,
+            &MemoryOutputPipe::new(16),
+            &SandboxDenials::default(),
+        )
+        .err()
+        .unwrap();
         assert!(err.contains("/nonexistent/drhost-test"), "{err}");
     }
 }

@@ -12,6 +12,8 @@ pub(crate) struct CallNotes {
     pub(crate) protocol: Option<String>,
     /// The archive size limit that was exceeded.
     pub(crate) archive_limit: Option<u64>,
+    /// The first thing the sandbox refused, naming the missing grant.
+    pub(crate) sandbox_denial: Option<String>,
 }
 
 impl CallNotes {
@@ -21,5 +23,25 @@ impl CallNotes {
 
     pub(crate) fn protocol(&mut self, message: impl Into<String>) {
         self.protocol.get_or_insert_with(|| message.into());
+    }
+}
+
+/// What the WASI sandbox refused during a call, shared with the socket
+/// check (which runs inside wasmtime-wasi, away from the call's data). The
+/// plugin only sees "access denied"; the operator reading the job needs to
+/// know which grant is missing.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SandboxDenials(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl SandboxDenials {
+    /// Records the first denial (the one the plugin most likely failed on).
+    pub(crate) fn record(&self, denial: String) {
+        if let Ok(mut first) = self.0.lock() {
+            first.get_or_insert(denial);
+        }
+    }
+
+    pub(crate) fn first(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|first| first.clone())
     }
 }

@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::host::{LogLimiter, PluginHost};
 use crate::http::HttpPolicy;
 use crate::limits::MemoryLimiter;
-use crate::notes::CallNotes;
+use crate::notes::{CallNotes, SandboxDenials};
 use crate::posix_fs::{PosixFs, PosixHost};
 use crate::redact::Redactor;
 use crate::report::{ReportHost, ReportState};
@@ -38,6 +38,8 @@ pub(crate) struct PluginState {
     pub(crate) report: Option<ReportState>,
     pub(crate) posix: PosixFs,
     pub(crate) notes: CallNotes,
+    /// What the WASI sandbox refused (shared with its socket check).
+    pub(crate) denials: SandboxDenials,
     /// The guest's stdout and stderr.
     pub(crate) output: MemoryOutputPipe,
     /// Slot in the engine's instance pool, released with the store.
