@@ -29,6 +29,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::error::ApiError;
+
 /// File of users and password hashes in the state directory.
 pub const USERS_FILE: &str = "users.json";
 /// File of the token-signing key in the state directory.
@@ -658,6 +660,18 @@ fn restrict_permissions(path: &Path) -> Result<(), AuthError> {
     #[cfg(not(unix))]
     let _ = path;
     Ok(())
+}
+
+/// Token errors keep ArcGIS's codes: expired and invalid tokens both answer 498.
+impl From<TokenError> for ApiError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Expired => ApiError::TokenExpired,
+            TokenError::Malformed | TokenError::BadSignature | TokenError::Revoked => {
+                ApiError::InvalidToken
+            }
+        }
+    }
 }
 
 #[cfg(test)]

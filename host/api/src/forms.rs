@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::format::escape;
+use crate::escape::escape;
 use crate::routes::{Route, TaskRoute};
 
 /// How a parameter is entered.
