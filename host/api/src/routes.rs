@@ -322,29 +322,89 @@ fn match_store(store: &str, path: &[&str]) -> Option<Route> {
     Some(route)
 }
 
+/// What one route is, declared in one place ([`Route::endpoint`]): the
+/// method kind, from which the accepted methods follow, and the privilege the
+/// caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    pub(crate) kind: Kind,
+    /// `None` for `generateToken` and the portal resources, which check
+    /// tokens themselves (or need none).
+    pub(crate) privilege: Option<Privilege>,
+}
+
 impl Route {
-    pub(crate) fn kind(&self) -> Kind {
+    /// The kind and privilege of every route. The match names every route
+    /// and has no wildcard, so a new route does not compile until it says
+    /// whether it is an operation (POST only) and who may call it.
+    pub(crate) fn endpoint(&self) -> Endpoint {
+        use Kind::{Operation, Resource};
+        let needs = |kind, privilege| Endpoint {
+            kind,
+            privilege: Some(privilege),
+        };
+        let checks_itself = |kind| Endpoint {
+            kind,
+            privilege: None,
+        };
         match self {
-            Route::GenerateToken
-            | Route::Portal(PortalRoute::Signin | PortalRoute::Token)
-            | Route::UpdateSettings
-            | Route::RegisterStore
+            Route::GenerateToken => checks_itself(Operation),
+            Route::Portal(portal) => match portal {
+                PortalRoute::Signin | PortalRoute::Token => checks_itself(Operation),
+                PortalRoute::Root
+                | PortalRoute::Info
+                | PortalRoute::PortalSelf
+                | PortalRoute::CommunitySelf
+                | PortalRoute::CommunityUser { .. }
+                | PortalRoute::Authorize => checks_itself(Resource),
+            },
+            Route::AdminRoot
+            | Route::System
+            | Route::Plugins
+            | Route::Plugin { .. }
+            | Route::DisasterRecovery
+            | Route::Status
+            | Route::Settings
+            | Route::Stores
+            | Route::Store { .. }
+            | Route::Backups { .. }
+            | Route::Backup { .. }
+            | Route::LegacyRoot
+            | Route::LegacyBackups
+            | Route::LegacyBackup { .. }
+            | Route::LegacyStatus => needs(Resource, Privilege::ReadStatus),
+            Route::Jobs | Route::Job { .. } => needs(Resource, Privilege::ReadJobs),
+            Route::UpdateSettings => needs(Operation, Privilege::ManageSettings),
+            // Schedules hold passcodes: administrators only (spec §3).
+            Route::Task(task) => match task {
+                TaskRoute::List
+                | TaskRoute::One { .. }
+                | TaskRoute::Runs { .. }
+                | TaskRoute::Run { .. } => needs(Resource, Privilege::ManageSettings),
+                TaskRoute::Create | TaskRoute::Op { .. } | TaskRoute::RunOp { .. } => {
+                    needs(Operation, Privilege::ManageSettings)
+                }
+            },
+            Route::RegisterStore
             | Route::UpdateStore { .. }
             | Route::UnregisterStore { .. }
-            | Route::ValidateStore { .. }
-            | Route::CreateBackup { .. }
+            | Route::ValidateStore { .. } => needs(Operation, Privilege::ManageStores),
+            Route::CreateBackup { .. }
             | Route::UpdateBackup { .. }
-            | Route::RestoreBackup { .. }
             | Route::VerifyBackup { .. }
             | Route::ValidateBackup { .. }
             | Route::DeleteBackup { .. }
-            | Route::Task(TaskRoute::Create | TaskRoute::Op { .. } | TaskRoute::RunOp { .. })
             | Route::LegacyCreateBackup
-            | Route::LegacyRestoreBackup { .. }
             | Route::LegacyDeleteBackup { .. }
-            | Route::LegacyValidateBackup { .. } => Kind::Operation,
-            _ => Kind::Resource,
+            | Route::LegacyValidateBackup { .. } => needs(Operation, Privilege::ManageBackups),
+            Route::RestoreBackup { .. } | Route::LegacyRestoreBackup { .. } => {
+                needs(Operation, Privilege::RestoreBackups)
+            }
         }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.endpoint().kind
     }
 
     /// Resources answer GET and POST (clients may POST to keep tokens out of
@@ -367,43 +427,7 @@ impl Route {
     /// The privilege the caller needs; `None` for `generateToken` and the
     /// portal resources, which check tokens themselves (or need none).
     pub(crate) fn privilege(&self) -> Option<Privilege> {
-        let privilege = match self {
-            Route::GenerateToken | Route::Portal(_) => return None,
-            Route::Jobs | Route::Job { .. } => Privilege::ReadJobs,
-            // Schedules hold passcodes: administrators only (spec §3).
-            Route::UpdateSettings | Route::Task(_) => Privilege::ManageSettings,
-            Route::RegisterStore
-            | Route::UpdateStore { .. }
-            | Route::UnregisterStore { .. }
-            | Route::ValidateStore { .. } => Privilege::ManageStores,
-            Route::CreateBackup { .. }
-            | Route::UpdateBackup { .. }
-            | Route::VerifyBackup { .. }
-            | Route::ValidateBackup { .. }
-            | Route::DeleteBackup { .. }
-            | Route::LegacyCreateBackup
-            | Route::LegacyDeleteBackup { .. }
-            | Route::LegacyValidateBackup { .. } => Privilege::ManageBackups,
-            Route::RestoreBackup { .. } | Route::LegacyRestoreBackup { .. } => {
-                Privilege::RestoreBackups
-            }
-            Route::AdminRoot
-            | Route::System
-            | Route::Plugins
-            | Route::Plugin { .. }
-            | Route::DisasterRecovery
-            | Route::Status
-            | Route::Settings
-            | Route::Stores
-            | Route::Store { .. }
-            | Route::Backups { .. }
-            | Route::Backup { .. }
-            | Route::LegacyRoot
-            | Route::LegacyBackups
-            | Route::LegacyBackup { .. }
-            | Route::LegacyStatus => Privilege::ReadStatus,
-        };
-        Some(privilege)
+        self.endpoint().privilege
     }
 
     /// Checks the names in the path.
@@ -437,7 +461,25 @@ impl Route {
             | Route::LegacyDeleteBackup { backup }
             | Route::LegacyValidateBackup { backup } => names::check(NameKind::Backup, backup),
             Route::Plugin { name } => names::check(NameKind::Plugin, name),
-            _ => Ok(()),
+            // The portal user's name is compared with the signed-in user's
+            // by its handler; the other routes name nothing.
+            Route::Portal(_)
+            | Route::Task(TaskRoute::List | TaskRoute::Create)
+            | Route::GenerateToken
+            | Route::AdminRoot
+            | Route::System
+            | Route::DisasterRecovery
+            | Route::Status
+            | Route::Settings
+            | Route::UpdateSettings
+            | Route::Stores
+            | Route::RegisterStore
+            | Route::LegacyRoot
+            | Route::LegacyCreateBackup
+            | Route::LegacyBackups
+            | Route::LegacyStatus
+            | Route::Plugins
+            | Route::Jobs => Ok(()),
         }
     }
 
@@ -795,5 +837,303 @@ mod tests {
         );
         let (resources, _) = Route::Jobs.children(&json!({"jobs": ["j1", 2]}));
         assert_eq!(resources, vec!["j1".to_owned()]);
+    }
+
+    /// One path of every route, and the route it must match. `variant`
+    /// below names every route without a wildcard, so a new route fails to
+    /// compile here until it is added to this list.
+    fn every_route() -> Vec<(String, Route)> {
+        let dr = "/arcgis/admin/system/disasterrecovery";
+        let legacy = format!("{dr}/backuprestore");
+        let tasks = "/arcgis/admin/system/tasks";
+        let id = "0123456789abcdef0123456789abcdef";
+        let s = || "s".to_owned();
+        let b = || "b".to_owned();
+        let t = || id.to_owned();
+        let portal = |path: &str, route| (format!("/arcgis/sharing/{path}"), Route::Portal(route));
+        vec![
+            (
+                "/arcgis/sharing/rest/generateToken".to_owned(),
+                Route::GenerateToken,
+            ),
+            portal("rest", PortalRoute::Root),
+            portal("rest/info", PortalRoute::Info),
+            portal("rest/portals/self", PortalRoute::PortalSelf),
+            portal("rest/community/self", PortalRoute::CommunitySelf),
+            portal(
+                "rest/community/users/admin",
+                PortalRoute::CommunityUser {
+                    name: "admin".to_owned(),
+                },
+            ),
+            portal("rest/oauth2/authorize", PortalRoute::Authorize),
+            portal("oauth2/signin", PortalRoute::Signin),
+            portal("rest/oauth2/token", PortalRoute::Token),
+            ("/arcgis/admin".to_owned(), Route::AdminRoot),
+            ("/arcgis/admin/system".to_owned(), Route::System),
+            ("/arcgis/admin/system/plugins".to_owned(), Route::Plugins),
+            (
+                "/arcgis/admin/system/plugins/p".to_owned(),
+                Route::Plugin {
+                    name: "p".to_owned(),
+                },
+            ),
+            (tasks.to_owned(), Route::Task(TaskRoute::List)),
+            (
+                format!("{tasks}/createTask"),
+                Route::Task(TaskRoute::Create),
+            ),
+            (
+                format!("{tasks}/{id}"),
+                Route::Task(TaskRoute::One { id: t() }),
+            ),
+            (
+                format!("{tasks}/{id}/run"),
+                Route::Task(TaskRoute::Op {
+                    id: t(),
+                    op: "run".to_owned(),
+                }),
+            ),
+            (
+                format!("{tasks}/{id}/runs"),
+                Route::Task(TaskRoute::Runs { id: t() }),
+            ),
+            (
+                format!("{tasks}/{id}/runs/{id}"),
+                Route::Task(TaskRoute::Run { id: t(), run: t() }),
+            ),
+            (
+                format!("{tasks}/{id}/runs/{id}/delete"),
+                Route::Task(TaskRoute::RunOp {
+                    id: t(),
+                    run: t(),
+                    op: "delete".to_owned(),
+                }),
+            ),
+            (dr.to_owned(), Route::DisasterRecovery),
+            (format!("{dr}/status"), Route::Status),
+            (format!("{dr}/settings"), Route::Settings),
+            (format!("{dr}/settings/update"), Route::UpdateSettings),
+            (format!("{dr}/stores"), Route::Stores),
+            (format!("{dr}/stores/register"), Route::RegisterStore),
+            (format!("{dr}/stores/s"), Route::Store { store: s() }),
+            (
+                format!("{dr}/stores/s/update"),
+                Route::UpdateStore { store: s() },
+            ),
+            (
+                format!("{dr}/stores/s/unregister"),
+                Route::UnregisterStore { store: s() },
+            ),
+            (
+                format!("{dr}/stores/s/validate"),
+                Route::ValidateStore { store: s() },
+            ),
+            (
+                format!("{dr}/stores/s/backups"),
+                Route::Backups { store: s() },
+            ),
+            (
+                format!("{dr}/stores/s/backups/create"),
+                Route::CreateBackup { store: s() },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b"),
+                Route::Backup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/update"),
+                Route::UpdateBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/verify"),
+                Route::VerifyBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/validate"),
+                Route::ValidateBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/restore"),
+                Route::RestoreBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (
+                format!("{dr}/stores/s/backups/b/delete"),
+                Route::DeleteBackup {
+                    store: s(),
+                    backup: b(),
+                },
+            ),
+            (legacy.clone(), Route::LegacyRoot),
+            (format!("{legacy}/backup"), Route::LegacyCreateBackup),
+            (format!("{legacy}/backups"), Route::LegacyBackups),
+            (
+                format!("{legacy}/backups/b"),
+                Route::LegacyBackup { backup: b() },
+            ),
+            (
+                format!("{legacy}/backups/b/restore"),
+                Route::LegacyRestoreBackup { backup: b() },
+            ),
+            (
+                format!("{legacy}/backups/b/delete"),
+                Route::LegacyDeleteBackup { backup: b() },
+            ),
+            (
+                format!("{legacy}/backups/b/validate"),
+                Route::LegacyValidateBackup { backup: b() },
+            ),
+            (format!("{legacy}/status"), Route::LegacyStatus),
+            ("/arcgis/admin/jobs".to_owned(), Route::Jobs),
+            (
+                "/arcgis/admin/jobs/j".to_owned(),
+                Route::Job {
+                    jobid: "j".to_owned(),
+                },
+            ),
+        ]
+    }
+
+    /// A name per route (and portal and task sub-route), with no wildcard.
+    fn variant(route: &Route) -> &'static str {
+        match route {
+            Route::Portal(PortalRoute::Root) => "Portal::Root",
+            Route::Portal(PortalRoute::Info) => "Portal::Info",
+            Route::Portal(PortalRoute::PortalSelf) => "Portal::PortalSelf",
+            Route::Portal(PortalRoute::CommunitySelf) => "Portal::CommunitySelf",
+            Route::Portal(PortalRoute::CommunityUser { .. }) => "Portal::CommunityUser",
+            Route::Portal(PortalRoute::Authorize) => "Portal::Authorize",
+            Route::Portal(PortalRoute::Signin) => "Portal::Signin",
+            Route::Portal(PortalRoute::Token) => "Portal::Token",
+            Route::Task(TaskRoute::List) => "Task::List",
+            Route::Task(TaskRoute::Create) => "Task::Create",
+            Route::Task(TaskRoute::One { .. }) => "Task::One",
+            Route::Task(TaskRoute::Op { .. }) => "Task::Op",
+            Route::Task(TaskRoute::Runs { .. }) => "Task::Runs",
+            Route::Task(TaskRoute::Run { .. }) => "Task::Run",
+            Route::Task(TaskRoute::RunOp { .. }) => "Task::RunOp",
+            Route::GenerateToken => "GenerateToken",
+            Route::AdminRoot => "AdminRoot",
+            Route::System => "System",
+            Route::DisasterRecovery => "DisasterRecovery",
+            Route::Status => "Status",
+            Route::Settings => "Settings",
+            Route::UpdateSettings => "UpdateSettings",
+            Route::Stores => "Stores",
+            Route::RegisterStore => "RegisterStore",
+            Route::Store { .. } => "Store",
+            Route::UpdateStore { .. } => "UpdateStore",
+            Route::UnregisterStore { .. } => "UnregisterStore",
+            Route::ValidateStore { .. } => "ValidateStore",
+            Route::Backups { .. } => "Backups",
+            Route::CreateBackup { .. } => "CreateBackup",
+            Route::Backup { .. } => "Backup",
+            Route::UpdateBackup { .. } => "UpdateBackup",
+            Route::VerifyBackup { .. } => "VerifyBackup",
+            Route::ValidateBackup { .. } => "ValidateBackup",
+            Route::RestoreBackup { .. } => "RestoreBackup",
+            Route::DeleteBackup { .. } => "DeleteBackup",
+            Route::LegacyRoot => "LegacyRoot",
+            Route::LegacyCreateBackup => "LegacyCreateBackup",
+            Route::LegacyBackups => "LegacyBackups",
+            Route::LegacyBackup { .. } => "LegacyBackup",
+            Route::LegacyRestoreBackup { .. } => "LegacyRestoreBackup",
+            Route::LegacyDeleteBackup { .. } => "LegacyDeleteBackup",
+            Route::LegacyValidateBackup { .. } => "LegacyValidateBackup",
+            Route::LegacyStatus => "LegacyStatus",
+            Route::Plugins => "Plugins",
+            Route::Plugin { .. } => "Plugin",
+            Route::Jobs => "Jobs",
+            Route::Job { .. } => "Job",
+        }
+    }
+
+    /// The routes that check tokens themselves (or need none) instead of a
+    /// privilege: the sign-in and the portal resources a client reads first.
+    fn checks_tokens_itself(route: &Route) -> bool {
+        matches!(route, Route::GenerateToken | Route::Portal(_))
+    }
+
+    #[test]
+    fn every_route_is_listed_once_and_matches_its_path() {
+        let routes = every_route();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, expected) in &routes {
+            assert_eq!(route(path).as_ref(), Ok(expected), "{path}");
+            assert!(seen.insert(variant(expected)), "listed twice: {path}");
+        }
+        // The number of arms of `variant`: 8 portal and 7 task sub-routes
+        // and 33 other routes.
+        assert_eq!(seen.len(), 48, "a route is missing from every_route");
+    }
+
+    #[test]
+    fn every_operation_refuses_get_and_every_resource_takes_get_and_post() {
+        for (path, route) in every_route() {
+            match route.kind() {
+                Kind::Operation => {
+                    assert_eq!(
+                        route.check_method(&Method::GET),
+                        Err(ApiError::MethodNotAllowed {
+                            method: "GET".to_owned(),
+                            allow: "POST",
+                        }),
+                        "{path}"
+                    );
+                    assert!(route.check_method(&Method::POST).is_ok(), "{path}");
+                }
+                Kind::Resource => {
+                    assert!(route.check_method(&Method::GET).is_ok(), "{path}");
+                    assert!(route.check_method(&Method::POST).is_ok(), "{path}");
+                }
+            }
+            assert!(route.check_method(&Method::DELETE).is_err(), "{path}");
+        }
+    }
+
+    #[test]
+    fn every_route_has_a_privilege_decision() {
+        for (path, route) in every_route() {
+            assert_eq!(
+                route.privilege().is_none(),
+                checks_tokens_itself(&route),
+                "{path}"
+            );
+        }
+    }
+
+    /// Through the router: GET of an operation answers 405 with `Allow:
+    /// POST` in the API's error JSON, before any handler runs.
+    #[tokio::test]
+    async fn the_router_refuses_get_of_every_operation() {
+        let harness = crate::tests::harness();
+        for (path, route) in every_route() {
+            if route.kind() != Kind::Operation {
+                continue;
+            }
+            let reply = harness.get(&path).await;
+            assert_eq!(reply.status.as_u16(), 405, "{path}: {}", reply.text);
+            assert_eq!(
+                reply.headers.get("allow").and_then(|v| v.to_str().ok()),
+                Some("POST"),
+                "{path}"
+            );
+            assert_eq!(reply.json()["error"]["code"], 405, "{path}");
+        }
     }
 }
