@@ -556,7 +556,7 @@ fn names_in(value: &Value, list: &str, field: Option<&str>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -842,7 +842,7 @@ mod tests {
     /// One path of every route, and the route it must match. `variant`
     /// below names every route without a wildcard, so a new route fails to
     /// compile here until it is added to this list.
-    fn every_route() -> Vec<(String, Route)> {
+    pub(crate) fn every_route() -> Vec<(String, Route)> {
         let dr = "/arcgis/admin/system/disasterrecovery";
         let legacy = format!("{dr}/backuprestore");
         let tasks = "/arcgis/admin/system/tasks";
