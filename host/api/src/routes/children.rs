@@ -5,7 +5,8 @@ use serde_json::Value;
 use super::{Route, TaskRoute};
 
 impl Route {
-    /// Child resources and operations, for links in the HTML view.
+    /// Child resources and operations, for links in the HTML view. Every
+    /// route is named, so a new resource says what it links to.
     pub(crate) fn children(&self, value: &Value) -> (Vec<String>, Vec<String>) {
         let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
         match self {
@@ -40,7 +41,34 @@ impl Route {
             Route::LegacyBackups => (names_in(value, "backups", Some("backupName")), vec![]),
             Route::LegacyBackup { .. } => (vec![], owned(&["restore", "delete"])),
             Route::Jobs => (names_in(value, "jobs", None), vec![]),
-            _ => (vec![], vec![]),
+            // Leaves: operations, single items and pages of their own.
+            Route::GenerateToken
+            | Route::Portal(_)
+            | Route::Task(
+                TaskRoute::Create
+                | TaskRoute::Op { .. }
+                | TaskRoute::Run { .. }
+                | TaskRoute::RunOp { .. },
+            )
+            | Route::Status
+            | Route::UpdateSettings
+            | Route::RegisterStore
+            | Route::UpdateStore { .. }
+            | Route::UnregisterStore { .. }
+            | Route::ValidateStore { .. }
+            | Route::CreateBackup { .. }
+            | Route::UpdateBackup { .. }
+            | Route::VerifyBackup { .. }
+            | Route::ValidateBackup { .. }
+            | Route::RestoreBackup { .. }
+            | Route::DeleteBackup { .. }
+            | Route::LegacyCreateBackup
+            | Route::LegacyRestoreBackup { .. }
+            | Route::LegacyDeleteBackup { .. }
+            | Route::LegacyValidateBackup { .. }
+            | Route::LegacyStatus
+            | Route::Plugin { .. }
+            | Route::Job { .. } => (vec![], vec![]),
         }
     }
 }
