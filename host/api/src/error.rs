@@ -5,15 +5,14 @@
 //! clients we know check both the status and the `error` key). The `code` in
 //! the body is the HTTP status, except for token errors which keep the ArcGIS
 //! codes 499 (token required) and 498 (invalid or expired token) under HTTP 401.
+//!
+//! A leaf of the crate: it depends on no other module. The errors of the
+//! layers below map onto it where they are defined (`params`, `auth`) or
+//! where they are handled (`handlers::op_error`); rendering it as JSON or
+//! HTML is `format`'s job.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-
-use crate::auth::TokenError;
-use crate::format::{self, Format};
-use crate::ops::OpError;
-use crate::params::ParamError;
 
 /// Message of internal failures whose details must not reach the client.
 pub const INTERNAL_MESSAGE: &str = "Internal server error.";
@@ -123,76 +122,6 @@ impl ApiError {
             "details": self.details(),
         }})
     }
-
-    /// The response in the requested format; `title` heads the HTML page.
-    pub fn into_response_as(self, format: Format, title: &str) -> Response {
-        let response = match format {
-            Format::Html => format::html_error(self.status(), title, &self),
-            other => format::json(other, self.status(), &self.to_json()),
-        };
-        self.with_headers(response)
-    }
-
-    /// Adds the headers the error calls for (`Allow`, `Retry-After`).
-    pub(crate) fn with_headers(&self, mut response: Response) -> Response {
-        if let ApiError::MethodNotAllowed { allow, .. } = self {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        if let ApiError::TooManyLogins { retry_after }
-        | ApiError::LoginsBusy { retry_after }
-        | ApiError::TooManyPasscodes { retry_after } = self
-        {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
-        }
-        response
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.into_response_as(Format::Json, "Error")
-    }
-}
-
-impl From<OpError> for ApiError {
-    fn from(error: OpError) -> Self {
-        match error {
-            OpError::InvalidInput(message) | OpError::WrongPasscode(message) => {
-                ApiError::BadRequest(message)
-            }
-            OpError::NotFound(message) => ApiError::NotFound(message),
-            OpError::Conflict(message) => ApiError::Conflict(message),
-            OpError::Internal(message) => {
-                tracing::error!(error = %message, "operation failed");
-                ApiError::Internal(message)
-            }
-        }
-    }
-}
-
-impl From<ParamError> for ApiError {
-    fn from(error: ParamError) -> Self {
-        match error {
-            ParamError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-            ParamError::UnsupportedContentType => ApiError::UnsupportedMediaType,
-            other => ApiError::BadRequest(other.to_string()),
-        }
-    }
-}
-
-impl From<TokenError> for ApiError {
-    fn from(error: TokenError) -> Self {
-        match error {
-            TokenError::Expired => ApiError::TokenExpired,
-            TokenError::Malformed | TokenError::BadSignature | TokenError::Revoked => {
-                ApiError::InvalidToken
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -205,23 +134,6 @@ mod tests {
         assert_eq!(ApiError::InvalidToken.code(), 498);
         assert_eq!(ApiError::TokenExpired.code(), 498);
         assert_eq!(ApiError::TokenRequired.status(), StatusCode::UNAUTHORIZED);
-    }
-
-    #[test]
-    fn op_errors_map_to_statuses() {
-        let cases = [
-            (OpError::InvalidInput("x".into()), 400),
-            (OpError::WrongPasscode("x".into()), 400),
-            (OpError::NotFound("x".into()), 404),
-            (OpError::Conflict("x".into()), 409),
-            (OpError::Internal("x".into()), 500),
-        ];
-        for (op, code) in cases {
-            let api = ApiError::from(op);
-            assert_eq!(api.code(), code);
-            assert_eq!(api.status().as_u16(), code);
-            assert_eq!(api.to_string(), "x");
-        }
     }
 
     #[test]

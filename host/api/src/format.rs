@@ -10,11 +10,14 @@
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::forms::{self, Form};
+
+/// Kept here so that `format::escape` stays where callers found it.
+pub use crate::escape::escape;
 
 /// The `f` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -215,6 +218,44 @@ fn nav(body: &mut String, nav: Option<&Nav>, token: Option<&str>) {
     body.push_str("</nav>\n");
 }
 
+/// Errors render like results: JSON or the HTML error page, plus the headers
+/// the error calls for. This lives on the rendering side so that
+/// [`crate::error`] stays a leaf that knows nothing of formats.
+impl ApiError {
+    /// The response in the requested format; `title` heads the HTML page.
+    pub fn into_response_as(self, format: Format, title: &str) -> Response {
+        let response = match format {
+            Format::Html => html_error(self.status(), title, &self),
+            other => json(other, self.status(), &self.to_json()),
+        };
+        self.with_headers(response)
+    }
+
+    /// Adds the headers the error calls for (`Allow`, `Retry-After`).
+    pub(crate) fn with_headers(&self, mut response: Response) -> Response {
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let ApiError::TooManyLogins { retry_after }
+        | ApiError::LoginsBusy { retry_after }
+        | ApiError::TooManyPasscodes { retry_after } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.into_response_as(Format::Json, "Error")
+    }
+}
+
 /// The HTML view of an error.
 pub fn html_error(status: StatusCode, title: &str, error: &ApiError) -> Response {
     html_error_with_links(status, title, error, &[])
@@ -300,22 +341,6 @@ pub(crate) fn respond(status: StatusCode, content_type: &'static str, body: Stri
     response
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,13 +352,5 @@ mod tests {
         assert_eq!(Format::parse(Some("json")), Ok(Format::Json));
         assert_eq!(Format::parse(Some("PJSON")), Ok(Format::Pjson));
         assert!(Format::parse(Some("xml")).is_err());
-    }
-
-    #[test]
-    fn escapes_html() {
-        assert_eq!(
-            escape(r#"<script>alert("x&'y")</script>"#),
-            "&lt;script&gt;alert(&quot;x&amp;&#39;y&quot;)&lt;/script&gt;"
-        );
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::format::escape;
+use crate::escape::escape;
 use crate::routes::{Route, TaskRoute};
 
 /// How a parameter is entered.
@@ -70,9 +70,20 @@ pub(crate) struct Form {
     pub(crate) fields: Vec<Field>,
 }
 
-/// The parameters of operation `op` of the resource `route`, whose current
-/// JSON is `value` (used to pre-fill `settings/update`).
-pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
+/// The form of operation `op` of a resource whose current JSON is `value`
+/// (used to pre-fill `settings/update`); `operation` is the route `op`
+/// leads to, `None` if it leads nowhere (then the form has no fields).
+pub(crate) fn form_for(operation: Option<&Route>, op: &str, value: &Value) -> Form {
+    Form {
+        operation: op.to_owned(),
+        fields: operation.map_or_else(Vec::new, |route| fields(route, value)),
+    }
+}
+
+/// The parameters of the operation `route`, declared once per operation
+/// route. The match names every route without a wildcard, so a new
+/// operation does not compile until it says what its form asks for.
+fn fields(route: &Route, value: &Value) -> Vec<Field> {
     let retention = || {
         Field::new("retentionDate", Input::Text)
             .value("-1")
@@ -88,14 +99,14 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
         Field::new("partial", Input::Checkbox)
             .hint("restore only the complete stages of a partial backup")
     };
-    let fields = match (route, op) {
-        (Route::Settings, "update") => vec![
+    match route {
+        Route::UpdateSettings => vec![
             Field::new("settings", Input::Textarea)
                 .required()
                 .value(serde_json::to_string_pretty(value).unwrap_or_default())
                 .hint("JSON object"),
         ],
-        (Route::Stores, "register") => vec![
+        Route::RegisterStore => vec![
             Field::new("storeName", Input::Text).required(),
             Field::new("settings", Input::Textarea)
                 .required()
@@ -106,35 +117,35 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
                 ),
             Field::new("isDefault", Input::Checkbox),
         ],
-        (Route::Store { .. }, "update") => vec![
+        Route::UpdateStore { .. } => vec![
             Field::new("settings", Input::Textarea)
                 .required()
                 .value(r#"{"default": true}"#)
                 .hint("JSON object"),
         ],
-        (Route::Backups { .. }, "create") => vec![
+        Route::CreateBackup { .. } => vec![
             Field::new("name", Input::Text).required(),
             passcode(),
             Field::new("description", Input::Text),
             retention(),
         ],
-        (Route::Backup { .. }, "update") => vec![retention().required()],
-        (Route::Backup { .. }, "restore") => vec![passcode(), partial()],
-        (Route::Backup { .. }, "verify") => vec![passcode()],
-        (Route::Backup { .. }, "delete") => vec![
+        Route::UpdateBackup { .. } => vec![retention().required()],
+        Route::RestoreBackup { .. } => vec![passcode(), partial()],
+        Route::VerifyBackup { .. } => vec![passcode()],
+        Route::DeleteBackup { .. } => vec![
             Field::new("async", Input::Checkbox)
                 .hint("answer at once with the job instead of waiting"),
         ],
-        (Route::LegacyRoot, "backup") => vec![
+        Route::LegacyCreateBackup => vec![
             Field::new("name", Input::Text).required(),
             passcode(),
             store_name(),
             Field::new("description", Input::Text),
             retention(),
         ],
-        (Route::LegacyBackup { .. }, "restore") => vec![passcode(), store_name(), partial()],
-        (Route::LegacyBackup { .. }, "delete") => vec![store_name()],
-        (Route::Task(TaskRoute::List), "createTask") => {
+        Route::LegacyRestoreBackup { .. } => vec![passcode(), store_name(), partial()],
+        Route::LegacyDeleteBackup { .. } => vec![store_name()],
+        Route::Task(TaskRoute::Create) => {
             let mut fields = vec![
                 Field::new("type", Input::Text).required().value("CreateBackup"),
                 Field::new("title", Input::Text),
@@ -148,7 +159,7 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             fields.extend(cron_fields(true));
             fields
         }
-        (Route::Task(TaskRoute::One { .. }), "update") => {
+        Route::Task(TaskRoute::Op { op, .. }) if op == "update" => {
             let mut fields = vec![
                 Field::new("title", Input::Text),
                 Field::new("parameters", Input::Textarea)
@@ -157,12 +168,38 @@ pub(crate) fn form_for(route: &Route, op: &str, value: &Value) -> Form {
             fields.extend(cron_fields(false));
             fields
         }
-        // `unregister`, `validate`, task `enable`/`disable`/`run`/`delete`: no parameters.
-        _ => vec![],
-    };
-    Form {
-        operation: op.to_owned(),
-        fields,
+        // Task `enable`/`disable`/`run`/`delete` and the rest: no parameters.
+        Route::Task(TaskRoute::Op { .. } | TaskRoute::RunOp { .. })
+        | Route::UnregisterStore { .. }
+        | Route::ValidateStore { .. }
+        | Route::ValidateBackup { .. }
+        | Route::LegacyValidateBackup { .. } => vec![],
+        // Sign-ins have pages of their own, resources no form.
+        Route::GenerateToken
+        | Route::Portal(_)
+        | Route::Task(
+            TaskRoute::List
+            | TaskRoute::One { .. }
+            | TaskRoute::Runs { .. }
+            | TaskRoute::Run { .. },
+        )
+        | Route::AdminRoot
+        | Route::System
+        | Route::DisasterRecovery
+        | Route::Status
+        | Route::Settings
+        | Route::Stores
+        | Route::Store { .. }
+        | Route::Backups { .. }
+        | Route::Backup { .. }
+        | Route::LegacyRoot
+        | Route::LegacyBackups
+        | Route::LegacyBackup { .. }
+        | Route::LegacyStatus
+        | Route::Plugins
+        | Route::Plugin { .. }
+        | Route::Jobs
+        | Route::Job { .. } => vec![],
     }
 }
 
@@ -249,4 +286,51 @@ fn render_field(operation: &str, field: &Field) -> String {
         format!(" <small>{}</small>", escape(field.hint))
     };
     format!("<p><label for=\"{id}\">{name}</label> {input}{hint}</p>\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::routes::tests::every_route;
+    use crate::routes::{Kind, match_path};
+
+    /// Every operation a resource page offers leads to an operation route,
+    /// which has a privilege (so viewers lose the form) and a form; the
+    /// form's fields come from that route, not from the resource.
+    #[test]
+    fn every_offered_operation_is_an_operation_route_with_a_privilege() {
+        let context = ["arcgis".to_owned()];
+        let mut offered = 0;
+        for (path, resource) in every_route() {
+            let (_, operations) = resource.children(&json!({}));
+            for op in operations {
+                let op_path = format!("{path}/{}", crate::pct::encode_segment(&op));
+                let route = match_path(&context, &op_path)
+                    .unwrap_or_else(|error| panic!("{op_path}: {error}"));
+                assert_eq!(route.kind(), Kind::Operation, "{op_path}");
+                assert!(route.privilege().is_some(), "{op_path}");
+                let form = form_for(Some(&route), &op, &json!({}));
+                assert_eq!(form.operation, op);
+                offered += 1;
+            }
+        }
+        assert!(offered > 10, "only {offered} operations offered");
+    }
+
+    #[test]
+    fn forms_belong_to_the_operation_route() {
+        let backup = Route::RestoreBackup {
+            store: "s".to_owned(),
+            backup: "b".to_owned(),
+        };
+        let names: Vec<&str> = form_for(Some(&backup), "restore", &json!({}))
+            .fields
+            .iter()
+            .map(|field| field.name)
+            .collect();
+        assert_eq!(names, ["passcode", "partial"]);
+        assert!(form_for(None, "nowhere", &json!({})).fields.is_empty());
+    }
 }

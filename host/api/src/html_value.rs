@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::format::escape;
+use crate::escape::escape;
 
 /// Nesting below which values are shown as pretty JSON instead of tables.
 const MAX_DEPTH: usize = 4;

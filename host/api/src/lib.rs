@@ -10,17 +10,25 @@
 //! pretty JSON or a minimal HTML page (`f=json|pjson|html`).
 //!
 //! Modules, one job each:
+//! - [`error`]: the API's error type, its codes and HTTP statuses;
 //! - [`params`]: request parameters from the query string and form body;
 //! - [`auth`]: users, password hashes, signed tokens, roles and privileges;
 //! - `extract`: the token from request parameters and headers;
-//! - [`error`]: the API's error JSON and HTTP statuses;
-//! - [`format`]: `f=json|pjson|html` rendering; `html_value`, `forms`,
-//!   `page` and `login` make up the HTML admin pages;
-//! - `routes`, `names`: path matching and name validation;
+//! - `names`, `routes`: name validation and path matching;
+//! - [`format`]: `f=json|pjson|html` rendering of results and errors;
+//!   `escape`, `html_value`, `forms`, `page` and `login` make up the HTML
+//!   admin pages;
 //! - `handlers`: the request pipeline and one module per resource family;
 //! - `middleware`: request tracing, panic catching, security headers;
 //! - `throttle`: login and passcode guessing limits, the password-check gate;
 //! - `origin`: refusing cross-site sign-in posts.
+//!
+//! Dependencies point one way, from the pipeline down to leaves (a module
+//! uses only modules listed before it):
+//! `error`, `pct`, `escape`, `time` (leaves) → `params`, `auth`, `names` →
+//! `routes` → `forms`, `html_value` → `format` → `page`, `login` →
+//! `handlers`. In particular `error` renders nothing: turning an error
+//! into a response is `format`'s job, so no path leads back to `error`.
 
 pub mod auth;
 pub mod error;
@@ -29,6 +37,7 @@ pub mod ops;
 pub mod params;
 pub mod time;
 
+mod escape;
 mod extract;
 mod forms;
 mod handlers;

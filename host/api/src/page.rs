@@ -22,7 +22,10 @@ pub(crate) fn build(
     let (resources, operations) = route.children(value);
     let forms = operations
         .iter()
-        .map(|op| forms::form_for(route, op, value))
+        .map(|op| {
+            let operation = operation_route(app, path, op);
+            forms::form_for(operation.as_ref(), op, value)
+        })
         .collect();
     let admin = app.admin_prefix();
     let mut links = Vec::new();
@@ -53,14 +56,24 @@ pub(crate) fn build(
     }
 }
 
+/// The route operation `op` of the resource at `path` leads to: matched
+/// like the form's post will be, so the form, the method check and the
+/// privilege all come from the same route.
+fn operation_route(app: &App, path: &str, op: &str) -> Option<Route> {
+    let path = format!(
+        "{}/{}",
+        path.trim_end_matches('/'),
+        crate::pct::encode_segment(op)
+    );
+    routes::match_path(&app.context, &path).ok()
+}
+
 /// Drops the operations (and their forms) `role` may not call: a viewer
 /// gets no forms that could only answer 403.
 pub(crate) fn keep_allowed_operations(app: &App, page: &mut Page, role: Role) {
-    let base = page.base_path.trim_end_matches('/').to_owned();
+    let base = page.base_path.clone();
     let may_call = |op: &String| {
-        let path = format!("{base}/{}", crate::pct::encode_segment(op));
-        routes::match_path(&app.context, &path)
-            .ok()
+        operation_route(app, &base, op)
             .and_then(|route| route.privilege())
             .is_some_and(|privilege| allowed(role, privilege))
     };

@@ -16,6 +16,7 @@ use axum::body::{Body, HttpBody};
 use axum::http::{HeaderMap, header, request::Parts};
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::pct;
 
 /// Default body size limit: 1 MiB.
@@ -239,6 +240,18 @@ pub fn parse_urlencoded(input: &[u8]) -> Result<Vec<(String, String)>, ParamErro
         pairs.push((key, value));
     }
     Ok(pairs)
+}
+
+/// Oversized and wrongly typed bodies keep their own statuses (413, 415);
+/// every other parameter error is the caller's malformed input (400).
+impl From<ParamError> for ApiError {
+    fn from(error: ParamError) -> Self {
+        match error {
+            ParamError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            ParamError::UnsupportedContentType => ApiError::UnsupportedMediaType,
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod backups;
 mod dr;
 mod legacy;
 mod oauth;
+mod op_error;
 mod plugins;
 mod portal;
 mod stores;
