@@ -4,12 +4,12 @@
 //!
 //! Resources are returned as the typed values of [`crate::model`], whose JSON
 //! is the reference API's (see `docs/reference/api.md`); handlers serialize
-//! them. Settings and task answers are still JSON documents.
+//! them. Task answers are still JSON documents.
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::model::{Backup, BackupRow, DrStatus, Job, Passcode, Plugin, Store};
+use crate::model::{Backup, BackupRow, DrSettings, DrStatus, Job, Passcode, Plugin, Store};
 
 /// Why an operation failed. Mapped to an HTTP status and the API's error JSON
 /// (`{"error":{"code":N,"message":...,"details":[]}}`) by [`crate::error`].
@@ -218,9 +218,8 @@ pub trait DrOps: Send + Sync + 'static {
     /// The `status` object of the last DR job (spec §7), without the outer
     /// `{"status": ...}` wrapper.
     async fn status(&self) -> Result<DrStatus, OpError>;
-    /// DR settings object (spec §5.2): a JSON document, since most of it
-    /// (`stagingVolumeConfig`) is the client's own.
-    async fn settings(&self) -> Result<Value, OpError>;
+    /// DR settings object (spec §5.2).
+    async fn settings(&self) -> Result<DrSettings, OpError>;
     /// Applies the parsed `settings` JSON of `settings/update` (spec §5.3).
     async fn update_settings(&self, settings: Value) -> Result<(), OpError>;
     /// Scheduled tasks: the answer of each [`TaskCall`].

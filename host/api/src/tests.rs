@@ -12,8 +12,8 @@ use tower::ServiceExt;
 
 use crate::auth::now_ms;
 use crate::model::{
-    Backup, BackupRow, BackupStatus, Capabilities, Directory, DrStatus, Job, JobProgress, JobState,
-    Limits, Load, Operation, Plugin, Store,
+    Backup, BackupRow, BackupStatus, Capabilities, Directory, DrSettings, DrStatus, Job,
+    JobProgress, JobState, Limits, Load, Operation, Plugin, Store,
 };
 use crate::{
     ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore,
@@ -286,8 +286,12 @@ impl DrOps for FakeOps {
     async fn status(&self) -> Result<DrStatus, OpError> {
         Ok(DrStatus::no_op())
     }
-    async fn settings(&self) -> Result<Value, OpError> {
-        Ok(json!({"stagingVolumeConfig": {"size": "64Gi", "provisioningType": "DYNAMIC"}}))
+    async fn settings(&self) -> Result<DrSettings, OpError> {
+        Ok(DrSettings {
+            timeout_in_seconds: 7200,
+            resume_interrupted_backups: true,
+            staging_volume_config: Some(json!({"size": "64Gi", "provisioningType": "DYNAMIC"})),
+        })
     }
     async fn update_settings(&self, settings: Value) -> Result<(), OpError> {
         if settings.get("fail").is_some() {

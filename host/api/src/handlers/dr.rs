@@ -26,7 +26,7 @@ pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 /// `GET .../disasterrecovery/settings`.
 pub(crate) async fn settings(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    Ok(ctx.app.ops.settings().await?)
+    Ok(model::to_json(&ctx.app.ops.settings().await?)?)
 }
 
 /// `POST .../disasterrecovery/settings/update` with `settings` (JSON object).

@@ -67,8 +67,10 @@ pub struct StageTotals {
 #[serde(untagged)]
 pub enum BackupRow {
     Backup(Backup),
-    Damaged(DamagedBackup),
+    // Before `Damaged`: read back, a finding has every field a damaged row
+    // has, and more.
     Tampered(CatalogFinding),
+    Damaged(DamagedBackup),
 }
 
 /// A backup whose record cannot be read or verified.

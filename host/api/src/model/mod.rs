@@ -4,13 +4,15 @@
 //! field renamed on one side fails to compile instead of failing end to end.
 //!
 //! One module per resource. Fields whose contents are the client's own
-//! document (a store's `storageConfig` and `provider`) stay
-//! [`serde_json::Value`] inside the typed resource.
+//! document (a store's `storageConfig` and `provider`, the settings'
+//! `stagingVolumeConfig`) stay [`serde_json::Value`] inside the typed
+//! resource.
 
 mod backup;
 mod job;
 mod passcode;
 mod plugin;
+mod settings;
 mod status;
 mod store;
 
@@ -20,6 +22,7 @@ pub use backup::{
 pub use job::{Job, JobProgress, JobResult, JobState, Operation, Outcome, Stage, StageState};
 pub use passcode::{MIN_PASSCODE_CHARS, Passcode, PasscodeTooShort};
 pub use plugin::{Capabilities, Directory, Limits, Load, Plugin};
+pub use settings::DrSettings;
 pub use status::{DrStatus, LastJob, StatusMessage, code as status_code};
 pub use store::Store;
 
@@ -35,3 +38,6 @@ pub(crate) fn to_json(value: &impl Serialize) -> Result<Value, OpError> {
     serde_json::to_value(value)
         .map_err(|e| OpError::Internal(format!("cannot render the answer: {e}")))
 }
+
+#[cfg(test)]
+mod wire_tests;

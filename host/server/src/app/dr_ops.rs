@@ -1,7 +1,7 @@
 //! The DR operations the API calls ([`DrOps`]), implemented by the host.
 
 use async_trait::async_trait;
-use drhost_api::model::{Backup, BackupRow, DrStatus, Job, Plugin, Store};
+use drhost_api::model::{Backup, BackupRow, DrSettings, DrStatus, Job, Plugin, Store};
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
 use drhost_repo::{BackupListing, RepoError};
 use serde_json::Value;
@@ -295,7 +295,7 @@ impl DrOps for Host {
         Ok(views::dr_status(self.jobs.last_dr_job().as_ref()))
     }
 
-    async fn settings(&self) -> Result<Value, OpError> {
+    async fn settings(&self) -> Result<DrSettings, OpError> {
         Ok(self.settings.view())
     }
 
