@@ -33,6 +33,7 @@
 pub mod auth;
 pub mod error;
 pub mod format;
+pub mod model;
 pub mod ops;
 pub mod params;
 pub mod time;

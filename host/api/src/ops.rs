@@ -2,11 +2,14 @@
 //! crate). Handlers in this crate parse and authorise requests, call these, and
 //! render the result; they never touch jobs, stores or plugins themselves.
 //!
-//! Resource views are returned as JSON values already in the shape of the
-//! reference API (see `docs/reference/api.md`), so this crate only wraps them.
+//! Resources are returned as the typed values of [`crate::model`], whose JSON
+//! is the reference API's (see `docs/reference/api.md`); handlers serialize
+//! them. Task answers are still JSON documents.
 
 use async_trait::async_trait;
 use serde_json::Value;
+
+use crate::model::{Backup, BackupRow, DrSettings, DrStatus, Job, Passcode, Plugin, Store};
 
 /// Why an operation failed. Mapped to an HTTP status and the API's error JSON
 /// (`{"error":{"code":N,"message":...,"details":[]}}`) by [`crate::error`].
@@ -36,7 +39,7 @@ pub enum OpError {
 pub struct CreateBackup {
     pub store: String,
     pub name: String,
-    pub passcode: String,
+    pub passcode: Passcode,
     pub description: String,
     /// Epoch ms after which retention may delete the backup; -1 = never.
     pub retention_date: i64,
@@ -156,9 +159,9 @@ pub struct JobRef {
 #[async_trait]
 pub trait DrOps: Send + Sync + 'static {
     /// `{"backupStores":[...]}` entries: store objects as in spec §5.4.
-    async fn list_stores(&self) -> Result<Vec<Value>, OpError>;
+    async fn list_stores(&self) -> Result<Vec<Store>, OpError>;
     /// One store object.
-    async fn store(&self, store: &str) -> Result<Value, OpError>;
+    async fn store(&self, store: &str) -> Result<Store, OpError>;
     /// Register a store. `settings` is the parsed `settings` JSON (spec §9).
     async fn register_store(
         &self,
@@ -176,9 +179,10 @@ pub trait DrOps: Send + Sync + 'static {
     async fn validate_store(&self, store: &str) -> Result<bool, OpError>;
 
     /// Backup objects of a store (spec §5.10).
-    async fn list_backups(&self, store: &str) -> Result<Vec<Value>, OpError>;
+    /// Backups the store holds, and those it should hold but cannot show.
+    async fn list_backups(&self, store: &str) -> Result<Vec<BackupRow>, OpError>;
     /// One backup object.
-    async fn backup(&self, store: &str, backup: &str) -> Result<Value, OpError>;
+    async fn backup(&self, store: &str, backup: &str) -> Result<Backup, OpError>;
     /// Starts a backup job. Fails with `Conflict` if a DR job is running.
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError>;
     /// Sets a backup's `retentionDate` (epoch ms, -1 = never).
@@ -209,13 +213,13 @@ pub trait DrOps: Send + Sync + 'static {
     /// Job ids, oldest first.
     async fn list_jobs(&self) -> Result<Vec<String>, OpError>;
     /// One job object (spec §6).
-    async fn job(&self, jobid: &str) -> Result<Value, OpError>;
+    async fn job(&self, jobid: &str) -> Result<Job, OpError>;
 
     /// The `status` object of the last DR job (spec §7), without the outer
     /// `{"status": ...}` wrapper.
-    async fn status(&self) -> Result<Value, OpError>;
+    async fn status(&self) -> Result<DrStatus, OpError>;
     /// DR settings object (spec §5.2).
-    async fn settings(&self) -> Result<Value, OpError>;
+    async fn settings(&self) -> Result<DrSettings, OpError>;
     /// Applies the parsed `settings` JSON of `settings/update` (spec §5.3).
     async fn update_settings(&self, settings: Value) -> Result<(), OpError>;
     /// Scheduled tasks: the answer of each [`TaskCall`].
@@ -226,14 +230,14 @@ pub trait DrOps: Send + Sync + 'static {
     /// `name`, its `kind`, the plugin's own `version`, the WIT package it
     /// implements, the component's `digest` and the capabilities granted to
     /// it. Never secrets: no password, key or plugin configuration values.
-    async fn list_plugins(&self) -> Result<Vec<Value>, OpError>;
+    async fn list_plugins(&self) -> Result<Vec<Plugin>, OpError>;
 
     /// One plugin of [`DrOps::list_plugins`], by `name`.
-    async fn plugin(&self, name: &str) -> Result<Value, OpError> {
+    async fn plugin(&self, name: &str) -> Result<Plugin, OpError> {
         self.list_plugins()
             .await?
             .into_iter()
-            .find(|plugin| plugin.get("name").and_then(Value::as_str) == Some(name))
+            .find(|plugin| plugin.name == name)
             .ok_or_else(|| OpError::NotFound(format!("Plugin '{name}' was not found.")))
     }
 }

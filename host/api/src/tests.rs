@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::auth::now_ms;
+use crate::model::{
+    Backup, BackupRow, BackupStatus, Capabilities, Directory, DrSettings, DrStatus, Job,
+    JobProgress, JobState, Limits, Load, Operation, Plugin, Store,
+};
 use crate::{
     ApiConfig, Auth, CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RegisterStore,
     RestoreBackup, ValidateBackup, router,
@@ -41,26 +45,116 @@ impl FakeOps {
     }
 }
 
+/// A store as the host shows one; the fields the tests look at are the
+/// arguments.
+pub(crate) fn fake_store(name: &str, default: bool) -> Store {
+    Store {
+        name: name.to_owned(),
+        default,
+        kind: "HOSTED".to_owned(),
+        storage_config: Value::Null,
+        identity: "fake".to_owned(),
+        identity_key: None,
+        root_dir: format!("/srv/backups/{name}"),
+        auto_shutdown: None,
+        version_created: "0.0.0".to_owned(),
+        provider_id: None,
+        service_id: None,
+        bucket_name: None,
+        region: None,
+        provider: Value::Null,
+        endpoint: None,
+        append_only: false,
+        created: 0,
+    }
+}
+
+pub(crate) fn fake_backup(name: &str, description: &str) -> Backup {
+    Backup {
+        backup_name: name.to_owned(),
+        name: name.to_owned(),
+        description: description.to_owned(),
+        backup_store: "default".to_owned(),
+        backup_type: "FULL".to_owned(),
+        schedule_type: "MANUAL".to_owned(),
+        release: "0.0.0".to_owned(),
+        site_name: "arcgis".to_owned(),
+        status: BackupStatus::Completed,
+        start_time: 1,
+        complete_time: 2,
+        retention_date: -1,
+        stored_bytes: 0,
+        total_bytes: 0,
+        stages: Vec::new(),
+    }
+}
+
+fn fake_job(jobid: &str, status: JobState) -> Job {
+    Job {
+        jobid: jobid.to_owned(),
+        status,
+        operation: Operation::Backup,
+        start_time: 1,
+        end_time: 0,
+        updated_time: 1,
+        operation_uri: "/arcgis/admin".to_owned(),
+        username: "admin".to_owned(),
+        messages: Vec::new(),
+        progress: JobProgress { stages: Vec::new() },
+        result: None,
+    }
+}
+
+fn fake_plugin(name: &str, kind: &str, stage_kind: Option<&str>, dirs: Vec<Directory>) -> Plugin {
+    Plugin {
+        name: name.to_owned(),
+        plugin: name.to_owned(),
+        component: "built-in".to_owned(),
+        kind: kind.to_owned(),
+        stage_kind: stage_kind.map(str::to_owned),
+        described_name: name.to_owned(),
+        version: "0.1.0".to_owned(),
+        append_only: None,
+        wit_package: "drhost:plugin@0.2.0".to_owned(),
+        digest: "sha256:00".to_owned(),
+        capabilities: Capabilities {
+            directories: dirs,
+            tcp_connect: Vec::new(),
+            http_connect: Vec::new(),
+            password: None,
+            limits: Limits {
+                memory_mib: 64,
+                cpu_seconds: 1.0,
+                wall_seconds: 1.0,
+            },
+        },
+        load: Load {
+            source: "memory".to_owned(),
+            millis: 0,
+        },
+    }
+}
+
 fn missing_store(store: &str) -> OpError {
     OpError::NotFound(format!("Backup store '{store}' was not found."))
 }
 
 #[async_trait]
 impl DrOps for FakeOps {
-    async fn list_stores(&self) -> Result<Vec<Value>, OpError> {
+    async fn list_stores(&self) -> Result<Vec<Store>, OpError> {
         let default = !self
             .without_default_store
             .load(std::sync::atomic::Ordering::Relaxed);
         Ok(vec![
-            json!({"name": "default", "default": default, "type": "HOSTED"}),
-            json!({"name": "<script>alert(1)</script>", "default": false}),
+            fake_store("default", default),
+            fake_store("<script>alert(1)</script>", false),
         ])
     }
-    async fn store(&self, store: &str) -> Result<Value, OpError> {
+    async fn store(&self, store: &str) -> Result<Store, OpError> {
         match store {
             "missing" => Err(missing_store(store)),
             "boom" => panic!("fake store exploded"),
-            _ => Ok(json!({"name": store, "default": false})),
+            _ => Ok(fake_store(store, false)),
         }
     }
     async fn register_store(
@@ -109,14 +203,14 @@ impl DrOps for FakeOps {
     async fn validate_store(&self, store: &str) -> Result<bool, OpError> {
         Ok(store == "ready")
     }
-    async fn list_backups(&self, store: &str) -> Result<Vec<Value>, OpError> {
+    async fn list_backups(&self, store: &str) -> Result<Vec<BackupRow>, OpError> {
         if store == "missing" {
             return Err(missing_store(store));
         }
-        Ok(vec![json!({"backupName": "b1", "status": "completed"})])
+        Ok(vec![BackupRow::Backup(fake_backup("b1", ""))])
     }
-    async fn backup(&self, _store: &str, backup: &str) -> Result<Value, OpError> {
-        Ok(json!({"backupName": backup, "description": "<script>alert('d')</script> & co"}))
+    async fn backup(&self, _store: &str, backup: &str) -> Result<Backup, OpError> {
+        Ok(fake_backup(backup, "<script>alert('d')</script> & co"))
     }
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
         if request.store == "busy" {
@@ -126,7 +220,7 @@ impl DrOps for FakeOps {
         }
         self.record(json!({
             "op": "create", "store": request.store, "name": request.name,
-            "passcode": request.passcode, "description": request.description,
+            "passcode": request.passcode.expose(), "description": request.description,
             "retentionDate": request.retention_date, "username": request.username,
             "operationURI": request.operation_uri,
         }));
@@ -182,18 +276,22 @@ impl DrOps for FakeOps {
     async fn list_jobs(&self) -> Result<Vec<String>, OpError> {
         Ok(vec!["j1".into(), "j2".into()])
     }
-    async fn job(&self, jobid: &str) -> Result<Value, OpError> {
+    async fn job(&self, jobid: &str) -> Result<Job, OpError> {
         match jobid {
-            "j1" => Ok(json!({"jobid": "j1", "status": "COMPLETED"})),
-            "j2" => Ok(json!({"jobid": "j2", "status": "EXECUTING"})),
+            "j1" => Ok(fake_job("j1", JobState::Completed)),
+            "j2" => Ok(fake_job("j2", JobState::Executing)),
             _ => Err(OpError::NotFound(format!("Job '{jobid}' was not found."))),
         }
     }
-    async fn status(&self) -> Result<Value, OpError> {
-        Ok(json!({"code": 0, "messages": [], "state": "no_op"}))
+    async fn status(&self) -> Result<DrStatus, OpError> {
+        Ok(DrStatus::no_op())
     }
-    async fn settings(&self) -> Result<Value, OpError> {
-        Ok(json!({"stagingVolumeConfig": {"size": "64Gi", "provisioningType": "DYNAMIC"}}))
+    async fn settings(&self) -> Result<DrSettings, OpError> {
+        Ok(DrSettings {
+            timeout_in_seconds: 7200,
+            resume_interrupted_backups: true,
+            staging_volume_config: Some(json!({"size": "64Gi", "provisioningType": "DYNAMIC"})),
+        })
     }
     async fn update_settings(&self, settings: Value) -> Result<(), OpError> {
         if settings.get("fail").is_some() {
@@ -202,20 +300,24 @@ impl DrOps for FakeOps {
         self.record(json!({"op": "update_settings", "settings": settings}));
         Ok(())
     }
-    async fn list_plugins(&self) -> Result<Vec<Value>, OpError> {
-        Ok(vec![
-            json!({
-                "name": "Stage Object store", "plugin": "object-store-fs", "kind": "stage",
-                "stageKind": "object-store", "version": "0.1.0",
-                "witPackage": "drhost:plugin@0.2.0", "digest": "sha256:00",
-                "capabilities": {"directories": [{"guest": "/data", "access": "ro"}]},
-            }),
-            json!({
-                "name": "store-fs", "plugin": "store-fs", "kind": "store-adapter",
-                "version": "0.1.0", "witPackage": "drhost:plugin@0.2.0", "digest": "sha256:11",
-                "capabilities": {"directories": []},
-            }),
-        ])
+    async fn list_plugins(&self) -> Result<Vec<Plugin>, OpError> {
+        let data = Directory {
+            host: "/srv/data".to_owned(),
+            guest: "/data".to_owned(),
+            access: "ro".to_owned(),
+            during: "backup".to_owned(),
+        };
+        let mut stage = fake_plugin(
+            "Stage Object store",
+            "stage",
+            Some("object-store"),
+            vec![data],
+        );
+        stage.plugin = "object-store-fs".to_owned();
+        let mut adapter = fake_plugin("store-fs", "store-adapter", None, Vec::new());
+        adapter.digest = "sha256:11".to_owned();
+        adapter.append_only = Some(false);
+        Ok(vec![stage, adapter])
     }
 }
 
@@ -864,7 +966,7 @@ async fn root_resources() {
     assert_eq!(h.get(&format!("{DR}/stores/s1")).await.json()["name"], "s1");
     assert_eq!(
         h.get(&format!("{DR}/stores/s1/backups")).await.json(),
-        json!({"backups": [{"backupName": "b1", "status": "completed"}]})
+        json!({"backups": [fake_backup("b1", "")]})
     );
     assert_eq!(
         h.get(&format!("{DR}/stores/s1/backups/b1")).await.json()["backupName"],
@@ -1244,7 +1346,7 @@ async fn legacy_resources_and_operations() {
     let h = harness();
     assert_eq!(
         h.get(&format!("{LEGACY}/backups")).await.json(),
-        json!({"backups": [{"backupName": "b1", "status": "completed"}]})
+        json!({"backups": [fake_backup("b1", "")]})
     );
     let missing = h
         .post(&format!("{LEGACY}/backups"), "storeName=missing")

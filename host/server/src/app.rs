@@ -10,7 +10,7 @@ use drhost_runtime::{
     AdapterStore, DirGrant, EndpointPolicy, EndpointRefusal, Grants, PluginContext, Runtime,
     RuntimeConfig, StoreAdapter,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 
@@ -290,38 +290,6 @@ impl Host {
         )
     }
 
-    fn backup_view(info: &BackupInfo, store: &str) -> Value {
-        json!({
-            "backupName": info.name,
-            "name": info.name,
-            "description": info.description,
-            "backupStore": store,
-            "backupType": "FULL",
-            "scheduleType": info.schedule_type,
-            "release": info.release,
-            "siteName": "arcgis",
-            "status": if info.is_partial() { "partial" } else { "completed" },
-            "startTime": info.start_time,
-            "completeTime": info.complete_time,
-            "retentionDate": info.retention_date,
-            "storedBytes": info.stored_bytes,
-            "totalBytes": info.total_bytes,
-            "stages": info.stages.iter().map(|s| json!({
-                "name": s.name,
-                "plugin": s.plugin,
-                "items": s.items,
-                "bytes": s.bytes,
-                "startTime": s.start_time,
-                "endTime": s.end_time,
-                "status": "completed",
-            })).chain(info.incomplete_stages.iter().map(|s| json!({
-                "name": s.name,
-                "plugin": s.plugin,
-                "status": "failed",
-            }))).collect::<Vec<_>>(),
-        })
-    }
-
     /// The configured stage for each stage of a backup, in backup order.
     fn stages_for(&self, backup_stages: &[String]) -> Result<Vec<ConfiguredStage>, OpError> {
         backup_stages
@@ -417,11 +385,6 @@ impl Host {
         request: CreateBackup,
         schedule_type: &str,
     ) -> Result<JobRef, OpError> {
-        if request.passcode.chars().count() < 8 {
-            return Err(OpError::InvalidInput(
-                "The passcode must be at least eight characters in length.".into(),
-            ));
-        }
         drhost_repo::validate_backup_name(&request.name).map_err(repo_error)?;
         let repo = self.repository(&request.store).await?;
         if repo.backup_info(&request.name).await.is_ok() {
@@ -453,7 +416,7 @@ impl Host {
         let work = BackupJob {
             repo,
             stages: self.stages.clone(),
-            passcode: request.passcode,
+            passcode: request.passcode.into_string(),
             info,
             resume: Vec::new(),
             journal: journal.clone(),

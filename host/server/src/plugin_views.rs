@@ -9,8 +9,8 @@
 
 use std::path::Path;
 
+use drhost_api::model::{Capabilities, Directory, Limits, Load, Plugin};
 use drhost_runtime::{LoadSource, LoadStats, StageKind, WIT_PACKAGE, normalize_authority};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::LimitsConfig;
@@ -30,33 +30,37 @@ pub struct DirView<'a> {
     pub during: &'a str,
 }
 
-fn dir_view(dir: &DirView<'_>) -> Value {
-    json!({
-        "host": dir.host.display().to_string(),
-        "guest": dir.guest,
-        "access": if dir.writable { "rw" } else { "ro" },
-        "during": dir.during,
-    })
+impl From<&DirView<'_>> for Directory {
+    fn from(dir: &DirView<'_>) -> Self {
+        Directory {
+            host: dir.host.display().to_string(),
+            guest: dir.guest.to_owned(),
+            access: if dir.writable { "rw" } else { "ro" }.to_owned(),
+            during: dir.during.to_owned(),
+        }
+    }
 }
 
-fn limits_view(limits: &LimitsConfig) -> Value {
-    json!({
-        "memoryMiB": limits.memory_mib,
-        "cpuSeconds": limits.cpu_seconds,
-        "wallSeconds": limits.wall_seconds,
-    })
+impl From<&LimitsConfig> for Limits {
+    fn from(limits: &LimitsConfig) -> Self {
+        Limits {
+            memory_mib: limits.memory_mib,
+            cpu_seconds: limits.cpu_seconds,
+            wall_seconds: limits.wall_seconds,
+        }
+    }
 }
 
-fn load_view(stats: LoadStats) -> Value {
+fn load_view(stats: LoadStats) -> Load {
     let source = match stats.source {
         LoadSource::Memory => "memory",
         LoadSource::Disk => "disk cache",
         LoadSource::Compiled => "compiled",
     };
-    json!({
-        "source": source,
-        "millis": u64::try_from(stats.elapsed.as_millis()).unwrap_or(u64::MAX),
-    })
+    Load {
+        source: source.to_owned(),
+        millis: u64::try_from(stats.elapsed.as_millis()).unwrap_or(u64::MAX),
+    }
 }
 
 fn stage_kind(kind: StageKind) -> &'static str {
@@ -87,7 +91,7 @@ fn authorities(grants: &[String]) -> Vec<String> {
 }
 
 /// A stage of the pipeline.
-pub fn stage(stage: &ConfiguredStage) -> Value {
+pub fn stage(stage: &ConfiguredStage) -> Plugin {
     let config = &stage.config;
     let info = stage.plugin.info();
     let mut dirs = Vec::new();
@@ -108,29 +112,30 @@ pub fn stage(stage: &ConfiguredStage) -> Value {
         });
     }
     let password = match (&config.password_file, &config.password_env) {
-        (Some(_), _) => Value::from("from a file"),
-        (None, Some(_)) => Value::from("from an environment variable"),
-        (None, None) => Value::Null,
+        (Some(_), _) => Some("from a file"),
+        (None, Some(_)) => Some("from an environment variable"),
+        (None, None) => None,
     };
-    json!({
-        "name": config.name,
-        "plugin": stage.plugin_name,
-        "component": component_source(&config.plugin),
-        "kind": "stage",
-        "stageKind": stage_kind(info.kind),
-        "describedName": info.name,
-        "version": info.version,
-        "witPackage": WIT_PACKAGE,
-        "digest": stage.digest,
-        "capabilities": {
-            "directories": dirs.iter().map(dir_view).collect::<Vec<_>>(),
-            "tcpConnect": config.tcp_connect.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "httpConnect": authorities(&config.http_connect),
-            "password": password,
-            "limits": limits_view(&config.limits),
+    Plugin {
+        name: config.name.clone(),
+        plugin: stage.plugin_name.clone(),
+        component: component_source(&config.plugin).to_owned(),
+        kind: "stage".to_owned(),
+        stage_kind: Some(stage_kind(info.kind).to_owned()),
+        described_name: info.name.clone(),
+        version: info.version.clone(),
+        append_only: None,
+        wit_package: WIT_PACKAGE.to_owned(),
+        digest: stage.digest.clone(),
+        capabilities: Capabilities {
+            directories: dirs.iter().map(Directory::from).collect(),
+            tcp_connect: config.tcp_connect.iter().map(ToString::to_string).collect(),
+            http_connect: authorities(&config.http_connect),
+            password: password.map(str::to_owned),
+            limits: Limits::from(&config.limits),
         },
-        "load": load_view(stage.plugin.load_stats()),
-    })
+        load: load_view(stage.plugin.load_stats()),
+    }
 }
 
 /// What a store adapter is and may use (over all stores it serves).
@@ -144,27 +149,28 @@ pub struct AdapterView<'a> {
 }
 
 /// A store adapter.
-pub fn adapter(view: &AdapterView<'_>) -> Value {
+pub fn adapter(view: AdapterView<'_>) -> Plugin {
     let info = view.adapter.info();
-    json!({
-        "name": view.adapter.name(),
-        "plugin": view.adapter.name(),
-        "component": "built-in",
-        "kind": "store-adapter",
-        "describedName": info.name,
-        "version": info.version,
-        "appendOnly": info.append_only,
-        "witPackage": WIT_PACKAGE,
-        "digest": view.digest,
-        "capabilities": {
-            "directories": view.dirs.iter().map(dir_view).collect::<Vec<_>>(),
-            "tcpConnect": [],
-            "httpConnect": view.http_connect,
-            "password": Value::Null,
-            "limits": limits_view(view.limits),
+    Plugin {
+        name: view.adapter.name().to_owned(),
+        plugin: view.adapter.name().to_owned(),
+        component: "built-in".to_owned(),
+        kind: "store-adapter".to_owned(),
+        stage_kind: None,
+        described_name: info.name.clone(),
+        version: info.version.clone(),
+        append_only: Some(info.append_only),
+        wit_package: WIT_PACKAGE.to_owned(),
+        digest: view.digest.to_owned(),
+        capabilities: Capabilities {
+            directories: view.dirs.iter().map(Directory::from).collect(),
+            tcp_connect: Vec::new(),
+            http_connect: view.http_connect,
+            password: None,
+            limits: Limits::from(view.limits),
         },
-        "load": load_view(view.adapter.load_stats()),
-    })
+        load: load_view(view.adapter.load_stats()),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use drhost_api::model::DrSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -87,20 +88,20 @@ impl Settings {
 
     /// The settings object of spec §5.2 (`stagingVolumeConfig` omitted until
     /// set), plus drhost's `resumeInterruptedBackups`.
-    pub fn view(&self) -> Value {
+    pub fn view(&self) -> DrSettings {
         let stored = self.snapshot();
-        let mut view = json!({
-            "timeoutInSeconds": stored.timeout_in_seconds,
-            "resumeInterruptedBackups": stored.resume_interrupted_backups,
-        });
-        if let Some(mut staging) = stored.staging_volume_config {
+        let staging_volume_config = stored.staging_volume_config.map(|mut staging| {
             crate::masking::mask_secrets(&mut staging);
             if let Some(object) = staging.as_object_mut() {
                 object.insert("g".into(), json!(stored.updated));
             }
-            view["stagingVolumeConfig"] = staging;
+            staging
+        });
+        DrSettings {
+            timeout_in_seconds: stored.timeout_in_seconds,
+            resume_interrupted_backups: stored.resume_interrupted_backups,
+            staging_volume_config,
         }
-        view
     }
 
     /// Applies the `settings` JSON of `settings/update`; unknown keys are refused.
@@ -171,7 +172,7 @@ mod tests {
         let settings = Settings::open(dir.path()).expect("open");
         assert_eq!(settings.job_timeout(), Duration::from_secs(7200));
         assert!(settings.resume_interrupted_backups());
-        assert!(settings.view().get("stagingVolumeConfig").is_none());
+        assert!(settings.view().staging_volume_config.is_none());
         settings
             .update(
                 &json!({"timeoutInSeconds": 60, "stagingVolumeConfig": {"size": "64Gi"},
@@ -181,8 +182,9 @@ mod tests {
         let again = Settings::open(dir.path()).expect("reopen");
         assert_eq!(again.job_timeout(), Duration::from_secs(60));
         assert!(!again.resume_interrupted_backups());
-        assert_eq!(again.view()["resumeInterruptedBackups"], false);
-        assert_eq!(again.view()["stagingVolumeConfig"]["size"], "64Gi");
+        assert!(!again.view().resume_interrupted_backups);
+        let staging = again.view().staging_volume_config.expect("staging");
+        assert_eq!(staging["size"], "64Gi");
         for bad in [
             json!({"timeoutInSeconds": 0}),
             json!({"timeoutInSeconds": "x"}),

@@ -1,20 +1,11 @@
-//! Renders job records as the reference API's `jobs/<id>` and
-//! `disasterrecovery/status` objects (spec §6 and §7).
+//! Builds the api's typed resources from the host's records: jobs and the
+//! DR status (spec §6 and §7), backups and the rows of a backup list.
 
-use serde_json::{Value, json};
+use drhost_api::model::{self, status_code};
 
 use crate::clock::now_ms;
-use crate::jobs::{JobRecord, JobStatus, Operation, StageProgress, StageState};
+use crate::jobs::{JobRecord, JobStatus, Message, Operation, StageProgress, StageState};
 use crate::progress;
-
-/// `status.code` values. Only 0 (`no_op`) and 3 (finished) are documented;
-/// the others are drhost's choice.
-mod status_code {
-    pub const NO_OP: u32 = 0;
-    pub const IN_PROGRESS: u32 = 1;
-    pub const FINISHED: u32 = 3;
-    pub const FAILED: u32 = 4;
-}
 
 /// `"3096 millis (~ 0 minutes)"`.
 pub fn stage_duration(ms: i64) -> String {
@@ -34,17 +25,54 @@ pub fn overall_duration(ms: i64) -> String {
     )
 }
 
-fn stage_state(state: StageState) -> &'static str {
-    match state {
-        StageState::Pending => "pending",
-        StageState::Running => "running",
-        StageState::Completed => "completed",
-        StageState::Failed => "failed",
-        StageState::Skipped => "skipped",
+impl From<StageState> for model::StageState {
+    fn from(state: StageState) -> Self {
+        match state {
+            StageState::Pending => model::StageState::Pending,
+            StageState::Running => model::StageState::Running,
+            StageState::Completed => model::StageState::Completed,
+            StageState::Failed => model::StageState::Failed,
+            StageState::Skipped => model::StageState::Skipped,
+        }
     }
 }
 
-fn stage_view(stage: &StageProgress) -> Value {
+impl From<Operation> for model::Operation {
+    fn from(op: Operation) -> Self {
+        match op {
+            Operation::Backup => model::Operation::Backup,
+            Operation::Restore => model::Operation::Restore,
+            Operation::DeleteBackup => model::Operation::DeleteBackup,
+            Operation::VerifyBackup => model::Operation::VerifyBackup,
+            Operation::RetentionCleanup => model::Operation::RetentionCleanup,
+            Operation::RegisterStore => model::Operation::RegisterStore,
+        }
+    }
+}
+
+impl From<JobStatus> for model::JobState {
+    fn from(status: JobStatus) -> Self {
+        match status {
+            JobStatus::Submitted => model::JobState::Submitted,
+            JobStatus::Executing => model::JobState::Executing,
+            JobStatus::Completed => model::JobState::Completed,
+            JobStatus::Failed => model::JobState::Failed,
+            JobStatus::TimedOut => model::JobState::TimedOut,
+        }
+    }
+}
+
+impl From<&Message> for model::StatusMessage {
+    fn from(message: &Message) -> Self {
+        model::StatusMessage {
+            code: message.code,
+            message: message.message.clone(),
+            when: message.when,
+        }
+    }
+}
+
+fn stage_view(stage: &StageProgress) -> model::Stage {
     let elapsed = match (stage.started, stage.ended) {
         (0, _) => 0,
         (started, 0) => now_ms() - started,
@@ -52,38 +80,31 @@ fn stage_view(stage: &StageProgress) -> Value {
     };
     let finished = matches!(stage.state, StageState::Completed | StageState::Skipped);
     let rates = progress::rates(stage.bytes, stage.bytes_total, elapsed, finished);
-    json!({
-        "name": stage.name,
-        "state": stage_state(stage.state),
-        "duration": stage_duration(elapsed),
-        "lastUpdated": stage.last_updated,
-        "bytesDone": stage.bytes,
-        "itemsDone": stage.items,
-        "bytesTotal": stage.bytes_total,
-        "itemsTotal": stage.items_total,
-        "bytesPerSecond": rates.bytes_per_second,
-        "etaSeconds": rates.eta_seconds,
-    })
-}
-
-fn operation_name(op: Operation) -> &'static str {
-    match op {
-        Operation::Backup => "Backup",
-        Operation::Restore => "Restore",
-        Operation::DeleteBackup => "DeleteBackup",
-        Operation::VerifyBackup => "VerifyBackup",
-        Operation::RetentionCleanup => "RetentionCleanup",
-        Operation::RegisterStore => "RegisterStore",
+    model::Stage {
+        name: stage.name.clone(),
+        state: stage.state.into(),
+        duration: stage_duration(elapsed),
+        last_updated: stage.last_updated,
+        bytes_done: stage.bytes,
+        items_done: stage.items,
+        bytes_total: stage.bytes_total,
+        items_total: stage.items_total,
+        bytes_per_second: rates.bytes_per_second,
+        eta_seconds: rates.eta_seconds,
     }
 }
 
+fn stage_views(job: &JobRecord) -> Vec<model::Stage> {
+    job.stages.iter().map(stage_view).collect()
+}
+
 /// `state` of the status and of a finished job's `result`.
-fn outcome(job: &JobRecord) -> &'static str {
+fn outcome(job: &JobRecord) -> model::Outcome {
     match job.status {
-        JobStatus::Submitted | JobStatus::Executing => "in_progress",
-        JobStatus::Completed if job.warnings.is_empty() => "success",
-        JobStatus::Completed => "completed_with_warnings",
-        JobStatus::Failed | JobStatus::TimedOut => "failed",
+        JobStatus::Submitted | JobStatus::Executing => model::Outcome::InProgress,
+        JobStatus::Completed if job.warnings.is_empty() => model::Outcome::Success,
+        JobStatus::Completed => model::Outcome::CompletedWithWarnings,
+        JobStatus::Failed | JobStatus::TimedOut => model::Outcome::Failed,
     }
 }
 
@@ -96,9 +117,9 @@ fn outcome_message(job: &JobRecord) -> String {
 }
 
 /// The `status` object (without the `{"status": ...}` wrapper).
-pub fn dr_status(last: Option<&JobRecord>) -> Value {
+pub fn dr_status(last: Option<&JobRecord>) -> model::DrStatus {
     let Some(job) = last else {
-        return json!({"code": status_code::NO_OP, "messages": [], "state": "no_op"});
+        return model::DrStatus::no_op();
     };
     let code = match job.status {
         JobStatus::Submitted | JobStatus::Executing => status_code::IN_PROGRESS,
@@ -110,72 +131,124 @@ pub fn dr_status(last: Option<&JobRecord>) -> Value {
     } else {
         now_ms()
     };
-    json!({
-        "code": code,
-        "state": outcome(job),
-        "operation": operation_name(job.operation),
-        "scheduleType": job.schedule_type,
-        "message": outcome_message(job),
-        "backupName": job.backup_name,
-        "backupStore": job.backup_store,
-        "jobid": job.jobid,
-        "startTime": job.starttime,
-        "completeTime": job.endtime,
-        "overallDuration": overall_duration(end - job.starttime),
-        "stages": job.stages.iter().map(stage_view).collect::<Vec<_>>(),
-        "messages": job.messages,
-    })
+    model::DrStatus {
+        code,
+        state: outcome(job),
+        last_job: Some(model::LastJob {
+            operation: job.operation.into(),
+            schedule_type: job.schedule_type.clone(),
+            message: outcome_message(job),
+            backup_name: job.backup_name.clone(),
+            backup_store: job.backup_store.clone(),
+            jobid: job.jobid.clone(),
+            start_time: job.starttime,
+            complete_time: job.endtime,
+            overall_duration: overall_duration(end - job.starttime),
+            stages: stage_views(job),
+        }),
+        messages: job
+            .messages
+            .iter()
+            .map(model::StatusMessage::from)
+            .collect(),
+    }
 }
 
 /// The `jobs/<id>` object.
-pub fn job(job: &JobRecord) -> Value {
-    let status = match job.status {
-        JobStatus::Submitted => "SUBMITTED",
-        JobStatus::Executing => "EXECUTING",
-        JobStatus::Completed => "COMPLETED",
-        JobStatus::Failed => "FAILED",
-        JobStatus::TimedOut => "TIMED OUT",
-    };
-    let mut view = json!({
-        "jobid": job.jobid,
-        "status": status,
-        "operation": operation_name(job.operation),
-        "starttime": job.starttime,
-        "endtime": job.endtime,
-        "updatedtime": job.updatedtime,
-        "operationURI": job.operation_uri,
-        "username": job.username,
-        "messages": job.messages.iter().map(|m| m.message.clone()).collect::<Vec<_>>(),
-        "progress": {
-            "stages": job.stages.iter().map(stage_view).collect::<Vec<_>>(),
-        },
+pub fn job(job: &JobRecord) -> model::Job {
+    let result = job.status.is_finished().then(|| model::JobResult {
+        backup_name: job.backup_name.clone(),
+        backup_store: job.backup_store.clone(),
+        state: outcome(job),
+        message: outcome_message(job),
+        stages: stage_views(job),
     });
-    if job.status.is_finished() {
-        view["result"] = json!({
-            "backupName": job.backup_name,
-            "backupStore": job.backup_store,
-            "state": outcome(job),
-            "message": outcome_message(job),
-            "stages": job.stages.iter().map(stage_view).collect::<Vec<_>>(),
-        });
+    model::Job {
+        jobid: job.jobid.clone(),
+        status: job.status.into(),
+        operation: job.operation.into(),
+        start_time: job.starttime,
+        end_time: job.endtime,
+        updated_time: job.updatedtime,
+        operation_uri: job.operation_uri.clone(),
+        username: job.username.clone(),
+        messages: job.messages.iter().map(|m| m.message.clone()).collect(),
+        progress: model::JobProgress {
+            stages: stage_views(job),
+        },
+        result,
     }
-    view
 }
 
 /// A row of the backup list for a catalog finding: a backup deleted,
 /// replaced or rolled back behind the host's back, or one that lost its
-/// manifest. `backupName` is null when the catalog cannot tell whose entry is
-/// missing (a catalog event), the message says what is known.
-pub fn catalog_finding(finding: &drhost_repo::CatalogFinding, store: &str) -> Value {
-    json!({
-        "backupName": finding.backup,
-        "name": finding.backup,
-        "backupStore": store,
-        "status": "tampered",
-        "problem": finding.kind.as_str(),
-        "object": finding.object,
-        "message": finding.reason,
-    })
+/// manifest.
+pub fn catalog_finding(
+    finding: &drhost_repo::CatalogFinding,
+    store: &str,
+) -> model::CatalogFinding {
+    model::CatalogFinding {
+        backup_name: finding.backup.clone(),
+        name: finding.backup.clone(),
+        backup_store: store.to_owned(),
+        status: model::BackupStatus::Tampered,
+        problem: finding.kind.as_str().to_owned(),
+        object: finding.object.clone(),
+        message: finding.reason.clone(),
+    }
+}
+
+/// A backup as `backups/<backup>` shows it.
+pub fn backup(info: &drhost_repo::BackupInfo, store: &str) -> model::Backup {
+    let complete = info.stages.iter().map(|s| model::BackupStage {
+        name: s.name.clone(),
+        plugin: s.plugin.clone(),
+        done: Some(model::StageTotals {
+            items: s.items,
+            bytes: s.bytes,
+            start_time: s.start_time,
+            end_time: s.end_time,
+        }),
+        status: "completed".to_owned(),
+    });
+    let incomplete = info.incomplete_stages.iter().map(|s| model::BackupStage {
+        name: s.name.clone(),
+        plugin: s.plugin.clone(),
+        done: None,
+        status: "failed".to_owned(),
+    });
+    model::Backup {
+        backup_name: info.name.clone(),
+        name: info.name.clone(),
+        description: info.description.clone(),
+        backup_store: store.to_owned(),
+        backup_type: "FULL".to_owned(),
+        schedule_type: info.schedule_type.clone(),
+        release: info.release.clone(),
+        site_name: "arcgis".to_owned(),
+        status: if info.is_partial() {
+            model::BackupStatus::Partial
+        } else {
+            model::BackupStatus::Completed
+        },
+        start_time: info.start_time,
+        complete_time: info.complete_time,
+        retention_date: info.retention_date,
+        stored_bytes: info.stored_bytes,
+        total_bytes: info.total_bytes,
+        stages: complete.chain(incomplete).collect(),
+    }
+}
+
+/// A row of the backup list for a backup whose record cannot be read.
+pub fn damaged_backup(name: &str, object: &str, reason: &str, store: &str) -> model::DamagedBackup {
+    model::DamagedBackup {
+        backup_name: name.to_owned(),
+        name: name.to_owned(),
+        backup_store: store.to_owned(),
+        status: model::BackupStatus::Damaged,
+        message: format!("backup record {object} is damaged: {reason}"),
+    }
 }
 
 #[cfg(test)]
@@ -208,31 +281,36 @@ mod tests {
     fn stage_views_carry_totals_throughput_and_eta() {
         let now = now_ms();
         let running = stage_view(&stage(StageState::Running, now - 2_000, 0, Some(16_000)));
-        assert_eq!(running["bytesDone"], 4_000);
-        assert_eq!(running["bytesTotal"], 16_000);
-        assert_eq!(running["itemsTotal"], 16);
+        assert_eq!(running.bytes_done, 4_000);
+        assert_eq!(running.bytes_total, Some(16_000));
+        assert_eq!(running.items_total, Some(16));
         // 4 kB in ~2 s (a little more by the time the view is made).
-        let rate = running["bytesPerSecond"].as_u64().expect("rate");
-        assert!((1_500..=2_000).contains(&rate), "{running}");
-        let eta = running["etaSeconds"].as_u64().expect("eta");
-        assert!((6..=8).contains(&eta), "{running}");
+        let rate = running.bytes_per_second.expect("rate");
+        assert!((1_500..=2_000).contains(&rate), "{running:?}");
+        let eta = running.eta_seconds.expect("eta");
+        assert!((6..=8).contains(&eta), "{running:?}");
 
         let unknown = stage_view(&stage(StageState::Running, now - 2_000, 0, None));
-        assert!(unknown["bytesTotal"].is_null() && unknown["etaSeconds"].is_null());
+        assert!(unknown.bytes_total.is_none() && unknown.eta_seconds.is_none());
 
         let done = stage_view(&stage(StageState::Completed, 1_000, 3_000, Some(4_000)));
-        assert_eq!(done["bytesPerSecond"], 2_000);
-        assert_eq!(done["etaSeconds"], 0);
+        assert_eq!(done.bytes_per_second, Some(2_000));
+        assert_eq!(done.eta_seconds, Some(0));
 
         let pending = stage_view(&stage(StageState::Pending, 0, 0, None));
-        assert!(pending["bytesPerSecond"].is_null() && pending["etaSeconds"].is_null());
+        assert!(pending.bytes_per_second.is_none() && pending.eta_seconds.is_none());
+
+        // Unknown totals and rates are `null` on the wire, not left out.
+        let json = serde_json::to_value(&pending).expect("json");
+        assert!(json["bytesTotal"].is_null() && json["etaSeconds"].is_null());
+        assert_eq!(json["state"], "pending");
     }
 
     #[test]
     fn no_job_is_no_op() {
         assert_eq!(
-            dr_status(None),
-            json!({"code": 0, "messages": [], "state": "no_op"})
+            serde_json::to_value(dr_status(None)).expect("json"),
+            serde_json::json!({"code": 0, "messages": [], "state": "no_op"})
         );
     }
 }

@@ -6,17 +6,15 @@ use serde_json::{Value, json};
 
 use super::{Ctx, success};
 use crate::error::ApiError;
+use crate::model::{self, Passcode};
 use crate::names::{self, NameKind};
 use crate::ops::{CreateBackup, DeleteBackup, JobRef, OpError, RestoreBackup, ValidateBackup};
 use crate::throttle::retry_after_secs;
 
-/// Shortest passcode accepted by `create` (reference API rule).
-pub(crate) const MIN_PASSCODE_CHARS: usize = 8;
-pub(crate) const SHORT_PASSCODE: &str = "The passcode must be at least eight characters in length.";
-
 /// `GET backups` → `{"backups": [...]}`.
 pub(crate) async fn list(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> {
-    Ok(json!({"backups": ctx.app.ops.list_backups(store).await?}))
+    let backups = model::to_json(&ctx.app.ops.list_backups(store).await?)?;
+    Ok(json!({ "backups": backups }))
 }
 
 /// `POST backups/create` with `name`, `passcode` (≥ 8 characters),
@@ -26,14 +24,12 @@ pub(crate) async fn list(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> 
 pub(crate) async fn create(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> {
     let name = ctx.params.required("name")?;
     names::check_new(NameKind::Backup, name)?;
-    let passcode = ctx.params.required("passcode")?;
-    if passcode.chars().count() < MIN_PASSCODE_CHARS {
-        return Err(ApiError::BadRequest(SHORT_PASSCODE.to_owned()));
-    }
+    let passcode = Passcode::new(ctx.params.required("passcode")?)
+        .map_err(|short| ApiError::BadRequest(short.to_string()))?;
     let request = CreateBackup {
         store: store.to_owned(),
         name: name.to_owned(),
-        passcode: passcode.to_owned(),
+        passcode,
         description: ctx.params.description("description"),
         retention_date: ctx.params.retention_date("retentionDate")?,
         username: ctx.identity.username.clone(),
@@ -45,7 +41,7 @@ pub(crate) async fn create(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError
 
 /// `GET backups/<backup>`.
 pub(crate) async fn get(ctx: &Ctx<'_>, store: &str, backup: &str) -> Result<Value, ApiError> {
-    Ok(ctx.app.ops.backup(store, backup).await?)
+    Ok(model::to_json(&ctx.app.ops.backup(store, backup).await?)?)
 }
 
 /// `POST backups/<backup>/update` with `retentionDate` (required; -1 = never).

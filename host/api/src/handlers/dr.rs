@@ -4,6 +4,7 @@ use serde_json::{Number, Value, json};
 
 use super::{Ctx, success};
 use crate::error::ApiError;
+use crate::model;
 
 /// `GET /admin`.
 pub(crate) fn admin_root(ctx: &Ctx<'_>) -> Value {
@@ -19,12 +20,13 @@ pub(crate) fn admin_root(ctx: &Ctx<'_>) -> Value {
 
 /// `GET .../disasterrecovery/status` → `{"status": {...}}`.
 pub(crate) async fn status(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    Ok(json!({"status": ctx.app.ops.status().await?}))
+    let status = model::to_json(&ctx.app.ops.status().await?)?;
+    Ok(json!({ "status": status }))
 }
 
 /// `GET .../disasterrecovery/settings`.
 pub(crate) async fn settings(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    Ok(ctx.app.ops.settings().await?)
+    Ok(model::to_json(&ctx.app.ops.settings().await?)?)
 }
 
 /// `POST .../disasterrecovery/settings/update` with `settings` (JSON object).
@@ -41,5 +43,5 @@ pub(crate) async fn jobs(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 /// `GET /admin/jobs/<jobid>`.
 pub(crate) async fn job(ctx: &Ctx<'_>, jobid: &str) -> Result<Value, ApiError> {
-    Ok(ctx.app.ops.job(jobid).await?)
+    Ok(model::to_json(&ctx.app.ops.job(jobid).await?)?)
 }

@@ -25,10 +25,9 @@ pub(crate) async fn store(ctx: &Ctx<'_>) -> Result<String, ApiError> {
     }
     let stores = ctx.app.ops.list_stores().await?;
     stores
-        .iter()
-        .find(|store| store.get("default").and_then(Value::as_bool) == Some(true))
-        .and_then(|store| store.get("name").and_then(Value::as_str))
-        .map(str::to_owned)
+        .into_iter()
+        .find(|store| store.default)
+        .map(|store| store.name)
         .ok_or_else(|| {
             ApiError::from(OpError::NotFound(
                 "No default backup store is registered; pass storeName.".to_owned(),

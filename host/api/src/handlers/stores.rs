@@ -5,12 +5,14 @@ use serde_json::{Value, json};
 
 use super::{Ctx, success};
 use crate::error::ApiError;
+use crate::model;
 use crate::names::{self, NameKind};
 use crate::ops::RegisterStore;
 
 /// `GET stores` → `{"backupStores": [...]}`.
 pub(crate) async fn list(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
-    Ok(json!({"backupStores": ctx.app.ops.list_stores().await?}))
+    let stores = model::to_json(&ctx.app.ops.list_stores().await?)?;
+    Ok(json!({ "backupStores": stores }))
 }
 
 /// `POST stores/register` with `storeName`, `settings` (JSON object),
@@ -43,7 +45,7 @@ pub(crate) async fn register(ctx: &Ctx<'_>) -> Result<Value, ApiError> {
 
 /// `GET stores/<store>`.
 pub(crate) async fn get(ctx: &Ctx<'_>, store: &str) -> Result<Value, ApiError> {
-    Ok(ctx.app.ops.store(store).await?)
+    Ok(model::to_json(&ctx.app.ops.store(store).await?)?)
 }
 
 /// `POST stores/<store>/update` with `settings` (JSON object).

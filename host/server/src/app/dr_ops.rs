@@ -1,9 +1,10 @@
 //! The DR operations the API calls ([`DrOps`]), implemented by the host.
 
 use async_trait::async_trait;
+use drhost_api::model::{Backup, BackupRow, DrSettings, DrStatus, Job, Plugin, Store};
 use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBackup};
 use drhost_repo::{BackupListing, RepoError};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{
     Host, STORE_GUEST_DIR, endpoint_refused, partial_restore_check, registry_error, repo_error,
@@ -16,11 +17,11 @@ use crate::views;
 
 #[async_trait]
 impl DrOps for Host {
-    async fn list_stores(&self) -> Result<Vec<Value>, OpError> {
+    async fn list_stores(&self) -> Result<Vec<Store>, OpError> {
         Ok(self.stores.list().iter().map(StoreRecord::view).collect())
     }
 
-    async fn store(&self, store: &str) -> Result<Value, OpError> {
+    async fn store(&self, store: &str) -> Result<Store, OpError> {
         Ok(self.store(store)?.view())
     }
 
@@ -81,33 +82,29 @@ impl DrOps for Host {
         Ok(self.adapter_store(&record).validate().await.is_ok())
     }
 
-    async fn list_backups(&self, store: &str) -> Result<Vec<Value>, OpError> {
+    async fn list_backups(&self, store: &str) -> Result<Vec<BackupRow>, OpError> {
         let repo = self.repository(store).await?;
         let listings = repo.list_backups().await.map_err(repo_error)?;
         Ok(listings
             .iter()
             .map(|listing| match listing {
-                BackupListing::Ok(info) => Self::backup_view(info, store),
+                BackupListing::Ok(info) => BackupRow::Backup(views::backup(info, store)),
                 BackupListing::Damaged {
                     name,
                     object,
                     reason,
-                } => json!({
-                    "backupName": name,
-                    "name": name,
-                    "backupStore": store,
-                    "status": "damaged",
-                    "message": format!("backup record {object} is damaged: {reason}"),
-                }),
-                BackupListing::Tampered(finding) => views::catalog_finding(finding, store),
+                } => BackupRow::Damaged(views::damaged_backup(name, object, reason, store)),
+                BackupListing::Tampered(finding) => {
+                    BackupRow::Tampered(views::catalog_finding(finding, store))
+                }
             })
             .collect())
     }
 
-    async fn backup(&self, store: &str, backup: &str) -> Result<Value, OpError> {
+    async fn backup(&self, store: &str, backup: &str) -> Result<Backup, OpError> {
         let repo = self.repository(store).await?;
         let info = repo.backup_info(backup).await.map_err(repo_error)?;
-        Ok(Self::backup_view(&info, store))
+        Ok(views::backup(&info, store))
     }
 
     async fn create_backup(&self, request: CreateBackup) -> Result<JobRef, OpError> {
@@ -287,18 +284,18 @@ impl DrOps for Host {
         Ok(self.jobs.ids())
     }
 
-    async fn job(&self, jobid: &str) -> Result<Value, OpError> {
+    async fn job(&self, jobid: &str) -> Result<Job, OpError> {
         self.jobs
             .get(jobid)
             .map(|job| views::job(&job))
             .ok_or_else(|| OpError::NotFound(format!("job '{jobid}' does not exist")))
     }
 
-    async fn status(&self) -> Result<Value, OpError> {
+    async fn status(&self) -> Result<DrStatus, OpError> {
         Ok(views::dr_status(self.jobs.last_dr_job().as_ref()))
     }
 
-    async fn settings(&self) -> Result<Value, OpError> {
+    async fn settings(&self) -> Result<DrSettings, OpError> {
         Ok(self.settings.view())
     }
 
@@ -308,8 +305,8 @@ impl DrOps for Host {
             .map_err(|e| OpError::InvalidInput(e.to_string()))
     }
 
-    async fn list_plugins(&self) -> Result<Vec<Value>, OpError> {
-        let mut plugins: Vec<Value> = self.stages.iter().map(plugin_views::stage).collect();
+    async fn list_plugins(&self) -> Result<Vec<Plugin>, OpError> {
+        let mut plugins: Vec<Plugin> = self.stages.iter().map(plugin_views::stage).collect();
         // Adapters get their grants per store (`adapter_store`); shown here
         // over all registered stores.
         let stores = self.stores.list();
@@ -327,14 +324,14 @@ impl DrOps for Host {
             .iter()
             .filter_map(|store| store.s3.as_ref().map(|s3| s3.authority()))
             .collect();
-        plugins.push(plugin_views::adapter(&AdapterView {
+        plugins.push(plugin_views::adapter(AdapterView {
             adapter: &self.fs_adapter,
             digest: &self.adapter_digests[0],
             dirs: fs_dirs,
             http_connect: vec![],
             limits: &self.config.store_limits,
         }));
-        plugins.push(plugin_views::adapter(&AdapterView {
+        plugins.push(plugin_views::adapter(AdapterView {
             adapter: &self.s3_adapter,
             digest: &self.adapter_digests[1],
             dirs: vec![],

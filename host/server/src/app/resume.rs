@@ -32,7 +32,7 @@ impl Host {
         if !self.resume_enabled() {
             return None;
         }
-        let sealed_passcode = match self.sealer.seal(&request.passcode) {
+        let sealed_passcode = match self.sealer.seal(request.passcode.expose()) {
             Ok(sealed) => sealed,
             Err(e) => {
                 tracing::warn!(jobid, error = %e, "cannot seal the passcode; the backup will not resume after a host stop");

@@ -1,6 +1,7 @@
 //! The host's side of scheduled tasks: the API's task calls, and firing a
 //! task (a scheduled backup, or the retention cleaner) as a job.
 
+use drhost_api::model::Passcode;
 use drhost_api::{CreateBackup, JobRef, OpError, TaskCall};
 use serde_json::{Value, json};
 
@@ -138,6 +139,8 @@ impl Host {
             .as_ref()
             .ok_or_else(|| OpError::Internal("the schedule has no backup parameters".into()))?;
         let passcode = self.tasks.passcode(schedule).map_err(task_error)?;
+        let passcode =
+            Passcode::new(passcode).map_err(|short| OpError::InvalidInput(short.to_string()))?;
         let now = now_ms();
         let store = match &schedule.store {
             Some(store) => store.clone(),

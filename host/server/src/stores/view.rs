@@ -2,7 +2,8 @@
 //! every field the reference's store resource has, for every store type,
 //! `null` where a field does not apply, then drhost's own additions.
 
-use serde_json::{Value, json};
+use drhost_api::model::Store;
+use serde_json::Value;
 
 use super::StoreRecord;
 
@@ -24,40 +25,38 @@ pub const REFERENCE_FIELDS: &[&str] = &[
 ];
 
 impl StoreRecord {
-    pub fn view(&self) -> Value {
+    pub fn view(&self) -> Store {
         let s3 = self.s3.as_ref();
-        json!({
-            "name": self.name,
-            "default": self.default,
-            "type": self.kind,
+        Store {
+            name: self.name.clone(),
+            default: self.default,
+            kind: self.kind.clone(),
             // The volume description of a HOSTED store; a bucket has none.
-            "storageConfig": if s3.is_some() { Value::Null } else { crate::masking::masked(&self.storage_config) },
-            "identity": self.identity,
-            // The reference's per-store key; drhost derives every key from
-            // the backup's passcode, and keeps none with the store.
-            "identityKey": Value::Null,
-            "rootDir": match s3 {
+            storage_config: match s3 {
+                Some(_) => Value::Null,
+                None => crate::masking::masked(&self.storage_config),
+            },
+            identity: self.identity.clone(),
+            identity_key: None,
+            root_dir: match s3 {
                 Some(s3) => s3.prefix.clone(),
                 None => self.root.display().to_string(),
             },
-            // A Kubernetes volume setting, with no counterpart here.
-            "autoShutdown": Value::Null,
-            "versionCreated": env!("CARGO_PKG_VERSION"),
-            // Ids of the reference's `/cloud/providers` and `/cloud/services`
-            // resources, which drhost does not have: an S3 store's provider
-            // is shown inline (`provider`).
-            "providerID": Value::Null,
-            "serviceID": Value::Null,
-            "bucketName": s3.map(|s3| s3.bucket.clone()),
-            "region": s3.map(|s3| s3.region.clone()),
-            // drhost's additions.
+            auto_shutdown: None,
+            version_created: env!("CARGO_PKG_VERSION").to_owned(),
+            // An S3 store's provider is shown inline (`provider`) instead of
+            // by id.
+            provider_id: None,
+            service_id: None,
+            bucket_name: s3.map(|s3| s3.bucket.clone()),
+            region: s3.map(|s3| s3.region.clone()),
             // Masked again: a registry written by an older host may hold
             // secrets it did not mask.
-            "provider": crate::masking::masked(&self.provider),
-            "endpoint": s3.map(|s3| s3.endpoint.clone()),
-            "appendOnly": self.append_only,
-            "created": self.created,
-        })
+            provider: crate::masking::masked(&self.provider),
+            endpoint: s3.map(|s3| s3.endpoint.clone()),
+            append_only: self.append_only,
+            created: self.created,
+        }
     }
 }
 
@@ -65,6 +64,7 @@ impl StoreRecord {
 mod tests {
     use super::*;
     use crate::s3_store::S3Connection;
+    use serde_json::json;
 
     fn record(s3: Option<S3Connection>) -> StoreRecord {
         StoreRecord {
@@ -91,7 +91,8 @@ mod tests {
             "bucketName": "bkt", "region": "eu-west-1", "rootDir": "dr",
             "credential": {"type": "IAM-ROLE"}}}]}});
         let s3 = S3Connection::from_settings(&settings).expect("s3");
-        let (hosted, bucket) = (record(None).view(), record(Some(s3)).view());
+        let json = |record: StoreRecord| serde_json::to_value(record.view()).expect("json");
+        let (hosted, bucket) = (json(record(None)), json(record(Some(s3))));
         for view in [&hosted, &bucket] {
             for field in REFERENCE_FIELDS {
                 assert!(view.get(field).is_some(), "{field} missing from {view}");

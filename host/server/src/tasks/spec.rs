@@ -2,6 +2,7 @@
 //! [`Task`]: the CRON fields, and for `CreateBackup` the `parameters` JSON
 //! (name prefix, passcode, store, description, retention).
 
+use drhost_api::model::Passcode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -209,8 +210,10 @@ fn parse_schedule(
         // from its properties (the ArcGIS API for Python's `Task.update`):
         // the passcode stays.
         (Some(MASKED_PASSCODE), Some(current)) => current.sealed_passcode.clone(),
-        (Some(p), _) if p.chars().count() >= 8 => sealer.seal(p)?,
-        (Some(_), _) => return Err(invalid("passcode must be at least eight characters")),
+        (Some(p), _) => match Passcode::new(p) {
+            Ok(passcode) => sealer.seal(passcode.expose())?,
+            Err(_) => return Err(invalid("passcode must be at least eight characters")),
+        },
         (None, Some(current)) => current.sealed_passcode.clone(),
         (None, None) => return Err(invalid("passcode is required")),
     };
