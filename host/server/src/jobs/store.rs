@@ -1,119 +1,23 @@
-//! Durable job records. Every job is a JSON file in `<state>/jobs/`, rewritten
-//! atomically on each state change, so a host restart finds every job; jobs
-//! that were still running are then resumed (backups with a journal) or
-//! marked failed with the reason.
+//! The registry of job records: one JSON file per job, the handle a running
+//! job reports through, and pruning of old finished jobs.
+//!
+//! Each change but byte counters is written (atomically, fsynced) before the
+//! call returns, messages included. That costs a rewrite per message, bounded
+//! by the message cap; batching the writes would change what a crash leaves
+//! behind (which messages and stage states a restarted host shows next to
+//! its journal), so it is kept deliberately.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
-
+use super::lifecycle;
+use super::record::{JobRecord, JobStatus, NewJob, StageState};
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
 
 /// Most job records kept; older finished ones are removed.
 const MAX_JOBS: usize = 500;
-/// Most messages kept per job (plugins are rate-limited too).
-const MAX_MESSAGES: usize = 2000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum JobStatus {
-    Submitted,
-    Executing,
-    Completed,
-    Failed,
-    /// Ended by the DR setting `timeoutInSeconds` (the reference's
-    /// `TIMED OUT`, which clients such as Esri's CLI tell from `FAILED`).
-    TimedOut,
-}
-
-impl JobStatus {
-    pub fn is_finished(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::TimedOut)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Operation {
-    Backup,
-    Restore,
-    DeleteBackup,
-    VerifyBackup,
-    RetentionCleanup,
-    /// `stores/register` with `async=true`.
-    RegisterStore,
-}
-
-impl Operation {
-    /// Backups and restores are what the DR status resource reports.
-    pub fn is_dr(self) -> bool {
-        matches!(self, Self::Backup | Self::Restore)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageState {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Skipped,
-}
-
-/// One status message (`{"code":4014,"message":"...","when":ms}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    pub code: u32,
-    pub message: String,
-    pub when: i64,
-}
-
-/// Progress of one stage of a job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StageProgress {
-    pub name: String,
-    pub state: StageState,
-    pub started: i64,
-    pub ended: i64,
-    pub last_updated: i64,
-    pub bytes: u64,
-    pub items: u64,
-    /// What the stage will have done when it ends, when known: recorded by
-    /// the backup being restored, estimated from the store's previous backup
-    /// on backup, exact once the stage has completed. Absent in records
-    /// written before totals existed.
-    #[serde(default)]
-    pub bytes_total: Option<u64>,
-    #[serde(default)]
-    pub items_total: Option<u64>,
-}
-
-/// A job as persisted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JobRecord {
-    pub jobid: String,
-    pub operation: Operation,
-    pub status: JobStatus,
-    pub starttime: i64,
-    pub endtime: i64,
-    pub updatedtime: i64,
-    pub operation_uri: String,
-    pub username: String,
-    pub backup_name: String,
-    pub backup_store: String,
-    pub schedule_type: String,
-    /// Why the job failed, for the status' `message`.
-    pub failure: Option<String>,
-    /// What a job that completed wants the operator to know; it makes the
-    /// status `completed_with_warnings` instead of `success`.
-    #[serde(default)]
-    pub warnings: Vec<String>,
-    pub stages: Vec<StageProgress>,
-    pub messages: Vec<Message>,
-}
 
 /// Why the job store failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,22 +29,19 @@ pub enum JobStoreError {
     },
 }
 
-/// What a new job is about.
-pub struct NewJob {
-    pub operation: Operation,
-    pub operation_uri: String,
-    pub username: String,
-    pub backup_name: String,
-    pub backup_store: String,
-    pub schedule_type: String,
-    pub stage_names: Vec<String>,
-}
-
 struct Inner {
     dir: PathBuf,
     jobs: BTreeMap<String, JobRecord>,
     /// Creation order, oldest first.
     order: Vec<String>,
+}
+
+/// Whether a change is written to disk now or with the next one that is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Persist,
+    /// Byte counters change too often to rewrite the record for each.
+    InMemory,
 }
 
 /// All jobs of this host.
@@ -177,7 +78,12 @@ impl JobStore {
             }
         }
         let mut order: Vec<String> = jobs.keys().cloned().collect();
-        order.sort_by_key(|id| (jobs[id].starttime, id.clone()));
+        order.sort_by_key(|id| (jobs.get(id).map_or(0, |j| j.starttime), id.clone()));
+        let interrupted = order
+            .iter()
+            .filter(|id| jobs.get(*id).is_some_and(|j| !j.status.is_finished()))
+            .cloned()
+            .collect();
         let store = JobStore {
             inner: Arc::new(Mutex::new(Inner {
                 dir: dir.to_path_buf(),
@@ -185,40 +91,12 @@ impl JobStore {
                 order,
             })),
         };
-        let interrupted = {
-            let inner = store.lock();
-            inner
-                .order
-                .iter()
-                .filter(|id| inner.jobs.get(*id).is_some_and(|j| !j.status.is_finished()))
-                .cloned()
-                .collect()
-        };
         Ok((store, interrupted))
     }
 
     /// Marks a job that was running when the host stopped as failed.
     pub fn fail_interrupted(&self, jobid: &str) {
-        self.update(jobid, true, |job| {
-            let now = now_ms();
-            let reason = "The host stopped while this job was running; nothing it \
-                          wrote was committed. Run it again.";
-            for stage in &mut job.stages {
-                if stage.state == StageState::Running {
-                    stage.state = StageState::Failed;
-                    stage.ended = now;
-                    stage.last_updated = now;
-                }
-            }
-            job.status = JobStatus::Failed;
-            job.failure = Some(reason.into());
-            job.endtime = now;
-            job.messages.push(Message {
-                code: codes::JOB_INTERRUPTED,
-                message: reason.into(),
-                when: now,
-            });
-        });
+        self.update(jobid, Durability::Persist, lifecycle::fail_interrupted);
     }
 
     /// Ends a job that was running when the host stopped but whose work was
@@ -231,45 +109,16 @@ impl JobStore {
         message: &str,
         failure: Option<&str>,
     ) {
-        self.update(jobid, true, |job| {
-            let now = now_ms();
-            for stage in &mut job.stages {
-                if matches!(stage.state, StageState::Pending | StageState::Running) {
-                    stage.state = StageState::Completed;
-                    stage.ended = now;
-                    stage.last_updated = now;
-                }
-            }
-            job.status = match failure {
-                Some(_) => JobStatus::Failed,
-                None => JobStatus::Completed,
-            };
-            job.failure = failure.map(str::to_string);
-            job.endtime = now;
-            push_message(job, code, message);
+        self.update(jobid, Durability::Persist, |job, now| {
+            lifecycle::complete_interrupted(job, code, message, failure, now)
         });
     }
 
     /// Puts a job that was running when the host stopped back in line to run
     /// again under the same id: its stages start over, its messages stay.
     pub fn resume_interrupted(&self, jobid: &str, message: &str) -> Option<JobHandle> {
-        let mut found = false;
-        self.update(jobid, true, |job| {
-            found = true;
-            let now = now_ms();
-            for stage in &mut job.stages {
-                stage.state = StageState::Pending;
-                stage.started = 0;
-                stage.ended = 0;
-                stage.last_updated = now;
-                stage.bytes = 0;
-                stage.items = 0;
-            }
-            job.status = JobStatus::Submitted;
-            job.failure = None;
-            job.warnings.clear();
-            job.endtime = 0;
-            push_message(job, codes::JOB_RESUMED, message);
+        let found = self.update(jobid, Durability::Persist, |job, now| {
+            lifecycle::resume_interrupted(job, message, now)
         });
         found.then(|| JobHandle {
             store: self.clone(),
@@ -288,39 +137,8 @@ impl JobStore {
     }
 
     pub fn create(&self, new: NewJob) -> JobHandle {
-        let now = now_ms();
         let jobid = format!("j{}", uuid::Uuid::new_v4());
-        let record = JobRecord {
-            jobid: jobid.clone(),
-            operation: new.operation,
-            status: JobStatus::Submitted,
-            starttime: now,
-            endtime: 0,
-            updatedtime: now,
-            operation_uri: new.operation_uri,
-            username: new.username,
-            backup_name: new.backup_name,
-            backup_store: new.backup_store,
-            schedule_type: new.schedule_type,
-            failure: None,
-            warnings: Vec::new(),
-            stages: new
-                .stage_names
-                .into_iter()
-                .map(|name| StageProgress {
-                    name,
-                    state: StageState::Pending,
-                    started: 0,
-                    ended: 0,
-                    last_updated: now,
-                    bytes: 0,
-                    items: 0,
-                    bytes_total: None,
-                    items_total: None,
-                })
-                .collect(),
-            messages: Vec::new(),
-        };
+        let record = JobRecord::submitted(jobid.clone(), new, now_ms());
         let mut inner = self.lock();
         inner.jobs.insert(jobid.clone(), record);
         inner.order.push(jobid.clone());
@@ -352,15 +170,24 @@ impl JobStore {
             .cloned()
     }
 
-    fn update(&self, jobid: &str, persist: bool, change: impl FnOnce(&mut JobRecord)) {
+    /// Applies one transition to a job; false when there is no such job.
+    fn update(
+        &self,
+        jobid: &str,
+        durability: Durability,
+        change: impl FnOnce(&mut JobRecord, i64),
+    ) -> bool {
         let mut inner = self.lock();
-        if let Some(job) = inner.jobs.get_mut(jobid) {
-            change(job);
-            job.updatedtime = now_ms();
-            if persist {
-                inner.persist(jobid);
-            }
+        let Some(job) = inner.jobs.get_mut(jobid) else {
+            return false;
+        };
+        let now = now_ms();
+        change(job, now);
+        job.updatedtime = now;
+        if durability == Durability::Persist {
+            inner.persist(jobid);
         }
+        true
     }
 }
 
@@ -415,81 +242,49 @@ impl JobHandle {
         self.store.get(&self.jobid)
     }
 
+    fn apply(&self, change: impl FnOnce(&mut JobRecord, i64)) {
+        self.store.update(&self.jobid, Durability::Persist, change);
+    }
+
     pub fn executing(&self) {
-        self.store
-            .update(&self.jobid, true, |j| j.status = JobStatus::Executing);
+        self.apply(|j, _| lifecycle::executing(j));
     }
 
     pub fn message(&self, code: u32, text: &str) {
         tracing::info!(jobid = %self.jobid, code, "{text}");
-        self.store
-            .update(&self.jobid, true, |j| push_message(j, code, text));
+        self.apply(|j, now| lifecycle::push_message(j, code, text, now));
     }
 
     /// A message that also marks the job's outcome as completed with warnings.
     pub fn warn(&self, code: u32, text: &str) {
         tracing::warn!(jobid = %self.jobid, code, "{text}");
-        self.store.update(&self.jobid, true, |j| {
-            push_message(j, code, text);
-            j.warnings.push(text.to_string());
-        });
+        self.apply(|j, now| lifecycle::warn(j, code, text, now));
     }
 
     pub fn stage_started(&self, index: usize) {
-        self.set_stage(index, true, |s, now| {
-            s.state = StageState::Running;
-            s.started = now;
-        });
+        self.apply(|j, now| lifecycle::stage_started(j, index, now));
     }
 
     /// Progress is kept in memory only; it is persisted with the next transition.
     pub fn stage_progress(&self, index: usize, bytes: u64, items: u64) {
-        self.set_stage(index, false, |s, _| {
-            s.bytes = bytes;
-            s.items = items;
-        });
+        self.store
+            .update(&self.jobid, Durability::InMemory, |j, now| {
+                lifecycle::stage_progress(j, index, bytes, items, now)
+            });
     }
 
     /// Sets the expected totals of the stage named `name` (no-op for an
-    /// unknown name: an estimate from an older configuration may name stages
-    /// this job does not have).
+    /// unknown name).
     pub fn stage_totals(&self, name: &str, bytes: u64, items: u64) {
-        self.store.update(&self.jobid, true, |j| {
-            if let Some(stage) = j.stages.iter_mut().find(|s| s.name == name) {
-                stage.bytes_total = Some(bytes);
-                stage.items_total = Some(items);
-            }
-        });
+        self.apply(|j, _| lifecycle::stage_totals(j, name, bytes, items));
     }
 
     pub fn stage_finished(&self, index: usize, state: StageState) {
-        self.set_stage(index, true, |s, now| {
-            if s.started == 0 {
-                s.started = now;
-            }
-            s.state = state;
-            s.ended = now;
-            if state == StageState::Completed {
-                // What a completed stage did is its total, whatever was estimated.
-                s.bytes_total = Some(s.bytes);
-                s.items_total = Some(s.items);
-            }
-        });
-    }
-
-    fn set_stage(&self, index: usize, persist: bool, change: impl FnOnce(&mut StageProgress, i64)) {
-        self.store.update(&self.jobid, persist, |j| {
-            if let Some(stage) = j.stages.get_mut(index) {
-                let now = now_ms();
-                change(stage, now);
-                stage.last_updated = now;
-            }
-        });
+        self.apply(|j, now| lifecycle::stage_finished(j, index, state, now));
     }
 
     pub fn set_backup_name(&self, name: &str) {
-        self.store
-            .update(&self.jobid, true, |j| j.backup_name = name.to_string());
+        self.apply(|j, _| lifecycle::set_backup_name(j, name));
     }
 
     pub fn complete(&self) {
@@ -508,75 +303,15 @@ impl JobHandle {
     }
 
     fn finish(&self, status: JobStatus, failure: Option<String>) {
-        self.store.update(&self.jobid, true, |j| {
-            let now = now_ms();
-            for stage in &mut j.stages {
-                match stage.state {
-                    StageState::Running => {
-                        stage.state = StageState::Failed;
-                        stage.ended = now;
-                    }
-                    StageState::Pending => stage.state = StageState::Skipped,
-                    _ => {}
-                }
-            }
-            if let Some(reason) = &failure {
-                j.messages.push(Message {
-                    code: codes::JOB_FAILED,
-                    message: reason.clone(),
-                    when: now,
-                });
-            }
-            j.status = status;
-            j.failure = failure;
-            j.endtime = now;
-        });
+        self.apply(|j, now| lifecycle::finish(j, status, failure, now));
     }
-}
-
-fn push_message(job: &mut JobRecord, code: u32, text: &str) {
-    if job.messages.len() < MAX_MESSAGES {
-        job.messages.push(Message {
-            code,
-            message: text.to_string(),
-            when: now_ms(),
-        });
-    }
-}
-
-/// Host-side message codes (plugins report their own, e.g. 4019).
-pub mod codes {
-    pub const BACKUP_STARTED: u32 = 4014;
-    pub const STAGE_PERSISTED: u32 = 4026;
-    pub const BACKUP_PERSISTED: u32 = 4027;
-    pub const BACKUP_COMPLETED: u32 = 4028;
-    /// Some stages failed; the others were committed as a partial backup.
-    pub const BACKUP_PARTIAL: u32 = 4029;
-    pub const RESTORE_STARTED: u32 = 5014;
-    pub const RESTORE_STAGE_COMPLETED: u32 = 5026;
-    pub const RESTORE_COMPLETED: u32 = 5028;
-    pub const DELETE_COMPLETED: u32 = 6001;
-    pub const STORE_REGISTERED: u32 = 6006;
-    pub const VERIFY_COMPLETED: u32 = 6002;
-    pub const RETENTION_REMOVED: u32 = 6003;
-    pub const RETENTION_COMPLETED: u32 = 6004;
-    /// The store's catalog shows a backup deleted, replaced or rolled back
-    /// behind the host's back (one message per finding, naming the backup).
-    pub const CATALOG_TAMPERED: u32 = 6005;
-    pub const STORE_CONFIG_DAMAGED: u32 = 5030;
-    /// A partial backup is restored without its incomplete stages.
-    pub const RESTORE_PARTIAL: u32 = 5031;
-    pub const JOB_FAILED: u32 = 9001;
-    pub const JOB_INTERRUPTED: u32 = 9002;
-    /// A backup interrupted by a host stop runs again under the same job id.
-    pub const JOB_RESUMED: u32 = 9003;
-    /// How much of the interrupted run's data the resumed backup reuses.
-    pub const BACKUP_RESUMED: u32 = 4015;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::Operation;
+    use crate::jobs::codes;
 
     fn new_job() -> NewJob {
         NewJob {
@@ -607,14 +342,6 @@ mod tests {
         let record = job.record().expect("job");
         assert_eq!(record.stages[1].bytes_total, Some(1_200));
         assert_eq!(record.stages[1].items_total, Some(12));
-    }
-
-    #[test]
-    fn records_without_totals_still_load() {
-        let old = r#"{"name":"s","state":"completed","started":1,"ended":2,
-                      "last_updated":2,"bytes":3,"items":4}"#;
-        let stage: StageProgress = serde_json::from_str(old).expect("old record");
-        assert_eq!((stage.bytes_total, stage.items_total), (None, None));
     }
 
     #[test]
