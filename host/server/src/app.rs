@@ -26,7 +26,7 @@ use crate::plugin_views::{self};
 use crate::plugins::component_bytes;
 use crate::s3_store::IamRoleKeys;
 use crate::settings::Settings;
-use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
+use crate::stores::{StoreMedium, StoreRecord, StoreRegistry, StoreRegistryError};
 use crate::tasks::{Sealer, TaskStore};
 
 mod dr_ops;
@@ -138,57 +138,58 @@ impl Host {
 
     fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
         let limits = self.config.store_limits.to_plugin_limits();
-        if let Some(s3) = &record.s3 {
-            let grants = Grants {
-                http_connect: vec![s3.authority()],
-                http_addresses: Some(self.endpoint_policy.clone()),
-                ..Grants::default()
-            };
-            let store = match s3.static_keys() {
-                Some((access_key, secret_key)) => AdapterStore::new(
-                    self.s3_adapter.clone(),
-                    PluginContext {
-                        config_json: s3.adapter_config(access_key, secret_key, None),
-                        grants,
-                        limits,
-                        secrets: vec![secret_key.to_string()],
-                    },
-                ),
-                // The configuration, keys included, is made for each call.
-                None => AdapterStore::new(
-                    self.s3_adapter.clone(),
-                    PluginContext {
-                        config_json: String::new(),
-                        grants,
-                        limits,
-                        secrets: Vec::new(),
-                    },
-                )
-                .with_call_credentials(Arc::new(IamRoleKeys::new(
-                    s3.clone(),
-                    self.aws_credentials.clone(),
-                ))),
-            };
-            return store.with_append_only(record.append_only);
-        }
-        AdapterStore::new(
-            self.fs_adapter.clone(),
-            PluginContext {
-                config_json: json!({"root": STORE_GUEST_DIR, "appendOnly": record.append_only})
-                    .to_string(),
-                grants: Grants {
-                    dirs: vec![DirGrant {
-                        host: record.root.clone(),
-                        guest: STORE_GUEST_DIR.into(),
-                        writable: true,
-                    }],
+        let store = match &record.medium {
+            StoreMedium::S3 { connection: s3, .. } => {
+                let grants = Grants {
+                    http_connect: vec![s3.authority()],
+                    http_addresses: Some(self.endpoint_policy.clone()),
                     ..Grants::default()
+                };
+                match s3.static_keys() {
+                    Some((access_key, secret_key)) => AdapterStore::new(
+                        self.s3_adapter.clone(),
+                        PluginContext {
+                            config_json: s3.adapter_config(access_key, secret_key, None),
+                            grants,
+                            limits,
+                            secrets: vec![secret_key.to_string()],
+                        },
+                    ),
+                    // The configuration, keys included, is made for each call.
+                    None => AdapterStore::new(
+                        self.s3_adapter.clone(),
+                        PluginContext {
+                            config_json: String::new(),
+                            grants,
+                            limits,
+                            secrets: Vec::new(),
+                        },
+                    )
+                    .with_call_credentials(Arc::new(IamRoleKeys::new(
+                        s3.clone(),
+                        self.aws_credentials.clone(),
+                    ))),
+                }
+            }
+            StoreMedium::Hosted { root } => AdapterStore::new(
+                self.fs_adapter.clone(),
+                PluginContext {
+                    config_json: json!({"root": STORE_GUEST_DIR, "appendOnly": record.append_only})
+                        .to_string(),
+                    grants: Grants {
+                        dirs: vec![DirGrant {
+                            host: root.clone(),
+                            guest: STORE_GUEST_DIR.into(),
+                            writable: true,
+                        }],
+                        ..Grants::default()
+                    },
+                    limits,
+                    secrets: Vec::new(),
                 },
-                limits,
-                secrets: Vec::new(),
-            },
-        )
-        .with_append_only(record.append_only)
+            ),
+        };
+        store.with_append_only(record.append_only)
     }
 
     async fn repository(&self, store: &str) -> Result<Repository, OpError> {

@@ -2,15 +2,16 @@
 //! which is the default, and where each keeps its objects.
 
 pub mod placement;
+mod record;
 mod view;
 
+pub use record::{StoreMedium, StoreRecord};
 pub use view::REFERENCE_FIELDS;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::now_ms;
@@ -117,33 +118,15 @@ impl fmt::Display for Occupant {
     }
 }
 
-/// One registered store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoreRecord {
-    pub name: String,
-    pub default: bool,
-    /// `HOSTED` (a directory, through the `store-fs` adapter) or `S3`
-    /// (a bucket, through the `store-s3` adapter).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Directory holding the objects of a `HOSTED` store; empty for `S3`.
-    pub root: PathBuf,
-    /// `storageConfig` as the client sent it, echoed back in store views.
-    pub storage_config: Value,
-    /// Bucket, endpoint and credentials of an `S3` store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<S3Connection>,
-    /// `settings.provider` of an `S3` store with its secret redacted.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub provider: Value,
-    /// Random id shown as `identity`.
-    pub identity: String,
-    pub created: i64,
-    /// `settings.appendOnly`: the medium refuses deletes and overwrites
-    /// (object lock, append-only credentials), so drhost never deletes from
-    /// it; deleted backups are tombstoned and their space is never freed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub append_only: bool,
+/// Where a store being registered asks to keep its objects, before the
+/// registry has checked and created it.
+enum Requested {
+    /// `rootDir` as written, for messages, and the path it names.
+    Directory {
+        written: String,
+        path: PathBuf,
+    },
+    Bucket(S3Connection),
 }
 
 /// All stores, persisted on every change.
@@ -223,11 +206,13 @@ impl StoreRegistry {
                 ));
             }
         };
-        let (requested, s3) = match kind.as_str() {
-            "HOSTED" => (Some(self.root_for(name, settings, &storage_config)?), None),
-            "S3" => (
-                None,
-                Some(S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?),
+        let requested = match kind.as_str() {
+            "HOSTED" => {
+                let (written, path) = self.root_for(name, settings, &storage_config)?;
+                Requested::Directory { written, path }
+            }
+            "S3" => Requested::Bucket(
+                S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?,
             ),
             _ => {
                 return Err(StoreRegistryError::Invalid(format!(
@@ -246,9 +231,9 @@ impl StoreRegistry {
                 }
             });
         }
-        if let Some(s3) = &s3
+        if let Requested::Bucket(s3) = &requested
             && let Some((other, theirs)) = stores.iter().find_map(|s| {
-                s.s3.as_ref()
+                s.s3()
                     .filter(|theirs| theirs.overlaps(s3))
                     .map(|theirs| (&s.name, theirs))
             })
@@ -260,13 +245,14 @@ impl StoreRegistry {
                 s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
             )));
         }
-        let root = match &requested {
-            Some((written, path)) => self.create_root(written, path, &stores)?,
-            None => PathBuf::new(),
-        };
-        let provider = match &s3 {
-            Some(_) => S3Connection::redacted_provider(settings),
-            None => Value::Null,
+        let medium = match requested {
+            Requested::Directory { written, path } => StoreMedium::Hosted {
+                root: self.create_root(&written, &path, &stores)?,
+            },
+            Requested::Bucket(connection) => StoreMedium::S3 {
+                connection,
+                provider: S3Connection::redacted_provider(settings),
+            },
         };
         let make_default = is_default || stores.is_empty();
         if make_default {
@@ -275,11 +261,8 @@ impl StoreRegistry {
         let record = StoreRecord {
             name: name.to_string(),
             default: make_default,
-            kind,
-            root,
+            medium,
             storage_config,
-            s3,
-            provider,
             identity: random_identity(),
             created: now_ms(),
             append_only,
@@ -493,10 +476,11 @@ impl StoreRegistry {
 fn hosted_roots(stores: &[StoreRecord]) -> impl Iterator<Item = (&str, PathBuf)> {
     stores
         .iter()
-        .filter(|s| s.s3.is_none() && !s.root.as_os_str().is_empty())
-        .map(|s| {
-            let root = placement::resolve(&s.root).unwrap_or_else(|_| s.root.clone());
-            (s.name.as_str(), root)
+        .filter_map(|s| Some((s.name.as_str(), s.hosted_root()?)))
+        .filter(|(_, root)| !root.as_os_str().is_empty())
+        .map(|(name, root)| {
+            let resolved = placement::resolve(root).unwrap_or_else(|_| root.to_path_buf());
+            (name, resolved)
         })
 }
 
@@ -626,7 +610,10 @@ mod tests {
         // checks (not the store-root containment) refuse what follows.
         let reg = StoreRegistry::open(&state, vec![stores.clone(), base.clone()]).expect("open");
         let default = stores.join("default");
-        assert_eq!(reg.get("default").expect("default").root, default);
+        assert_eq!(
+            reg.get("default").expect("default").hosted_root(),
+            Some(default.as_path())
+        );
 
         let inside = overlap(&reg, "inner", &default.join("packs"));
         assert!(
@@ -666,7 +653,10 @@ mod tests {
         let sibling = reg
             .register("default2", &json!({"rootDir": "default2"}), false)
             .expect("sibling");
-        assert_eq!(sibling.root, stores.join("default2"));
+        assert_eq!(
+            sibling.hosted_root(),
+            Some(stores.join("default2").as_path())
+        );
         reg.register(
             "team-a",
             &json!({"rootDir": base.join("team/a").display().to_string()}),
@@ -705,7 +695,10 @@ mod tests {
         let record = reg
             .register("alias", &json!({"rootDir": "alias"}), false)
             .expect("alias");
-        assert_eq!(record.root, base.join("stores/real"));
+        assert_eq!(
+            record.hosted_root(),
+            Some(base.join("stores/real").as_path())
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl DrOps for Host {
             .register(store, &settings, is_default)
             .map_err(registry_error)?;
         // Before the adapter's probe sends anything there.
-        if let Some(s3) = &record.s3
+        if let Some(s3) = record.s3()
             && let Err(refusal) = self.endpoint_policy.check(&s3.authority()).await
             && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
         {
@@ -315,9 +315,9 @@ impl DrOps for Host {
         let stores = self.stores.list();
         let fs_dirs = stores
             .iter()
-            .filter(|store| store.s3.is_none())
-            .map(|store| DirView {
-                host: &store.root,
+            .filter_map(|store| store.hosted_root())
+            .map(|root| DirView {
+                host: root,
                 guest: STORE_GUEST_DIR,
                 writable: true,
                 during: "store access",
@@ -325,7 +325,7 @@ impl DrOps for Host {
             .collect();
         let s3_authorities = stores
             .iter()
-            .filter_map(|store| store.s3.as_ref().map(|s3| s3.authority()))
+            .filter_map(|store| store.s3().map(|s3| s3.authority()))
             .collect();
         plugins.push(plugin_views::adapter(&AdapterView {
             adapter: &self.fs_adapter,

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::StoreRecord;
+use super::{StoreMedium, StoreRecord};
 
 /// The reference's store fields, each in every view.
 pub const REFERENCE_FIELDS: &[&str] = &[
@@ -25,20 +25,20 @@ pub const REFERENCE_FIELDS: &[&str] = &[
 
 impl StoreRecord {
     pub fn view(&self) -> Value {
-        let s3 = self.s3.as_ref();
+        let s3 = self.s3();
         json!({
             "name": self.name,
             "default": self.default,
-            "type": self.kind,
+            "type": self.kind(),
             // The volume description of a HOSTED store; a bucket has none.
             "storageConfig": if s3.is_some() { Value::Null } else { crate::masking::masked(&self.storage_config) },
             "identity": self.identity,
             // The reference's per-store key; drhost derives every key from
             // the backup's passcode, and keeps none with the store.
             "identityKey": Value::Null,
-            "rootDir": match s3 {
-                Some(s3) => s3.prefix.clone(),
-                None => self.root.display().to_string(),
+            "rootDir": match &self.medium {
+                StoreMedium::S3 { connection, .. } => connection.prefix.clone(),
+                StoreMedium::Hosted { root } => root.display().to_string(),
             },
             // A Kubernetes volume setting, with no counterpart here.
             "autoShutdown": Value::Null,
@@ -53,7 +53,7 @@ impl StoreRecord {
             // drhost's additions.
             // Masked again: a registry written by an older host may hold
             // secrets it did not mask.
-            "provider": crate::masking::masked(&self.provider),
+            "provider": crate::masking::masked(self.provider()),
             "endpoint": s3.map(|s3| s3.endpoint.clone()),
             "appendOnly": self.append_only,
             "created": self.created,
@@ -70,15 +70,16 @@ mod tests {
         StoreRecord {
             name: "s".into(),
             default: true,
-            kind: if s3.is_some() { "S3" } else { "HOSTED" }.into(),
-            root: if s3.is_some() {
-                "".into()
-            } else {
-                "/srv/backups/s".into()
+            medium: match s3 {
+                Some(connection) => StoreMedium::S3 {
+                    connection,
+                    provider: Value::Null,
+                },
+                None => StoreMedium::Hosted {
+                    root: "/srv/backups/s".into(),
+                },
             },
             storage_config: json!({"provisioningType": "DYNAMIC", "size": "64Gi"}),
-            s3,
-            provider: Value::Null,
             identity: "uhhbr2phophg8t0724pa".into(),
             created: 1,
             append_only: false,
