@@ -1,32 +1,23 @@
 //! The running host: configuration, plugins, stores and jobs, and the
 //! implementation of every admin API operation ([`DrOps`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use drhost_api::{CreateBackup, JobRef, OpError};
-use drhost_repo::{BackupInfo, RepoError, Repository, RepositoryOptions};
-use drhost_runtime::{
-    AdapterStore, DirGrant, EndpointPolicy, EndpointRefusal, Grants, PluginContext, Runtime,
-    RuntimeConfig, StoreAdapter,
-};
+use drhost_repo::{BackupInfo, RepoError, Repository};
+use drhost_runtime::{EndpointRefusal, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 use tokio::sync::OwnedMutexGuard;
 use tracing::Instrument;
 
-use crate::anchors::FileAnchor;
-use crate::aws_credentials::CredentialCache;
 use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation};
 use crate::journal::JobJournal;
 use crate::orchestrator::{self, BackupJob};
 use crate::pipeline::ConfiguredStage;
-use crate::plugin_views::{self};
-use crate::plugins::component_bytes;
-use crate::s3_store::IamRoleKeys;
 use crate::settings::Settings;
-use crate::stores::{StoreMedium, StoreRecord, StoreRegistry, StoreRegistryError};
+use crate::stores::{StoreAdapters, StoreRecord, StoreRegistry, StoreRegistryError, Stores};
 use crate::tasks::{Sealer, TaskStore};
 
 mod dr_ops;
@@ -35,9 +26,6 @@ mod resume;
 mod tasks_api;
 mod validate_job;
 
-/// Guest path at which a store adapter sees its store directory.
-const STORE_GUEST_DIR: &str = "/store";
-
 /// The host's state; cheap to share.
 pub struct Host {
     /// This host, for work that outlives a request (a store registration
@@ -45,15 +33,8 @@ pub struct Host {
     me: std::sync::Weak<Host>,
     config: HostConfig,
     stages: Vec<ConfiguredStage>,
-    /// Adapter of `HOSTED` stores (directories).
-    fs_adapter: Arc<StoreAdapter>,
-    /// Adapter of `S3` stores (buckets, over `wasi:http`).
-    s3_adapter: Arc<StoreAdapter>,
-    /// Where S3 store endpoints may lead (`store_endpoints`).
-    endpoint_policy: Arc<EndpointPolicy>,
-    /// `sha256:<hex>` of the two adapters' components, in that order.
-    adapter_digests: [String; 2],
-    stores: StoreRegistry,
+    /// The registry, the adapters serving it and the opened repositories.
+    stores: Stores,
     jobs: JobStore,
     settings: Settings,
     /// Backup schedules and the retention cleaner.
@@ -64,11 +45,6 @@ pub struct Host {
     dr_lock: Arc<tokio::sync::Mutex<()>>,
     /// The job holding `dr_lock`, for the busy error.
     running_job: Arc<Mutex<Option<String>>>,
-    /// Opened repositories by store name (opening reads the store's config).
-    repos: tokio::sync::Mutex<HashMap<String, Repository>>,
-    /// The host's AWS credentials, for IAM-ROLE S3 stores (looked up on
-    /// first use, kept in memory only).
-    aws_credentials: Arc<CredentialCache>,
 }
 
 impl Host {
@@ -85,16 +61,14 @@ impl Host {
         for stage in &config.stages {
             stages.push(ConfiguredStage::load(&runtime, stage).await?);
         }
-        let fs_bytes = component_bytes("store-fs")?;
-        let s3_bytes = component_bytes("store-s3")?;
-        let fs_adapter = runtime.load_adapter("store-fs", &fs_bytes).await?;
-        let s3_adapter = runtime.load_adapter("store-s3", &s3_bytes).await?;
-        let adapter_digests = [
-            plugin_views::digest(&fs_bytes),
-            plugin_views::digest(&s3_bytes),
-        ];
-        let endpoint_policy = Arc::new(config.store_endpoint_policy()?);
-        let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        let adapters = StoreAdapters::load(
+            &runtime,
+            Arc::new(config.store_endpoint_policy()?),
+            config.store_limits.to_plugin_limits(),
+        )
+        .await?;
+        let registry = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        let stores = Stores::new(registry, adapters, config.state_dir.clone());
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
         let tasks = TaskStore::open(&config.state_dir)?;
@@ -102,10 +76,6 @@ impl Host {
         let host = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             stages,
-            fs_adapter,
-            s3_adapter,
-            endpoint_policy,
-            adapter_digests,
             stores,
             jobs,
             settings,
@@ -113,8 +83,6 @@ impl Host {
             sealer,
             dr_lock: Arc::new(tokio::sync::Mutex::new(())),
             running_job: Arc::new(Mutex::new(None)),
-            repos: tokio::sync::Mutex::new(HashMap::new()),
-            aws_credentials: Arc::new(CredentialCache::from_environment()),
             config,
         });
         host.settle_interrupted(&interrupted).await;
@@ -136,81 +104,12 @@ impl Host {
         self.stores.get(name).map_err(registry_error)
     }
 
-    fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
-        let limits = self.config.store_limits.to_plugin_limits();
-        let store = match &record.medium {
-            StoreMedium::S3 { connection: s3, .. } => {
-                let grants = Grants {
-                    http_connect: vec![s3.authority()],
-                    http_addresses: Some(self.endpoint_policy.clone()),
-                    ..Grants::default()
-                };
-                match s3.static_keys() {
-                    Some((access_key, secret_key)) => AdapterStore::new(
-                        self.s3_adapter.clone(),
-                        PluginContext {
-                            config_json: s3.adapter_config(access_key, secret_key, None),
-                            grants,
-                            limits,
-                            secrets: vec![secret_key.to_string()],
-                        },
-                    ),
-                    // The configuration, keys included, is made for each call.
-                    None => AdapterStore::new(
-                        self.s3_adapter.clone(),
-                        PluginContext {
-                            config_json: String::new(),
-                            grants,
-                            limits,
-                            secrets: Vec::new(),
-                        },
-                    )
-                    .with_call_credentials(Arc::new(IamRoleKeys::new(
-                        s3.clone(),
-                        self.aws_credentials.clone(),
-                    ))),
-                }
-            }
-            StoreMedium::Hosted { root } => AdapterStore::new(
-                self.fs_adapter.clone(),
-                PluginContext {
-                    config_json: json!({"root": STORE_GUEST_DIR, "appendOnly": record.append_only})
-                        .to_string(),
-                    grants: Grants {
-                        dirs: vec![DirGrant {
-                            host: root.clone(),
-                            guest: STORE_GUEST_DIR.into(),
-                            writable: true,
-                        }],
-                        ..Grants::default()
-                    },
-                    limits,
-                    secrets: Vec::new(),
-                },
-            ),
-        };
-        store.with_append_only(record.append_only)
-    }
-
     async fn repository(&self, store: &str) -> Result<Repository, OpError> {
         let record = self.store(store)?;
-        let mut repos = self.repos.lock().await;
-        if let Some(repo) = repos.get(store) {
-            return Ok(repo.clone());
-        }
-        let options = RepositoryOptions {
-            index_cache: Some(self.config.index_cache_dir(store)),
-            anchor: Some(Arc::new(FileAnchor::new(
-                &self.config.state_dir,
-                &record.identity,
-            ))),
-            ..RepositoryOptions::default()
-        };
-        let repo = Repository::open_with(Arc::new(self.adapter_store(&record)), options)
+        self.stores
+            .repository(&record, self.config.index_cache_dir(store))
             .await
-            .map_err(repo_error)?;
-        repos.insert(store.to_string(), repo.clone());
-        Ok(repo)
+            .map_err(repo_error)
     }
 
     /// Takes the DR lock or explains who holds it.
