@@ -6,7 +6,7 @@
 //! transition can grow a record past [`MAX_MESSAGES`].
 
 use super::codes;
-use super::record::{JobRecord, JobStatus, Message, StageProgress, StageState};
+use super::record::{JobRecord, JobStatus, JobStep, Message, StageProgress, StageState};
 
 /// Most messages kept per job (plugins are rate-limited too).
 pub const MAX_MESSAGES: usize = 2000;
@@ -41,28 +41,30 @@ pub fn set_backup_name(job: &mut JobRecord, name: &str) {
     job.backup_name = name.to_string();
 }
 
-/// Changes the stage at `index` (no-op past the last stage) and stamps it.
+/// Changes the stage of `step` (no-op for a step the job does not have) and
+/// stamps it.
 fn update_stage(
     job: &mut JobRecord,
-    index: usize,
+    step: JobStep,
     now: i64,
     change: impl FnOnce(&mut StageProgress),
 ) {
-    if let Some(stage) = job.stages.get_mut(index) {
+    let position = step.position(job.stages.len());
+    if let Some(stage) = position.and_then(|p| job.stages.get_mut(p)) {
         change(stage);
         stage.last_updated = now;
     }
 }
 
-pub fn stage_started(job: &mut JobRecord, index: usize, now: i64) {
-    update_stage(job, index, now, |s| {
+pub fn stage_started(job: &mut JobRecord, step: JobStep, now: i64) {
+    update_stage(job, step, now, |s| {
         s.state = StageState::Running;
         s.started = now;
     });
 }
 
-pub fn stage_progress(job: &mut JobRecord, index: usize, bytes: u64, items: u64, now: i64) {
-    update_stage(job, index, now, |s| {
+pub fn stage_progress(job: &mut JobRecord, step: JobStep, bytes: u64, items: u64, now: i64) {
+    update_stage(job, step, now, |s| {
         s.bytes = bytes;
         s.items = items;
     });
@@ -78,8 +80,8 @@ pub fn stage_totals(job: &mut JobRecord, name: &str, bytes: u64, items: u64) {
     }
 }
 
-pub fn stage_finished(job: &mut JobRecord, index: usize, state: StageState, now: i64) {
-    update_stage(job, index, now, |s| {
+pub fn stage_finished(job: &mut JobRecord, step: JobStep, state: StageState, now: i64) {
+    update_stage(job, step, now, |s| {
         if s.started == 0 {
             s.started = now;
         }
@@ -177,6 +179,7 @@ pub fn resume_interrupted(job: &mut JobRecord, message: &str, now: i64) {
 mod tests {
     use super::*;
     use crate::jobs::record::{NewJob, Operation};
+    use JobStep::{Stage, Validation};
 
     fn job() -> JobRecord {
         JobRecord::submitted(
@@ -244,7 +247,7 @@ mod tests {
     #[test]
     fn finishing_fails_running_stages_and_skips_pending_ones() {
         let mut job = job();
-        stage_started(&mut job, 0, 5);
+        stage_started(&mut job, Validation, 5);
         finish(&mut job, JobStatus::TimedOut, Some("too slow".into()), 9);
         assert_eq!(
             stage_states(&job),
@@ -270,9 +273,9 @@ mod tests {
         stage_totals(&mut job, "No such stage", 5, 5);
         assert_eq!(job.stages[0].bytes_total, None);
         assert_eq!(job.stages[1].bytes_total, Some(1_000));
-        stage_started(&mut job, 1, 2);
-        stage_progress(&mut job, 1, 1_200, 12, 3);
-        stage_finished(&mut job, 1, StageState::Completed, 4);
+        stage_started(&mut job, Stage(0), 2);
+        stage_progress(&mut job, Stage(0), 1_200, 12, 3);
+        stage_finished(&mut job, Stage(0), StageState::Completed, 4);
         assert_eq!(job.stages[1].bytes_total, Some(1_200));
         assert_eq!(job.stages[1].items_total, Some(12));
         assert_eq!(job.stages[1].last_updated, 4);
@@ -281,8 +284,8 @@ mod tests {
     #[test]
     fn a_stage_past_the_last_is_ignored() {
         let mut job = job();
-        stage_started(&mut job, 5, 2);
-        stage_finished(&mut job, 5, StageState::Failed, 3);
+        stage_started(&mut job, Stage(5), 2);
+        stage_finished(&mut job, Stage(5), StageState::Failed, 3);
         assert_eq!(
             stage_states(&job),
             [StageState::Pending, StageState::Pending]
@@ -292,7 +295,7 @@ mod tests {
     #[test]
     fn a_stage_finished_without_starting_gets_a_start_time() {
         let mut job = job();
-        stage_finished(&mut job, 0, StageState::Skipped, 7);
+        stage_finished(&mut job, Validation, StageState::Skipped, 7);
         assert_eq!((job.stages[0].started, job.stages[0].ended), (7, 7));
     }
 
@@ -300,7 +303,7 @@ mod tests {
     fn an_interrupted_job_fails_with_the_reason() {
         let mut job = job();
         executing(&mut job);
-        stage_started(&mut job, 1, 2);
+        stage_started(&mut job, Stage(0), 2);
         fail_interrupted(&mut job, 8);
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(
@@ -322,8 +325,8 @@ mod tests {
     fn a_resumed_job_starts_over_and_keeps_its_messages() {
         let mut job = job();
         push_message(&mut job, codes::BACKUP_STARTED, "Started", 2);
-        stage_started(&mut job, 1, 2);
-        stage_progress(&mut job, 1, 500, 5, 3);
+        stage_started(&mut job, Stage(0), 2);
+        stage_progress(&mut job, Stage(0), 500, 5, 3);
         warn(&mut job, 7, "careful", 3);
         resume_interrupted(&mut job, "resuming", 4);
         assert_eq!(job.status, JobStatus::Submitted);
@@ -340,7 +343,7 @@ mod tests {
     #[test]
     fn a_committed_interrupted_job_ends_as_it_did() {
         let mut whole = job();
-        stage_started(&mut whole, 1, 2);
+        stage_started(&mut whole, Stage(0), 2);
         complete_interrupted(&mut whole, codes::BACKUP_COMPLETED, "committed", None, 5);
         assert_eq!(whole.status, JobStatus::Completed);
         assert_eq!(stage_states(&whole), [StageState::Completed; 2]);

@@ -14,5 +14,7 @@ pub mod lifecycle;
 pub mod record;
 mod store;
 
-pub use record::{JobRecord, JobStatus, Message, NewJob, Operation, StageProgress, StageState};
+pub use record::{
+    JobRecord, JobStatus, JobStep, Message, NewJob, Operation, StageProgress, StageState,
+};
 pub use store::{JobHandle, JobStore, JobStoreError};

@@ -93,6 +93,34 @@ impl StageProgress {
     }
 }
 
+/// A step of a job, as the code running it names it. A DR job's stages are
+/// laid out as validation, then one stage per pipeline stage, then cleanup;
+/// any other job has a single stage. Where a step sits in the record is
+/// worked out here, once, instead of by each caller shifting indices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStep {
+    /// The only stage of a job that is not a backup or restore.
+    Single,
+    /// The first stage of a backup or restore.
+    Validation,
+    /// The pipeline stage at this position (0 is the first plugin).
+    Stage(usize),
+    /// The last stage of a backup or restore.
+    Cleanup,
+}
+
+impl JobStep {
+    /// Where this step's progress is kept among `stage_count` stages.
+    pub fn position(self, stage_count: usize) -> Option<usize> {
+        let position = match self {
+            JobStep::Single | JobStep::Validation => 0,
+            JobStep::Stage(i) => i.checked_add(1)?,
+            JobStep::Cleanup => stage_count.checked_sub(1)?,
+        };
+        (position < stage_count).then_some(position)
+    }
+}
+
 /// A job as persisted.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
@@ -158,6 +186,17 @@ impl JobRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_sit_between_validation_and_cleanup() {
+        assert_eq!(JobStep::Validation.position(4), Some(0));
+        assert_eq!(JobStep::Stage(0).position(4), Some(1));
+        assert_eq!(JobStep::Stage(1).position(4), Some(2));
+        assert_eq!(JobStep::Cleanup.position(4), Some(3));
+        assert_eq!(JobStep::Single.position(1), Some(0));
+        assert_eq!(JobStep::Stage(3).position(4), None);
+        assert_eq!(JobStep::Cleanup.position(0), None);
+    }
 
     #[test]
     fn records_without_totals_still_load() {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::lifecycle;
-use super::record::{JobRecord, JobStatus, NewJob, StageState};
+use super::record::{JobRecord, JobStatus, JobStep, NewJob, StageState};
 use crate::clock::now_ms;
 use crate::fsutil::write_atomic;
 
@@ -261,15 +261,15 @@ impl JobHandle {
         self.apply(|j, now| lifecycle::warn(j, code, text, now));
     }
 
-    pub fn stage_started(&self, index: usize) {
-        self.apply(|j, now| lifecycle::stage_started(j, index, now));
+    pub fn stage_started(&self, step: JobStep) {
+        self.apply(|j, now| lifecycle::stage_started(j, step, now));
     }
 
     /// Progress is kept in memory only; it is persisted with the next transition.
-    pub fn stage_progress(&self, index: usize, bytes: u64, items: u64) {
+    pub fn stage_progress(&self, step: JobStep, bytes: u64, items: u64) {
         self.store
             .update(&self.jobid, Durability::InMemory, |j, now| {
-                lifecycle::stage_progress(j, index, bytes, items, now)
+                lifecycle::stage_progress(j, step, bytes, items, now)
             });
     }
 
@@ -279,8 +279,8 @@ impl JobHandle {
         self.apply(|j, _| lifecycle::stage_totals(j, name, bytes, items));
     }
 
-    pub fn stage_finished(&self, index: usize, state: StageState) {
-        self.apply(|j, now| lifecycle::stage_finished(j, index, state, now));
+    pub fn stage_finished(&self, step: JobStep, state: StageState) {
+        self.apply(|j, now| lifecycle::stage_finished(j, step, state, now));
     }
 
     pub fn set_backup_name(&self, name: &str) {
@@ -336,9 +336,9 @@ mod tests {
         assert_eq!(record.stages[0].bytes_total, None);
         assert_eq!(record.stages[1].bytes_total, Some(1_000));
         assert_eq!(record.stages[1].items_total, Some(10));
-        job.stage_started(1);
-        job.stage_progress(1, 1_200, 12);
-        job.stage_finished(1, StageState::Completed);
+        job.stage_started(JobStep::Stage(0));
+        job.stage_progress(JobStep::Stage(0), 1_200, 12);
+        job.stage_finished(JobStep::Stage(0), StageState::Completed);
         let record = job.record().expect("job");
         assert_eq!(record.stages[1].bytes_total, Some(1_200));
         assert_eq!(record.stages[1].items_total, Some(12));
@@ -353,7 +353,7 @@ mod tests {
         done.complete();
         let running = store.create(new_job());
         running.executing();
-        running.stage_started(1);
+        running.stage_started(JobStep::Stage(0));
         drop(store);
 
         let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
@@ -383,8 +383,8 @@ mod tests {
         let running = store.create(new_job());
         running.executing();
         running.message(codes::BACKUP_STARTED, "Started backup process.");
-        running.stage_started(1);
-        running.stage_progress(1, 500, 5);
+        running.stage_started(JobStep::Stage(0));
+        running.stage_progress(JobStep::Stage(0), 500, 5);
         drop(store);
 
         let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
@@ -407,7 +407,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (store, _) = JobStore::open(dir.path()).expect("open");
         let whole = store.create(new_job());
-        whole.stage_started(1);
+        whole.stage_started(JobStep::Stage(0));
         let partial = store.create(new_job());
         store.complete_interrupted(whole.id(), codes::BACKUP_COMPLETED, "committed", None);
         store.complete_interrupted(
