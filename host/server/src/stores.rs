@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use drhost_repo::{RepoError, Repository, RepositoryOptions};
-use drhost_runtime::{AdapterStore, Grants};
+use drhost_runtime::{AdapterStore, EndpointPolicy, Grants};
 use serde_json::Value;
 
 use crate::anchors::FileAnchor;
@@ -82,8 +82,9 @@ impl Stores {
         }
     }
 
-    pub fn adapters(&self) -> &StoreAdapters {
-        &self.adapters
+    /// Where S3 store endpoints may lead (`store_endpoints`).
+    pub fn endpoint_policy(&self) -> &EndpointPolicy {
+        self.adapters.endpoint_policy()
     }
 
     /// The object store of `record`, through its adapter.
@@ -93,7 +94,7 @@ impl Stores {
 
     /// Each adapter with the grants it has over every registered store it
     /// serves: what `system/plugins` shows.
-    pub fn adapter_grants(&self) -> Vec<(AdapterKind, &LoadedAdapter, Vec<Grants>)> {
+    pub fn adapter_grants(&self) -> Vec<(&LoadedAdapter, Vec<Grants>)> {
         let stores = self.registry.list();
         AdapterKind::ALL
             .into_iter()
@@ -103,7 +104,7 @@ impl Stores {
                     .filter(|store| AdapterKind::of(&store.medium) == kind)
                     .map(|store| self.adapters.grants(store))
                     .collect();
-                (kind, self.adapters.get(kind), grants)
+                (self.adapters.get(kind), grants)
             })
             .collect()
     }

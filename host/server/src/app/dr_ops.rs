@@ -34,12 +34,7 @@ impl DrOps for Host {
             .map_err(registry_error)?;
         // Before the adapter's probe sends anything there.
         if let Some(s3) = record.s3()
-            && let Err(refusal) = self
-                .stores
-                .adapters()
-                .endpoint_policy()
-                .check(&s3.authority())
-                .await
+            && let Err(refusal) = self.stores.endpoint_policy().check(&s3.authority()).await
             && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
         {
             self.stores.withdraw(store);
@@ -317,7 +312,7 @@ impl DrOps for Host {
         let mut plugins: Vec<Value> = self.stages.iter().map(plugin_views::stage).collect();
         // Shown with the very grants each adapter runs with, over all
         // registered stores.
-        for (_, loaded, grants) in self.stores.adapter_grants() {
+        for (loaded, grants) in self.stores.adapter_grants() {
             plugins.push(plugin_views::adapter(&AdapterView {
                 adapter: &loaded.adapter,
                 digest: &loaded.digest,
