@@ -1,14 +1,12 @@
 //! The running host: configuration, plugins, stores and jobs, and the
 //! implementation of every admin API operation ([`DrOps`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use drhost_api::{CreateBackup, JobRef, OpError};
 use drhost_repo::{BackupInfo, RepoError, Repository};
 use drhost_runtime::{EndpointRefusal, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
-use tokio::sync::OwnedMutexGuard;
-use tracing::Instrument;
 
 use crate::clock::now_ms;
 use crate::config::HostConfig;
@@ -21,10 +19,13 @@ use crate::stores::{StoreAdapters, StoreRecord, StoreRegistry, StoreRegistryErro
 use crate::tasks::{Sealer, TaskStore};
 
 mod dr_ops;
+mod dr_slot;
 mod register_job;
 mod resume;
 mod tasks_api;
 mod validate_job;
+
+use dr_slot::{DrClaim, DrSlot};
 
 /// The host's state; cheap to share.
 pub struct Host {
@@ -42,9 +43,7 @@ pub struct Host {
     /// Seals the passcode in each backup's job journal (the schedules' host key).
     sealer: Sealer,
     /// Held by the one DR job that may run at a time.
-    dr_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The job holding `dr_lock`, for the busy error.
-    running_job: Arc<Mutex<Option<String>>>,
+    dr_slot: DrSlot,
 }
 
 impl Host {
@@ -81,8 +80,7 @@ impl Host {
             settings,
             tasks,
             sealer,
-            dr_lock: Arc::new(tokio::sync::Mutex::new(())),
-            running_job: Arc::new(Mutex::new(None)),
+            dr_slot: DrSlot::default(),
             config,
         });
         host.settle_interrupted(&interrupted).await;
@@ -112,82 +110,33 @@ impl Host {
             .map_err(repo_error)
     }
 
-    /// Takes the DR lock or explains who holds it.
-    fn claim_dr_lock(&self) -> Result<OwnedMutexGuard<()>, OpError> {
-        self.dr_lock.clone().try_lock_owned().map_err(|_| {
-            let running = self
-                .running_job
-                .lock()
-                .map(|j| j.clone())
-                .unwrap_or_default()
-                .unwrap_or_default();
-            OpError::Conflict(format!(
-                "Another disaster recovery job ({running}) is running. Only one backup, \
-                 restore or delete runs at a time; try again when it has finished."
-            ))
-        })
+    /// Takes the DR slot or explains who holds it.
+    fn claim_dr_lock(&self) -> Result<DrClaim, OpError> {
+        self.dr_slot.claim()
     }
 
-    /// Runs `work` as the DR job `job` in the background, holding the lock
+    /// Runs `work` as the DR job `job` in the background, holding the slot
     /// until it ends and bounding it by the `timeoutInSeconds` setting.
-    fn spawn_job<F>(
-        &self,
-        job: JobHandle,
-        guard: OwnedMutexGuard<()>,
-        work: F,
-    ) -> tokio::task::JoinHandle<()>
+    fn spawn_job<F>(&self, job: JobHandle, claim: DrClaim, work: F) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
     {
-        self.spawn_journaled_job(job, guard, None, work)
+        self.spawn_journaled_job(job, claim, None, work)
     }
 
-    /// [`spawn_job`](Self::spawn_job) for a job with a journal, which is
-    /// removed once the job has ended, however it ended (a host stop does not
-    /// end it: the journal stays for the next start to resume from).
+    /// [`spawn_job`](Self::spawn_job) for a job with a journal, removed once
+    /// the job has ended ([`DrClaim::run`]).
     fn spawn_journaled_job<F>(
         &self,
         job: JobHandle,
-        guard: OwnedMutexGuard<()>,
+        claim: DrClaim,
         journal: Option<Arc<JobJournal>>,
         work: F,
     ) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
     {
-        let timeout = self.settings.job_timeout();
-        let running = self.running_job.clone();
-        if let Ok(mut slot) = running.lock() {
-            *slot = Some(job.id().to_string());
-        }
-        let span = tracing::info_span!("job", jobid = %job.id());
-        tokio::spawn(
-            async move {
-                job.executing();
-                let outcome = tokio::time::timeout(timeout, work).await;
-                // The lock goes before the job reads finished, so a client that
-                // sees it finished can start the next job at once.
-                if let Ok(mut slot) = running.lock() {
-                    *slot = None;
-                }
-                drop(guard);
-                match outcome {
-                    Ok(Ok(())) => job.complete(),
-                    Ok(Err(failure)) => job.fail(&failure.0),
-                    Err(_) => job.time_out(&format!(
-                        "The job exceeded the DR setting timeoutInSeconds ({} s) and was cancelled.",
-                        timeout.as_secs()
-                    )),
-                }
-                // After the job reads finished: a stop in between leaves a
-                // stale journal, which the next start removes, rather than a
-                // finished job that reads interrupted.
-                if let Some(journal) = journal {
-                    journal.remove();
-                }
-            }
-            .instrument(span),
-        )
+        claim.run(job, self.settings.job_timeout(), journal, work)
     }
 
     fn backup_view(info: &BackupInfo, store: &str) -> Value {
@@ -366,7 +315,7 @@ impl Host {
 
     /// Runs a new or resumed backup job; a backup that fails leaves nothing
     /// behind (its packs are collected, its journal removed).
-    fn spawn_backup(&self, job: JobHandle, guard: OwnedMutexGuard<()>, work: BackupJob) {
+    fn spawn_backup(&self, job: JobHandle, guard: DrClaim, work: BackupJob) {
         let handle = job.clone();
         let repo = work.repo.clone();
         let journal = work.journal.clone();
