@@ -1,42 +1,30 @@
 //! The running host: configuration, plugins, stores and jobs, and the
 //! implementation of every admin API operation ([`DrOps`]).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use drhost_api::{CreateBackup, JobRef, OpError};
-use drhost_repo::{BackupInfo, RepoError, Repository, RepositoryOptions};
-use drhost_runtime::{
-    AdapterStore, DirGrant, EndpointPolicy, EndpointRefusal, Grants, PluginContext, Runtime,
-    RuntimeConfig, StoreAdapter,
-};
-use serde_json::json;
-use tokio::sync::OwnedMutexGuard;
-use tracing::Instrument;
+use drhost_repo::{BackupInfo, RepoError, Repository};
+use drhost_runtime::{EndpointRefusal, Runtime, RuntimeConfig};
 
-use crate::anchors::FileAnchor;
-use crate::aws_credentials::CredentialCache;
 use crate::clock::now_ms;
 use crate::config::HostConfig;
 use crate::jobs::{JobHandle, JobStore, NewJob, Operation};
 use crate::journal::JobJournal;
 use crate::orchestrator::{self, BackupJob};
 use crate::pipeline::ConfiguredStage;
-use crate::plugin_views::{self};
-use crate::plugins::component_bytes;
-use crate::s3_store::IamRoleKeys;
 use crate::settings::Settings;
-use crate::stores::{StoreRecord, StoreRegistry, StoreRegistryError};
+use crate::stores::{StoreAdapters, StoreRecord, StoreRegistry, StoreRegistryError, Stores};
 use crate::tasks::{Sealer, TaskStore};
 
 mod dr_ops;
+mod dr_slot;
 mod register_job;
 mod resume;
 mod tasks_api;
 mod validate_job;
 
-/// Guest path at which a store adapter sees its store directory.
-const STORE_GUEST_DIR: &str = "/store";
+use dr_slot::{DrClaim, DrSlot};
 
 /// The host's state; cheap to share.
 pub struct Host {
@@ -45,15 +33,8 @@ pub struct Host {
     me: std::sync::Weak<Host>,
     config: HostConfig,
     stages: Vec<ConfiguredStage>,
-    /// Adapter of `HOSTED` stores (directories).
-    fs_adapter: Arc<StoreAdapter>,
-    /// Adapter of `S3` stores (buckets, over `wasi:http`).
-    s3_adapter: Arc<StoreAdapter>,
-    /// Where S3 store endpoints may lead (`store_endpoints`).
-    endpoint_policy: Arc<EndpointPolicy>,
-    /// `sha256:<hex>` of the two adapters' components, in that order.
-    adapter_digests: [String; 2],
-    stores: StoreRegistry,
+    /// The registry, the adapters serving it and the opened repositories.
+    stores: Stores,
     jobs: JobStore,
     settings: Settings,
     /// Backup schedules and the retention cleaner.
@@ -61,14 +42,7 @@ pub struct Host {
     /// Seals the passcode in each backup's job journal (the schedules' host key).
     sealer: Sealer,
     /// Held by the one DR job that may run at a time.
-    dr_lock: Arc<tokio::sync::Mutex<()>>,
-    /// The job holding `dr_lock`, for the busy error.
-    running_job: Arc<Mutex<Option<String>>>,
-    /// Opened repositories by store name (opening reads the store's config).
-    repos: tokio::sync::Mutex<HashMap<String, Repository>>,
-    /// The host's AWS credentials, for IAM-ROLE S3 stores (looked up on
-    /// first use, kept in memory only).
-    aws_credentials: Arc<CredentialCache>,
+    dr_slot: DrSlot,
 }
 
 impl Host {
@@ -85,16 +59,14 @@ impl Host {
         for stage in &config.stages {
             stages.push(ConfiguredStage::load(&runtime, stage).await?);
         }
-        let fs_bytes = component_bytes("store-fs")?;
-        let s3_bytes = component_bytes("store-s3")?;
-        let fs_adapter = runtime.load_adapter("store-fs", &fs_bytes).await?;
-        let s3_adapter = runtime.load_adapter("store-s3", &s3_bytes).await?;
-        let adapter_digests = [
-            plugin_views::digest(&fs_bytes),
-            plugin_views::digest(&s3_bytes),
-        ];
-        let endpoint_policy = Arc::new(config.store_endpoint_policy()?);
-        let stores = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        let adapters = StoreAdapters::load(
+            &runtime,
+            Arc::new(config.store_endpoint_policy()?),
+            config.store_limits.to_plugin_limits(),
+        )
+        .await?;
+        let registry = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        let stores = Stores::new(registry, adapters, config.state_dir.clone());
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;
         let tasks = TaskStore::open(&config.state_dir)?;
@@ -102,19 +74,12 @@ impl Host {
         let host = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             stages,
-            fs_adapter,
-            s3_adapter,
-            endpoint_policy,
-            adapter_digests,
             stores,
             jobs,
             settings,
             tasks,
             sealer,
-            dr_lock: Arc::new(tokio::sync::Mutex::new(())),
-            running_job: Arc::new(Mutex::new(None)),
-            repos: tokio::sync::Mutex::new(HashMap::new()),
-            aws_credentials: Arc::new(CredentialCache::from_environment()),
+            dr_slot: DrSlot::default(),
             config,
         });
         host.settle_interrupted(&interrupted).await;
@@ -136,158 +101,41 @@ impl Host {
         self.stores.get(name).map_err(registry_error)
     }
 
-    fn adapter_store(&self, record: &StoreRecord) -> AdapterStore {
-        let limits = self.config.store_limits.to_plugin_limits();
-        if let Some(s3) = &record.s3 {
-            let grants = Grants {
-                http_connect: vec![s3.authority()],
-                http_addresses: Some(self.endpoint_policy.clone()),
-                ..Grants::default()
-            };
-            let store = match s3.static_keys() {
-                Some((access_key, secret_key)) => AdapterStore::new(
-                    self.s3_adapter.clone(),
-                    PluginContext {
-                        config_json: s3.adapter_config(access_key, secret_key, None),
-                        grants,
-                        limits,
-                        secrets: vec![secret_key.to_string()],
-                    },
-                ),
-                // The configuration, keys included, is made for each call.
-                None => AdapterStore::new(
-                    self.s3_adapter.clone(),
-                    PluginContext {
-                        config_json: String::new(),
-                        grants,
-                        limits,
-                        secrets: Vec::new(),
-                    },
-                )
-                .with_call_credentials(Arc::new(IamRoleKeys::new(
-                    s3.clone(),
-                    self.aws_credentials.clone(),
-                ))),
-            };
-            return store.with_append_only(record.append_only);
-        }
-        AdapterStore::new(
-            self.fs_adapter.clone(),
-            PluginContext {
-                config_json: json!({"root": STORE_GUEST_DIR, "appendOnly": record.append_only})
-                    .to_string(),
-                grants: Grants {
-                    dirs: vec![DirGrant {
-                        host: record.root.clone(),
-                        guest: STORE_GUEST_DIR.into(),
-                        writable: true,
-                    }],
-                    ..Grants::default()
-                },
-                limits,
-                secrets: Vec::new(),
-            },
-        )
-        .with_append_only(record.append_only)
-    }
-
     async fn repository(&self, store: &str) -> Result<Repository, OpError> {
         let record = self.store(store)?;
-        let mut repos = self.repos.lock().await;
-        if let Some(repo) = repos.get(store) {
-            return Ok(repo.clone());
-        }
-        let options = RepositoryOptions {
-            index_cache: Some(self.config.index_cache_dir(store)),
-            anchor: Some(Arc::new(FileAnchor::new(
-                &self.config.state_dir,
-                &record.identity,
-            ))),
-            ..RepositoryOptions::default()
-        };
-        let repo = Repository::open_with(Arc::new(self.adapter_store(&record)), options)
+        self.stores
+            .repository(&record, self.config.index_cache_dir(store))
             .await
-            .map_err(repo_error)?;
-        repos.insert(store.to_string(), repo.clone());
-        Ok(repo)
+            .map_err(repo_error)
     }
 
-    /// Takes the DR lock or explains who holds it.
-    fn claim_dr_lock(&self) -> Result<OwnedMutexGuard<()>, OpError> {
-        self.dr_lock.clone().try_lock_owned().map_err(|_| {
-            let running = self
-                .running_job
-                .lock()
-                .map(|j| j.clone())
-                .unwrap_or_default()
-                .unwrap_or_default();
-            OpError::Conflict(format!(
-                "Another disaster recovery job ({running}) is running. Only one backup, \
-                 restore or delete runs at a time; try again when it has finished."
-            ))
-        })
+    /// Takes the DR slot or explains who holds it.
+    fn claim_dr_lock(&self) -> Result<DrClaim, OpError> {
+        self.dr_slot.claim()
     }
 
-    /// Runs `work` as the DR job `job` in the background, holding the lock
+    /// Runs `work` as the DR job `job` in the background, holding the slot
     /// until it ends and bounding it by the `timeoutInSeconds` setting.
-    fn spawn_job<F>(
-        &self,
-        job: JobHandle,
-        guard: OwnedMutexGuard<()>,
-        work: F,
-    ) -> tokio::task::JoinHandle<()>
+    fn spawn_job<F>(&self, job: JobHandle, claim: DrClaim, work: F) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
     {
-        self.spawn_journaled_job(job, guard, None, work)
+        self.spawn_journaled_job(job, claim, None, work)
     }
 
-    /// [`spawn_job`](Self::spawn_job) for a job with a journal, which is
-    /// removed once the job has ended, however it ended (a host stop does not
-    /// end it: the journal stays for the next start to resume from).
+    /// [`spawn_job`](Self::spawn_job) for a job with a journal, removed once
+    /// the job has ended ([`DrClaim::run`]).
     fn spawn_journaled_job<F>(
         &self,
         job: JobHandle,
-        guard: OwnedMutexGuard<()>,
+        claim: DrClaim,
         journal: Option<Arc<JobJournal>>,
         work: F,
     ) -> tokio::task::JoinHandle<()>
     where
         F: Future<Output = Result<(), orchestrator::JobFailure>> + Send + 'static,
     {
-        let timeout = self.settings.job_timeout();
-        let running = self.running_job.clone();
-        if let Ok(mut slot) = running.lock() {
-            *slot = Some(job.id().to_string());
-        }
-        let span = tracing::info_span!("job", jobid = %job.id());
-        tokio::spawn(
-            async move {
-                job.executing();
-                let outcome = tokio::time::timeout(timeout, work).await;
-                // The lock goes before the job reads finished, so a client that
-                // sees it finished can start the next job at once.
-                if let Ok(mut slot) = running.lock() {
-                    *slot = None;
-                }
-                drop(guard);
-                match outcome {
-                    Ok(Ok(())) => job.complete(),
-                    Ok(Err(failure)) => job.fail(&failure.0),
-                    Err(_) => job.time_out(&format!(
-                        "The job exceeded the DR setting timeoutInSeconds ({} s) and was cancelled.",
-                        timeout.as_secs()
-                    )),
-                }
-                // After the job reads finished: a stop in between leaves a
-                // stale journal, which the next start removes, rather than a
-                // finished job that reads interrupted.
-                if let Some(journal) = journal {
-                    journal.remove();
-                }
-            }
-            .instrument(span),
-        )
+        claim.run(job, self.settings.job_timeout(), journal, work)
     }
 
     /// The configured stage for each stage of a backup, in backup order.
@@ -429,7 +277,7 @@ impl Host {
 
     /// Runs a new or resumed backup job; a backup that fails leaves nothing
     /// behind (its packs are collected, its journal removed).
-    fn spawn_backup(&self, job: JobHandle, guard: OwnedMutexGuard<()>, work: BackupJob) {
+    fn spawn_backup(&self, job: JobHandle, guard: DrClaim, work: BackupJob) {
         let handle = job.clone();
         let repo = work.repo.clone();
         let journal = work.journal.clone();

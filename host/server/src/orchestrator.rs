@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::clock::now_ms;
-use crate::jobs::{JobHandle, StageState, codes};
+use crate::jobs::{JobHandle, JobStep, StageState, codes};
 use crate::journal::JobJournal;
 use crate::pipeline::ConfiguredStage;
 use crate::progress;
@@ -39,12 +39,12 @@ impl From<RepoError> for JobFailure {
 /// Forwards a plugin's progress and messages to its job.
 struct StageReporter {
     job: JobHandle,
-    index: usize,
+    step: JobStep,
 }
 
 impl Reporter for StageReporter {
     fn progress(&self, bytes: u64, items: u64) {
-        self.job.stage_progress(self.index, bytes, items);
+        self.job.stage_progress(self.step, bytes, items);
     }
     fn message(&self, code: u32, text: &str) {
         self.job.message(code, text);
@@ -65,16 +65,16 @@ pub fn backup_stage_names(stages: &[ConfiguredStage]) -> Vec<String> {
 /// Runs one stage step, recording its state in the job.
 pub(crate) async fn step<T>(
     job: &JobHandle,
-    index: usize,
+    job_step: JobStep,
     name: &str,
     work: impl Future<Output = Result<T, JobFailure>>,
 ) -> Result<T, JobFailure> {
-    job.stage_started(index);
+    job.stage_started(job_step);
     let result = work
         .instrument(tracing::info_span!("stage", stage = name))
         .await;
     job.stage_finished(
-        index,
+        job_step,
         if result.is_ok() {
             StageState::Completed
         } else {
@@ -108,7 +108,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     } = work;
     estimate_totals(job, &repo).await;
 
-    let mut writer = step(job, 0, VALIDATION, async {
+    let mut writer = step(job, JobStep::Validation, VALIDATION, async {
         for stage in &stages {
             let context = stage.backup_context().map_err(JobFailure)?;
             stage
@@ -142,16 +142,16 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     .await?;
 
     let mut failed: Vec<(String, JobFailure)> = Vec::new();
-    for (offset, stage) in stages.iter().enumerate() {
-        let index = offset + 1;
+    for (position, stage) in stages.iter().enumerate() {
+        let this_step = JobStep::Stage(position);
         let name = stage.config.name.clone();
-        let result = step(job, index, &name, async {
+        let result = step(job, this_step, &name, async {
             let started = now_ms();
             let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
             let reporter = Arc::new(StageReporter {
                 job: job.clone(),
-                index,
+                step: this_step,
             });
             let context = stage.backup_context().map_err(JobFailure)?;
             let unchanged = stage_writer.unchanged_files()?;
@@ -182,7 +182,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             let public = stage_writer
                 .finish(summary.metadata, started, now_ms())
                 .await?;
-            job.stage_progress(index, public.bytes, public.items);
+            job.stage_progress(this_step, public.bytes, public.items);
             job.message(
                 codes::STAGE_PERSISTED,
                 &format!(
@@ -210,7 +210,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         return Err(first);
     }
 
-    let cleanup = stages.len() + 1;
+    let cleanup = JobStep::Cleanup;
     let committed = step(job, cleanup, BACKUP_CLEANUP, async {
         let stats = writer.stats();
         let committed = writer.commit(now_ms()).await?;
@@ -317,7 +317,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
     for stage in &work.backup.info().stages {
         job.stage_totals(&stage.name, stage.bytes, stage.items);
     }
-    step(job, 0, VALIDATION, async {
+    step(job, JobStep::Validation, VALIDATION, async {
         for stage in &work.stages {
             let context = stage.restore_context().map_err(JobFailure)?;
             stage
@@ -330,17 +330,17 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
     })
     .await?;
 
-    for (offset, stage) in work.stages.iter().enumerate() {
-        let index = offset + 1;
+    for (position, stage) in work.stages.iter().enumerate() {
+        let this_step = JobStep::Stage(position);
         let name = stage.config.name.clone();
-        step(job, index, &name, async {
+        step(job, this_step, &name, async {
             let started = now_ms();
             let reader = work.backup.stage_reader(&name)?;
             let metadata = work.backup.stage_metadata(&name).unwrap_or_default();
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
             let reporter = Arc::new(StageReporter {
                 job: job.clone(),
-                index,
+                step: this_step,
             });
             let context = stage.restore_context().map_err(JobFailure)?;
             let feed = feed_entries(reader, tx);
@@ -349,7 +349,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
             // Damaged data is the root cause even though the plugin fails too.
             fed?;
             let summary = consumed.map_err(|e| JobFailure(e.to_string()))?;
-            job.stage_progress(index, summary.bytes, summary.items);
+            job.stage_progress(this_step, summary.bytes, summary.items);
             job.message(
                 codes::RESTORE_STAGE_COMPLETED,
                 &format!(
@@ -364,7 +364,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
         .await?;
     }
 
-    let cleanup = work.stages.len() + 1;
+    let cleanup = JobStep::Cleanup;
     step(job, cleanup, RESTORE_CLEANUP, async {
         job.message(codes::RESTORE_COMPLETED, "Completed restore.");
         Ok(())
@@ -434,7 +434,7 @@ pub async fn run_verify(
     name: &str,
     opened: Result<BackupReader, RepoError>,
 ) -> Result<(), JobFailure> {
-    step(job, 0, "Verify backup", async {
+    step(job, JobStep::Single, "Verify backup", async {
         let findings = repo.check_catalog(opened.as_ref().ok()).await?;
         for finding in &findings {
             job.warn(codes::CATALOG_TAMPERED, &finding.reason);
@@ -473,7 +473,7 @@ pub async fn run_verify(
 
 /// Deletes a backup and the data no other backup references.
 pub async fn run_delete(job: &JobHandle, repo: Repository, name: &str) -> Result<(), JobFailure> {
-    step(job, 0, "Delete backup", async {
+    step(job, JobStep::Single, "Delete backup", async {
         let report = repo.delete_backup(name).await?;
         job.message(
             codes::DELETE_COMPLETED,

@@ -1,805 +1,132 @@
-//! The registry of backup stores (`<state>/stores.json`): which stores exist,
-//! which is the default, and where each keeps its objects.
+//! Backup stores: which exist ([`registry`]), what each is ([`record`]), the
+//! adapters that serve them ([`adapters`]), and [`Stores`], the one owner of
+//! all three plus the repositories opened on them.
 
+pub mod adapters;
 pub mod placement;
+mod record;
+mod registry;
 mod view;
 
+pub use adapters::{AdapterKind, LoadedAdapter, STORE_GUEST_DIR, StoreAdapters};
+pub use record::{StoreMedium, StoreRecord};
+pub use registry::{
+    Occupant, RequestedRoot, StoreRegistry, StoreRegistryError, validate_store_name,
+};
 pub use view::REFERENCE_FIELDS;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use drhost_repo::{RepoError, Repository, RepositoryOptions};
+use drhost_runtime::{AdapterStore, EndpointPolicy, Grants};
+use serde_json::Value;
 
-use crate::clock::now_ms;
-use crate::fsutil::write_atomic;
-use crate::s3_store::S3Connection;
-use crate::storage_config::check_volume_config;
-use placement::{Relation, relation, strictly_inside};
+use crate::anchors::FileAnchor;
 
-/// Why a registry operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreRegistryError {
-    #[error("backup store '{0}' does not exist")]
-    NotFound(String),
-    #[error("a backup store named '{0}' is already registered")]
-    Exists(String),
-    /// Names are compared without regard to case: they become directory
-    /// names, which some filesystems compare that way.
-    #[error(
-        "backup store name '{requested}' differs only in case from the registered store \
-         '{existing}'; store names must differ in more than case"
-    )]
-    CaseClash { requested: String, existing: String },
-    /// `{"default": false}` on the only store: there must be a default.
-    #[error(
-        "backup store '{0}' is the only store, so it stays the default: register another store \
-         (or make another one the default) first"
-    )]
-    LastDefault(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// The directory lies outside every configured store root.
-    #[error("{0} is outside the directories this host allows for stores")]
-    OutsideStoreRoots(RequestedRoot),
-    /// The directory overlaps another store's, a store root or the host's
-    /// state: deletes in one could then remove the other's files.
-    #[error(
-        "{requested} {relation} {occupant} ({occupied}): a store's directory must not overlap \
-         another store's, a store root or the host's state directory, or garbage collection \
-         in one could delete the other's files"
-    )]
-    Overlaps {
-        requested: RequestedRoot,
-        relation: Relation,
-        occupant: Occupant,
-        occupied: PathBuf,
-    },
-    /// The requested directory's symlinks could not be resolved.
-    #[error("cannot resolve rootDir '{requested}': {source}")]
-    Unresolvable {
-        requested: String,
-        source: std::io::Error,
-    },
-    /// A store directory or a configured directory could not be created or
-    /// resolved.
-    #[error("cannot use the directory {path}: {source}")]
-    Directory {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot save the store registry {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
-
-/// A store directory as the request wrote it and as it resolves, for messages.
-#[derive(Debug, Clone)]
-pub struct RequestedRoot {
-    pub written: String,
-    pub resolved: PathBuf,
-}
-
-impl fmt::Display for RequestedRoot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if Path::new(&self.written) == self.resolved {
-            write!(f, "rootDir '{}'", self.written)
-        } else {
-            write!(
-                f,
-                "rootDir '{}' (which resolves to {})",
-                self.written,
-                self.resolved.display()
-            )
-        }
-    }
-}
-
-/// What a store directory must stay clear of.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Occupant {
-    Store(String),
-    StoreRoot,
-    StateDir,
-}
-
-impl fmt::Display for Occupant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Occupant::Store(name) => write!(f, "the directory of backup store '{name}'"),
-            Occupant::StoreRoot => f.write_str("the store root"),
-            Occupant::StateDir => f.write_str("the host's state directory"),
-        }
-    }
-}
-
-/// One registered store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoreRecord {
-    pub name: String,
-    pub default: bool,
-    /// `HOSTED` (a directory, through the `store-fs` adapter) or `S3`
-    /// (a bucket, through the `store-s3` adapter).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Directory holding the objects of a `HOSTED` store; empty for `S3`.
-    pub root: PathBuf,
-    /// `storageConfig` as the client sent it, echoed back in store views.
-    pub storage_config: Value,
-    /// Bucket, endpoint and credentials of an `S3` store.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s3: Option<S3Connection>,
-    /// `settings.provider` of an `S3` store with its secret redacted.
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub provider: Value,
-    /// Random id shown as `identity`.
-    pub identity: String,
-    pub created: i64,
-    /// `settings.appendOnly`: the medium refuses deletes and overwrites
-    /// (object lock, append-only credentials), so drhost never deletes from
-    /// it; deleted backups are tombstoned and their space is never freed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub append_only: bool,
-}
-
-/// All stores, persisted on every change.
-pub struct StoreRegistry {
-    path: PathBuf,
+/// The stores of this host: the registry, the adapters serving each store,
+/// and the repositories already opened (opening reads the store's config,
+/// so it is done once per store).
+pub struct Stores {
+    registry: StoreRegistry,
+    adapters: StoreAdapters,
+    repos: tokio::sync::Mutex<HashMap<String, Repository>>,
+    /// The host's state directory, where repository anchors live.
     state_dir: PathBuf,
-    roots: Vec<PathBuf>,
-    stores: Mutex<Vec<StoreRecord>>,
 }
 
-impl StoreRegistry {
-    /// Loads the registry, creating the `default` store under the first store
-    /// root when there is none at all.
-    pub fn open(state_dir: &Path, roots: Vec<PathBuf>) -> Result<Self, StoreRegistryError> {
-        let path = state_dir.join("stores.json");
-        let stores = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreRegistryError::Invalid(format!(
-                    "{} is not a store registry: {e}",
-                    path.display()
-                ))
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => return Err(StoreRegistryError::Io { path, source }),
-        };
-        warn_of_overlaps(&stores);
-        let registry = Self {
-            path,
-            state_dir: state_dir.to_path_buf(),
-            roots,
-            stores: Mutex::new(stores),
-        };
-        if registry.list().is_empty() {
-            registry.register("default", &json!({"type": "HOSTED"}), true)?;
+impl Stores {
+    pub fn new(registry: StoreRegistry, adapters: StoreAdapters, state_dir: PathBuf) -> Self {
+        Stores {
+            registry,
+            adapters,
+            repos: tokio::sync::Mutex::new(HashMap::new()),
+            state_dir,
         }
-        Ok(registry)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StoreRecord>> {
-        self.stores.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn list(&self) -> Vec<StoreRecord> {
-        self.lock().clone()
     }
 
     pub fn get(&self, name: &str) -> Result<StoreRecord, StoreRegistryError> {
-        self.lock()
-            .iter()
-            .find(|s| s.name == name)
-            .cloned()
-            .ok_or_else(|| StoreRegistryError::NotFound(name.to_string()))
+        self.registry.get(name)
     }
 
-    /// Registers a store from the `settings` JSON of `stores/register`.
+    pub fn list(&self) -> Vec<StoreRecord> {
+        self.registry.list()
+    }
+
     pub fn register(
         &self,
         name: &str,
         settings: &Value,
         is_default: bool,
     ) -> Result<StoreRecord, StoreRegistryError> {
-        validate_store_name(name)?;
-        let kind = settings
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or("HOSTED")
-            .to_ascii_uppercase();
-        let mut storage_config = settings.get("storageConfig").cloned().unwrap_or(json!({}));
-        check_volume_config("settings.storageConfig", &mut storage_config)
-            .map_err(StoreRegistryError::Invalid)?;
-        let append_only = match settings.get("appendOnly").map(parse_bool) {
-            None => false,
-            Some(Some(b)) => b,
-            Some(None) => {
-                return Err(StoreRegistryError::Invalid(
-                    "settings.appendOnly must be true or false".into(),
-                ));
-            }
-        };
-        let (requested, s3) = match kind.as_str() {
-            "HOSTED" => (Some(self.root_for(name, settings, &storage_config)?), None),
-            "S3" => (
-                None,
-                Some(S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?),
-            ),
-            _ => {
-                return Err(StoreRegistryError::Invalid(format!(
-                    "backup store type '{kind}' is not supported by this host (supported: HOSTED, S3)"
-                )));
-            }
-        };
-        let mut stores = self.lock();
-        if let Some(existing) = stores.iter().find(|s| s.name.eq_ignore_ascii_case(name)) {
-            return Err(if existing.name == name {
-                StoreRegistryError::Exists(name.to_string())
-            } else {
-                StoreRegistryError::CaseClash {
-                    requested: name.to_string(),
-                    existing: existing.name.clone(),
-                }
-            });
-        }
-        if let Some(s3) = &s3
-            && let Some((other, theirs)) = stores.iter().find_map(|s| {
-                s.s3.as_ref()
-                    .filter(|theirs| theirs.overlaps(s3))
-                    .map(|theirs| (&s.name, theirs))
-            })
-        {
-            return Err(StoreRegistryError::Invalid(format!(
-                "bucket {} (rootDir '{}') at {} overlaps backup store '{other}' (rootDir '{}'): \
-                 stores must not share objects, or garbage collection in one could delete the \
-                 other's",
-                s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
-            )));
-        }
-        let root = match &requested {
-            Some((written, path)) => self.create_root(written, path, &stores)?,
-            None => PathBuf::new(),
-        };
-        let provider = match &s3 {
-            Some(_) => S3Connection::redacted_provider(settings),
-            None => Value::Null,
-        };
-        let make_default = is_default || stores.is_empty();
-        if make_default {
-            stores.iter_mut().for_each(|s| s.default = false);
-        }
-        let record = StoreRecord {
-            name: name.to_string(),
-            default: make_default,
-            kind,
-            root,
-            storage_config,
-            s3,
-            provider,
-            identity: random_identity(),
-            created: now_ms(),
-            append_only,
-        };
-        stores.push(record.clone());
-        self.save(&stores)?;
-        Ok(record)
+        self.registry.register(name, settings, is_default)
     }
 
-    /// Applies `{"default": true|false}` (the only documented update; other
-    /// keys, such as the `supportBDSBackup` Esri's CLI sends, are ignored).
-    /// A default store that stops being the default hands that to the
-    /// first other store, as unregistering it would: there is always one.
     pub fn update(&self, name: &str, settings: &Value) -> Result<(), StoreRegistryError> {
-        let mut stores = self.lock();
-        let Some(store) = stores.iter().find(|s| s.name == name) else {
-            return Err(StoreRegistryError::NotFound(name.to_string()));
-        };
-        match settings.get("default").map(parse_bool) {
-            Some(Some(true)) => stores.iter_mut().for_each(|s| s.default = s.name == name),
-            Some(Some(false)) if !store.default => {}
-            Some(Some(false)) => {
-                let Some(next) = stores.iter_mut().find(|s| s.name != name) else {
-                    return Err(StoreRegistryError::LastDefault(name.to_string()));
-                };
-                next.default = true;
-                tracing::info!(store = %next.name, "backup store '{name}' is no longer the default");
-                stores
-                    .iter_mut()
-                    .filter(|s| s.name == name)
-                    .for_each(|s| s.default = false);
-            }
-            Some(None) => {
-                return Err(StoreRegistryError::Invalid(
-                    "settings.default must be true or false".into(),
-                ));
-            }
-            None => {}
-        }
-        self.save(&stores)
+        self.registry.update(name, settings)
     }
 
-    /// Forgets a store; its objects stay on disk (spec §5.8).
-    pub fn unregister(&self, name: &str) -> Result<(), StoreRegistryError> {
-        let mut stores = self.lock();
-        let before = stores.len();
-        let was_default = stores.iter().any(|s| s.name == name && s.default);
-        stores.retain(|s| s.name != name);
-        if stores.len() == before {
-            return Err(StoreRegistryError::NotFound(name.to_string()));
-        }
-        if was_default && let Some(first) = stores.first_mut() {
-            first.default = true;
-        }
-        self.save(&stores)
-    }
-
-    fn save(&self, stores: &[StoreRecord]) -> Result<(), StoreRegistryError> {
-        let bytes = serde_json::to_vec_pretty(stores).map_err(|e| StoreRegistryError::Io {
-            path: self.path.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        write_atomic(&self.path, &bytes).map_err(|source| StoreRegistryError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    /// A store's directory as requested, and as written for messages:
-    /// `rootDir` (or `storageConfig.path`) when given, relative to the first
-    /// store root unless absolute; else `<first root>/<name>`. Where it may
-    /// lie is checked by [`Self::place`].
-    fn root_for(
-        &self,
-        name: &str,
-        settings: &Value,
-        storage_config: &Value,
-    ) -> Result<(String, PathBuf), StoreRegistryError> {
-        let requested = settings
-            .get("rootDir")
-            .or_else(|| storage_config.get("path"))
-            .and_then(Value::as_str);
-        let first_root = self
-            .roots
-            .first()
-            .ok_or_else(|| StoreRegistryError::Invalid("no store_roots are configured".into()))?;
-        let Some(requested) = requested else {
-            let path = first_root.join(name);
-            return Ok((path.display().to_string(), path));
-        };
-        let path = Path::new(requested);
-        if path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        {
-            return Err(StoreRegistryError::Invalid(format!(
-                "rootDir '{requested}' must not contain '..'"
-            )));
-        }
-        let path = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            first_root.join(path)
-        };
-        Ok((requested.to_string(), path))
-    }
-
-    /// Checks where a new store's directory may lie, next to the registered
-    /// `stores`, then creates it. Returns the directory with its symlinks
-    /// resolved, which the store keeps, so that a link changed later cannot
-    /// move it onto another store.
-    fn create_root(
-        &self,
-        written: &str,
-        path: &Path,
-        stores: &[StoreRecord],
-    ) -> Result<PathBuf, StoreRegistryError> {
-        let root = self.place(written, path, stores)?;
-        std::fs::create_dir_all(&root).map_err(|source| StoreRegistryError::Directory {
-            path: root.clone(),
-            source,
-        })?;
-        // A symlink planted between the check and the creation would have
-        // been followed: judge the directory by where it really is.
-        let created =
-            placement::resolve(&root).map_err(|source| StoreRegistryError::Directory {
-                path: root.clone(),
-                source,
-            })?;
-        if created != root {
-            return Err(StoreRegistryError::Invalid(format!(
-                "rootDir '{written}' changed while the store was being registered: it now \
-                 resolves to {}",
-                created.display()
-            )));
-        }
-        Ok(root)
-    }
-
-    /// Where `path` (the request's `written` directory) resolves, if a new
-    /// store may keep its objects there: strictly inside a store root, and
-    /// clear of every other store's directory, of the store roots themselves,
-    /// and of the host's state directory except for store roots inside it.
-    fn place(
-        &self,
-        written: &str,
-        path: &Path,
-        stores: &[StoreRecord],
-    ) -> Result<PathBuf, StoreRegistryError> {
-        let resolved =
-            placement::resolve(path).map_err(|source| StoreRegistryError::Unresolvable {
-                requested: written.to_string(),
-                source,
-            })?;
-        let requested = RequestedRoot {
-            written: written.to_string(),
-            resolved: resolved.clone(),
-        };
-        let roots = self.resolved_roots()?;
-        if !roots.iter().any(|root| strictly_inside(&resolved, root)) {
-            return Err(StoreRegistryError::OutsideStoreRoots(requested));
-        }
-        let overlap = |relation, occupant, occupied: &Path| StoreRegistryError::Overlaps {
-            requested: requested.clone(),
-            relation,
-            occupant,
-            occupied: occupied.to_path_buf(),
-        };
-        for (name, theirs) in hosted_roots(stores) {
-            if let Some(rel) = relation(&resolved, &theirs) {
-                return Err(overlap(rel, Occupant::Store(name.to_string()), &theirs));
-            }
-        }
-        for root in &roots {
-            if let Some(rel @ (Relation::Same | Relation::Contains)) = relation(&resolved, root) {
-                return Err(overlap(rel, Occupant::StoreRoot, root));
-            }
-        }
-        let state = self.resolved(&self.state_dir)?;
-        match relation(&resolved, &state) {
-            None => Ok(resolved),
-            // Stores live in `<state>/stores` by default: a store root inside
-            // the state directory is the one part of it stores may use.
-            Some(Relation::Inside)
-                if roots
-                    .iter()
-                    .any(|r| strictly_inside(r, &state) && strictly_inside(&resolved, r)) =>
-            {
-                Ok(resolved)
-            }
-            Some(rel) => Err(overlap(rel, Occupant::StateDir, &state)),
-        }
-    }
-
-    fn resolved_roots(&self) -> Result<Vec<PathBuf>, StoreRegistryError> {
-        self.roots.iter().map(|root| self.resolved(root)).collect()
-    }
-
-    /// A directory of the host's own configuration, resolved.
-    fn resolved(&self, path: &Path) -> Result<PathBuf, StoreRegistryError> {
-        placement::resolve(path).map_err(|source| StoreRegistryError::Directory {
-            path: path.to_path_buf(),
-            source,
-        })
-    }
-}
-
-/// The name and resolved directory of every `HOSTED` store. A directory that
-/// cannot be resolved (e.g. unreadable) is compared as written, which still
-/// catches a request that names it the same way.
-fn hosted_roots(stores: &[StoreRecord]) -> impl Iterator<Item = (&str, PathBuf)> {
-    stores
-        .iter()
-        .filter(|s| s.s3.is_none() && !s.root.as_os_str().is_empty())
-        .map(|s| {
-            let root = placement::resolve(&s.root).unwrap_or_else(|_| s.root.clone());
-            (s.name.as_str(), root)
-        })
-}
-
-/// Stores registered before overlaps were refused may still overlap: say so
-/// at every start. Their garbage collection deletes only objects named as
-/// its own, so neither loses data, but they should be moved apart.
-fn warn_of_overlaps(stores: &[StoreRecord]) {
-    let roots: Vec<(&str, PathBuf)> = hosted_roots(stores).collect();
-    for (i, (name, root)) in roots.iter().enumerate() {
-        for (other, theirs) in &roots[i + 1..] {
-            if let Some(rel) = relation(root, theirs) {
-                tracing::warn!(
-                    "the directory of backup store '{name}' ({}) {rel} the directory of backup \
-                     store '{other}' ({}); move one of them elsewhere",
-                    root.display(),
-                    theirs.display()
-                );
-            }
-        }
-    }
-}
-
-/// Store names become directory names and URL segments.
-pub fn validate_store_name(name: &str) -> Result<(), StoreRegistryError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    /// Forgets a store, and the repository opened on it.
+    pub async fn unregister(&self, name: &str) -> Result<(), StoreRegistryError> {
+        self.registry.unregister(name)?;
+        self.repos.lock().await.remove(name);
         Ok(())
-    } else {
-        Err(StoreRegistryError::Invalid(format!(
-            "store name '{}' must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'",
-            name.chars().take(80).collect::<String>()
-        )))
-    }
-}
-
-fn parse_bool(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
-        _ => None,
-    }
-}
-
-fn random_identity() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    (0..20)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn registry(dir: &Path) -> StoreRegistry {
-        StoreRegistry::open(dir, vec![dir.join("stores")]).expect("open")
     }
 
-    #[test]
-    fn a_default_store_exists_and_default_moves_on_update() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        assert!(reg.get("default").expect("default").default);
-        reg.register("second", &json!({"type": "HOSTED"}), false)
-            .expect("register");
-        reg.update("second", &json!({"default": true}))
-            .expect("update");
-        assert!(!reg.get("default").expect("default").default);
-        assert!(reg.get("second").expect("second").default);
-        // Persisted.
-        let again = registry(dir.path());
-        assert!(again.get("second").expect("second").default);
-    }
-
-    #[test]
-    fn bad_names_types_and_paths_are_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        for name in ["", "../x", "a/b", "a\0b", &"x".repeat(65)] {
-            assert!(reg.register(name, &json!({}), false).is_err(), "{name:?}");
-        }
-        assert!(reg.register("s3", &json!({"type": "S3"}), false).is_err());
-        assert!(
-            reg.register("az", &json!({"type": "AZURE_BLOBSTORE"}), false)
-                .is_err()
-        );
-        assert!(
-            reg.register("out", &json!({"rootDir": "/etc"}), false)
-                .is_err()
-        );
-        assert!(
-            reg.register("up", &json!({"rootDir": "../../x"}), false)
-                .is_err()
-        );
-        assert!(matches!(
-            reg.register("default", &json!({}), false),
-            Err(StoreRegistryError::Exists(_))
-        ));
-    }
-
-    /// The message of a refused registration, which must be an overlap.
-    fn overlap(reg: &StoreRegistry, name: &str, root: &Path) -> String {
-        let settings = json!({"rootDir": root.display().to_string()});
-        match reg.register(name, &settings, false) {
-            Err(e @ StoreRegistryError::Overlaps { .. }) => e.to_string(),
-            other => panic!(
-                "{} was not refused as an overlap: {other:?}",
-                root.display()
-            ),
+    /// Takes back a registration the host refused after the fact (its
+    /// endpoint or adapter failed the checks); no repository was opened on it.
+    pub fn withdraw(&self, name: &str) {
+        if let Err(e) = self.registry.unregister(name) {
+            tracing::warn!(store = name, error = %e, "could not withdraw a refused store");
         }
     }
 
-    #[test]
-    fn a_store_directory_never_overlaps_another_store_or_the_state() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().canonicalize().expect("canonical");
-        let state = base.join("state");
-        let stores = state.join("stores");
-        // A second root around the state directory, so only the overlap
-        // checks (not the store-root containment) refuse what follows.
-        let reg = StoreRegistry::open(&state, vec![stores.clone(), base.clone()]).expect("open");
-        let default = stores.join("default");
-        assert_eq!(reg.get("default").expect("default").root, default);
-
-        let inside = overlap(&reg, "inner", &default.join("packs"));
-        assert!(
-            inside.contains("lies inside the directory of backup store 'default'"),
-            "{inside}"
-        );
-        let same = overlap(&reg, "same", &default);
-        assert!(
-            same.contains("is the directory of backup store 'default'"),
-            "{same}"
-        );
-        let around = overlap(&reg, "around", &state);
-        assert!(
-            around.contains("contains the directory of backup store 'default'"),
-            "{around}"
-        );
-        let root = overlap(&reg, "root", &stores);
-        assert!(
-            root.contains("the directory of backup store 'default'"),
-            "{root}"
-        );
-        let jobs = overlap(&reg, "jobs", &state.join("jobs"));
-        assert!(
-            jobs.contains("lies inside the host's state directory"),
-            "{jobs}"
-        );
-
-        // Through a symlink: judged by where it points.
-        std::os::unix::fs::symlink(&default, base.join("link")).expect("symlink");
-        let linked = overlap(&reg, "linked", &base.join("link/sub"));
-        assert!(
-            linked.contains("resolves to") && linked.contains("store 'default'"),
-            "{linked}"
-        );
-
-        // Component-wise: a sibling whose name extends another's is fine.
-        let sibling = reg
-            .register("default2", &json!({"rootDir": "default2"}), false)
-            .expect("sibling");
-        assert_eq!(sibling.root, stores.join("default2"));
-        reg.register(
-            "team-a",
-            &json!({"rootDir": base.join("team/a").display().to_string()}),
-            false,
-        )
-        .expect("team/a");
-        let outer = overlap(&reg, "team", &base.join("team"));
-        assert!(
-            outer.contains("contains the directory of backup store 'team-a'"),
-            "{outer}"
-        );
+    /// Where S3 store endpoints may lead (`store_endpoints`).
+    pub fn endpoint_policy(&self) -> &EndpointPolicy {
+        self.adapters.endpoint_policy()
     }
 
-    #[test]
-    fn a_symlink_inside_the_store_roots_cannot_lead_out_of_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let base = dir.path().canonicalize().expect("canonical");
-        let reg = registry(&base);
-        let outside = base.join("elsewhere");
-        std::fs::create_dir_all(&outside).expect("mkdir");
-        std::os::unix::fs::symlink(&outside, base.join("stores/escape")).expect("symlink");
-        let err = reg
-            .register("escape", &json!({"rootDir": "escape"}), false)
-            .expect_err("escape");
-        assert!(
-            matches!(err, StoreRegistryError::OutsideStoreRoots(_)),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("resolves to"), "{err}");
-
-        // A link that stays inside the roots is followed, and the store
-        // keeps the directory it leads to.
-        std::fs::create_dir_all(base.join("stores/real")).expect("mkdir");
-        std::os::unix::fs::symlink(base.join("stores/real"), base.join("stores/alias"))
-            .expect("symlink");
-        let record = reg
-            .register("alias", &json!({"rootDir": "alias"}), false)
-            .expect("alias");
-        assert_eq!(record.root, base.join("stores/real"));
+    /// The object store of `record`, through its adapter.
+    pub fn open_adapter(&self, record: &StoreRecord) -> AdapterStore {
+        self.adapters.open(record)
     }
 
-    #[test]
-    fn the_state_directory_cannot_be_a_store_root_for_stores() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state = dir.path().canonicalize().expect("canonical");
-        let err = StoreRegistry::open(&state, vec![state.clone()])
-            .err()
-            .expect("the default store would lie among the host's state files");
-        assert!(
-            err.to_string().contains("the host's state directory"),
-            "{err}"
-        );
+    /// Each adapter with the grants it has over every registered store it
+    /// serves: what `system/plugins` shows.
+    pub fn adapter_grants(&self) -> Vec<(&LoadedAdapter, Vec<Grants>)> {
+        let stores = self.registry.list();
+        AdapterKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let grants = stores
+                    .iter()
+                    .filter(|store| AdapterKind::of(&store.medium) == kind)
+                    .map(|store| self.adapters.grants(store))
+                    .collect();
+                (self.adapters.get(kind), grants)
+            })
+            .collect()
     }
 
-    #[test]
-    fn default_false_hands_the_default_on_and_is_refused_only_for_the_last_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        let err = reg
-            .update("default", &json!({"default": false}))
-            .expect_err("the only store");
-        assert!(matches!(err, StoreRegistryError::LastDefault(_)), "{err:?}");
-        assert!(err.to_string().contains("only store"), "{err}");
-        reg.register("second", &json!({}), false).expect("register");
-        // Not the default: nothing to do. Esri's CLI adds supportBDSBackup.
-        reg.update(
-            "second",
-            &json!({"default": false, "supportBDSBackup": false}),
-        )
-        .expect("already not the default");
-        assert!(reg.get("default").expect("default").default);
-        reg.update("default", &json!({"default": "False"}))
-            .expect("another store takes over");
-        assert!(!reg.get("default").expect("default").default);
-        assert!(reg.get("second").expect("second").default);
-        assert_eq!(reg.list().iter().filter(|s| s.default).count(), 1);
-        assert!(registry(dir.path()).get("second").expect("second").default);
-    }
-
-    #[test]
-    fn names_differing_only_in_case_are_one_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        reg.register("Backups", &json!({}), false)
-            .expect("register");
-        let err = reg
-            .register("backups", &json!({"rootDir": "elsewhere"}), false)
-            .expect_err("same name but for case");
-        assert!(
-            matches!(err, StoreRegistryError::CaseClash { .. }),
-            "{err:?}"
-        );
-        assert!(err.to_string().contains("'Backups'"), "{err}");
-        assert!(matches!(
-            reg.register("DEFAULT", &json!({}), false),
-            Err(StoreRegistryError::CaseClash { .. })
-        ));
-        assert_eq!(reg.list().len(), 2);
-    }
-
-    #[test]
-    fn storage_config_provisioning_types_are_checked() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        let err = reg
-            .register(
-                "pv",
-                &json!({"type": "HOSTED", "storageConfig": {"provisioningType": "LAZY"}}),
-                false,
-            )
-            .expect_err("not a provisioning type");
-        assert!(err.to_string().contains("provisioningType"), "{err}");
-        let record = reg
-            .register(
-                "pv",
-                &json!({"type": "HOSTED", "storageConfig": {"provisioningType": "static",
-                    "storageClass": "gp3", "labels": {"arcgis/purpose": "backups"}}}),
-                false,
-            )
-            .expect("STATIC");
-        assert_eq!(record.storage_config["provisioningType"], "STATIC");
-    }
-
-    #[test]
-    fn unregistering_the_default_promotes_another() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let reg = registry(dir.path());
-        reg.register("b", &json!({}), false).expect("register");
-        reg.unregister("default").expect("unregister");
-        assert!(reg.get("b").expect("b").default);
-        assert!(matches!(
-            reg.unregister("default"),
-            Err(StoreRegistryError::NotFound(_))
-        ));
+    /// The repository of `record`, opened on first use with its dedup index
+    /// cached in `index_cache`.
+    pub async fn repository(
+        &self,
+        record: &StoreRecord,
+        index_cache: PathBuf,
+    ) -> Result<Repository, RepoError> {
+        let mut repos = self.repos.lock().await;
+        if let Some(repo) = repos.get(&record.name) {
+            return Ok(repo.clone());
+        }
+        let options = RepositoryOptions {
+            index_cache: Some(index_cache),
+            anchor: Some(Arc::new(FileAnchor::new(&self.state_dir, &record.identity))),
+            ..RepositoryOptions::default()
+        };
+        let repo = Repository::open_with(Arc::new(self.adapters.open(record)), options).await?;
+        repos.insert(record.name.clone(), repo.clone());
+        Ok(repo)
     }
 }

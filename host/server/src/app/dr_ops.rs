@@ -6,9 +6,7 @@ use drhost_api::{CreateBackup, DeleteBackup, DrOps, JobRef, OpError, RestoreBack
 use drhost_repo::{BackupListing, RepoError};
 use serde_json::Value;
 
-use super::{
-    Host, STORE_GUEST_DIR, endpoint_refused, partial_restore_check, registry_error, repo_error,
-};
+use super::{Host, endpoint_refused, partial_restore_check, registry_error, repo_error};
 use crate::jobs::{NewJob, Operation, codes};
 use crate::orchestrator::{self, RestoreJob};
 use crate::plugin_views::{self, AdapterView, DirView};
@@ -36,16 +34,16 @@ impl DrOps for Host {
             .register(store, &settings, is_default)
             .map_err(registry_error)?;
         // Before the adapter's probe sends anything there.
-        if let Some(s3) = &record.s3
-            && let Err(refusal) = self.endpoint_policy.check(&s3.authority()).await
+        if let Some(s3) = record.s3()
+            && let Err(refusal) = self.stores.endpoint_policy().check(&s3.authority()).await
             && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
         {
-            let _ = self.stores.unregister(store);
+            self.stores.withdraw(store);
             return Err(error);
         }
         // Refuse a store the adapter cannot use, rather than failing its first backup.
-        if let Err(e) = self.adapter_store(&record).validate().await {
-            let _ = self.stores.unregister(store);
+        if let Err(e) = self.stores.open_adapter(&record).validate().await {
+            self.stores.withdraw(store);
             return Err(OpError::InvalidInput(format!(
                 "The backup store '{store}' is not usable: {e}"
             )));
@@ -65,8 +63,10 @@ impl DrOps for Host {
     }
 
     async fn unregister_store(&self, store: &str) -> Result<(), OpError> {
-        self.stores.unregister(store).map_err(registry_error)?;
-        self.repos.lock().await.remove(store);
+        self.stores
+            .unregister(store)
+            .await
+            .map_err(registry_error)?;
         // A store registered later under this name starts a fresh index.
         let index_cache = self.config.index_cache_dir(store);
         if let Err(e) = tokio::fs::remove_dir_all(&index_cache).await
@@ -79,7 +79,7 @@ impl DrOps for Host {
 
     async fn validate_store(&self, store: &str) -> Result<bool, OpError> {
         let record = self.store(store)?;
-        Ok(self.adapter_store(&record).validate().await.is_ok())
+        Ok(self.stores.open_adapter(&record).validate().await.is_ok())
     }
 
     async fn list_backups(&self, store: &str) -> Result<Vec<BackupRow>, OpError> {
@@ -307,37 +307,29 @@ impl DrOps for Host {
 
     async fn list_plugins(&self) -> Result<Vec<Plugin>, OpError> {
         let mut plugins: Vec<Plugin> = self.stages.iter().map(plugin_views::stage).collect();
-        // Adapters get their grants per store (`adapter_store`); shown here
-        // over all registered stores.
-        let stores = self.stores.list();
-        let fs_dirs = stores
-            .iter()
-            .filter(|store| store.s3.is_none())
-            .map(|store| DirView {
-                host: &store.root,
-                guest: STORE_GUEST_DIR,
-                writable: true,
-                during: "store access",
-            })
-            .collect();
-        let s3_authorities = stores
-            .iter()
-            .filter_map(|store| store.s3.as_ref().map(|s3| s3.authority()))
-            .collect();
-        plugins.push(plugin_views::adapter(AdapterView {
-            adapter: &self.fs_adapter,
-            digest: &self.adapter_digests[0],
-            dirs: fs_dirs,
-            http_connect: vec![],
-            limits: &self.config.store_limits,
-        }));
-        plugins.push(plugin_views::adapter(AdapterView {
-            adapter: &self.s3_adapter,
-            digest: &self.adapter_digests[1],
-            dirs: vec![],
-            http_connect: s3_authorities,
-            limits: &self.config.store_limits,
-        }));
+        // Shown with the very grants each adapter runs with, over all
+        // registered stores.
+        for (loaded, grants) in self.stores.adapter_grants() {
+            plugins.push(plugin_views::adapter(AdapterView {
+                adapter: &loaded.adapter,
+                digest: &loaded.digest,
+                dirs: grants
+                    .iter()
+                    .flat_map(|g| &g.dirs)
+                    .map(|dir| DirView {
+                        host: &dir.host,
+                        guest: &dir.guest,
+                        writable: dir.writable,
+                        during: "store access",
+                    })
+                    .collect(),
+                http_connect: grants
+                    .iter()
+                    .flat_map(|g| g.http_connect.iter().cloned())
+                    .collect(),
+                limits: &self.config.store_limits,
+            }));
+        }
         Ok(plugins)
     }
 }

@@ -6,7 +6,7 @@ use drhost_api::{DrOps, JobRef, OpError, RegisterStore};
 use tracing::Instrument;
 
 use super::Host;
-use crate::jobs::{NewJob, Operation, codes};
+use crate::jobs::{JobStep, NewJob, Operation, codes};
 use crate::orchestrator::{self, JobFailure};
 
 /// The job's one stage.
@@ -40,7 +40,7 @@ impl Host {
         tokio::spawn(
             async move {
                 handle.executing();
-                let registered = orchestrator::step(&handle, 0, STAGE, async {
+                let registered = orchestrator::step(&handle, JobStep::Single, STAGE, async {
                     host.register_store(&store, settings, is_default)
                         .await
                         .map_err(|e| JobFailure(e.to_string()))

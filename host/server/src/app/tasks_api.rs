@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::Host;
 use crate::clock::now_ms;
-use crate::jobs::{JobStatus, NewJob, Operation};
+use crate::jobs::{JobStatus, JobStep, NewJob, Operation};
 use crate::tasks::retention::{self, KeepLast};
 use crate::tasks::{Retention, RunStatus, Task, TaskError, TaskRun, TaskStore, TaskType};
 
@@ -210,7 +210,7 @@ impl Host {
         let handle = job.clone();
         let now = now_ms();
         self.spawn_job(job.clone(), guard, async move {
-            crate::orchestrator::step(&handle, 0, "Retention cleanup", async {
+            crate::orchestrator::step(&handle, JobStep::Single, "Retention cleanup", async {
                 retention::run_cleanup(&handle, stores, default_store, keep_last, now).await
             })
             .await

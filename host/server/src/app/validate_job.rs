@@ -8,7 +8,7 @@ use drhost_api::{DrOps, JobRef, OpError, RestoreBackup, ValidateBackup};
 use drhost_repo::Repository;
 
 use super::{Host, repo_error};
-use crate::jobs::{JobHandle, NewJob, Operation, codes};
+use crate::jobs::{JobHandle, JobStep, NewJob, Operation, codes};
 use crate::orchestrator::{self, JobFailure};
 
 /// The job's one stage.
@@ -60,7 +60,7 @@ impl Host {
 }
 
 async fn run_validate(job: &JobHandle, repo: &Repository, name: &str) -> Result<(), JobFailure> {
-    orchestrator::step(job, 0, STAGE, async {
+    orchestrator::step(job, JobStep::Single, STAGE, async {
         let findings = repo.check_catalog(None).await?;
         for finding in &findings {
             job.warn(codes::CATALOG_TAMPERED, &finding.reason);

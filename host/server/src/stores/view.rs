@@ -5,7 +5,7 @@
 use drhost_api::model::Store;
 use serde_json::Value;
 
-use super::StoreRecord;
+use super::{StoreMedium, StoreRecord};
 
 /// The reference's store fields, each in every view.
 pub const REFERENCE_FIELDS: &[&str] = &[
@@ -26,11 +26,11 @@ pub const REFERENCE_FIELDS: &[&str] = &[
 
 impl StoreRecord {
     pub fn view(&self) -> Store {
-        let s3 = self.s3.as_ref();
+        let s3 = self.s3();
         Store {
             name: self.name.clone(),
             default: self.default,
-            kind: self.kind.clone(),
+            kind: self.kind().to_string(),
             // The volume description of a HOSTED store; a bucket has none.
             storage_config: match s3 {
                 Some(_) => Value::Null,
@@ -38,9 +38,9 @@ impl StoreRecord {
             },
             identity: self.identity.clone(),
             identity_key: None,
-            root_dir: match s3 {
-                Some(s3) => s3.prefix.clone(),
-                None => self.root.display().to_string(),
+            root_dir: match &self.medium {
+                StoreMedium::S3 { connection, .. } => connection.prefix.clone(),
+                StoreMedium::Hosted { root } => root.display().to_string(),
             },
             auto_shutdown: None,
             version_created: env!("CARGO_PKG_VERSION").to_owned(),
@@ -52,7 +52,7 @@ impl StoreRecord {
             region: s3.map(|s3| s3.region.clone()),
             // Masked again: a registry written by an older host may hold
             // secrets it did not mask.
-            provider: crate::masking::masked(&self.provider),
+            provider: crate::masking::masked(self.provider()),
             endpoint: s3.map(|s3| s3.endpoint.clone()),
             append_only: self.append_only,
             created: self.created,
@@ -70,15 +70,16 @@ mod tests {
         StoreRecord {
             name: "s".into(),
             default: true,
-            kind: if s3.is_some() { "S3" } else { "HOSTED" }.into(),
-            root: if s3.is_some() {
-                "".into()
-            } else {
-                "/srv/backups/s".into()
+            medium: match s3 {
+                Some(connection) => StoreMedium::S3 {
+                    connection,
+                    provider: Value::Null,
+                },
+                None => StoreMedium::Hosted {
+                    root: "/srv/backups/s".into(),
+                },
             },
             storage_config: json!({"provisioningType": "DYNAMIC", "size": "64Gi"}),
-            s3,
-            provider: Value::Null,
             identity: "uhhbr2phophg8t0724pa".into(),
             created: 1,
             append_only: false,

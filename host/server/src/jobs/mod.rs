@@ -1,0 +1,20 @@
+//! Durable job records. Every job is a JSON file in `<state>/jobs/`, rewritten
+//! atomically on each state change, so a host restart finds every job; jobs
+//! that were still running are then resumed (backups with a journal) or
+//! marked failed with the reason.
+//!
+//! - [`record`]: the persisted schema (what a job *is*);
+//! - [`lifecycle`]: every transition as a pure function on a record;
+//! - [`store`]: the registry of records, their files and the handle a running
+//!   job reports through;
+//! - [`codes`]: the host's own message codes.
+
+pub mod codes;
+pub mod lifecycle;
+pub mod record;
+mod store;
+
+pub use record::{
+    JobRecord, JobStatus, JobStep, Message, NewJob, Operation, StageProgress, StageState,
+};
+pub use store::{JobHandle, JobStore, JobStoreError};
