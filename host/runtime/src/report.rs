@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use wasmtime::component::HasData;
 
 use crate::bindings::stage::drhost::plugin::report;
-use crate::posix_fs::Omission;
 use crate::redact::Redactor;
 
 /// Receives a stage's progress and messages (implemented by the job runner).
@@ -20,6 +19,13 @@ pub trait Reporter: Send + Sync {
     /// Something the stage left out or could not apply: the job completes
     /// with warnings (codes in [`warning_codes`]).
     fn warning(&self, code: u32, text: &str);
+}
+
+/// What a metadata change (`posix-fs.set-metadata`, `set-mode`) left out,
+/// for the job's warnings.
+pub(crate) enum Omission {
+    Owner,
+    ModeBits(u32),
 }
 
 /// Codes of the warnings the runtime raises for a stage.

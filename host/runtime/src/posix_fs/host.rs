@@ -7,12 +7,12 @@ use std::os::unix::fs::FileExt;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use super::{MAX_IO, Omission, PosixFile, PosixFs, error};
+use super::{MAX_IO, PosixFile, PosixFs, error};
 use crate::bindings::stage::drhost::plugin::posix_fs::{
     self, Applied, FileStat, HostFile, MetadataUpdate,
 };
 use crate::bindings::stage::drhost::plugin::types::PluginError;
-use crate::report::ReportState;
+use crate::report::{Omission, ReportState};
 
 /// The part of a call's data `posix-fs` works on.
 pub(crate) struct PosixHost<'a> {

@@ -22,6 +22,7 @@ use crate::bindings::stage::drhost::plugin::posix_fs::{
 };
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::grants::{DirGrant, FsPolicy, OwnerPolicy};
+use crate::report::Omission;
 use names::NameCache;
 use sys::{check, file_type, fstatat, openat, read_names, set_mtime};
 
@@ -60,12 +61,6 @@ struct Located {
     name: CString,
     writable: bool,
     grant: usize,
-}
-
-/// What a metadata change left out, for the job's warnings.
-pub(crate) enum Omission {
-    Owner,
-    ModeBits(u32),
 }
 
 /// An open regular file handed to the guest.
