@@ -62,12 +62,7 @@ fn https_with_a_kept_self_signed_certificate() {
         .replace("plain_http = true\n", "");
     let (mut child, serving) = start(&deployment, &config);
     let line = serving.expect("drhost started");
-    let base = line
-        .strip_prefix("drhost: serving ")
-        .and_then(|rest| rest.split(" (").next())
-        .expect("address")
-        .trim_end_matches("/admin")
-        .to_string();
+    let base = base_from(&line);
     assert!(base.starts_with("https://127.0.0.1:"), "{line}");
     let cert = deployment.state().join("tls/cert.pem");
     assert!(line.contains(&cert.display().to_string()), "{line}");
@@ -253,13 +248,7 @@ fn https_answers_carry_hsts_and_cross_site_sign_ins_are_refused() {
         .config_toml("")
         .replace("plain_http = true\n", "");
     let (mut child, serving) = start(&deployment, &config);
-    let line = serving.expect("drhost started");
-    let base = line
-        .strip_prefix("drhost: serving ")
-        .and_then(|rest| rest.split(" (").next())
-        .expect("address")
-        .trim_end_matches("/admin")
-        .to_string();
+    let base = base_from(&serving.expect("drhost started"));
     let token_url = format!("{base}/sharing/rest/generateToken");
     let cacert = deployment
         .state()

@@ -24,7 +24,7 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::token;
+use super::token::{self, INVALID_CREDENTIALS};
 use crate::App;
 use crate::error::ApiError;
 use crate::format::{self, Format, escape};
@@ -34,9 +34,8 @@ use crate::params::Params;
 
 /// What the client looks for when its client id is refused.
 const INVALID_CLIENT: &str = "Error: Invalid client_id";
-/// What the ArcGIS API for Python recognises as a wrong password.
-const INVALID_CREDENTIALS: &str = "Invalid username or password.";
-/// What it recognises as throttling.
+/// What the ArcGIS API for Python recognises as throttling (a wrong password
+/// reads as `generateToken`'s `INVALID_CREDENTIALS`, which it recognises too).
 const TOO_MANY_ATTEMPTS: &str = "Too many invalid attempts. Please try again later.";
 
 /// `GET sharing/rest/oauth2/authorize`: the sign-in page.

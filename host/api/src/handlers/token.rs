@@ -26,7 +26,7 @@ use crate::throttle::client::ClientKey;
 use crate::throttle::logins::Attempt;
 use crate::throttle::retry_after_secs;
 
-const INVALID_CREDENTIALS: &str = "Invalid username or password.";
+pub(crate) const INVALID_CREDENTIALS: &str = "Invalid username or password.";
 
 pub(crate) async fn generate(app: &App, parts: &Parts, params: &Params) -> Result<Value, ApiError> {
     let refuse = |detail: &str| ApiError::TokenGeneration(vec![detail.to_owned()]);
