@@ -328,6 +328,15 @@ async fn concurrent_guesses_and_login_floods_neither_get_through_nor_hold_up_rea
     };
     let count = |statuses: &[u16], status: u16| statuses.iter().filter(|s| **s == status).count();
 
+    // The budget is 3 free failures, then one more each time the doubling
+    // delay (1 s, 2 s, 4 s...) has passed: on a slow machine a burst can
+    // outlast the first delays, and those checks are the design, not a leak.
+    let burst_started = Instant::now();
+    let allowed = |elapsed: Duration| {
+        3 + (1..=6)
+            .filter(|k| Duration::from_secs((1 << k) - 1) <= elapsed)
+            .count()
+    };
     let guesses = (0..300)
         .map(|i| {
             let base = base.clone();
@@ -339,7 +348,11 @@ async fn concurrent_guesses_and_login_floods_neither_get_through_nor_hold_up_rea
     let guesses = statuses(guesses).await;
     let checked = count(&guesses, 400);
     assert_eq!(checked + count(&guesses, 429), 300, "{guesses:?}");
-    assert!(checked <= 3, "{checked} of 300 guesses were checked");
+    let burst = burst_started.elapsed();
+    assert!(
+        checked <= allowed(burst),
+        "{checked} of 300 guesses were checked in {burst:?}"
+    );
     // Guesses the gate turned away cost nothing, so a few more may be
     // checked later, up to the three free failures in all.
     let mut more = 0;
@@ -350,9 +363,10 @@ async fn concurrent_guesses_and_login_floods_neither_get_through_nor_hold_up_rea
     {
         more += 1;
     }
+    let burst = burst_started.elapsed();
     assert!(
-        checked + more <= 3,
-        "{checked} + {more} guesses were checked"
+        checked + more <= allowed(burst),
+        "{checked} + {more} guesses were checked in {burst:?}"
     );
     let answer = login_from(&base, loopback(0, 5), "admin", support::PASSWORD).await;
     assert_eq!(answer.status, 429, "{answer:?}");
