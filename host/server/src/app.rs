@@ -59,13 +59,24 @@ impl Host {
         for stage in &config.stages {
             stages.push(ConfiguredStage::load(&runtime, stage).await?);
         }
+        let adapter_configs = config.adapters().map_err(anyhow::Error::msg)?;
+        let registry = StoreRegistry::open(
+            &config.state_dir,
+            config.store_roots.clone(),
+            crate::stores::store_types(&adapter_configs),
+        )?;
         let adapters = StoreAdapters::load(
             &runtime,
+            adapter_configs
+                .into_iter()
+                .map(|adapter| {
+                    let limits = config.adapter_limits(&adapter);
+                    (adapter, limits)
+                })
+                .collect(),
             Arc::new(config.store_endpoint_policy()?),
-            config.store_limits.to_plugin_limits(),
         )
-        .await?;
-        let registry = StoreRegistry::open(&config.state_dir, config.store_roots.clone())?;
+        .await;
         let stores = Stores::new(registry, adapters, config.state_dir.clone());
         let (jobs, interrupted) = JobStore::open(&config.state_dir.join("jobs"))?;
         let settings = Settings::open(&config.state_dir)?;

@@ -23,12 +23,10 @@ mod cache;
 mod container;
 mod document;
 mod env_keys;
-mod http;
+pub(crate) mod http;
 mod imds;
 mod profile;
 mod sts;
-#[cfg(test)]
-mod test_server;
 
 use std::collections::HashMap;
 use std::fmt;

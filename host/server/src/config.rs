@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod adapter;
+
+pub use adapter::{AZURE_BLOBSTORE, AdapterConfig, AdapterMedium, HOSTED, S3};
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -71,9 +75,13 @@ pub struct HostConfig {
     /// where services trust their callers.
     #[serde(default)]
     pub store_endpoints: Option<Vec<String>>,
-    /// Limits for store adapter plugins.
+    /// Limits for store adapter plugins without limits of their own.
     #[serde(default)]
     pub store_limits: LimitsConfig,
+    /// Store adapters besides (or replacing) the built-in `store-fs` and
+    /// `store-s3`, each serving one store type of `stores/register`.
+    #[serde(default, rename = "adapter")]
+    pub adapter_entries: Vec<AdapterConfig>,
     /// Resume a backup interrupted by a host stop (crash, kill, reboot) from
     /// its job journal instead of marking it failed. `false` turns resumption
     /// off whatever the `resumeInterruptedBackups` DR setting says; then no
@@ -459,7 +467,23 @@ impl HostConfig {
         if self.store_limits.max_archive_mib.is_some() {
             return Err("store_limits: max_archive_mib applies to stages only".into());
         }
+        self.adapters()?;
         Ok(())
+    }
+
+    /// The store adapters in effect: built-ins and `[[adapter]]` entries,
+    /// one per store type.
+    pub fn adapters(&self) -> Result<Vec<AdapterConfig>, String> {
+        adapter::effective(&self.adapter_entries)
+    }
+
+    /// The limits an adapter runs under: its own, else `store_limits`.
+    pub fn adapter_limits(&self, adapter: &AdapterConfig) -> drhost_runtime::PluginLimits {
+        adapter
+            .limits
+            .as_ref()
+            .unwrap_or(&self.store_limits)
+            .to_plugin_limits()
     }
 
     /// Where S3 store endpoints may lead ([`Self::store_endpoints`]).

@@ -5,6 +5,7 @@
 pub mod anchors;
 pub mod app;
 pub mod aws_credentials;
+pub mod azure_store;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -25,5 +26,7 @@ pub mod settings;
 pub mod storage_config;
 pub mod stores;
 pub mod tasks;
+#[cfg(test)]
+mod test_server;
 pub mod tls;
 pub mod views;

@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::LimitsConfig;
 use crate::pipeline::{ConfiguredStage, STAGE_GUEST_DIR};
+use crate::plugins::plugin_name;
+use crate::stores::AdapterEntry;
 
 /// `sha256:<hex>` of a component's bytes.
 pub fn digest(bytes: &[u8]) -> String {
@@ -51,6 +53,14 @@ impl From<&LimitsConfig> for Limits {
     }
 }
 
+/// Limits as they are enforced.
+pub fn limits_view(limits: &drhost_runtime::PluginLimits) -> Limits {
+    Limits {
+        memory_mib: limits.memory_bytes >> 20,
+        cpu_seconds: limits.cpu_time.as_secs_f64(),
+        wall_seconds: limits.wall_time.as_secs_f64(),
+    }
+}
 fn load_view(stats: LoadStats) -> Load {
     let source = match stats.source {
         LoadSource::Memory => "memory",
@@ -121,6 +131,9 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
         plugin: stage.plugin_name.clone(),
         component: component_source(&config.plugin).to_owned(),
         kind: "stage".to_owned(),
+        status: ENABLED.to_owned(),
+        reason: None,
+        store_type: None,
         stage_kind: Some(stage_kind(info.kind).to_owned()),
         described_name: info.name.clone(),
         version: info.version.clone(),
@@ -138,38 +151,51 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
     }
 }
 
+const ENABLED: &str = "enabled";
+const DISABLED: &str = "disabled";
+
 /// What a store adapter is and may use (over all stores it serves).
 pub struct AdapterView<'a> {
-    pub adapter: &'a drhost_runtime::StoreAdapter,
-    pub digest: &'a str,
+    pub entry: &'a AdapterEntry,
     pub dirs: Vec<DirView<'a>>,
-    /// Authorities of the S3 endpoints it may reach.
+    /// Authorities of the store endpoints it may reach.
     pub http_connect: Vec<String>,
-    pub limits: &'a LimitsConfig,
+    pub limits: Limits,
 }
 
-/// A store adapter.
+/// A store adapter; a disabled one with the reason and no description.
 pub fn adapter(view: AdapterView<'_>) -> Plugin {
-    let info = view.adapter.info();
+    let config = &view.entry.config;
+    let loaded = view.entry.state.as_ref().ok();
+    let info = loaded.map(|l| l.adapter.info());
     Plugin {
-        name: view.adapter.name().to_owned(),
-        plugin: view.adapter.name().to_owned(),
-        component: "built-in".to_owned(),
+        name: config.name.clone(),
+        plugin: plugin_name(&config.plugin),
+        component: component_source(&config.plugin).to_owned(),
         kind: "store-adapter".to_owned(),
+        status: if loaded.is_some() { ENABLED } else { DISABLED }.to_owned(),
+        reason: view.entry.state.as_ref().err().cloned(),
+        store_type: Some(config.store_type.clone()),
         stage_kind: None,
-        described_name: info.name.clone(),
-        version: info.version.clone(),
-        append_only: Some(info.append_only),
+        described_name: info.map(|i| i.name.clone()).unwrap_or_default(),
+        version: info.map(|i| i.version.clone()).unwrap_or_default(),
+        append_only: info.map(|i| i.append_only),
         wit_package: WIT_PACKAGE.to_owned(),
-        digest: view.digest.to_owned(),
+        digest: loaded.map(|l| l.digest.clone()).unwrap_or_default(),
         capabilities: Capabilities {
             directories: view.dirs.iter().map(Directory::from).collect(),
             tcp_connect: Vec::new(),
             http_connect: view.http_connect,
             password: None,
-            limits: Limits::from(view.limits),
+            limits: view.limits,
         },
-        load: load_view(view.adapter.load_stats()),
+        load: match loaded {
+            Some(l) => load_view(l.adapter.load_stats()),
+            None => Load {
+                source: "failed".to_owned(),
+                millis: 0,
+            },
+        },
     }
 }
 

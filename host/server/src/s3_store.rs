@@ -210,7 +210,7 @@ impl S3Connection {
 
 /// Whether every key under `inner` also lies under `outer` (prefixes without
 /// leading or trailing `/`; the empty prefix is the whole bucket).
-fn prefix_contains(outer: &str, inner: &str) -> bool {
+pub(crate) fn prefix_contains(outer: &str, inner: &str) -> bool {
     outer.is_empty()
         || inner
             .strip_prefix(outer)

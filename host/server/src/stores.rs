@@ -8,10 +8,12 @@ mod record;
 mod registry;
 mod view;
 
-pub use adapters::{AdapterKind, LoadedAdapter, STORE_GUEST_DIR, StoreAdapters};
-pub use record::{StoreMedium, StoreRecord};
+pub use adapters::{
+    AdapterEntry, AdapterUnavailable, LoadedAdapter, STORE_GUEST_DIR, StoreAdapters,
+};
+pub use record::{AdapterSettings, StoreMedium, StoreRecord};
 pub use registry::{
-    Occupant, RequestedRoot, StoreRegistry, StoreRegistryError, validate_store_name,
+    Occupant, RequestedRoot, StoreRegistry, StoreRegistryError, StoreTypes, validate_store_name,
 };
 pub use view::REFERENCE_FIELDS;
 
@@ -19,11 +21,36 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use drhost_repo::{RepoError, Repository, RepositoryOptions};
+use drhost_repo::{RepoError, Repository, RepositoryOptions, StoreError};
 use drhost_runtime::{AdapterStore, EndpointPolicy, Grants};
 use serde_json::Value;
 
 use crate::anchors::FileAnchor;
+use crate::config::AdapterConfig;
+
+/// The store types `adapters` serve, each with its medium.
+pub fn store_types(adapters: &[AdapterConfig]) -> StoreTypes {
+    adapters
+        .iter()
+        .filter_map(|a| Some((a.store_type.clone(), a.medium()?)))
+        .collect()
+}
+
+/// Refuses keys of the JSON object `value` not in `allowed`, rather than
+/// silently dropping what a client meant (`{"type":"HOSTED","plugin":…}`).
+pub fn refuse_unknown_keys(what: &str, value: &Value, allowed: &[&str]) -> Result<(), String> {
+    let Some(fields) = value.as_object() else {
+        return Err(format!("{what} must be a JSON object"));
+    };
+    match fields.keys().find(|key| !allowed.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(key) => Err(format!(
+            "{what}: unknown key '{}' (this store type takes: {})",
+            key.chars().take(64).collect::<String>(),
+            allowed.join(", ")
+        )),
+    }
+}
 
 /// The stores of this host: the registry, the adapters serving each store,
 /// and the repositories already opened (opening reads the store's config,
@@ -88,23 +115,24 @@ impl Stores {
     }
 
     /// The object store of `record`, through its adapter.
-    pub fn open_adapter(&self, record: &StoreRecord) -> AdapterStore {
+    pub fn open_adapter(&self, record: &StoreRecord) -> Result<AdapterStore, AdapterUnavailable> {
         self.adapters.open(record)
     }
 
     /// Each adapter with the grants it has over every registered store it
     /// serves: what `system/plugins` shows.
-    pub fn adapter_grants(&self) -> Vec<(&LoadedAdapter, Vec<Grants>)> {
+    pub fn adapter_grants(&self) -> Vec<(&AdapterEntry, Vec<Grants>)> {
         let stores = self.registry.list();
-        AdapterKind::ALL
-            .into_iter()
-            .map(|kind| {
+        self.adapters
+            .entries()
+            .iter()
+            .map(|entry| {
                 let grants = stores
                     .iter()
-                    .filter(|store| AdapterKind::of(&store.medium) == kind)
+                    .filter(|store| store.kind() == entry.config.store_type)
                     .map(|store| self.adapters.grants(store))
                     .collect();
-                (self.adapters.get(kind), grants)
+                (entry, grants)
             })
             .collect()
     }
@@ -125,7 +153,11 @@ impl Stores {
             anchor: Some(Arc::new(FileAnchor::new(&self.state_dir, &record.identity))),
             ..RepositoryOptions::default()
         };
-        let repo = Repository::open_with(Arc::new(self.adapters.open(record)), options).await?;
+        let store = self
+            .adapters
+            .open(record)
+            .map_err(|e| RepoError::Store(StoreError::Adapter(e.to_string())))?;
+        let repo = Repository::open_with(Arc::new(store), options).await?;
         repos.insert(record.name.clone(), repo.clone());
         Ok(repo)
     }

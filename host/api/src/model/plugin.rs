@@ -14,6 +14,14 @@ pub struct Plugin {
     pub component: String,
     /// `stage` or `store-adapter`.
     pub kind: String,
+    /// `enabled`, or `disabled` when its component could not be loaded
+    /// (`reason` says why); a disabled plugin's work fails with that reason.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The `type` of `stores/register` it serves; store adapters only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_type: Option<String>,
     /// A stage's kind, e.g. `object-store`; stages only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage_kind: Option<String>,

@@ -34,15 +34,19 @@ impl DrOps for Host {
             .register(store, &settings, is_default)
             .map_err(registry_error)?;
         // Before the adapter's probe sends anything there.
-        if let Some(s3) = record.s3()
-            && let Err(refusal) = self.stores.endpoint_policy().check(&s3.authority()).await
-            && let Some(error) = endpoint_refused(store, &s3.endpoint, &refusal)
+        if let Some((endpoint, authority)) = record.endpoint()
+            && let Err(refusal) = self.stores.endpoint_policy().check(&authority).await
+            && let Some(error) = endpoint_refused(store, endpoint, &refusal)
         {
             self.stores.withdraw(store);
             return Err(error);
         }
         // Refuse a store the adapter cannot use, rather than failing its first backup.
-        if let Err(e) = self.stores.open_adapter(&record).validate().await {
+        let validated = match self.stores.open_adapter(&record) {
+            Ok(adapter) => adapter.validate().await.map_err(|e| e.to_string()),
+            Err(unavailable) => Err(unavailable.to_string()),
+        };
+        if let Err(e) = validated {
             self.stores.withdraw(store);
             return Err(OpError::InvalidInput(format!(
                 "The backup store '{store}' is not usable: {e}"
@@ -79,7 +83,10 @@ impl DrOps for Host {
 
     async fn validate_store(&self, store: &str) -> Result<bool, OpError> {
         let record = self.store(store)?;
-        Ok(self.stores.open_adapter(&record).validate().await.is_ok())
+        Ok(match self.stores.open_adapter(&record) {
+            Ok(adapter) => adapter.validate().await.is_ok(),
+            Err(_) => false,
+        })
     }
 
     async fn list_backups(&self, store: &str) -> Result<Vec<BackupRow>, OpError> {
@@ -309,10 +316,9 @@ impl DrOps for Host {
         let mut plugins: Vec<Plugin> = self.stages.iter().map(plugin_views::stage).collect();
         // Shown with the very grants each adapter runs with, over all
         // registered stores.
-        for (loaded, grants) in self.stores.adapter_grants() {
+        for (entry, grants) in self.stores.adapter_grants() {
             plugins.push(plugin_views::adapter(AdapterView {
-                adapter: &loaded.adapter,
-                digest: &loaded.digest,
+                entry,
                 dirs: grants
                     .iter()
                     .flat_map(|g| &g.dirs)
@@ -327,7 +333,7 @@ impl DrOps for Host {
                     .iter()
                     .flat_map(|g| g.http_connect.iter().cloned())
                     .collect(),
-                limits: &self.config.store_limits,
+                limits: plugin_views::limits_view(&entry.limits),
             }));
         }
         Ok(plugins)

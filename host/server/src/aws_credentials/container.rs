@@ -111,8 +111,8 @@ fn check_full_uri(uri: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_server::TestServer;
     use super::*;
+    use crate::test_server::TestServer;
 
     #[test]
     fn full_uris_are_https_or_local() {

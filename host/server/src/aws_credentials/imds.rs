@@ -107,8 +107,8 @@ pub(crate) fn provide(env: &Env) -> Result<Outcome, CredentialsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_server::TestServer;
     use super::*;
+    use crate::test_server::TestServer;
 
     /// A strict IMDSv2 in a local server: no token, no answer.
     #[test]

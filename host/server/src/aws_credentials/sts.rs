@@ -180,8 +180,8 @@ fn xml_text(xml: &str, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_server::TestServer;
     use super::*;
+    use crate::test_server::TestServer;
 
     #[test]
     fn an_answer_gives_temporary_keys() {

@@ -1,21 +1,25 @@
 //! One registered store, and its form in `stores.json`.
 //!
-//! In memory a store is either a directory or a bucket ([`StoreMedium`]), so
-//! a hosted store without a directory or a bucket without a connection cannot
-//! be built. On disk it keeps the flat shape older hosts wrote (`type`,
-//! `root` empty for S3, optional `s3`), so registries load both ways.
+//! In memory a store is a directory, a bucket, an Azure container or an
+//! endpoint of a configured adapter ([`StoreMedium`]), so a hosted store
+//! without a directory or a bucket without a connection cannot be built. On
+//! disk it keeps the flat shape older hosts wrote (`type`, `root` empty for
+//! network stores, optional `s3`), so registries load both ways.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::azure_store::AzureConnection;
+use crate::config::{AZURE_BLOBSTORE, HOSTED, S3};
 use crate::s3_store::S3Connection;
 
 /// Where a store keeps its objects.
 #[derive(Debug, Clone)]
 pub enum StoreMedium {
-    /// A directory, through the `store-fs` adapter.
+    /// A directory (`HOSTED` through `store-fs`, or a configured type with
+    /// a directory medium).
     Hosted { root: PathBuf },
     /// A bucket, through the `store-s3` adapter.
     S3 {
@@ -23,6 +27,25 @@ pub enum StoreMedium {
         /// `settings.provider` with its secret redacted, echoed in views.
         provider: Value,
     },
+    /// An Azure Blob container, through the adapter serving `AZURE_BLOBSTORE`.
+    Azure {
+        connection: AzureConnection,
+        /// `settings.provider` with its secret redacted, echoed in views.
+        provider: Value,
+    },
+    /// The endpoint of a configured adapter with an http medium.
+    Endpoint { url: String },
+}
+
+/// What a store of a configured (non-reference) type hands its adapter
+/// besides its directory or endpoint: `settings.config` and
+/// `settings.secret` as registered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AdapterSettings {
+    pub config: Value,
+    /// Masked in views; every string in it is scrubbed from the adapter's
+    /// output.
+    pub secret: Value,
 }
 
 /// One registered store.
@@ -31,7 +54,10 @@ pub enum StoreMedium {
 pub struct StoreRecord {
     pub name: String,
     pub default: bool,
+    /// The `type` it was registered with, which selects its adapter.
+    pub store_type: String,
     pub medium: StoreMedium,
+    pub adapter_settings: AdapterSettings,
     /// `storageConfig` as the client sent it, echoed back in store views.
     pub storage_config: Value,
     /// Random id shown as `identity`.
@@ -44,19 +70,17 @@ pub struct StoreRecord {
 }
 
 impl StoreRecord {
-    /// The store type as the API names it: `HOSTED` or `S3`.
-    pub fn kind(&self) -> &'static str {
-        match self.medium {
-            StoreMedium::Hosted { .. } => HOSTED,
-            StoreMedium::S3 { .. } => S3,
-        }
+    /// The store type as the API names it (`HOSTED`, `S3`,
+    /// `AZURE_BLOBSTORE` or a configured adapter's type).
+    pub fn kind(&self) -> &str {
+        &self.store_type
     }
 
-    /// The directory of a hosted store.
+    /// The directory of a directory store.
     pub fn hosted_root(&self) -> Option<&Path> {
         match &self.medium {
             StoreMedium::Hosted { root } => Some(root),
-            StoreMedium::S3 { .. } => None,
+            _ => None,
         }
     }
 
@@ -64,34 +88,66 @@ impl StoreRecord {
     pub fn s3(&self) -> Option<&S3Connection> {
         match &self.medium {
             StoreMedium::S3 { connection, .. } => Some(connection),
-            StoreMedium::Hosted { .. } => None,
+            _ => None,
         }
     }
 
-    /// The redacted `settings.provider` of an S3 store; null for a directory.
+    /// The container of an Azure store.
+    pub fn azure(&self) -> Option<&AzureConnection> {
+        match &self.medium {
+            StoreMedium::Azure { connection, .. } => Some(connection),
+            _ => None,
+        }
+    }
+
+    /// The redacted `settings.provider` of a cloud store; null otherwise.
     pub fn provider(&self) -> &Value {
         match &self.medium {
-            StoreMedium::S3 { provider, .. } => provider,
-            StoreMedium::Hosted { .. } => &Value::Null,
+            StoreMedium::S3 { provider, .. } | StoreMedium::Azure { provider, .. } => provider,
+            _ => &Value::Null,
+        }
+    }
+
+    /// The endpoint URL and the one authority its adapter may reach, for a
+    /// store reached over the network.
+    pub fn endpoint(&self) -> Option<(&str, String)> {
+        match &self.medium {
+            StoreMedium::S3 { connection, .. } => {
+                Some((connection.endpoint.as_str(), connection.authority()))
+            }
+            StoreMedium::Azure { connection, .. } => {
+                Some((connection.endpoint.as_str(), connection.authority()))
+            }
+            StoreMedium::Endpoint { url } => Some((
+                url.as_str(),
+                drhost_runtime::normalize_authority(url, None).unwrap_or_default(),
+            )),
+            StoreMedium::Hosted { .. } => None,
         }
     }
 }
 
-const HOSTED: &str = "HOSTED";
-const S3: &str = "S3";
-
-/// A store as `stores.json` holds it (the shape hosts have always written).
+/// A store as `stores.json` holds it (the shape hosts have always written,
+/// with the later media as optional fields).
 #[derive(Serialize, Deserialize)]
 struct StoredRecord {
     name: String,
     default: bool,
     #[serde(rename = "type")]
     kind: String,
-    /// Empty for `S3`.
+    /// Empty for network stores.
     root: PathBuf,
     storage_config: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s3: Option<S3Connection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    azure: Option<AzureConnection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    config: Value,
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    secret: Value,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     provider: Value,
     identity: String,
@@ -118,20 +174,36 @@ impl TryFrom<StoredRecord> for StoreRecord {
             kind: stored.kind.clone(),
             problem,
         };
-        let medium = match (stored.kind.to_ascii_uppercase().as_str(), stored.s3) {
-            (S3, Some(connection)) => StoreMedium::S3 {
+        let kind = stored.kind.to_ascii_uppercase();
+        let medium = match (kind.as_str(), stored.s3, stored.azure, stored.endpoint) {
+            (S3, Some(connection), None, None) => StoreMedium::S3 {
                 connection,
                 provider: stored.provider,
             },
-            (S3, None) => return Err(inconsistent("no bucket connection")),
-            (_, Some(_)) => return Err(inconsistent("a bucket connection")),
-            (HOSTED, None) => StoreMedium::Hosted { root: stored.root },
-            (_, None) => return Err(inconsistent("is not a store type this host knows")),
+            (S3, ..) => return Err(inconsistent("no bucket connection")),
+            (_, Some(_), ..) => return Err(inconsistent("a bucket connection")),
+            (AZURE_BLOBSTORE, None, Some(connection), None) => StoreMedium::Azure {
+                connection,
+                provider: stored.provider,
+            },
+            (AZURE_BLOBSTORE, ..) => return Err(inconsistent("no container connection")),
+            (_, _, Some(_), _) => return Err(inconsistent("a container connection")),
+            (HOSTED, _, _, Some(_)) => return Err(inconsistent("an endpoint")),
+            (_, _, _, Some(url)) => StoreMedium::Endpoint { url },
+            (_, _, _, None) if stored.root.as_os_str().is_empty() => {
+                return Err(inconsistent("neither a directory nor an endpoint"));
+            }
+            (_, _, _, None) => StoreMedium::Hosted { root: stored.root },
         };
         Ok(StoreRecord {
             name: stored.name,
             default: stored.default,
+            store_type: kind,
             medium,
+            adapter_settings: AdapterSettings {
+                config: stored.config,
+                secret: stored.secret,
+            },
             storage_config: stored.storage_config,
             identity: stored.identity,
             created: stored.created,
@@ -142,21 +214,31 @@ impl TryFrom<StoredRecord> for StoreRecord {
 
 impl From<StoreRecord> for StoredRecord {
     fn from(record: StoreRecord) -> Self {
-        let kind = record.kind().to_string();
-        let (root, s3, provider) = match record.medium {
-            StoreMedium::Hosted { root } => (root, None, Value::Null),
+        let (mut root, mut s3, mut azure, mut endpoint, mut provider) =
+            (PathBuf::new(), None, None, None, Value::Null);
+        match record.medium {
+            StoreMedium::Hosted { root: dir } => root = dir,
             StoreMedium::S3 {
                 connection,
-                provider,
-            } => (PathBuf::new(), Some(connection), provider),
-        };
+                provider: shown,
+            } => (s3, provider) = (Some(connection), shown),
+            StoreMedium::Azure {
+                connection,
+                provider: shown,
+            } => (azure, provider) = (Some(connection), shown),
+            StoreMedium::Endpoint { url } => endpoint = Some(url),
+        }
         StoredRecord {
             name: record.name,
             default: record.default,
-            kind,
+            kind: record.store_type,
             root,
             storage_config: record.storage_config,
             s3,
+            azure,
+            endpoint,
+            config: record.adapter_settings.config,
+            secret: record.adapter_settings.secret,
             provider,
             identity: record.identity,
             created: record.created,
@@ -202,5 +284,29 @@ mod tests {
         assert!(err.to_string().contains("no bucket connection"), "{err}");
         let hosted_with_bucket = S3_JSON.replace(r#""type":"S3""#, r#""type":"HOSTED""#);
         assert!(serde_json::from_str::<StoreRecord>(&hosted_with_bucket).is_err());
+        let azure_without_container =
+            HOSTED_JSON.replace(r#""type":"HOSTED""#, r#""type":"AZURE_BLOBSTORE""#);
+        assert!(serde_json::from_str::<StoreRecord>(&azure_without_container).is_err());
+    }
+
+    #[test]
+    fn stores_of_configured_types_keep_their_settings() {
+        let text = r#"{"name":"t","default":false,"type":"DIR_TEMPLATE","root":"/srv/t",
+            "storage_config":{},"config":{"fanout":2},"secret":{"token":"x"},
+            "identity":"ghi","created":3}"#;
+        let record: StoreRecord = serde_json::from_str(text).expect("record");
+        assert_eq!(record.kind(), "DIR_TEMPLATE");
+        assert_eq!(record.hosted_root(), Some(Path::new("/srv/t")));
+        assert_eq!(record.adapter_settings.config["fanout"], 2);
+        let before: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(serde_json::to_value(&record).expect("serialize"), before);
+        let endpoint = r#"{"name":"e","default":false,"type":"MINE","root":"",
+            "storage_config":{},"endpoint":"https://store.example:8443/x",
+            "identity":"jkl","created":4}"#;
+        let record: StoreRecord = serde_json::from_str(endpoint).expect("record");
+        assert_eq!(
+            record.endpoint().map(|(_, authority)| authority),
+            Some("store.example:8443".to_string())
+        );
     }
 }

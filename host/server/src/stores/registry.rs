@@ -8,8 +8,11 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use super::placement::{self, Relation, relation, strictly_inside};
-use super::record::{StoreMedium, StoreRecord};
+use super::record::{AdapterSettings, StoreMedium, StoreRecord};
+use super::refuse_unknown_keys;
+use crate::azure_store::AzureConnection;
 use crate::clock::now_ms;
+use crate::config::{AZURE_BLOBSTORE, AdapterMedium, HOSTED, S3};
 use crate::fsutil::write_atomic;
 use crate::s3_store::S3Connection;
 use crate::storage_config::check_volume_config;
@@ -121,6 +124,8 @@ enum Requested {
         path: PathBuf,
     },
     Bucket(S3Connection),
+    Container(AzureConnection),
+    Endpoint(String),
 }
 
 /// All stores, persisted on every change.
@@ -128,13 +133,22 @@ pub struct StoreRegistry {
     path: PathBuf,
     state_dir: PathBuf,
     roots: Vec<PathBuf>,
+    /// The store types this host's adapters serve, and what each grants.
+    types: StoreTypes,
     stores: Mutex<Vec<StoreRecord>>,
 }
+
+/// The store types the host's adapters serve, each with its medium.
+pub type StoreTypes = std::collections::BTreeMap<String, AdapterMedium>;
 
 impl StoreRegistry {
     /// Loads the registry, creating the `default` store under the first store
     /// root when there is none at all.
-    pub fn open(state_dir: &Path, roots: Vec<PathBuf>) -> Result<Self, StoreRegistryError> {
+    pub fn open(
+        state_dir: &Path,
+        roots: Vec<PathBuf>,
+        types: StoreTypes,
+    ) -> Result<Self, StoreRegistryError> {
         let path = state_dir.join("stores.json");
         let stores = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -151,6 +165,7 @@ impl StoreRegistry {
             path,
             state_dir: state_dir.to_path_buf(),
             roots,
+            types,
             stores: Mutex::new(stores),
         };
         if registry.list().is_empty() {
@@ -200,18 +215,29 @@ impl StoreRegistry {
                 ));
             }
         };
-        let requested = match kind.as_str() {
-            "HOSTED" => {
+        let Some(&medium) = self.types.get(&kind) else {
+            return Err(StoreRegistryError::Invalid(format!(
+                "backup store type '{kind}' is not served by any store adapter of this host \
+                 (served: {}; an operator adds others with [[adapter]] entries)",
+                self.types.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        refuse_unknown_keys("settings", settings, allowed_keys(&kind, medium))
+            .map_err(StoreRegistryError::Invalid)?;
+        let adapter_settings = adapter_settings(settings)?;
+        let requested = match (kind.as_str(), medium) {
+            (S3, _) => Requested::Bucket(
+                S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?,
+            ),
+            (AZURE_BLOBSTORE, _) => Requested::Container(
+                AzureConnection::from_settings(settings).map_err(StoreRegistryError::Invalid)?,
+            ),
+            (_, AdapterMedium::Directory) => {
                 let (written, path) = self.root_for(name, settings, &storage_config)?;
                 Requested::Directory { written, path }
             }
-            "S3" => Requested::Bucket(
-                S3Connection::from_settings(settings).map_err(StoreRegistryError::Invalid)?,
-            ),
-            _ => {
-                return Err(StoreRegistryError::Invalid(format!(
-                    "backup store type '{kind}' is not supported by this host (supported: HOSTED, S3)"
-                )));
+            (_, AdapterMedium::Http) => {
+                Requested::Endpoint(endpoint_of(settings).map_err(StoreRegistryError::Invalid)?)
             }
         };
         let mut stores = self.lock();
@@ -239,6 +265,20 @@ impl StoreRegistry {
                 s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
             )));
         }
+        if let Requested::Container(azure) = &requested
+            && let Some((other, theirs)) = stores.iter().find_map(|s| {
+                s.azure()
+                    .filter(|theirs| theirs.overlaps(azure))
+                    .map(|theirs| (&s.name, theirs))
+            })
+        {
+            return Err(StoreRegistryError::Invalid(format!(
+                "container {} (rootDir '{}') of storage account {} overlaps backup store \
+                 '{other}' (rootDir '{}'): stores must not share objects, or garbage collection \
+                 in one could delete the other's",
+                azure.container, azure.prefix, azure.account, theirs.prefix
+            )));
+        }
         let medium = match requested {
             Requested::Directory { written, path } => StoreMedium::Hosted {
                 root: self.create_root(&written, &path, &stores)?,
@@ -247,6 +287,11 @@ impl StoreRegistry {
                 connection,
                 provider: S3Connection::redacted_provider(settings),
             },
+            Requested::Container(connection) => StoreMedium::Azure {
+                connection,
+                provider: S3Connection::redacted_provider(settings),
+            },
+            Requested::Endpoint(url) => StoreMedium::Endpoint { url },
         };
         let make_default = is_default || stores.is_empty();
         if make_default {
@@ -255,7 +300,9 @@ impl StoreRegistry {
         let record = StoreRecord {
             name: name.to_string(),
             default: make_default,
+            store_type: kind,
             medium,
+            adapter_settings,
             storage_config,
             identity: random_identity(),
             created: now_ms(),
@@ -512,6 +559,74 @@ pub fn validate_store_name(name: &str) -> Result<(), StoreRegistryError> {
             name.chars().take(80).collect::<String>()
         )))
     }
+}
+
+/// The keys `settings` of `stores/register` may hold for a store type:
+/// the reference's for its own types, and for a configured type its
+/// directory or endpoint and the adapter's `config` and `secret`.
+fn allowed_keys(kind: &str, medium: AdapterMedium) -> &'static [&'static str] {
+    match (kind, medium) {
+        (HOSTED, _) => &["type", "storageConfig", "rootDir", "appendOnly"],
+        (S3 | AZURE_BLOBSTORE, _) => &["type", "storageConfig", "provider", "appendOnly"],
+        (_, AdapterMedium::Directory) => &[
+            "type",
+            "storageConfig",
+            "rootDir",
+            "appendOnly",
+            "config",
+            "secret",
+        ],
+        (_, AdapterMedium::Http) => &[
+            "type",
+            "storageConfig",
+            "endpoint",
+            "appendOnly",
+            "config",
+            "secret",
+        ],
+    }
+}
+
+/// `settings.config` and `settings.secret` of a configured type: JSON
+/// objects when given.
+fn adapter_settings(settings: &Value) -> Result<AdapterSettings, StoreRegistryError> {
+    let object = |key: &str| match settings.get(key) {
+        None | Some(Value::Null) => Ok(Value::Null),
+        Some(value @ Value::Object(_)) => Ok(value.clone()),
+        Some(_) => Err(StoreRegistryError::Invalid(format!(
+            "settings.{key} must be a JSON object"
+        ))),
+    };
+    Ok(AdapterSettings {
+        config: object("config")?,
+        secret: object("secret")?,
+    })
+}
+
+/// `settings.endpoint` of an http-medium type: an absolute http(s) URL of
+/// a host, without credentials, query or fragment.
+fn endpoint_of(settings: &Value) -> Result<String, String> {
+    let text = settings
+        .get("endpoint")
+        .and_then(Value::as_str)
+        .map(|e| e.trim().trim_end_matches('/'))
+        .filter(|e| !e.is_empty())
+        .ok_or("settings.endpoint (the store's URL) is required for this store type")?;
+    let url = url::Url::parse(text)
+        .map_err(|e| format!("settings.endpoint {text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "settings.endpoint {text:?} must be http(s)://host[:port][/path] without \
+             credentials, query or fragment"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 fn parse_bool(value: &Value) -> Option<bool> {

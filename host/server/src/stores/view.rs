@@ -27,20 +27,23 @@ pub const REFERENCE_FIELDS: &[&str] = &[
 impl StoreRecord {
     pub fn view(&self) -> Store {
         let s3 = self.s3();
+        let azure = self.azure();
         Store {
             name: self.name.clone(),
             default: self.default,
             kind: self.kind().to_string(),
             // The volume description of a HOSTED store; a bucket has none.
-            storage_config: match s3 {
-                Some(_) => Value::Null,
-                None => crate::masking::masked(&self.storage_config),
+            storage_config: match self.medium {
+                StoreMedium::Hosted { .. } => crate::masking::masked(&self.storage_config),
+                _ => Value::Null,
             },
             identity: self.identity.clone(),
             identity_key: None,
             root_dir: match &self.medium {
                 StoreMedium::S3 { connection, .. } => connection.prefix.clone(),
+                StoreMedium::Azure { connection, .. } => connection.prefix.clone(),
                 StoreMedium::Hosted { root } => root.display().to_string(),
+                StoreMedium::Endpoint { .. } => String::new(),
             },
             auto_shutdown: None,
             version_created: env!("CARGO_PKG_VERSION").to_owned(),
@@ -48,12 +51,15 @@ impl StoreRecord {
             // by id.
             provider_id: None,
             service_id: None,
-            bucket_name: s3.map(|s3| s3.bucket.clone()),
+            // An Azure container is the bucket of the reference's fields.
+            bucket_name: s3
+                .map(|s3| s3.bucket.clone())
+                .or_else(|| azure.map(|azure| azure.container.clone())),
             region: s3.map(|s3| s3.region.clone()),
             // Masked again: a registry written by an older host may hold
             // secrets it did not mask.
             provider: crate::masking::masked(self.provider()),
-            endpoint: s3.map(|s3| s3.endpoint.clone()),
+            endpoint: self.endpoint().map(|(url, _)| url.to_string()),
             append_only: self.append_only,
             created: self.created,
         }
@@ -70,6 +76,8 @@ mod tests {
         StoreRecord {
             name: "s".into(),
             default: true,
+            store_type: if s3.is_some() { "S3" } else { "HOSTED" }.into(),
+            adapter_settings: Default::default(),
             medium: match s3 {
                 Some(connection) => StoreMedium::S3 {
                     connection,

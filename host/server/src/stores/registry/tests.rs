@@ -1,7 +1,15 @@
 use super::*;
 
+/// The types of the built-in adapters, and a configured directory type.
+fn builtin_types() -> StoreTypes {
+    let mut types = super::super::store_types(&crate::config::AdapterConfig::builtins());
+    types.insert("DIR_TEMPLATE".into(), AdapterMedium::Directory);
+    types.insert("MINE".into(), AdapterMedium::Http);
+    types
+}
+
 fn registry(dir: &Path) -> StoreRegistry {
-    StoreRegistry::open(dir, vec![dir.join("stores")]).expect("open")
+    StoreRegistry::open(dir, vec![dir.join("stores")], builtin_types()).expect("open")
 }
 
 #[test]
@@ -66,7 +74,8 @@ fn a_store_directory_never_overlaps_another_store_or_the_state() {
     let stores = state.join("stores");
     // A second root around the state directory, so only the overlap
     // checks (not the store-root containment) refuse what follows.
-    let reg = StoreRegistry::open(&state, vec![stores.clone(), base.clone()]).expect("open");
+    let reg = StoreRegistry::open(&state, vec![stores.clone(), base.clone()], builtin_types())
+        .expect("open");
     let default = stores.join("default");
     assert_eq!(
         reg.get("default").expect("default").hosted_root(),
@@ -163,7 +172,7 @@ fn a_symlink_inside_the_store_roots_cannot_lead_out_of_them() {
 fn the_state_directory_cannot_be_a_store_root_for_stores() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().canonicalize().expect("canonical");
-    let err = StoreRegistry::open(&state, vec![state.clone()])
+    let err = StoreRegistry::open(&state, vec![state.clone()], builtin_types())
         .err()
         .expect("the default store would lie among the host's state files");
     assert!(
@@ -252,4 +261,59 @@ fn unregistering_the_default_promotes_another() {
         reg.unregister("default"),
         Err(StoreRegistryError::NotFound(_))
     ));
+}
+
+#[test]
+fn unknown_keys_and_types_are_refused_naming_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = registry(dir.path());
+    let err = reg
+        .register("x", &json!({"type": "HOSTED", "plugin": "/x.wasm"}), false)
+        .expect_err("unknown key");
+    assert!(err.to_string().contains("unknown key 'plugin'"), "{err}");
+    let err = reg
+        .register("x", &json!({"type": "AZURE_BLOBSTORE"}), false)
+        .expect_err("no adapter");
+    assert!(
+        err.to_string().contains("not served by any store adapter")
+            && err.to_string().contains("DIR_TEMPLATE"),
+        "{err}"
+    );
+    let custom = reg
+        .register(
+            "t",
+            &json!({"type": "dir_template", "config": {"fanout": 2}, "secret": {"k": "v"}}),
+            false,
+        )
+        .expect("configured directory type");
+    assert_eq!(custom.kind(), "DIR_TEMPLATE");
+    assert!(custom.hosted_root().is_some());
+    assert_eq!(custom.adapter_settings.config["fanout"], 2);
+    let err = reg
+        .register("e", &json!({"type": "MINE"}), false)
+        .expect_err("no endpoint");
+    assert!(err.to_string().contains("settings.endpoint"), "{err}");
+    let endpoint = reg
+        .register(
+            "e",
+            &json!({"type": "MINE", "endpoint": "https://s.example:8443/"}),
+            false,
+        )
+        .expect("endpoint type");
+    assert_eq!(
+        endpoint.endpoint().map(|(url, _)| url.to_string()),
+        Some("https://s.example:8443".into())
+    );
+    let err = reg
+        .register(
+            "f",
+            &json!({"type": "MINE", "endpoint": "https://s.example", "config": 3}),
+            false,
+        )
+        .expect_err("config not an object");
+    assert!(
+        err.to_string()
+            .contains("settings.config must be a JSON object"),
+        "{err}"
+    );
 }
