@@ -5,6 +5,7 @@
 
 mod support;
 
+mod adapters;
 mod admin_pages;
 mod api_contract;
 mod arcgis_python;
