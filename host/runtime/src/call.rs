@@ -122,7 +122,8 @@ async fn new_store(
         table,
         http: WasiHttpCtx::new(),
         http_policy: HttpPolicy::new(plugin.clone(), &ctx.grants.http_connect)
-            .with_addresses(ctx.grants.http_addresses.clone()),
+            .with_addresses(ctx.grants.http_addresses.clone())
+            .with_denials(denials.clone()),
         limiter: MemoryLimiter::new(ctx.limits.memory_bytes),
         cpu_ticks_left: ctx.limits.cpu_ticks(),
         config_json: ctx.config_json.clone(),

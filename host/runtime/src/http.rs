@@ -20,6 +20,7 @@ use std::time::Duration;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::endpoints::{EndpointPolicy, EndpointRefusal};
+use crate::notes::SandboxDenials;
 
 /// The authorities one call may reach, normalised by [`normalize_authority`].
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,9 @@ pub(crate) struct HttpPolicy {
     /// Where the allowed authorities may resolve to; `None`: anywhere.
     addresses: Option<Arc<EndpointPolicy>>,
     plugin: Arc<str>,
+    /// Where a refused request is recorded, so the call's failure names
+    /// the missing grant.
+    denials: SandboxDenials,
 }
 
 impl HttpPolicy {
@@ -40,7 +44,14 @@ impl HttpPolicy {
             allowed,
             addresses: None,
             plugin,
+            denials: SandboxDenials::default(),
         }
+    }
+
+    /// Records refused requests in `denials`.
+    pub(crate) fn with_denials(mut self, denials: SandboxDenials) -> Self {
+        self.denials = denials;
+        self
     }
 
     pub(crate) fn with_addresses(mut self, addresses: Option<Arc<EndpointPolicy>>) -> Self {
@@ -117,12 +128,17 @@ impl WasiHttpHooks for HttpPolicy {
         let authority = match self.check(request.uri()) {
             Ok(authority) => authority,
             Err(authority) => {
-                // The guest sees `HTTP-request-denied`; the operator sees who tried what.
+                // The guest sees `HTTP-request-denied`; the operator sees who
+                // tried what, and the call's failure names the missing grant.
                 tracing::warn!(
                     plugin = %self.plugin,
                     %authority,
                     "refused a plugin's HTTP request to an authority it was not granted"
                 );
+                self.denials.record(format!(
+                    "an HTTP request to {authority}: no `http_connect` grant of this plugin \
+                     (for a store adapter: the store's endpoint) lists it"
+                ));
                 return Box::new(async { Err(Error::HttpRequestDenied) });
             }
         };

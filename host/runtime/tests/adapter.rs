@@ -213,6 +213,21 @@ async fn http_requests_reach_only_granted_authorities() {
             error.contains("HTTP-request-denied"),
             "{granted:?}: {error}"
         );
+        // The operator is told which grant is missing.
+        assert!(
+            error.contains(&format!(
+                "the sandbox refused an HTTP request to 127.0.0.1:{}",
+                &target[10..]
+            )) || error.contains(&format!(
+                "the sandbox refused an HTTP request to localhost:{}",
+                &target[10..]
+            )),
+            "{granted:?}: {error}"
+        );
+        assert!(
+            error.contains("no `http_connect` grant"),
+            "{granted:?}: {error}"
+        );
         assert!(
             listener.accept().is_err(),
             "{granted:?}: a connection was made"

@@ -51,13 +51,12 @@ impl AzureConnection {
     /// Parses `settings` of `stores/register` (the first cloud service's
     /// connection).
     pub fn from_settings(settings: &Value) -> Result<Self, String> {
-        let connection = settings
-            .pointer("/provider/cloudServices/0/connection")
-            .ok_or(
-                "AZURE_BLOBSTORE store settings need provider.cloudServices[0].connection \
-                 (containerName, rootDir, accountEndpointUrl, credential)",
-            )?;
-        crate::stores::refuse_unknown_keys("connection", connection, CONNECTION_KEYS)?;
+        let connection = crate::stores::cloud_connection(
+            settings,
+            "AZURE_BLOBSTORE",
+            "containerName, rootDir, accountEndpointUrl, credential",
+            CONNECTION_KEYS,
+        )?;
         let text = |key: &str| connection.get(key).and_then(Value::as_str).map(str::trim);
         let credential = connection
             .get("credential")

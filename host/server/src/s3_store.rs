@@ -59,12 +59,19 @@ impl S3Connection {
     /// cloud service's; drhost adds `endpoint` and `pathStyle` to it for
     /// S3-compatible servers other than AWS.
     pub fn from_settings(settings: &Value) -> Result<Self, String> {
-        let connection = settings
-            .pointer("/provider/cloudServices/0/connection")
-            .ok_or(
-                "S3 store settings need provider.cloudServices[0].connection \
-                 (bucketName, region, rootDir, credential)",
-            )?;
+        let connection = crate::stores::cloud_connection(
+            settings,
+            "S3",
+            "bucketName, region, rootDir, credential",
+            &[
+                "bucketName",
+                "region",
+                "rootDir",
+                "credential",
+                "endpoint",
+                "pathStyle",
+            ],
+        )?;
         let text = |key: &str| connection.get(key).and_then(Value::as_str).map(str::trim);
         let bucket = text("bucketName")
             .filter(|b| !b.is_empty())

@@ -36,6 +36,50 @@ pub fn store_types(adapters: &[AdapterConfig]) -> StoreTypes {
         .collect()
 }
 
+/// The connection of the first cloud service of a cloud store's `settings`
+/// (`provider.cloudServices[0].connection`, spec §9), with the keys of the
+/// provider, the service and the connection checked against the
+/// reference's shape and `connection_keys`. `needs` names what a
+/// connection holds, for the message when there is none.
+pub fn cloud_connection<'a>(
+    settings: &'a Value,
+    store_type: &str,
+    needs: &str,
+    connection_keys: &[&str],
+) -> Result<&'a Value, String> {
+    let connection = settings
+        .pointer("/provider/cloudServices/0/connection")
+        .ok_or_else(|| {
+            format!(
+                "{store_type} store settings need provider.cloudServices[0].connection ({needs})"
+            )
+        })?;
+    refuse_unknown_keys(
+        "settings.provider",
+        &settings["provider"],
+        &["id", "name", "credential", "cloudServices"],
+    )?;
+    refuse_unknown_keys(
+        "settings.provider.cloudServices[0]",
+        &settings["provider"]["cloudServices"][0],
+        &[
+            "id",
+            "providerId",
+            "name",
+            "type",
+            "usage",
+            "category",
+            "connection",
+        ],
+    )?;
+    refuse_unknown_keys(
+        "settings.provider.cloudServices[0].connection",
+        connection,
+        connection_keys,
+    )?;
+    Ok(connection)
+}
+
 /// Refuses keys of the JSON object `value` not in `allowed`, rather than
 /// silently dropping what a client meant (`{"type":"HOSTED","plugin":…}`).
 pub fn refuse_unknown_keys(what: &str, value: &Value, allowed: &[&str]) -> Result<(), String> {
@@ -45,7 +89,7 @@ pub fn refuse_unknown_keys(what: &str, value: &Value, allowed: &[&str]) -> Resul
     match fields.keys().find(|key| !allowed.contains(&key.as_str())) {
         None => Ok(()),
         Some(key) => Err(format!(
-            "{what}: unknown key '{}' (this store type takes: {})",
+            "{what}: unknown key '{}' (allowed: {})",
             key.chars().take(64).collect::<String>(),
             allowed.join(", ")
         )),

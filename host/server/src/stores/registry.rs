@@ -313,11 +313,14 @@ impl StoreRegistry {
         Ok(record)
     }
 
-    /// Applies `{"default": true|false}` (the only documented update; other
-    /// keys, such as the `supportBDSBackup` Esri's CLI sends, are ignored).
+    /// Applies `{"default": true|false}`, the only documented update.
+    /// `supportBDSBackup`, which Esri's CLI sends, is accepted and ignored;
+    /// any other key is refused.
     /// A default store that stops being the default hands that to the
     /// first other store, as unregistering it would: there is always one.
     pub fn update(&self, name: &str, settings: &Value) -> Result<(), StoreRegistryError> {
+        refuse_unknown_keys("settings", settings, &["default", "supportBDSBackup"])
+            .map_err(StoreRegistryError::Invalid)?;
         let mut stores = self.lock();
         let Some(store) = stores.iter().find(|s| s.name == name) else {
             return Err(StoreRegistryError::NotFound(name.to_string()));
