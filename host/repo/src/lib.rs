@@ -38,6 +38,7 @@ pub use archive::{EntryKind, EntryMeta, InvalidEntry, Owner, RawName};
 pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, FindingKind};
 pub use error::RepoError;
 pub use keys::KdfParams;
+pub use manifest::PluginBuild;
 pub use names::validate_backup_name;
 pub use object_check::ObjectCheck;
 pub use reader::{BackupReader, StageReader, VerifyReport};
