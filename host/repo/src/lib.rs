@@ -52,7 +52,7 @@ pub mod limits {
     pub use crate::archive::{MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES};
     pub use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
     pub use crate::chunker::{AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
-    pub use crate::manifest::MAX_STAGE_METADATA;
+    pub use crate::manifest::{MAX_STAGE_METADATA, MAX_STAGE_NAME};
     pub use crate::pack::{MAX_UPLOADS_IN_FLIGHT, PACK_MAX, PACK_TARGET};
 }
 

@@ -25,11 +25,23 @@ pub struct Plugin {
     pub append_only: Option<bool>,
     /// The WIT package it implements.
     pub wit_package: String,
-    /// `sha256:<hex>` of the component.
+    /// `sha256:<hex>` of the component; empty when it could not be read.
     pub digest: String,
+    /// `enabled`, or `disabled` for a stage whose plugin could not be loaded
+    /// when the host started (it then has no `describedName`, `stageKind`
+    /// or `version`, and its backups and restores fail that stage).
+    pub status: String,
+    /// Why the stage is disabled; only with `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub capabilities: Capabilities,
     pub load: Load,
 }
+
+/// [`Plugin::status`] of a plugin that runs.
+pub const PLUGIN_ENABLED: &str = "enabled";
+/// [`Plugin::status`] of a stage whose plugin could not be loaded.
+pub const PLUGIN_DISABLED: &str = "disabled";
 
 /// What a plugin may touch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,7 +80,7 @@ pub struct Limits {
 /// How the component was loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Load {
-    /// `memory`, `disk cache` or `compiled`.
+    /// `memory`, `disk cache` or `compiled`; `failed` for a disabled stage.
     pub source: String,
     pub millis: u64,
 }
