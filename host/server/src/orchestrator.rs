@@ -402,15 +402,22 @@ fn warn_changed_components(job: &JobHandle, work: &RestoreJob) {
         {
             continue;
         }
+        let recorded_plugin = work
+            .backup
+            .info()
+            .stages
+            .iter()
+            .find(|s| s.name == stage.config.name)
+            .map_or("?", |s| s.plugin.as_str());
         job.warn(
             codes::RESTORE_COMPONENT_CHANGED,
             &format!(
-                "{}: backed up by plugin {} version {} ({}), restored by version {} ({}), \
-                 a different component.",
+                "{}: backed up by plugin {recorded_plugin} version {} ({}), restored by another \
+                 component, plugin {} version {} ({}).",
                 stage.config.name,
-                stage.plugin_name,
                 version_text(&recorded.version),
                 recorded.digest,
+                stage.plugin_name,
                 version_text(&loaded.version),
                 loaded.digest
             ),
