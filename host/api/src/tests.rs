@@ -117,6 +117,8 @@ fn fake_plugin(name: &str, kind: &str, stage_kind: Option<&str>, dirs: Vec<Direc
         append_only: None,
         wit_package: "drhost:plugin@0.2.0".to_owned(),
         digest: "sha256:00".to_owned(),
+        status: "enabled".to_owned(),
+        reason: None,
         capabilities: Capabilities {
             directories: dirs,
             tcp_connect: Vec::new(),

@@ -38,6 +38,7 @@ pub use archive::{EntryKind, EntryMeta, InvalidEntry, Owner, RawName};
 pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, FindingKind};
 pub use error::RepoError;
 pub use keys::KdfParams;
+pub use manifest::PluginBuild;
 pub use names::validate_backup_name;
 pub use object_check::ObjectCheck;
 pub use reader::{BackupReader, StageReader, VerifyReport};
@@ -51,7 +52,7 @@ pub mod limits {
     pub use crate::archive::{MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES};
     pub use crate::blob::{BLOB_OVERHEAD, MAX_BLOB};
     pub use crate::chunker::{AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
-    pub use crate::manifest::MAX_STAGE_METADATA;
+    pub use crate::manifest::{MAX_STAGE_METADATA, MAX_STAGE_NAME};
     pub use crate::pack::{MAX_UPLOADS_IN_FLIGHT, PACK_MAX, PACK_TARGET};
 }
 

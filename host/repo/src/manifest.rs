@@ -73,6 +73,13 @@ pub struct EntryRecord {
 pub struct StageRecord {
     pub name: String,
     pub plugin: String,
+    /// `sha256:<hex>` of the component that wrote the stage; empty in
+    /// manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plugin_digest: String,
+    /// The version that component's `describe` returned; empty as above.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plugin_version: String,
     pub metadata: Vec<(String, String)>,
     pub entries: Vec<EntryRecord>,
 }
@@ -88,6 +95,55 @@ pub struct Manifest {
     pub packs: Vec<String>,
     pub chunks: Vec<ChunkRecord>,
     pub stages: Vec<StageRecord>,
+}
+
+/// The build of a stage's plugin that wrote a stage: what a restore compares
+/// with the component it runs. Both empty when not known (older manifests).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PluginBuild {
+    /// `sha256:<64 hex digits>` of the component.
+    pub digest: String,
+    /// The version the plugin's `describe` returned.
+    pub version: String,
+}
+
+impl PluginBuild {
+    /// Whether nothing was recorded (a manifest older than the fields).
+    pub fn is_unknown(&self) -> bool {
+        self.digest.is_empty() && self.version.is_empty()
+    }
+
+    /// Checks the digest's form and the version's length: a manifest (or a
+    /// caller) cannot slip arbitrary text into what a restore reports.
+    pub fn validate(&self) -> Result<(), String> {
+        let hex = self.digest.strip_prefix("sha256:");
+        if !self.digest.is_empty()
+            && !hex.is_some_and(|h| {
+                h.len() == 64
+                    && h.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            })
+        {
+            return Err(format!(
+                "plugin digest {:?} is not sha256:<64 lowercase hex digits>",
+                self.digest
+            ));
+        }
+        if !self.version.is_empty() {
+            validate_stage_name("plugin version", &self.version)?;
+        }
+        Ok(())
+    }
+}
+
+impl StageRecord {
+    /// The plugin build recorded for this stage.
+    pub fn plugin_build(&self) -> PluginBuild {
+        PluginBuild {
+            digest: self.plugin_digest.clone(),
+            version: self.plugin_version.clone(),
+        }
+    }
 }
 
 /// Checks a stage or plugin name.
@@ -152,6 +208,9 @@ impl Manifest {
                     s.name
                 ));
             }
+            s.plugin_build()
+                .validate()
+                .map_err(|e| format!("stage {:?}: {e}", s.name))?;
             if s.metadata.len() > MAX_STAGE_METADATA {
                 return Err(format!("stage {:?} has too much metadata", s.name));
             }
@@ -203,5 +262,68 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    /// A stage as manifests wrote it before the plugin build was recorded.
+    const OLD_STAGE: &str = r#"{"name":"Stage config","plugin":"config-fs",
+        "metadata":[["k","v"]],"entries":[]}"#;
+
+    #[test]
+    fn a_stage_without_a_recorded_build_reads_as_unknown() {
+        let stage: StageRecord = serde_json::from_str(OLD_STAGE).unwrap();
+        assert!(stage.plugin_build().is_unknown());
+        assert_eq!(stage.plugin_build().validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_unknown_build_is_not_written_so_old_readers_see_the_old_form() {
+        let stage: StageRecord = serde_json::from_str(OLD_STAGE).unwrap();
+        let json = serde_json::to_value(&stage).unwrap();
+        assert!(json.get("plugin_digest").is_none(), "{json}");
+        assert!(json.get("plugin_version").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_recorded_build_round_trips() {
+        let mut stage: StageRecord = serde_json::from_str(OLD_STAGE).unwrap();
+        stage.plugin_digest = DIGEST.into();
+        stage.plugin_version = "0.1.0".into();
+        let json = serde_json::to_string(&stage).unwrap();
+        let back: StageRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back.plugin_build(),
+            PluginBuild {
+                digest: DIGEST.into(),
+                version: "0.1.0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_digests_and_versions_are_refused() {
+        for digest in [
+            "ba7816bf",
+            "sha256:",
+            "sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+            "md5:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ] {
+            let build = PluginBuild {
+                digest: digest.into(),
+                version: String::new(),
+            };
+            assert!(build.validate().is_err(), "{digest}");
+        }
+        let build = PluginBuild {
+            digest: DIGEST.into(),
+            version: "1.0\n".into(),
+        };
+        assert!(build.validate().is_err());
     }
 }

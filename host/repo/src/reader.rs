@@ -16,7 +16,7 @@ use crate::BackupInfo;
 use crate::blob;
 use crate::error::RepoError;
 use crate::keys::Keys;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, PluginBuild, StageRecord};
 use crate::pack;
 use crate::store::{ObjectStore, StoreError};
 use pack_cache::PackCache;
@@ -173,6 +173,18 @@ impl BackupReader {
             .iter()
             .find(|s| s.name == stage)
             .map(|s| s.metadata.clone())
+    }
+
+    /// The plugin build (component digest and version) that wrote the stage;
+    /// unknown (empty) for backups written before it was recorded, `None` if
+    /// there is no such stage.
+    pub fn stage_plugin_build(&self, stage: &str) -> Option<PluginBuild> {
+        self.shared
+            .manifest
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .map(StageRecord::plugin_build)
     }
 
     /// Number of entries of a stage.

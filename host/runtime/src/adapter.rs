@@ -88,20 +88,24 @@ impl StoreAdapter {
     }
 
     async fn call_describe(&self) -> Result<AdapterInfo, PluginFailure> {
-        self.run("describe", &crate::describe_context(), |store, plugin| {
-            Box::pin(async move {
-                let info = plugin
-                    .drhost_plugin_store_adapter()
-                    .call_describe(store)
-                    .await
-                    .map_err(CallError::Call)?;
-                Ok(Ok(AdapterInfo {
-                    name: info.name,
-                    version: info.version,
-                    append_only: info.append_only,
-                }))
-            })
-        })
+        self.run(
+            "describe",
+            &crate::describe_context(crate::default_describe_limits()),
+            |store, plugin| {
+                Box::pin(async move {
+                    let info = plugin
+                        .drhost_plugin_store_adapter()
+                        .call_describe(store)
+                        .await
+                        .map_err(CallError::Call)?;
+                    Ok(Ok(AdapterInfo {
+                        name: info.name,
+                        version: info.version,
+                        append_only: info.append_only,
+                    }))
+                })
+            },
+        )
         .await
     }
 

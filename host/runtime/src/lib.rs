@@ -99,16 +99,21 @@ impl Default for PluginContext {
     }
 }
 
-/// The context `describe` runs in at load: nothing granted, and limits tight
-/// enough that a plugin hanging in `describe` fails the load quickly instead
-/// of holding up the host's start for the default ten minutes.
-pub(crate) fn describe_context() -> PluginContext {
+/// The limits `describe` runs under at load when the caller configures none:
+/// tight enough that a plugin hanging in `describe` fails the load quickly
+/// instead of holding up the host's start for the default ten minutes.
+pub fn default_describe_limits() -> PluginLimits {
+    PluginLimits {
+        cpu_time: std::time::Duration::from_secs(10),
+        wall_time: std::time::Duration::from_secs(30),
+        ..PluginLimits::default()
+    }
+}
+
+/// The context `describe` runs in at load: nothing granted, under `limits`.
+pub(crate) fn describe_context(limits: PluginLimits) -> PluginContext {
     PluginContext {
-        limits: PluginLimits {
-            cpu_time: std::time::Duration::from_secs(10),
-            wall_time: std::time::Duration::from_secs(30),
-            ..PluginLimits::default()
-        },
+        limits,
         ..PluginContext::default()
     }
 }
@@ -197,11 +202,25 @@ impl Runtime {
     }
 
     /// Loads a stage plugin from its component bytes (compiled once per
-    /// process, cached on disk) and asks it to describe itself.
+    /// process, cached on disk) and asks it to describe itself, under
+    /// [`default_describe_limits`].
     pub async fn load_stage(
         &self,
         name: &str,
         wasm: &[u8],
+    ) -> Result<Arc<StagePlugin>, PluginFailure> {
+        self.load_stage_limited(name, wasm, default_describe_limits())
+            .await
+    }
+
+    /// [`load_stage`](Self::load_stage) with `describe` under `limits`, the
+    /// stage's own: a plugin that loops or allocates without end in
+    /// `describe` fails its load at the limit its operator configured.
+    pub async fn load_stage_limited(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        limits: PluginLimits,
     ) -> Result<Arc<StagePlugin>, PluginFailure> {
         let (component, stats) = self.compile(name, wasm).await?;
         let pre = self
@@ -210,7 +229,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .and_then(bindings::stage::StagePluginPre::new)
             .map_err(|e| self.instantiate_failure(name, &component, World::Stage, e))?;
-        let plugin = StagePlugin::new(name, pre, self.shared.clone(), stats).await?;
+        let plugin = StagePlugin::new(name, pre, self.shared.clone(), stats, limits).await?;
         tracing::info!(
             plugin = name,
             source = ?stats.source,

@@ -63,6 +63,7 @@ impl StagePlugin {
         pre: StagePluginPre<PluginState>,
         shared: Arc<Shared>,
         load_stats: LoadStats,
+        describe_limits: crate::PluginLimits,
     ) -> Result<Self, PluginFailure> {
         let mut plugin = Self {
             name: name.into(),
@@ -75,7 +76,7 @@ impl StagePlugin {
             },
             load_stats,
         };
-        plugin.info = plugin.call_describe().await?;
+        plugin.info = plugin.call_describe(describe_limits).await?;
         Ok(plugin)
     }
 
@@ -99,10 +100,10 @@ impl StagePlugin {
         &self.info
     }
 
-    async fn call_describe(&self) -> Result<StageInfo, PluginFailure> {
+    async fn call_describe(&self, limits: crate::PluginLimits) -> Result<StageInfo, PluginFailure> {
         self.run(
             "describe",
-            &crate::describe_context(),
+            &crate::describe_context(limits),
             None,
             |store, plugin| {
                 Box::pin(async move {

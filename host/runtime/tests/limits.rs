@@ -134,3 +134,67 @@ async fn an_adapter_is_not_a_stage() {
         result.err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_describe_that_spins_fails_the_load_at_the_configured_cpu_limit() {
+    let wasm = plugin_wasm("testing_spin_describe.wasm");
+    let limits = PluginLimits {
+        cpu_time: Duration::from_secs(1),
+        wall_time: Duration::from_secs(60),
+        ..PluginLimits::default()
+    };
+    let started = Instant::now();
+    let result = runtime()
+        .load_stage_limited("spin-describe", &wasm, limits)
+        .await;
+    let elapsed = started.elapsed();
+    let failure = match result {
+        Err(failure) => failure,
+        Ok(_) => panic!("a describe that never returns was loaded"),
+    };
+    match &failure {
+        PluginFailure::CpuLimit { plugin, limit } => {
+            assert_eq!(plugin, "spin-describe");
+            assert_eq!(*limit, Duration::from_secs(1));
+        }
+        other => panic!("expected CpuLimit, got {other:?}"),
+    }
+    let message = failure.to_string();
+    assert!(
+        message.contains("CPU") && message.contains("1 s"),
+        "{message}"
+    );
+    // Well before the 10 s CPU limit of a load without configured limits;
+    // compiling a cold cache takes part of it.
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_describe_that_spins_fails_the_load_at_the_configured_wall_limit() {
+    let wasm = plugin_wasm("testing_spin_describe.wasm");
+    let limits = PluginLimits {
+        cpu_time: Duration::from_secs(60),
+        wall_time: Duration::from_millis(500),
+        ..PluginLimits::default()
+    };
+    let runtime = runtime();
+    // Compiled first, so the wall limit covers only describe.
+    let _ = runtime
+        .load_stage_limited(
+            "spin-describe",
+            &wasm,
+            PluginLimits {
+                cpu_time: Duration::from_millis(10),
+                ..PluginLimits::default()
+            },
+        )
+        .await;
+    let result = runtime
+        .load_stage_limited("spin-describe", &wasm, limits)
+        .await;
+    assert!(
+        matches!(result, Err(PluginFailure::WallTimeout { .. })),
+        "{:?}",
+        result.err()
+    );
+}

@@ -55,9 +55,11 @@ impl Host {
             cache_dir: config.cache_dir(),
             ..RuntimeConfig::default()
         })?;
+        // A stage whose plugin cannot be loaded is kept, disabled: the host
+        // starts, shows why, and fails that stage when a job reaches it.
         let mut stages = Vec::with_capacity(config.stages.len());
         for stage in &config.stages {
-            stages.push(ConfiguredStage::load(&runtime, stage).await?);
+            stages.push(ConfiguredStage::load(&runtime, stage).await);
         }
         let adapter_configs = config.adapters().map_err(anyhow::Error::msg)?;
         let registry = StoreRegistry::open(

@@ -109,10 +109,10 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     estimate_totals(job, &repo).await;
 
     let mut writer = step(job, JobStep::Validation, VALIDATION, async {
-        for stage in &stages {
+        // A disabled stage fails at its turn, as a stage that fails.
+        for (stage, plugin) in runnable(&stages) {
             let context = stage.backup_context().map_err(JobFailure)?;
-            stage
-                .plugin
+            plugin
                 .validate(&context)
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
@@ -146,8 +146,11 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         let this_step = JobStep::Stage(position);
         let name = stage.config.name.clone();
         let result = step(job, this_step, &name, async {
+            let plugin = stage.plugin().map_err(|e| JobFailure(e.to_string()))?;
             let started = now_ms();
-            let mut stage_writer = writer.begin_stage(&name, &stage.plugin_name).await?;
+            let mut stage_writer = writer
+                .begin_stage_of(&name, &stage.plugin_name, stage.build())
+                .await?;
             let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
             let reporter = Arc::new(StageReporter {
                 job: job.clone(),
@@ -155,7 +158,7 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
             });
             let context = stage.backup_context().map_err(JobFailure)?;
             let unchanged = stage_writer.unchanged_files()?;
-            let produce = stage.plugin.backup(&context, tx, Some(unchanged), reporter);
+            let produce = plugin.backup(&context, tx, Some(unchanged), reporter);
             let consume = async {
                 // Owned here, so a repository failure drops the receiver and
                 // the plugin's next send fails instead of waiting forever.
@@ -317,11 +320,11 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
     for stage in &work.backup.info().stages {
         job.stage_totals(&stage.name, stage.bytes, stage.items);
     }
+    warn_changed_components(job, &work);
     step(job, JobStep::Validation, VALIDATION, async {
-        for stage in &work.stages {
+        for (stage, plugin) in runnable(&work.stages) {
             let context = stage.restore_context().map_err(JobFailure)?;
-            stage
-                .plugin
+            plugin
                 .validate(&context)
                 .await
                 .map_err(|e| JobFailure(format!("{}: {e}", stage.config.name)))?;
@@ -334,6 +337,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
         let this_step = JobStep::Stage(position);
         let name = stage.config.name.clone();
         step(job, this_step, &name, async {
+            let plugin = stage.plugin().map_err(|e| JobFailure(e.to_string()))?;
             let started = now_ms();
             let reader = work.backup.stage_reader(&name)?;
             let metadata = work.backup.stage_metadata(&name).unwrap_or_default();
@@ -344,7 +348,7 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
             });
             let context = stage.restore_context().map_err(JobFailure)?;
             let feed = feed_entries(reader, tx);
-            let consume = stage.plugin.restore(&context, rx, metadata, reporter);
+            let consume = plugin.restore(&context, rx, metadata, reporter);
             let (fed, consumed) = tokio::join!(feed, consume);
             // Damaged data is the root cause even though the plugin fails too.
             fed?;
@@ -370,6 +374,63 @@ pub async fn run_restore(job: &JobHandle, work: RestoreJob) -> Result<(), JobFai
         Ok(())
     })
     .await
+}
+
+/// The stages that can run, with their plugins (disabled ones left out).
+fn runnable(
+    stages: &[ConfiguredStage],
+) -> impl Iterator<Item = (&ConfiguredStage, &Arc<drhost_runtime::StagePlugin>)> {
+    stages
+        .iter()
+        .filter_map(|stage| stage.plugin().ok().map(|plugin| (stage, plugin)))
+}
+
+/// Warns, per stage, when the component that restores it is not the one
+/// that backed it up (its digest differs). Allowed, since a fixed or updated
+/// plugin must be able to restore older backups, but the operator should
+/// know which build wrote the data and which read it. Backups older than the
+/// recorded digest are not compared; disabled stages fail on their own.
+fn warn_changed_components(job: &JobHandle, work: &RestoreJob) {
+    for stage in &work.stages {
+        let Some(recorded) = work.backup.stage_plugin_build(&stage.config.name) else {
+            continue;
+        };
+        let loaded = stage.build();
+        if recorded.digest.is_empty()
+            || stage.disabled_reason().is_some()
+            || recorded.digest == loaded.digest
+        {
+            continue;
+        }
+        let recorded_plugin = work
+            .backup
+            .info()
+            .stages
+            .iter()
+            .find(|s| s.name == stage.config.name)
+            .map_or("?", |s| s.plugin.as_str());
+        job.warn(
+            codes::RESTORE_COMPONENT_CHANGED,
+            &format!(
+                "{}: backed up by plugin {recorded_plugin} version {} ({}), restored by another \
+                 component, plugin {} version {} ({}).",
+                stage.config.name,
+                version_text(&recorded.version),
+                recorded.digest,
+                stage.plugin_name,
+                version_text(&loaded.version),
+                loaded.digest
+            ),
+        );
+    }
+}
+
+fn version_text(version: &str) -> &str {
+    if version.is_empty() {
+        "(unknown)"
+    } else {
+        version
+    }
 }
 
 /// Streams a stage's verified entries to the restoring plugin, in batches. A

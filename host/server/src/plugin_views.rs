@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use drhost_api::model::{Capabilities, Directory, Limits, Load, Plugin};
+use drhost_api::model::{
+    Capabilities, Directory, Limits, Load, PLUGIN_DISABLED, PLUGIN_ENABLED, Plugin,
+};
 use drhost_runtime::{LoadSource, LoadStats, StageKind, WIT_PACKAGE, normalize_authority};
 use sha2::{Digest, Sha256};
 
@@ -100,10 +102,12 @@ fn authorities(grants: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// A stage of the pipeline.
+/// A stage of the pipeline; a disabled one shows why, and nothing its
+/// plugin would have said about itself.
 pub fn stage(stage: &ConfiguredStage) -> Plugin {
     let config = &stage.config;
-    let info = stage.plugin.info();
+    let plugin = stage.plugin().ok();
+    let info = plugin.map(|p| p.info());
     let mut dirs = Vec::new();
     if let Some(source) = config.source.as_deref() {
         dirs.push(DirView {
@@ -131,15 +135,19 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
         plugin: stage.plugin_name.clone(),
         component: component_source(&config.plugin).to_owned(),
         kind: "stage".to_owned(),
-        status: ENABLED.to_owned(),
-        reason: None,
         store_type: None,
-        stage_kind: Some(stage_kind(info.kind).to_owned()),
-        described_name: info.name.clone(),
-        version: info.version.clone(),
+        stage_kind: info.map(|i| stage_kind(i.kind).to_owned()),
+        described_name: info.map(|i| i.name.clone()).unwrap_or_default(),
+        version: info.map(|i| i.version.clone()).unwrap_or_default(),
         append_only: None,
         wit_package: WIT_PACKAGE.to_owned(),
-        digest: stage.digest.clone(),
+        digest: stage.digest.clone().unwrap_or_default(),
+        status: match stage.disabled_reason() {
+            None => PLUGIN_ENABLED,
+            Some(_) => PLUGIN_DISABLED,
+        }
+        .to_owned(),
+        reason: stage.disabled_reason().map(str::to_owned),
         capabilities: Capabilities {
             directories: dirs.iter().map(Directory::from).collect(),
             tcp_connect: config.tcp_connect.iter().map(ToString::to_string).collect(),
@@ -147,12 +155,15 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
             password: password.map(str::to_owned),
             limits: Limits::from(&config.limits),
         },
-        load: load_view(stage.plugin.load_stats()),
+        load: match plugin {
+            Some(plugin) => load_view(plugin.load_stats()),
+            None => Load {
+                source: "failed".to_owned(),
+                millis: 0,
+            },
+        },
     }
 }
-
-const ENABLED: &str = "enabled";
-const DISABLED: &str = "disabled";
 
 /// What a store adapter is and may use (over all stores it serves).
 pub struct AdapterView<'a> {
@@ -173,7 +184,12 @@ pub fn adapter(view: AdapterView<'_>) -> Plugin {
         plugin: plugin_name(&config.plugin),
         component: component_source(&config.plugin).to_owned(),
         kind: "store-adapter".to_owned(),
-        status: if loaded.is_some() { ENABLED } else { DISABLED }.to_owned(),
+        status: if loaded.is_some() {
+            PLUGIN_ENABLED
+        } else {
+            PLUGIN_DISABLED
+        }
+        .to_owned(),
         reason: view.entry.state.as_ref().err().cloned(),
         store_type: Some(config.store_type.clone()),
         stage_kind: None,

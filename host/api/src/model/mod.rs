@@ -21,7 +21,7 @@ pub use backup::{
 };
 pub use job::{Job, JobProgress, JobResult, JobState, Operation, Outcome, Stage, StageState};
 pub use passcode::{MIN_PASSCODE_CHARS, Passcode, PasscodeTooShort};
-pub use plugin::{Capabilities, Directory, Limits, Load, Plugin};
+pub use plugin::{Capabilities, Directory, Limits, Load, PLUGIN_DISABLED, PLUGIN_ENABLED, Plugin};
 pub use settings::DrSettings;
 pub use status::{DrStatus, LastJob, StatusMessage, code as status_code};
 pub use store::Store;

@@ -14,11 +14,6 @@ pub struct Plugin {
     pub component: String,
     /// `stage` or `store-adapter`.
     pub kind: String,
-    /// `enabled`, or `disabled` when its component could not be loaded
-    /// (`reason` says why); a disabled plugin's work fails with that reason.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
     /// The `type` of `stores/register` it serves; store adapters only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_type: Option<String>,
@@ -33,11 +28,24 @@ pub struct Plugin {
     pub append_only: Option<bool>,
     /// The WIT package it implements.
     pub wit_package: String,
-    /// `sha256:<hex>` of the component.
+    /// `sha256:<hex>` of the component; empty when it could not be read.
     pub digest: String,
+    /// `enabled`, or `disabled` for a plugin that could not be loaded when
+    /// the host started (it then has no `describedName`, `stageKind` or
+    /// `version`; a disabled stage fails its part of every backup and
+    /// restore, a disabled store adapter every use of its stores).
+    pub status: String,
+    /// Why the plugin is disabled; only with `disabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub capabilities: Capabilities,
     pub load: Load,
 }
+
+/// [`Plugin::status`] of a plugin that runs.
+pub const PLUGIN_ENABLED: &str = "enabled";
+/// [`Plugin::status`] of a plugin that could not be loaded.
+pub const PLUGIN_DISABLED: &str = "disabled";
 
 /// What a plugin may touch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,7 +84,7 @@ pub struct Limits {
 /// How the component was loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Load {
-    /// `memory`, `disk cache` or `compiled`.
+    /// `memory`, `disk cache` or `compiled`; `failed` for a disabled stage.
     pub source: String,
     pub millis: u64,
 }

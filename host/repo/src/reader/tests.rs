@@ -158,3 +158,44 @@ async fn a_damaged_chunk_inside_a_batch_is_reported_after_every_chunk_before_it(
         Err(RepoError::Damaged { object, .. }) if object == forged
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_build_of_each_stage_comes_back_and_is_unknown_where_none_was_given() {
+    let store = Arc::new(MemoryStore::new());
+    let repo = Repository::open(store.clone()).await.unwrap();
+    let build = crate::PluginBuild {
+        digest: format!("sha256:{}", "ab".repeat(32)),
+        version: "1.2.3".into(),
+    };
+    let info = BackupInfo::new("builds", "", "manual", 0, 0, "");
+    let mut w = repo.begin_backup("pw", info).await.unwrap();
+    let s = w.begin_stage_of("new", "p", build.clone()).await.unwrap();
+    s.finish(vec![], 0, 0).await.unwrap();
+    // As hosts wrote stages before they recorded the build.
+    let s = w.begin_stage("old", "p").await.unwrap();
+    s.finish(vec![], 0, 0).await.unwrap();
+    w.commit(0).await.unwrap();
+
+    let reader = repo.open_backup("builds", "pw").await.unwrap();
+    assert_eq!(reader.stage_plugin_build("new"), Some(build));
+    assert!(reader.stage_plugin_build("old").unwrap().is_unknown());
+    assert_eq!(reader.stage_plugin_build("missing"), None);
+    reader.verify().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_plugin_digest_is_refused_at_write() {
+    let repo = Repository::open(Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let info = BackupInfo::new("bad", "", "manual", 0, 0, "");
+    let mut w = repo.begin_backup("pw", info).await.unwrap();
+    let build = crate::PluginBuild {
+        digest: "sha256:not-hex".into(),
+        version: "1".into(),
+    };
+    assert!(matches!(
+        w.begin_stage_of("s", "p", build).await,
+        Err(RepoError::Misuse(_))
+    ));
+}

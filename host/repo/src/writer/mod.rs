@@ -44,7 +44,7 @@ use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
 use crate::index::{IndexSet, PackSizes};
 use crate::keys::{ChunkId, KdfParams, Keys};
-use crate::manifest::{self, MAX_STAGE_METADATA, StageRecord};
+use crate::manifest::{self, MAX_STAGE_METADATA, PluginBuild, StageRecord};
 use crate::names;
 use crate::pack;
 use crate::resume::{PackUploadedHook, Resumed, UploadedPack};
@@ -243,6 +243,18 @@ impl BackupWriter {
         name: &str,
         plugin: &str,
     ) -> Result<StageWriter<'_>, RepoError> {
+        self.begin_stage_of(name, plugin, PluginBuild::default())
+            .await
+    }
+
+    /// [`begin_stage`](Self::begin_stage), recording which build of the
+    /// plugin (component digest and version) writes the stage.
+    pub async fn begin_stage_of(
+        &mut self,
+        name: &str,
+        plugin: &str,
+        build: PluginBuild,
+    ) -> Result<StageWriter<'_>, RepoError> {
         self.check_failed()?;
         if let Some(s) = &self.stage {
             return Err(RepoError::Misuse(format!(
@@ -252,12 +264,13 @@ impl BackupWriter {
         }
         manifest::validate_stage_name("stage", name).map_err(RepoError::Misuse)?;
         manifest::validate_stage_name("plugin", plugin).map_err(RepoError::Misuse)?;
+        build.validate().map_err(RepoError::Misuse)?;
         if self.stages.iter().any(|s| s.name == name) {
             return Err(RepoError::Misuse(format!(
                 "stage {name:?} was already written"
             )));
         }
-        self.stage = Some(StageBuild::new(name, plugin));
+        self.stage = Some(StageBuild::new(name, plugin, build));
         Ok(StageWriter::new(self))
     }
 
@@ -488,6 +501,8 @@ impl BackupWriter {
         self.stages.push(StageRecord {
             name: stage.name,
             plugin: stage.plugin,
+            plugin_digest: stage.build.digest,
+            plugin_version: stage.build.version,
             metadata,
             entries: stage.entries,
         });

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::archive::{EntryKind, EntryMeta, RawName};
 use crate::error::RepoError;
-use crate::manifest::EntryRecord;
+use crate::manifest::{EntryRecord, PluginBuild};
 
 /// The entry content is being written to.
 pub(super) struct OpenEntry {
@@ -17,6 +17,7 @@ pub(super) struct OpenEntry {
 pub(super) struct StageBuild {
     pub(super) name: String,
     pub(super) plugin: String,
+    pub(super) build: PluginBuild,
     pub(super) entries: Vec<EntryRecord>,
     pub(super) open: Option<OpenEntry>,
     /// The stage's file paths so far, which hard links may name.
@@ -24,10 +25,11 @@ pub(super) struct StageBuild {
 }
 
 impl StageBuild {
-    pub(super) fn new(name: &str, plugin: &str) -> Self {
+    pub(super) fn new(name: &str, plugin: &str, build: PluginBuild) -> Self {
         StageBuild {
             name: name.to_string(),
             plugin: plugin.to_string(),
+            build,
             entries: Vec::new(),
             open: None,
             files: FilePaths::default(),
@@ -136,7 +138,7 @@ mod tests {
 
     #[test]
     fn a_hard_link_must_name_an_earlier_file_of_the_stage() {
-        let mut stage = StageBuild::new("s", "p");
+        let mut stage = StageBuild::new("s", "p", PluginBuild::default());
         let early_link = meta(EntryKind::HardLink, "b", Some("a"));
         assert!(matches!(
             stage.admit(&early_link),
@@ -152,7 +154,7 @@ mod tests {
 
     #[test]
     fn entries_open_one_at_a_time() {
-        let mut slot = Some(StageBuild::new("s", "p"));
+        let mut slot = Some(StageBuild::new("s", "p", PluginBuild::default()));
         between_entries(&mut slot)
             .unwrap()
             .open(meta(EntryKind::File, "a", None))
@@ -164,7 +166,7 @@ mod tests {
 
     #[test]
     fn invalid_metadata_is_refused_before_anything_is_recorded() {
-        let mut stage = StageBuild::new("s", "p");
+        let mut stage = StageBuild::new("s", "p", PluginBuild::default());
         let absolute = meta(EntryKind::File, "/etc/passwd", None);
         assert!(stage.open(absolute).is_err());
         assert!(stage.entries.is_empty() && stage.open.is_none());

@@ -20,6 +20,9 @@ pub const CATALOG_TAMPERED: u32 = 6005;
 pub const STORE_CONFIG_DAMAGED: u32 = 5030;
 /// A partial backup is restored without its incomplete stages.
 pub const RESTORE_PARTIAL: u32 = 5031;
+/// A stage is restored by another component (its digest differs) than the
+/// one that backed it up; the restore goes on.
+pub const RESTORE_COMPONENT_CHANGED: u32 = 5034;
 pub const JOB_FAILED: u32 = 9001;
 pub const JOB_INTERRUPTED: u32 = 9002;
 /// A backup interrupted by a host stop runs again under the same job id.
