@@ -51,9 +51,16 @@ name = "garbage"
 plugin = "{garbage}"
 store_type = "GARBAGE"
 medium = "directory"
+
+[[adapter]]
+name = "a-stage"
+plugin = "{stage}"
+store_type = "A_STAGE"
+medium = "directory"
 "#,
         missing = deployment.path().join("missing.wasm").display(),
         garbage = garbage.display(),
+        stage = drhost::plugins::built_component("object_store_fs").display(),
     );
     let mut host = TestHost::start(&deployment, &deployment.config_toml(&extra));
 
@@ -71,7 +78,11 @@ medium = "directory"
     assert_eq!(copy["describedName"], "store-fs", "{copy}");
     assert_eq!(copy["capabilities"]["limits"]["memoryMiB"], 64, "{copy}");
     assert_eq!(plugin("store-fs")["storeType"], "HOSTED");
-    for (name, reason) in [("missing", "missing.wasm"), ("garbage", "")] {
+    for (name, reason) in [
+        ("missing", "missing.wasm"),
+        ("garbage", ""),
+        ("a-stage", "drhost:plugin/store-adapter-plugin@0.2.0"),
+    ] {
         let disabled = plugin(name);
         assert_eq!(disabled["status"], "disabled", "{disabled}");
         let why = disabled["reason"].as_str().unwrap_or_default();

@@ -10,6 +10,7 @@ use drhost_repo::{ObjectInfo, ObjectStore, StoreError};
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
+use crate::PluginLimits;
 use crate::bindings::adapter::exports::drhost::plugin::store_adapter as wit;
 use crate::bindings::adapter::{StoreAdapterPlugin as Bindings, StoreAdapterPluginPre};
 use crate::call::{self, BoxFuture, CallError, CallResult};
@@ -50,6 +51,7 @@ impl StoreAdapter {
         pre: StoreAdapterPluginPre<PluginState>,
         shared: Arc<Shared>,
         load_stats: LoadStats,
+        describe_limits: PluginLimits,
     ) -> Result<Self, PluginFailure> {
         let mut adapter = Self {
             name: name.into(),
@@ -62,7 +64,7 @@ impl StoreAdapter {
             },
             load_stats,
         };
-        adapter.info = adapter.call_describe().await?;
+        adapter.info = adapter.call_describe(describe_limits).await?;
         Ok(adapter)
     }
 
@@ -87,10 +89,10 @@ impl StoreAdapter {
         &self.info
     }
 
-    async fn call_describe(&self) -> Result<AdapterInfo, PluginFailure> {
+    async fn call_describe(&self, limits: PluginLimits) -> Result<AdapterInfo, PluginFailure> {
         self.run(
             "describe",
-            &crate::describe_context(crate::default_describe_limits()),
+            &crate::describe_context(limits),
             |store, plugin| {
                 Box::pin(async move {
                     let info = plugin

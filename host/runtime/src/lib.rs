@@ -245,6 +245,18 @@ impl Runtime {
         name: &str,
         wasm: &[u8],
     ) -> Result<Arc<StoreAdapter>, PluginFailure> {
+        self.load_adapter_limited(name, wasm, default_describe_limits())
+            .await
+    }
+
+    /// [`load_adapter`](Self::load_adapter) with `describe` under `limits`,
+    /// the adapter's own.
+    pub async fn load_adapter_limited(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        limits: PluginLimits,
+    ) -> Result<Arc<StoreAdapter>, PluginFailure> {
         let (component, stats) = self.compile(name, wasm).await?;
         let pre = self
             .shared
@@ -252,7 +264,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .and_then(bindings::adapter::StoreAdapterPluginPre::new)
             .map_err(|e| self.instantiate_failure(name, &component, World::StoreAdapter, e))?;
-        let adapter = StoreAdapter::new(name, pre, self.shared.clone(), stats).await?;
+        let adapter = StoreAdapter::new(name, pre, self.shared.clone(), stats, limits).await?;
         tracing::info!(
             plugin = name,
             source = ?stats.source,

@@ -176,8 +176,11 @@ pub struct StageConfig {
     /// system directories needs it). Off: they are left out, with a warning.
     #[serde(default)]
     pub special_bits: bool,
+    /// Left out: the default limits, and `describe` at load under
+    /// [`drhost_runtime::default_describe_limits`] (so a plugin that hangs
+    /// there cannot hold up the host's start for the hour a call may take).
     #[serde(default)]
-    pub limits: LimitsConfig,
+    pub limits: Option<LimitsConfig>,
 }
 
 /// `owners` of a stage.
@@ -431,7 +434,7 @@ impl HostConfig {
             if !names.insert(stage.name.as_str()) {
                 return Err(format!("stage name {:?} is used twice", stage.name));
             }
-            check_limits(&stage.name, &stage.limits)?;
+            check_limits(&stage.name, &stage.limits())?;
             stage.check_password_source()?;
             if let Some(bad) = stage
                 .http_connect
@@ -511,6 +514,21 @@ impl HostConfig {
 }
 
 impl StageConfig {
+    /// The limits of every call but `describe`.
+    pub fn limits(&self) -> LimitsConfig {
+        self.limits.clone().unwrap_or_default()
+    }
+
+    /// The limits of `describe` when the plugin is loaded: the configured
+    /// ones, else the tight default.
+    pub fn describe_limits(&self) -> drhost_runtime::PluginLimits {
+        self.limits
+            .as_ref()
+            .map_or_else(drhost_runtime::default_describe_limits, |l| {
+                l.to_plugin_limits()
+            })
+    }
+
     /// The directory a restore writes into.
     pub fn restore_target(&self) -> Option<&Path> {
         self.target.as_deref().or(self.source.as_deref())
@@ -703,7 +721,10 @@ mod tests {
         let archive = "[[stage]]\nname='a'\nplugin='x'\nlimits={max_archive_mib=3}\n";
         let config = HostConfig::parse(archive, Path::new("t")).expect("valid");
         assert_eq!(
-            config.stages[0].limits.to_plugin_limits().max_archive_bytes,
+            config.stages[0]
+                .limits()
+                .to_plugin_limits()
+                .max_archive_bytes,
             Some(3 << 20)
         );
         let endpoints = "store_endpoints = ['10.0.0.0/8', '[::1]:3900']\n";

@@ -84,7 +84,7 @@ impl ConfiguredStage {
         };
         let digest = crate::plugin_views::digest(&bytes);
         let plugin = runtime
-            .load_stage_limited(name, &bytes, config.limits.to_plugin_limits())
+            .load_stage_limited(name, &bytes, config.describe_limits())
             .await
             .map_err(PipelineError::from);
         (Some(digest), plugin)
@@ -138,7 +138,7 @@ impl ConfiguredStage {
                 fs_policy: self.config.fs_policy(),
                 http_addresses: None,
             },
-            limits: self.config.limits.to_plugin_limits(),
+            limits: self.config.limits().to_plugin_limits(),
         })
     }
 

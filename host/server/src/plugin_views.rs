@@ -153,7 +153,7 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
             tcp_connect: config.tcp_connect.iter().map(ToString::to_string).collect(),
             http_connect: authorities(&config.http_connect),
             password: password.map(str::to_owned),
-            limits: Limits::from(&config.limits),
+            limits: Limits::from(&config.limits()),
         },
         load: match plugin {
             Some(plugin) => load_view(plugin.load_stats()),

@@ -33,7 +33,8 @@ pub struct AdapterConfig {
     /// (`HOSTED`: directory; `S3`, `AZURE_BLOBSTORE`: http).
     #[serde(default)]
     pub medium: Option<AdapterMedium>,
-    /// Defaults to `store_limits`.
+    /// Defaults to `store_limits`. Left out, `describe` runs at load under
+    /// the tight [`drhost_runtime::default_describe_limits`].
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
 }
@@ -58,6 +59,16 @@ impl AdapterConfig {
             builtin("store-fs", HOSTED, AdapterMedium::Directory),
             builtin("store-s3", S3, AdapterMedium::Http),
         ]
+    }
+
+    /// The limits of `describe` when the plugin is loaded: the entry's own,
+    /// else the tight default.
+    pub fn describe_limits(&self) -> drhost_runtime::PluginLimits {
+        self.limits
+            .as_ref()
+            .map_or_else(drhost_runtime::default_describe_limits, |l| {
+                l.to_plugin_limits()
+            })
     }
 
     /// The medium: configured, or implied by a reference type.

@@ -51,7 +51,7 @@ impl AdapterEntry {
         let state = match component_bytes(&config.plugin) {
             Err(e) => Err(e.to_string()),
             Ok(bytes) => runtime
-                .load_adapter(&config.name, &bytes)
+                .load_adapter_limited(&config.name, &bytes, config.describe_limits())
                 .await
                 .map(|adapter| LoadedAdapter {
                     adapter,
