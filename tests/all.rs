@@ -19,6 +19,7 @@ mod https;
 mod integrity;
 mod memory_bound;
 mod partial_backups;
+mod python_plugin;
 mod relational_postgres;
 mod resume;
 mod s3;

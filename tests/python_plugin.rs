@@ -1,0 +1,219 @@
+//! A stage written in Python (`plugins/examples/python-stage`), built with
+//! componentize-py into a component and run by the real binary as a
+//! `[[stage]]` given by path: a backup of real files (Debian's documentation
+//! of `bash` and `apt`, a 5 MiB file that takes several 1 MiB chunks, a
+//! symlink, a hard link, a read-only directory) through the API, then a
+//! restore into an empty target that must give back every entry with its
+//! content, mode and mtime.
+//!
+//! componentize-py comes from the virtualenv `.ci/test` makes in
+//! `target/tools/componentize-py`; `DRHOST_COMPONENTIZE_PY` names another.
+//! Without it the test fails: it is never skipped.
+
+use crate::support;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use support::tree::{assert_same_tree, write_random};
+use support::{Deployment, TestHost, message_codes};
+
+/// Debian documentation directories copied into the source; `bash` and
+/// `apt` are on every Debian system (`apt`'s has a subdirectory).
+const SYSTEM_DOCS: [&str; 2] = ["/usr/share/doc/bash", "/usr/share/doc/apt"];
+/// Over four of the stage's 1 MiB chunks.
+const LARGE_FILE_BYTES: u64 = (4 << 20) + 12_345;
+
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The componentize-py program: `DRHOST_COMPONENTIZE_PY`, else the one
+/// `.ci/test` installs.
+fn componentize_py() -> PathBuf {
+    if let Some(program) = std::env::var_os("DRHOST_COMPONENTIZE_PY") {
+        return PathBuf::from(program);
+    }
+    let installed = repository().join("target/tools/componentize-py/bin/componentize-py");
+    assert!(
+        installed.is_file(),
+        "componentize-py is missing: .ci/test installs it (PyPI componentize-py, pinned) into \
+         target/tools/componentize-py; or set DRHOST_COMPONENTIZE_PY to the program"
+    );
+    installed
+}
+
+/// Builds the Python stage into `out_dir` and returns the component's path.
+fn build_python_stage(out_dir: &Path) -> PathBuf {
+    let wasm = out_dir.join("python_stage.wasm");
+    let started = Instant::now();
+    let output = Command::new(componentize_py())
+        .current_dir(repository().join("plugins/examples/python-stage"))
+        .args([
+            "-d",
+            "../../../wit",
+            "-w",
+            "stage-plugin",
+            "componentize",
+            "app",
+        ])
+        .args(["-p", "src", "-o"])
+        .arg(&wasm)
+        .output()
+        .expect("run componentize-py");
+    assert!(
+        output.status.success(),
+        "componentize-py failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let size = std::fs::metadata(&wasm).expect("built component").len();
+    println!(
+        "componentize-py built {} ({size} bytes) in {:?}",
+        wasm.display(),
+        started.elapsed()
+    );
+    wasm
+}
+
+/// Copies a directory tree with modes and mtimes, symlinks as symlinks.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.expect("dir entry");
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = source.symlink_metadata().expect("lstat");
+        if meta.file_type().is_symlink() {
+            let link = std::fs::read_link(&source).expect("readlink");
+            std::os::unix::fs::symlink(link, &target).expect("symlink");
+            continue;
+        }
+        if meta.is_dir() {
+            copy_tree(&source, &target);
+        } else {
+            std::fs::copy(&source, &target).expect("copy file");
+        }
+        std::fs::set_permissions(&target, meta.permissions()).expect("chmod");
+        set_mtime(&target, meta.modified().expect("mtime"));
+    }
+}
+
+fn set_mtime(path: &Path, when: SystemTime) {
+    std::fs::File::open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("set mtime of {}: {e}", path.display()));
+}
+
+/// System documentation plus the entries the stage must handle besides.
+fn populate(source: &Path) {
+    for docs in SYSTEM_DOCS {
+        let docs = Path::new(docs);
+        assert!(
+            docs.is_dir(),
+            "{} is missing: this test copies Debian's documentation of bash and apt",
+            docs.display()
+        );
+        let name = docs.file_name().expect("doc dir name");
+        copy_tree(docs, &source.join("doc").join(name));
+    }
+    let large = source.join("data/large.bin");
+    std::fs::create_dir_all(large.parent().expect("parent")).expect("mkdir");
+    let mut file = std::fs::File::create(&large).expect("create large file");
+    write_random(&mut file, LARGE_FILE_BYTES, 17);
+    drop(file);
+    std::fs::hard_link(&large, source.join("data/large-again.bin")).expect("hard link");
+    std::os::unix::fs::symlink("../doc/bash/copyright", source.join("data/bash-copyright"))
+        .expect("symlink");
+    std::fs::create_dir_all(source.join("data/empty")).expect("empty dir");
+    std::fs::write(source.join("data/sealed-note.txt"), b"kept read-only\n").expect("write");
+    std::fs::set_permissions(
+        source.join("data/sealed-note.txt"),
+        std::fs::Permissions::from_mode(0o440),
+    )
+    .expect("chmod");
+    // Sub-second mtimes must survive to the nanosecond.
+    let precise = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+    set_mtime(&large, precise);
+    // Read-only last: the restore can only give it back by setting
+    // directory modes after creating what is inside.
+    std::fs::set_permissions(source.join("data"), std::fs::Permissions::from_mode(0o555))
+        .expect("chmod");
+    set_mtime(&source.join("data"), precise);
+}
+
+fn stage_toml(plugin: &Path, source: &Path, target: &Path) -> String {
+    format!(
+        r#"
+[[stage]]
+name = "Stage Python example"
+plugin = "{}"
+source = "{}"
+target = "{}"
+"#,
+        plugin.display(),
+        source.display(),
+        target.display()
+    )
+}
+
+#[test]
+fn python_stage_backs_up_and_restores_real_files() {
+    let deployment = Deployment::new();
+    let wasm = build_python_stage(deployment.path());
+    let source = deployment.path().join("source/python");
+    let target = deployment.path().join("restored/python");
+    populate(&source);
+    std::fs::create_dir_all(&target).expect("empty target");
+
+    let config = format!(
+        "{}{}",
+        deployment.host_toml(),
+        stage_toml(&wasm, &source, &target)
+    );
+    let host = TestHost::start(&deployment, &config);
+
+    let started = Instant::now();
+    let job = host.backup_ok("python");
+    println!("backup took {:?}", started.elapsed());
+    let codes = message_codes(&host.status());
+    for code in [9001, 9002] {
+        assert!(codes.contains(&code), "message {code} missing: {codes:?}");
+    }
+    let names: Vec<&str> = job["result"]["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Stage Python example"), "{job}");
+
+    let started = Instant::now();
+    let restore = host.restore_job("python");
+    println!("restore took {:?}", started.elapsed());
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    let status = host.status();
+    assert_eq!(status["state"], "success", "{status}");
+    let codes = message_codes(&status);
+    for code in [9003, 9004] {
+        assert!(codes.contains(&code), "message {code} missing: {codes:?}");
+    }
+
+    assert_same_tree(&source, &target);
+    let root = |dir: &Path| {
+        let meta = std::fs::metadata(dir).expect("root");
+        (meta.mode() & 0o7777, meta.mtime(), meta.mtime_nsec())
+    };
+    assert_eq!(root(&source), root(&target), "the stage root's metadata");
+    let inode = |name: &str| {
+        std::fs::metadata(target.join("data").join(name))
+            .expect("restored file")
+            .ino()
+    };
+    assert_eq!(
+        inode("large.bin"),
+        inode("large-again.bin"),
+        "the hard link is one file again"
+    );
+}
