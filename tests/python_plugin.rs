@@ -46,20 +46,22 @@ fn componentize_py() -> PathBuf {
 }
 
 /// Builds the Python stage into `out_dir` and returns the component's path.
+/// The sources are built from a copy: componentize-py leaves `__pycache__`
+/// directories beside the modules it compiles.
 fn build_python_stage(out_dir: &Path) -> PathBuf {
+    let sources = out_dir.join("python-stage-src");
+    copy_tree(
+        &repository().join("plugins/examples/python-stage/src"),
+        &sources,
+    );
     let wasm = out_dir.join("python_stage.wasm");
     let started = Instant::now();
     let output = Command::new(componentize_py())
-        .current_dir(repository().join("plugins/examples/python-stage"))
-        .args([
-            "-d",
-            "../../../wit",
-            "-w",
-            "stage-plugin",
-            "componentize",
-            "app",
-        ])
-        .args(["-p", "src", "-o"])
+        .arg("-d")
+        .arg(repository().join("wit"))
+        .args(["-w", "stage-plugin", "componentize", "app", "-p"])
+        .arg(&sources)
+        .arg("-o")
         .arg(&wasm)
         .output()
         .expect("run componentize-py");
