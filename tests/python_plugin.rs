@@ -8,7 +8,10 @@
 //!
 //! componentize-py comes from the virtualenv `.ci/test` makes in
 //! `target/tools/componentize-py`; `DRHOST_COMPONENTIZE_PY` names another.
-//! Without it the test fails: it is never skipped.
+//! Without it the test fails: it is never skipped. The component is kept in
+//! the test's temporary directory under `target/`, keyed by the hash of what
+//! the build reads, so a rerun on unchanged sources skips the build and hits
+//! the host's cache of compiled components.
 
 use crate::support;
 
@@ -16,6 +19,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use support::tree::{assert_same_tree, write_random};
 use support::{Deployment, TestHost, message_codes};
@@ -45,18 +50,86 @@ fn componentize_py() -> PathBuf {
     installed
 }
 
+/// The built Python stage, from the component cache when the same
+/// componentize-py already built the same sources and WIT: two builds of one
+/// source are not byte-identical, so a rebuild would also cost the host's
+/// compile again (about 12 s, against about 6 s for the build).
+fn python_stage_component() -> PathBuf {
+    let program = componentize_py();
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-stage");
+    std::fs::create_dir_all(&cache).expect("component cache dir");
+    let wasm = cache.join(format!("{}.wasm", build_key(&program)));
+    if wasm.is_file() {
+        println!("reusing {}", wasm.display());
+        return wasm;
+    }
+    let scratch = tempfile::tempdir_in(&cache).expect("build dir");
+    let built = build_python_stage(&program, scratch.path());
+    // A rename: a concurrent or interrupted run never leaves half a component.
+    std::fs::rename(&built, &wasm).expect("cache the component");
+    wasm
+}
+
+/// Names what a build depends on: the componentize-py version, the WIT and
+/// the stage's sources (paths and contents).
+fn build_key(program: &Path) -> String {
+    let version = Command::new(program)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    assert!(
+        version.status.success(),
+        "{} --version failed",
+        program.display()
+    );
+    let mut hasher = Sha256::new();
+    hasher.update(&version.stdout);
+    for dir in ["wit", "plugins/examples/python-stage/src"] {
+        let root = repository().join(dir);
+        for file in source_files(&root) {
+            let rel = file.strip_prefix(&root).expect("relative");
+            hasher.update(rel.as_os_str().as_encoded_bytes());
+            hasher.update([0]);
+            let content = std::fs::read(&file).expect("read source");
+            hasher.update((content.len() as u64).to_le_bytes());
+            hasher.update(&content);
+        }
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Regular files below `dir` in a stable order, without `__pycache__`.
+fn source_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read source dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                if !path.ends_with("__pycache__") {
+                    pending.push(path);
+                }
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 /// Builds the Python stage into `out_dir` and returns the component's path.
 /// The sources are built from a copy: componentize-py leaves `__pycache__`
 /// directories beside the modules it compiles.
-fn build_python_stage(out_dir: &Path) -> PathBuf {
-    let sources = out_dir.join("python-stage-src");
+fn build_python_stage(program: &Path, out_dir: &Path) -> PathBuf {
+    let sources = out_dir.join("src");
     copy_tree(
         &repository().join("plugins/examples/python-stage/src"),
         &sources,
     );
     let wasm = out_dir.join("python_stage.wasm");
     let started = Instant::now();
-    let output = Command::new(componentize_py())
+    let output = Command::new(program)
         .arg("-d")
         .arg(repository().join("wit"))
         .args(["-w", "stage-plugin", "componentize", "app", "-p"])
@@ -163,7 +236,7 @@ target = "{}"
 #[test]
 fn python_stage_backs_up_and_restores_real_files() {
     let deployment = Deployment::new();
-    let wasm = build_python_stage(deployment.path());
+    let wasm = python_stage_component();
     let source = deployment.path().join("source/python");
     let target = deployment.path().join("restored/python");
     populate(&source);
