@@ -2,9 +2,10 @@
 //! componentize-py into a component and run by the real binary as a
 //! `[[stage]]` given by path: a backup of real files (Debian's documentation
 //! of `bash` and `apt`, a 5 MiB file that takes several 1 MiB chunks, a
-//! symlink, a hard link, a read-only directory) through the API, then a
-//! restore into an empty target that must give back every entry with its
-//! content, mode and mtime.
+//! symlink, a hard link, a read-only directory, a socket it must report as
+//! left out) through the API, a second backup that takes the unchanged files
+//! over unread, then a restore into an empty target that must give back
+//! every entry with its content, mode and mtime.
 //!
 //! componentize-py comes from the virtualenv `.ci/test` makes in
 //! `target/tools/componentize-py`; `DRHOST_COMPONENTIZE_PY` names another.
@@ -249,9 +250,20 @@ fn python_stage_backs_up_and_restores_real_files() {
     );
     let host = TestHost::start(&deployment, &config);
 
+    // A socket cannot be backed up: the stage reports it as left out.
+    let run = source.join("run");
+    std::fs::create_dir(&run).expect("run dir");
+    let socket = std::os::unix::net::UnixListener::bind(run.join("app.sock")).expect("socket");
+    let run_mtime = std::fs::metadata(&run)
+        .and_then(|m| m.modified())
+        .expect("run mtime");
+
     let started = Instant::now();
     let job = host.backup_ok("python");
     println!("backup took {:?}", started.elapsed());
+    assert_eq!(job["result"]["state"], "completed_with_warnings", "{job}");
+    let text = job.to_string();
+    assert!(text.contains("1 entries left out: run/app.sock"), "{text}");
     let codes = message_codes(&host.status());
     for code in [9001, 9002] {
         assert!(codes.contains(&code), "message {code} missing: {codes:?}");
@@ -263,6 +275,15 @@ fn python_stage_backs_up_and_restores_real_files() {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert!(names.contains(&"Stage Python example"), "{job}");
+
+    // Unchanged files are taken over through `archive-reuse`, unread.
+    let again = host.backup_ok("python-again").to_string();
+    assert!(again.contains(" unchanged files taken over"), "{again}");
+    assert!(!again.contains(" of 0 unchanged files"), "{again}");
+
+    drop(socket);
+    std::fs::remove_file(run.join("app.sock")).expect("remove socket");
+    set_mtime(&run, run_mtime);
 
     let started = Instant::now();
     let restore = host.restore_job("python");
