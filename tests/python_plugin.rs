@@ -1,11 +1,12 @@
 //! A stage written in Python (`plugins/examples/python-stage`), built with
 //! componentize-py into a component and run by the real binary as a
 //! `[[stage]]` given by path: a backup of real files (Debian's documentation
-//! of `bash` and `apt`, a 5 MiB file that takes several 1 MiB chunks, a
+//! of `bash` and `apt`, a 4 MiB file that takes five 1 MiB chunks, a
 //! symlink, a hard link, a read-only directory, a socket it must report as
 //! left out) through the API, a second backup that takes the unchanged files
 //! over unread, then a restore into an empty target that must give back
-//! every entry with its content, mode and mtime.
+//! every entry with its content, mode and mtime. A misspelt configuration
+//! key then fails a job's validation, naming the key.
 //!
 //! componentize-py comes from the virtualenv `.ci/test` makes in
 //! `target/tools/componentize-py`; `DRHOST_COMPONENTIZE_PY` names another.
@@ -58,12 +59,13 @@ fn componentize_py() -> PathBuf {
 fn python_stage_component() -> PathBuf {
     let program = componentize_py();
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-stage");
-    std::fs::create_dir_all(&cache).expect("component cache dir");
-    let wasm = cache.join(format!("{}.wasm", build_key(&program)));
+    // The host names a plugin given by path after its file stem.
+    let wasm = cache.join(build_key(&program)).join("python_stage.wasm");
     if wasm.is_file() {
         println!("reusing {}", wasm.display());
         return wasm;
     }
+    std::fs::create_dir_all(wasm.parent().expect("key dir")).expect("component cache dir");
     let scratch = tempfile::tempdir_in(&cache).expect("build dir");
     let built = build_python_stage(&program, scratch.path());
     // A rename: a concurrent or interrupted run never leaves half a component.
@@ -219,7 +221,8 @@ fn populate(source: &Path) {
     set_mtime(&source.join("data"), precise);
 }
 
-fn stage_toml(plugin: &Path, source: &Path, target: &Path) -> String {
+/// The stage with `extra` TOML keys.
+fn stage_toml(plugin: &Path, source: &Path, target: &Path, extra: &str) -> String {
     format!(
         r#"
 [[stage]]
@@ -227,6 +230,7 @@ name = "Stage Python example"
 plugin = "{}"
 source = "{}"
 target = "{}"
+{extra}
 "#,
         plugin.display(),
         source.display(),
@@ -235,7 +239,7 @@ target = "{}"
 }
 
 #[test]
-fn python_stage_backs_up_and_restores_real_files() {
+fn python_stage_backs_up_and_restores_real_files_and_refuses_a_bad_configuration() {
     let deployment = Deployment::new();
     let wasm = python_stage_component();
     let source = deployment.path().join("source/python");
@@ -246,7 +250,7 @@ fn python_stage_backs_up_and_restores_real_files() {
     let config = format!(
         "{}{}",
         deployment.host_toml(),
-        stage_toml(&wasm, &source, &target)
+        stage_toml(&wasm, &source, &target, "")
     );
     let host = TestHost::start(&deployment, &config);
 
@@ -311,5 +315,33 @@ fn python_stage_backs_up_and_restores_real_files() {
         inode("large.bin"),
         inode("large-again.bin"),
         "the hard link is one file again"
+    );
+
+    // Here rather than in a test of its own: a second test would compile
+    // the component in parallel with this one (about 12 s of CPU) on a
+    // fresh target directory, as in CI.
+    assert_misspelt_key_is_refused(&wasm);
+}
+
+/// A stage whose configuration has a misspelt key fails the job's validation,
+/// naming the key.
+fn assert_misspelt_key_is_refused(wasm: &Path) {
+    let deployment = Deployment::new();
+    let source = deployment.path().join("source/python");
+    std::fs::create_dir_all(&source).expect("source");
+    let config = format!(
+        "{}{}",
+        deployment.host_toml(),
+        stage_toml(wasm, &source, &source, r#"config = { rooot = "/data" }"#)
+    );
+    let host = TestHost::start(&deployment, &config);
+
+    let jobid = host.create_backup("misspelt");
+    let job = host.wait_job(&jobid, Duration::from_secs(120));
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let text = job.to_string();
+    assert!(
+        text.contains("invalid config") && text.contains("unknown configuration key `rooot`"),
+        "{text}"
     );
 }

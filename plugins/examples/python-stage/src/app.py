@@ -10,8 +10,6 @@ entries (sockets, FIFOs, devices) are reported as skipped.
 the exported `stage` interface of the `stage-plugin` world.
 """
 
-import json
-
 import wit_world
 from componentize_py_types import Err
 from wit_world.exports.stage import StageInfo, StageKind, StageSummary
@@ -68,6 +66,6 @@ class plugin_errors:
     def __exit__(self, kind, error, _traceback):
         if error is None or isinstance(error, Err):
             return False
-        if isinstance(error, (ValueError, json.JSONDecodeError)):
+        if isinstance(error, settings.ConfigError):
             raise Err(PluginError_InvalidConfig(str(error))) from error
         raise Err(PluginError_Other(f"{NAME}: {kind.__name__}: {error}")) from error

@@ -66,27 +66,40 @@ class Walk:
     def entry(self, rel: bytes) -> list[bytes]:
         """Archives one entry; for a directory, returns the names in it."""
         guest = paths.join(self.root, rel)
-        try:
-            stat = posix_fs.stat(guest)
-            if stat.type == posix_fs.FileType.DIRECTORY:
-                names = posix_fs.read_dir(guest)
-                self.write(entry_meta(rel, archive.EntryKind.DIRECTORY, stat))
-                return names
-            if stat.type == posix_fs.FileType.FILE:
-                self.file(rel, guest, stat)
-            elif stat.type == posix_fs.FileType.SYMLINK:
-                target = posix_fs.read_link(guest)
+        stat = self.look(rel, posix_fs.stat, guest)
+        if stat is None:
+            return []
+        if stat.type == posix_fs.FileType.DIRECTORY:
+            names = self.look(rel, posix_fs.read_dir, guest)
+            if names is None:
+                return []
+            self.write(entry_meta(rel, archive.EntryKind.DIRECTORY, stat))
+            return names
+        if stat.type == posix_fs.FileType.FILE:
+            self.file(rel, guest, stat)
+        elif stat.type == posix_fs.FileType.SYMLINK:
+            target = self.look(rel, posix_fs.read_link, guest)
+            if target is not None:
                 self.write(entry_meta(rel, archive.EntryKind.SYMLINK, stat, target))
-            else:
-                report.skipped(rel, SKIP_REASONS[stat.type])
+        else:
+            report.skipped(rel, SKIP_REASONS[stat.type])
+        return []
+
+    def look(self, rel: bytes, call, guest: bytes):
+        """`call(guest)`, or `None` when the entry was deleted since its
+        directory was listed (logged) or may not be read (reported as left
+        out). Only filesystem calls go through here: an archive error must
+        fail the backup, not leave an entry out."""
+        try:
+            return call(guest)
         except Err as error:
             if isinstance(error.value, PluginError_NotFound):
                 host.log(host.LogLevel.INFO, f"{show(rel)} was deleted during the backup")
-            elif isinstance(error.value, PluginError_Denied):
+                return None
+            if isinstance(error.value, PluginError_Denied):
                 report.skipped(rel, f"it cannot be read: {error.value.value}")
-            else:
-                raise
-        return []
+                return None
+            raise
 
     def file(self, rel: bytes, guest: bytes, stat) -> None:
         identity = (stat.device, stat.inode)
@@ -98,7 +111,10 @@ class Walk:
         if archive_reuse.reuse_unchanged(self.out, meta, stat.size):
             self.totals.add_bytes(stat.size)
         else:
-            with posix_fs.open_read(guest) as source:
+            source = self.look(rel, posix_fs.open_read, guest)
+            if source is None:
+                return
+            with source:
                 self.out.begin_entry(meta)
                 while chunk := source.read(CHUNK):
                     self.out.write(chunk)

@@ -6,23 +6,30 @@ DEFAULT_ROOT = b"/data"
 KNOWN_KEYS = ("root",)
 
 
+class ConfigError(ValueError):
+    """A configuration the operator has to fix; the text says what."""
+
+
 def root(config: str) -> bytes:
     """The guest directory to back up or restore into, as raw bytes.
 
     Unknown keys are refused: a misspelt `root` would otherwise silently fall
-    back to `/data`. Raises `ValueError` with an operator-facing text.
+    back to `/data`. Raises `ConfigError` with an operator-facing text.
     """
-    settings = json.loads(config) if config.strip() else {}
+    try:
+        settings = json.loads(config) if config.strip() else {}
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"configuration is not valid JSON: {error}") from error
     if not isinstance(settings, dict):
-        raise ValueError('configuration must be a JSON object like {"root": "/data"}')
+        raise ConfigError('configuration must be a JSON object like {"root": "/data"}')
     unknown = sorted(set(settings) - set(KNOWN_KEYS))
     if unknown:
-        raise ValueError(f"unknown configuration key `{unknown[0]}` (known keys: root)")
+        raise ConfigError(f"unknown configuration key `{unknown[0]}` (known keys: root)")
     value = settings.get("root")
     if value is None:
         return DEFAULT_ROOT
     if not isinstance(value, str) or not value.startswith("/"):
-        raise ValueError(f"`root` must be an absolute guest path like /data, not {value!r}")
+        raise ConfigError(f"`root` must be an absolute guest path like /data, not {value!r}")
     return value.rstrip("/").encode() or b"/"
 
 
