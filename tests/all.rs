@@ -22,6 +22,7 @@ mod integrity;
 mod memory_bound;
 mod partial_backups;
 mod plugin_builds;
+mod python_plugin;
 mod relational_postgres;
 mod resume;
 mod s3;

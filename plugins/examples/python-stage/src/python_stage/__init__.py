@@ -1,0 +1,1 @@
+"""The logic of the Python example stage: configuration, backup walk, restore."""
