@@ -59,9 +59,16 @@ pub use bindings::drhost::plugin::posix_fs::{
     Applied, FileStat, FileType, MetadataUpdate, Timestamp,
 };
 pub use bindings::drhost::plugin::types::{Attribute, PluginError};
+/// Configuration, path and name helpers that need no bindings, so a plugin
+/// outside this repository has one dependency to declare.
+pub use plugin_util;
 pub use ports::{EntrySink, EntrySource, GuestHost, Host};
 pub use posix::{GuestFs, PosixFile, PosixFs};
 pub use progress::Progress;
+/// Bindings of the WASI 0.2 interfaces (the `wasi` crate, generated at the
+/// same 0.2 version as `wit/deps/`): the worlds include them, and
+/// [`stage_bindings!`] maps them here rather than generating them again.
+pub use wasi;
 /// The bindings generator, for [`stage_bindings!`] and
 /// [`store_adapter_bindings!`].
 pub use wit_bindgen;
@@ -96,7 +103,11 @@ macro_rules! store_adapter_bindings {
 
 /// `wit_bindgen::generate!` for `world`, with `types`, `host` and the named
 /// further imports taken from [`bindings`] (wit-bindgen refuses a `with`
-/// entry the world does not use, hence one list per world).
+/// entry the world does not use, hence one list per world), and every WASI
+/// interface the worlds include (`wasi:cli/imports`,
+/// `wasi:http/outgoing-handler`) taken from the [`wasi`] crate: wit-bindgen
+/// wants each imported interface either mapped or generated, and generating
+/// them would give every plugin its own copy of the WASI types.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __world_bindings {
@@ -108,6 +119,35 @@ macro_rules! __world_bindings {
                 "drhost:plugin/types@0.2.0": ::guest_sdk::bindings::drhost::plugin::types,
                 "drhost:plugin/host@0.2.0": ::guest_sdk::bindings::drhost::plugin::host,
                 $($import: ::guest_sdk::bindings::drhost::plugin::$module,)*
+                "wasi:cli/environment@0.2.12": ::guest_sdk::wasi::cli::environment,
+                "wasi:cli/exit@0.2.12": ::guest_sdk::wasi::cli::exit,
+                "wasi:cli/stdin@0.2.12": ::guest_sdk::wasi::cli::stdin,
+                "wasi:cli/stdout@0.2.12": ::guest_sdk::wasi::cli::stdout,
+                "wasi:cli/stderr@0.2.12": ::guest_sdk::wasi::cli::stderr,
+                "wasi:cli/terminal-input@0.2.12": ::guest_sdk::wasi::cli::terminal_input,
+                "wasi:cli/terminal-output@0.2.12": ::guest_sdk::wasi::cli::terminal_output,
+                "wasi:cli/terminal-stdin@0.2.12": ::guest_sdk::wasi::cli::terminal_stdin,
+                "wasi:cli/terminal-stdout@0.2.12": ::guest_sdk::wasi::cli::terminal_stdout,
+                "wasi:cli/terminal-stderr@0.2.12": ::guest_sdk::wasi::cli::terminal_stderr,
+                "wasi:clocks/monotonic-clock@0.2.12": ::guest_sdk::wasi::clocks::monotonic_clock,
+                "wasi:clocks/wall-clock@0.2.12": ::guest_sdk::wasi::clocks::wall_clock,
+                "wasi:filesystem/types@0.2.12": ::guest_sdk::wasi::filesystem::types,
+                "wasi:filesystem/preopens@0.2.12": ::guest_sdk::wasi::filesystem::preopens,
+                "wasi:io/error@0.2.12": ::guest_sdk::wasi::io::error,
+                "wasi:io/poll@0.2.12": ::guest_sdk::wasi::io::poll,
+                "wasi:io/streams@0.2.12": ::guest_sdk::wasi::io::streams,
+                "wasi:random/random@0.2.12": ::guest_sdk::wasi::random::random,
+                "wasi:random/insecure@0.2.12": ::guest_sdk::wasi::random::insecure,
+                "wasi:random/insecure-seed@0.2.12": ::guest_sdk::wasi::random::insecure_seed,
+                "wasi:sockets/network@0.2.12": ::guest_sdk::wasi::sockets::network,
+                "wasi:sockets/instance-network@0.2.12": ::guest_sdk::wasi::sockets::instance_network,
+                "wasi:sockets/udp@0.2.12": ::guest_sdk::wasi::sockets::udp,
+                "wasi:sockets/udp-create-socket@0.2.12": ::guest_sdk::wasi::sockets::udp_create_socket,
+                "wasi:sockets/tcp@0.2.12": ::guest_sdk::wasi::sockets::tcp,
+                "wasi:sockets/tcp-create-socket@0.2.12": ::guest_sdk::wasi::sockets::tcp_create_socket,
+                "wasi:sockets/ip-name-lookup@0.2.12": ::guest_sdk::wasi::sockets::ip_name_lookup,
+                "wasi:http/types@0.2.12": ::guest_sdk::wasi::http::types,
+                "wasi:http/outgoing-handler@0.2.12": ::guest_sdk::wasi::http::outgoing_handler,
             },
             $($($option)*)?
         });
