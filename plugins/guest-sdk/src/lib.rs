@@ -22,6 +22,10 @@
 //!
 //! Bindings-free helpers (configuration, paths, times) are in `plugin-util`.
 
+// The world macros below name this crate `::guest_sdk`, as a plugin sees
+// it; this lets the crate expand them itself (`stage_world`, ...).
+extern crate self as guest_sdk;
+
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -43,6 +47,41 @@ pub mod bindings {
     });
 }
 
+/// The `stage-plugin` world (feature `stage`): its exports generated here,
+/// so a stage needs neither the WIT files nor wit-bindgen. Implement
+/// `stage_world::exports::drhost::plugin::stage::Guest` and export it with
+/// `guest_sdk::stage_world::export!(MyStage);` (on `wasm32` only, see the
+/// crate's README).
+///
+/// One world per build: each world's bindings embed its description in the
+/// component, and a component built with both would have to export both.
+#[cfg(feature = "stage")]
+pub mod stage_world {
+    crate::stage_bindings!(
+        "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "::guest_sdk::stage_world",
+    );
+}
+
+/// The `store-adapter-plugin` world (feature `store-adapter`), as
+/// [`stage_world`]: implement
+/// `store_adapter_world::exports::drhost::plugin::store_adapter::Guest`, export
+/// with `guest_sdk::store_adapter_world::export!(MyAdapter);`.
+#[cfg(feature = "store-adapter")]
+pub mod store_adapter_world {
+    crate::store_adapter_bindings!(
+        "../../wit",
+        pub_export_macro: true,
+        default_bindings_module: "::guest_sdk::store_adapter_world",
+    );
+}
+
+#[cfg(all(feature = "stage", feature = "store-adapter"))]
+compile_error!(
+    "guest-sdk: enable one of the features `stage` and `store-adapter`: a component implements one world"
+);
+
 #[cfg(not(target_os = "wasi"))]
 pub mod native;
 pub mod ports;
@@ -55,6 +94,7 @@ pub use bindings::drhost::plugin::archive::{
     ArchiveReader, ArchiveWriter, EntryKind, EntryMeta, Owner,
 };
 pub use bindings::drhost::plugin::host::LogLevel;
+pub use bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 pub use bindings::drhost::plugin::posix_fs::{
     Applied, FileStat, FileType, MetadataUpdate, Timestamp,
 };
