@@ -20,7 +20,17 @@
 //! - [`Progress`]: throttled progress reporting;
 //! - [`s3`] (feature `s3`): `s3-client` errors to and from `plugin-error`.
 //!
-//! Bindings-free helpers (configuration, paths, times) are in `plugin-util`.
+//! Bindings-free helpers (configuration, paths, times) are in `plugin-util`,
+//! re-exported as [`plugin_util`].
+//!
+//! A plugin outside the drhost repository depends on this crate by git
+//! (`guest-sdk = { git = "<drhost repository URL>", tag = "<release>",
+//! features = ["stage"] }`) and takes its world's bindings from
+//! `stage_world` or `store_adapter_world` (features `stage`,
+//! `store-adapter`), needing no WIT files; `docs/plugin-kit.md` in the
+//! repository is the guide, `plugins/templates/` the starting points. The
+//! `*_bindings!` macros take a WIT directory path, which in this repository is
+//! `../../wit`.
 
 // The world macros below name this crate `::guest_sdk`, as a plugin sees
 // it; this lets the crate expand them itself (`stage_world`, ...).
@@ -94,10 +104,10 @@ pub use bindings::drhost::plugin::archive::{
     ArchiveReader, ArchiveWriter, EntryKind, EntryMeta, Owner,
 };
 pub use bindings::drhost::plugin::host::LogLevel;
-pub use bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 pub use bindings::drhost::plugin::posix_fs::{
     Applied, FileStat, FileType, MetadataUpdate, Timestamp,
 };
+pub use bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 pub use bindings::drhost::plugin::types::{Attribute, PluginError};
 /// Configuration, path and name helpers that need no bindings, so a plugin
 /// outside this repository has one dependency to declare.
