@@ -113,6 +113,12 @@ async fn the_store_adapter_template_serves_a_store() {
         context(&adapter_config(true), dir.path(), "/store", true),
     );
     assert!(locked.put("index/00000", Bytes::from("x")).await.is_err());
+    // A new name is published by a hard link, which never replaces.
+    locked.put("index/99999", Bytes::from("new")).await.unwrap();
+    assert_eq!(
+        locked.get("index/99999", 0, None).await.unwrap(),
+        Bytes::from("new")
+    );
     assert_eq!(
         locked.get("index/00000", 0, None).await.unwrap(),
         Bytes::from("0")
