@@ -6,6 +6,9 @@ mod bindings {
     wit_bindgen::generate!({
         path: "../../../wit",
         world: "stage-plugin",
+        // The WASI interfaces the world includes are generated here too;
+        // the component imports only those the plugin uses.
+        generate_all,
     });
 }
 
