@@ -22,6 +22,8 @@ mod guest;
 mod listing;
 mod shared_key;
 mod store;
+#[cfg(test)]
+mod tests;
 
 /// The exported component; its behaviour lives in `guest`.
 struct StoreAzure;
