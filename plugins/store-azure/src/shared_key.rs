@@ -135,7 +135,10 @@ mod tests {
     const DEV_KEY: &str =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    fn put_request() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    type Pairs = Vec<(String, String)>;
+
+    /// The headers and query of a Put Blob.
+    fn put_request() -> (Pairs, Pairs) {
         let headers = vec![
             ("x-ms-version".to_owned(), "2023-11-03".to_owned()),
             (

@@ -17,11 +17,14 @@ use crate::store::{HostSink, HostSource, Store};
 
 type Answer = Result<(u16, Vec<(&'static str, String)>, Vec<u8>), TransportErrorKind>;
 
+/// A request as sent: method, path and query, headers, body length.
+type Sent = (String, String, Vec<(String, String)>, usize);
+
 /// Answers requests from a script, records them, and never sleeps.
 #[derive(Default)]
 struct Fake {
     answers: RefCell<VecDeque<Answer>>,
-    requests: RefCell<Vec<(String, String, Vec<(String, String)>, usize)>>,
+    requests: RefCell<Vec<Sent>>,
     sleeps: RefCell<u32>,
 }
 
