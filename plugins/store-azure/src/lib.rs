@@ -16,6 +16,7 @@ mod bindings {
 
 mod client;
 mod config;
+mod download;
 mod explain;
 #[cfg(target_os = "wasi")]
 mod guest;

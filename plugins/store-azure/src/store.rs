@@ -3,7 +3,7 @@
 //! [`HostSource`]/[`HostSink`] traits so the logic is tested natively.
 
 use guest_sdk::PluginError;
-use http_client::transport::{BodySource, Clock, Method, ResponseBody, Transport, read_to_end};
+use http_client::transport::{BodySource, Clock, Method, Transport, read_to_end};
 use plugin_util::CHUNK;
 use plugin_util::object_name;
 
@@ -125,82 +125,13 @@ impl<T: Transport, C: Clock> Store<'_, T, C> {
         }
     }
 
-    /// Get Blob, of a range (`x-ms-range`) unless the whole object is asked.
-    pub fn get(
+    /// Succeeds if `length` bytes at `offset` lie within `name`.
+    pub(crate) fn check_range(
         &self,
         name: &str,
         offset: u64,
-        length: Option<u64>,
-        sink: &impl HostSink,
+        length: u64,
     ) -> Result<(), PluginError> {
-        checked(name)?;
-        let end =
-            match length {
-                // Azure has no empty range: the size alone tells.
-                Some(0) => return self.check_range(name, offset, 0),
-                Some(length) => Some(offset.checked_add(length - 1).ok_or_else(|| {
-                    PluginError::InvalidData(format!("{name}: the range overflows"))
-                })?),
-                None => None,
-            };
-        let mut headers = Vec::new();
-        match (offset, end) {
-            (0, None) => {}
-            (_, None) => headers.push(("x-ms-range".into(), format!("bytes={offset}-"))),
-            (_, Some(end)) => headers.push(("x-ms-range".into(), format!("bytes={offset}-{end}"))),
-        }
-        let call = Call {
-            op: "read",
-            method: Method::Get,
-            target: Target::Object(name),
-            query: Vec::new(),
-            headers,
-        };
-        let mut response = match self.client.execute(&call, &[]) {
-            Ok(response) => response,
-            // Reading from the very end: valid, and empty.
-            Err(Failure::Status { status: 416, .. }) if length.is_none() => {
-                return self.check_range(name, offset, 0);
-            }
-            Err(f) => return Err(self.client.error(&call, f)),
-        };
-        let delivered: u64 = response
-            .header("content-length")
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| self.client.malformed(&call, "no Content-Length"))?;
-        // Azure answers a range that runs past the end with what there is.
-        if let Some(length) = length
-            && delivered != length
-        {
-            return Err(PluginError::InvalidData(format!(
-                "{name}: the range of {length} bytes at {offset} runs past the end of the object"
-            )));
-        }
-        let mut written = 0u64;
-        loop {
-            let piece = response
-                .body
-                .read(CHUNK)
-                .map_err(|e| self.client.error(&call, Failure::Transport(e)))?;
-            if piece.is_empty() {
-                break;
-            }
-            written += piece.len() as u64;
-            if written > delivered {
-                return Err(self
-                    .client
-                    .malformed(&call, "a body longer than its Content-Length"));
-            }
-            sink.write(&piece)?;
-        }
-        if written != delivered {
-            return Err(self.client.unreachable());
-        }
-        Ok(())
-    }
-
-    /// Succeeds if `length` bytes at `offset` lie within `name`.
-    fn check_range(&self, name: &str, offset: u64, length: u64) -> Result<(), PluginError> {
         let Some(size) = self.size(name)? else {
             return Err(PluginError::NotFound(format!(
                 "no object '{name}' in container '{}'",
@@ -380,6 +311,6 @@ impl HostSink for Collect {
     }
 }
 
-fn checked(name: &str) -> Result<(), PluginError> {
+pub(crate) fn checked(name: &str) -> Result<(), PluginError> {
     object_name::validate(name).map_err(PluginError::InvalidData)
 }
