@@ -484,3 +484,56 @@ fn a_broken_download_resumes_where_it_stopped_on_the_same_blob() {
     );
     assert_eq!(sink.0.borrow().as_slice(), b"abc");
 }
+
+#[test]
+fn validation_probes_write_read_and_delete_except_on_append_only_stores() {
+    let empty_page = b"<EnumerationResults><Blobs/><NextMarker/></EnumerationResults>";
+    let probe = b"drhost validate probe\n";
+    let methods = |fake: &Fake| -> Vec<String> {
+        fake.requests.borrow().iter().map(|r| r.0.clone()).collect()
+    };
+    let fake = Fake::default()
+        .answer(200, &[], empty_page)
+        .answer(201, &[], b"")
+        .answer(200, &[("content-length", "22")], probe)
+        .answer(202, &[], b"");
+    let c = client(&fake, keyed());
+    Store { client: &c }.probe().unwrap();
+    assert_eq!(methods(&fake), ["GET", "PUT", "GET", "DELETE"]);
+    assert!(fake.requests.borrow()[0].1.ends_with("&maxresults=1"));
+    assert!(
+        fake.requests.borrow()[1]
+            .1
+            .ends_with("/team/a/.drhost-probe")
+    );
+
+    let mut append_only = keyed();
+    append_only.append_only = true;
+    let fake = Fake::default()
+        .answer(200, &[], empty_page)
+        .error(404, "BlobNotFound")
+        .answer(201, &[], b"")
+        .answer(200, &[("content-length", "22")], probe);
+    let c = client(&fake, append_only.clone());
+    Store { client: &c }.probe().unwrap();
+    assert_eq!(methods(&fake), ["GET", "HEAD", "PUT", "GET"]);
+    let fake =
+        Fake::default()
+            .answer(200, &[], empty_page)
+            .answer(200, &[("content-length", "22")], b"");
+    let c = client(&fake, append_only);
+    Store { client: &c }.probe().unwrap();
+    assert_eq!(methods(&fake), ["GET", "HEAD"]);
+
+    // What is read back must be what was written.
+    let fake = Fake::default()
+        .answer(200, &[], empty_page)
+        .answer(201, &[], b"")
+        .answer(200, &[("content-length", "22")], b"something else, 22 by.");
+    let c = client(&fake, keyed());
+    let e = Store { client: &c }.probe().unwrap_err();
+    assert!(
+        matches!(&e, PluginError::Io(m) if m.contains("differs")),
+        "{e:?}"
+    );
+}
