@@ -182,6 +182,22 @@ async fn shared_key_and_sas_round_trips_against_azurite() {
     round_trip(&sas, 30).await;
     // Team a's objects are still there, and not in team b's listing.
     assert_eq!(keyed.list("index/").await.unwrap().len(), 2500);
+
+    // No prefix: the container's root, where the other stores' blobs show.
+    let root = store(
+        config(&azurite.endpoint(), "backups", "", shared_key()),
+        &azurite.authority(),
+        KEY,
+    )
+    .await;
+    root.validate().await.unwrap();
+    root.put("top", Bytes::from_static(b"top")).await.unwrap();
+    assert_eq!(root.stat("top").await.unwrap().unwrap().size, 3);
+    let listed = root.list("t").await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|o| o.name.as_str()).collect();
+    let others = keyed.list("").await.unwrap().len() + sas.list("").await.unwrap().len();
+    assert_eq!(names.len(), others + 1, "team/a's, team/b's and top");
+    assert_eq!(names.last(), Some(&"top"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,9 +204,13 @@ impl<T: Transport, C: Clock> Store<'_, T, C> {
         let mut query = vec![
             ("restype".to_owned(), "container".to_owned()),
             ("comp".to_owned(), "list".to_owned()),
-            ("prefix".to_owned(), self.client.blob(filter)),
-            ("maxresults".to_owned(), max_results.to_string()),
         ];
+        // An empty `prefix=` is left out rather than left to interpretation.
+        let prefix = self.client.blob(filter);
+        if !prefix.is_empty() {
+            query.push(("prefix".to_owned(), prefix));
+        }
+        query.push(("maxresults".to_owned(), max_results.to_string()));
         if let Some(marker) = marker {
             query.push(("marker".to_owned(), marker.to_owned()));
         }
