@@ -4,16 +4,18 @@
 //! exponential backoff, and errors that say what to fix without repeating
 //! what the server said (that goes to the diagnostics, see [`explain`]).
 //!
-//! Layers, each in its own module: percent-encoding ([`encode`]), signing
-//! ([`sigv4`]), timestamps ([`time`]), a minimal XML reader ([`xml`]) and the
-//! S3 documents read with it ([`responses`]), configuration ([`settings`]),
-//! retry policy ([`retry`]), error texts ([`explain`]), the operations ([`client`], [`download`],
-//! [`upload`]). The network and the clock sit behind the traits in
-//! [`transport`], so everything but the `wasi:http` glue is tested natively.
+//! Layers, each in its own module: signing ([`sigv4`]), the S3 documents
+//! ([`responses`]), configuration ([`settings`]), which answers to retry
+//! ([`retry`]), error texts ([`explain`]), the operations ([`client`],
+//! [`download`], [`upload`]). The plumbing any guest HTTP client needs
+//! (percent-encoding, timestamps, the XML reader, the transport and clock
+//! traits and their `wasi:http` implementation, backoff) is the shared
+//! `http-client` crate, re-exported here under its module names; the network
+//! and the clock sit behind its traits, so everything but the `wasi:http`
+//! glue is tested natively.
 
 pub mod client;
 pub mod download;
-pub mod encode;
 pub mod error;
 mod explain;
 #[cfg(any(test, feature = "fake"))]
@@ -22,15 +24,14 @@ pub mod responses;
 pub mod retry;
 pub mod settings;
 pub mod sigv4;
-pub mod time;
-pub mod transport;
 pub mod upload;
-#[cfg(target_os = "wasi")]
-pub mod wasi_http;
-pub mod xml;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(target_os = "wasi")]
+pub use http_client::wasi_http;
+pub use http_client::{encode, time, transport, xml};
 
 pub use client::{BodySink, Client, ObjectHead, is_metadata_header};
 pub use error::{Error, ErrorKind};

@@ -1,7 +1,7 @@
 //! The guest's [`Transport`] over `wasi:http/outgoing-handler` and its
-//! [`Clock`] over `wasi:clocks`. The request body is written through the
-//! outgoing body's stream as the host accepts it (`check-write`), then
-//! flushed; the response body is read in pieces as it arrives.
+//! [`Clock`] over `wasi:clocks`. The request body (a buffer, or a source
+//! read piece by piece) is written through the outgoing body's stream as the
+//! host accepts it (`check-write`), then flushed; the response body is read in pieces as it arrives.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +14,8 @@ use wasi::http::types::{
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::transport::{
-    Clock, Method, Request, Response, ResponseBody, Transport, TransportError, TransportErrorKind,
+    BodySource, Clock, Method, Request, Response, ResponseBody, SendError, Transport,
+    TransportError, TransportErrorKind,
 };
 
 /// Largest single write to the request body stream.
@@ -75,43 +76,12 @@ impl Transport for WasiHttp {
     type Body = WasiBody;
 
     fn send(&self, request: &Request<'_>) -> Result<Response<WasiBody>, TransportError> {
-        let fields = Fields::new();
-        for (name, value) in &request.headers {
-            fields
-                .append(name, value.as_bytes())
-                .map_err(|e| fatal(format!("header {name}: {e:?}")))?;
-        }
-        let outgoing = OutgoingRequest::new(fields);
-        let method = match request.method {
-            Method::Get => WasiMethod::Get,
-            Method::Head => WasiMethod::Head,
-            Method::Put => WasiMethod::Put,
-            Method::Post => WasiMethod::Post,
-            Method::Delete => WasiMethod::Delete,
-        };
-        let scheme = if request.https {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
-        outgoing
-            .set_method(&method)
-            .and_then(|()| outgoing.set_scheme(Some(&scheme)))
-            .and_then(|()| outgoing.set_authority(Some(request.authority)))
-            .and_then(|()| outgoing.set_path_with_query(Some(&request.path_and_query)))
-            .map_err(|()| fatal("the host refused the request line"))?;
-        let body = outgoing
-            .body()
-            .map_err(|()| fatal("no request body handle"))?;
-        // No `request-options`: the host applies its own timeouts, and a
-        // passed options handle leaks a host table entry per request in
-        // wasmtime-wasi-http 48, failing a call after 10,000 requests.
-        let future = outgoing_handler::handle(outgoing, None).map_err(|c| from_code(&c))?;
+        let (body, future) = start(request)?;
         let written = if request.body.is_empty() {
             Ok(())
         } else {
             let stream = body.write().map_err(|()| fatal("no request body stream"))?;
-            let written = write_all(&stream, request.body);
+            let written = write_all(&stream, request.body).and_then(|()| flush(&stream));
             drop(stream);
             written
         };
@@ -128,36 +98,119 @@ impl Transport for WasiHttp {
                 wait_response(&future).map_err(|_| write_error)?
             }
         };
-        let status = response.status();
-        let headers = {
-            let fields = response.headers();
-            fields
-                .entries()
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_ascii_lowercase(),
-                        String::from_utf8_lossy(&v).into_owned(),
-                    )
-                })
-                .collect()
-        };
-        let incoming = response
-            .consume()
-            .map_err(|()| fatal("no response body handle"))?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| fatal("no response body stream"))?;
-        Ok(Response {
-            status,
-            headers,
-            body: WasiBody {
-                stream: Some(stream),
-                _body: incoming,
-                _response: response,
-            },
-        })
+        finish(response)
     }
+
+    fn send_streamed<S: BodySource>(
+        &self,
+        request: &Request<'_>,
+        source: &mut S,
+    ) -> Result<Response<WasiBody>, SendError<S::Error>> {
+        let (body, future) = start(request).map_err(SendError::Transport)?;
+        let stream = body
+            .write()
+            .map_err(|()| SendError::Transport(fatal("no request body stream")))?;
+        let written = loop {
+            let piece = match source.read(WRITE_PIECE as usize) {
+                Ok(piece) => piece,
+                // Dropping the body unfinished aborts the request: the server
+                // never gets a complete body to store.
+                Err(e) => return Err(SendError::Source(e)),
+            };
+            if piece.is_empty() {
+                break flush(&stream);
+            }
+            if let Err(e) = write_all(&stream, &piece) {
+                break Err(e);
+            }
+        };
+        drop(stream);
+        let response = match written {
+            Ok(()) => {
+                OutgoingBody::finish(body, None)
+                    .map_err(|c| SendError::Transport(from_code(&c)))?;
+                wait_response(&future).map_err(SendError::Transport)?
+            }
+            Err(write_error) => {
+                drop(body);
+                wait_response(&future).map_err(|_| SendError::Transport(write_error))?
+            }
+        };
+        finish(response).map_err(SendError::Transport)
+    }
+}
+
+/// Builds and sends the request line and headers; the body is still to be
+/// written.
+fn start(
+    request: &Request<'_>,
+) -> Result<(OutgoingBody, wasi::http::types::FutureIncomingResponse), TransportError> {
+    let fields = Fields::new();
+    for (name, value) in &request.headers {
+        fields
+            .append(name, value.as_bytes())
+            .map_err(|e| fatal(format!("header {name}: {e:?}")))?;
+    }
+    let outgoing = OutgoingRequest::new(fields);
+    let method = match request.method {
+        Method::Get => WasiMethod::Get,
+        Method::Head => WasiMethod::Head,
+        Method::Put => WasiMethod::Put,
+        Method::Post => WasiMethod::Post,
+        Method::Delete => WasiMethod::Delete,
+    };
+    let scheme = if request.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    outgoing
+        .set_method(&method)
+        .and_then(|()| outgoing.set_scheme(Some(&scheme)))
+        .and_then(|()| outgoing.set_authority(Some(request.authority)))
+        .and_then(|()| outgoing.set_path_with_query(Some(&request.path_and_query)))
+        .map_err(|()| fatal("the host refused the request line"))?;
+    let body = outgoing
+        .body()
+        .map_err(|()| fatal("no request body handle"))?;
+    // No `request-options`: the host applies its own timeouts, and a
+    // passed options handle leaks a host table entry per request in
+    // wasmtime-wasi-http 48, failing a call after 10,000 requests.
+    let future = outgoing_handler::handle(outgoing, None).map_err(|c| from_code(&c))?;
+    Ok((body, future))
+}
+
+/// The status and headers of `response`, its body ready to be read.
+fn finish(response: IncomingResponse) -> Result<Response<WasiBody>, TransportError> {
+    let status = response.status();
+    let headers = {
+        let fields = response.headers();
+        fields
+            .entries()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect()
+    };
+    let incoming = response
+        .consume()
+        .map_err(|()| fatal("no response body handle"))?;
+    let stream = incoming
+        .stream()
+        .map_err(|()| fatal("no response body stream"))?;
+    Ok(Response {
+        status,
+        headers,
+        body: WasiBody {
+            stream: Some(stream),
+            _body: incoming,
+            _response: response,
+        },
+    })
 }
 
 fn wait_response(
@@ -173,8 +226,7 @@ fn wait_response(
     }
 }
 
-/// Writes all of `data`, as much at a time as the stream permits, then
-/// flushes it.
+/// Writes all of `data`, as much at a time as the stream permits.
 fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), TransportError> {
     while !data.is_empty() {
         let permit = stream.check_write().map_err(stream_error)?;
@@ -188,6 +240,10 @@ fn write_all(stream: &OutputStream, mut data: &[u8]) -> Result<(), TransportErro
         stream.write(&data[..n]).map_err(stream_error)?;
         data = &data[n..];
     }
+    Ok(())
+}
+
+fn flush(stream: &OutputStream) -> Result<(), TransportError> {
     stream.blocking_flush().map_err(stream_error)
 }
 

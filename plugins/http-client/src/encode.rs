@@ -1,4 +1,4 @@
-//! Percent-encoding as SigV4 and S3 define it: every byte except the
+//! Percent-encoding as SigV4, S3 and Azure's URIs want it: every byte except the
 //! unreserved `A-Za-z0-9-._~` becomes `%XX` (uppercase hex). Object keys keep
 //! their `/` in the path; query names and values encode it too.
 

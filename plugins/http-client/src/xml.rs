@@ -1,10 +1,10 @@
-//! A minimal XML reader for S3's response bodies: elements, text, the five
+//! A minimal XML reader for the response bodies of S3 and Azure Blob: elements, text, the five
 //! predefined entities and character references, CDATA; comments, processing
 //! instructions and a DOCTYPE are skipped, attributes and namespaces ignored
 //! (elements are named by their local name). Enough for the few documents the
 //! client reads, without a parser dependency in every plugin.
 
-/// Deepest nesting accepted; S3's documents are three or four levels deep.
+/// Deepest nesting accepted; the services' documents are three or four levels deep.
 const MAX_DEPTH: usize = 32;
 
 /// One element: its local name, its own text (entity-decoded, the text

@@ -1,6 +1,7 @@
-//! The two timestamp forms S3 uses: `x-amz-date` (`20130524T000000Z`, what
-//! requests are signed with) and ISO 8601 in listings
-//! (`2009-10-12T17:50:30.000Z`, an object's `LastModified`). Civil-date
+//! The timestamp forms the services use: S3's `x-amz-date`
+//! (`20130524T000000Z`, what its requests are signed with), the HTTP date
+//! (`Fri, 24 May 2013 00:00:00 GMT`, Azure's `x-ms-date`) and ISO 8601 in
+//! listings and SAS tokens (`2009-10-12T17:50:30.000Z`). Civil-date
 //! arithmetic after Howard Hinnant's `days_from_civil`, so no date crate.
 
 const SECS_PER_DAY: i64 = 86_400;
@@ -12,6 +13,40 @@ pub fn amz_date(unix_seconds: i64) -> String {
     let (y, m, d) = civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The HTTP date (RFC 9110's IMF-fixdate) of `unix_seconds`.
+pub fn http_date(unix_seconds: i64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_seconds.div_euclid(SECS_PER_DAY);
+    let secs = unix_seconds.rem_euclid(SECS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+    let month = MONTHS[(m - 1) as usize];
+    format!(
+        "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// ISO 8601 `YYYY-MM-DDTHH:MM:SSZ` of `unix_seconds` (UTC), as SAS tokens
+/// write their start and expiry.
+pub fn iso8601(unix_seconds: i64) -> String {
+    let days = unix_seconds.div_euclid(SECS_PER_DAY);
+    let secs = unix_seconds.rem_euclid(SECS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
@@ -111,6 +146,19 @@ mod tests {
         assert_eq!(amz_date(1_369_353_600), "20130524T000000Z");
         assert_eq!(amz_date(951_782_400 + 3661), "20000229T010101Z");
         assert_eq!(amz_date(-1), "19691231T235959Z");
+    }
+
+    #[test]
+    fn formats_http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(1_369_353_600), "Fri, 24 May 2013 00:00:00 GMT");
+        assert_eq!(http_date(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+        assert_eq!(iso8601(1_369_353_600 + 61), "2013-05-24T00:01:01Z");
+        assert_eq!(
+            parse_iso8601(&iso8601(1_234_567_890)),
+            Some((1_234_567_890, 0))
+        );
     }
 
     #[test]

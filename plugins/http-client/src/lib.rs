@@ -1,0 +1,17 @@
+//! The HTTP plumbing shared by drhost's guest clients (`s3-client`, the
+//! Azure Blob store adapter): what a client needs from its environment as
+//! traits ([`transport`]: one request, the clock), their implementation over
+//! the host's `wasi:http` and `wasi:clocks` ([`wasi_http`], guests only),
+//! retry backoff ([`retry`]), percent-encoding ([`encode`]), the date forms
+//! the services use ([`time`]) and a minimal XML reader ([`xml`]). Nothing
+//! here knows a service's protocol: signing, documents and error texts stay
+//! with each client, which is then tested natively against fakes of the
+//! traits.
+
+pub mod encode;
+pub mod retry;
+pub mod time;
+pub mod transport;
+#[cfg(target_os = "wasi")]
+pub mod wasi_http;
+pub mod xml;

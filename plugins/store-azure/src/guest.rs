@@ -1,0 +1,91 @@
+//! The exported `store-adapter` interface over the host's `wasi:http`.
+
+use std::sync::OnceLock;
+
+use guest_sdk::bindings::drhost::plugin::host;
+use guest_sdk::bindings::drhost::plugin::streams::{ByteSink, ByteSource};
+use guest_sdk::{LogLevel, PluginError};
+use http_client::wasi_http::{WasiClock, WasiHttp};
+
+use crate::StoreAzure;
+use crate::bindings::exports::drhost::plugin::store_adapter::{AdapterInfo, Guest, ObjectInfo};
+use crate::client::Client;
+use crate::config;
+use crate::store::{HostSink, HostSource, Store};
+
+type GuestClient = Client<WasiHttp, WasiClock>;
+
+impl Guest for StoreAzure {
+    fn describe() -> AdapterInfo {
+        AdapterInfo {
+            name: "store-azure".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            append_only: false,
+        }
+    }
+
+    fn validate(config: String) -> Result<(), PluginError> {
+        let client = client(&config)?;
+        Store { client: &client }.probe()
+    }
+
+    fn put(name: String, size: u64, data: &ByteSource) -> Result<(), PluginError> {
+        with_store(|store| store.put(&name, size, data))
+    }
+
+    fn get(
+        name: String,
+        offset: u64,
+        length: Option<u64>,
+        out: &ByteSink,
+    ) -> Result<(), PluginError> {
+        with_store(|store| store.get(&name, offset, length, out))
+    }
+
+    fn stat(name: String) -> Result<Option<ObjectInfo>, PluginError> {
+        with_store(|store| store.stat(&name))
+    }
+
+    fn list(prefix: String, start_after: Option<String>) -> Result<Vec<ObjectInfo>, PluginError> {
+        with_store(|store| store.list(&prefix, start_after.as_deref()))
+    }
+
+    fn delete(name: String) -> Result<(), PluginError> {
+        with_store(|store| store.delete(&name))
+    }
+}
+
+/// Runs `f` on the configured store. An instance's configuration never
+/// changes, so it is read from the host and parsed once.
+fn with_store<R>(
+    f: impl FnOnce(&Store<'_, WasiHttp, WasiClock>) -> Result<R, PluginError>,
+) -> Result<R, PluginError> {
+    static CLIENT: OnceLock<Result<GuestClient, PluginError>> = OnceLock::new();
+    match CLIENT.get_or_init(|| client(&host::config())) {
+        Ok(client) => f(&Store { client }),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// A client for the configuration `text` whose diagnostics reach the
+/// operator through the host's log.
+fn client(text: &str) -> Result<GuestClient, PluginError> {
+    let settings = config::parse(text).map_err(PluginError::InvalidConfig)?;
+    Ok(Client::new(settings, WasiHttp, WasiClock).with_diagnostics(log_diagnostic))
+}
+
+fn log_diagnostic(line: &str) {
+    host::log(LogLevel::Warn, line);
+}
+
+impl HostSource for ByteSource {
+    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
+        ByteSource::read(self, max)
+    }
+}
+
+impl HostSink for ByteSink {
+    fn write(&self, data: &[u8]) -> Result<(), PluginError> {
+        ByteSink::write(self, data)
+    }
+}
