@@ -3,6 +3,8 @@
 //! client script would, and can kill -9 and restart it.
 #![allow(dead_code)]
 
+#[path = "../../host/runtime/tests/common/azurite.rs"]
+pub mod azurite;
 pub mod clients;
 pub mod garage;
 pub mod hostile;
