@@ -119,6 +119,7 @@ fn fake_plugin(name: &str, kind: &str, stage_kind: Option<&str>, dirs: Vec<Direc
         digest: "sha256:00".to_owned(),
         status: "enabled".to_owned(),
         reason: None,
+        store_type: None,
         capabilities: Capabilities {
             directories: dirs,
             tcp_connect: Vec::new(),
