@@ -14,7 +14,7 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.exports.stage import StageInfo, StageKind, StageSummary
 from wit_world.imports import host, posix_fs, report
-from wit_world.imports.types import PluginError_InvalidConfig, PluginError_Other
+from wit_world.imports.drhost_plugin_types import PluginError_InvalidConfig, PluginError_Other
 
 from python_stage import backup, restore, settings
 

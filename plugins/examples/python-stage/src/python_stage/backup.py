@@ -4,7 +4,7 @@ The root is the first entry (the empty path), so its metadata is kept too."""
 
 from componentize_py_types import Err
 from wit_world.imports import archive, archive_reuse, host, posix_fs, report
-from wit_world.imports.types import PluginError_Denied, PluginError_NotFound
+from wit_world.imports.drhost_plugin_types import PluginError_Denied, PluginError_NotFound
 
 from python_stage import paths
 from python_stage.settings import show

@@ -2,7 +2,7 @@
 the guest paths they name."""
 
 from componentize_py_types import Err
-from wit_world.imports.types import PluginError_InvalidData
+from wit_world.imports.drhost_plugin_types import PluginError_InvalidData
 
 from python_stage.settings import show
 

@@ -7,7 +7,7 @@ read-only mode would forbid creating children."""
 
 from componentize_py_types import Err
 from wit_world.imports import archive, posix_fs
-from wit_world.imports.types import PluginError_InvalidData, PluginError_NotFound
+from wit_world.imports.drhost_plugin_types import PluginError_InvalidData, PluginError_NotFound
 
 from python_stage import paths
 from python_stage.settings import show

@@ -3,7 +3,7 @@ and kept in the backup's metadata, which a restore must match."""
 
 from componentize_py_types import Err
 from wit_world.imports import report
-from wit_world.imports.types import PluginError_InvalidData
+from wit_world.imports.drhost_plugin_types import PluginError_InvalidData
 
 FILES_KEY = "python-stage.files"
 BYTES_KEY = "python-stage.bytes"
