@@ -54,6 +54,12 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
     azurite.create_container(CONTAINER);
     let deployment = Deployment::new();
     deployment.populate();
+    // Incompressible, so its pack is over 4 MiB and goes up in blocks.
+    std::fs::write(
+        deployment.objects().join("large.bin"),
+        tree::pseudo_random(17, 7 << 20),
+    )
+    .expect("large file");
     let mut host = TestHost::start(&deployment, &azure_config(&deployment));
 
     // Refused at registration, with the reason, and nothing left registered.
@@ -112,6 +118,12 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
         blobs.iter().any(|b| b.starts_with("drhost/backups/packs/")),
         "{blobs:?}"
     );
+    let largest = listing
+        .split("<Content-Length>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</Content-Length>").next()?.parse::<u64>().ok())
+        .max();
+    assert!(largest > Some(4 << 20), "{largest:?}");
     let (status, verify) = host.post(
         &format!("/system/disasterrecovery/stores/{STORE}/backups/to-azure/verify"),
         &[("passcode", support::PASSCODE)],

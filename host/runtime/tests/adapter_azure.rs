@@ -90,19 +90,23 @@ async fn round_trip(store: &AdapterStore, objects: usize) {
         Err(StoreError::NotFound(n)) if n == "packs/ab/missing"
     ));
     store.put("packs/ab/empty", Bytes::new()).await.unwrap();
-    // Past 4 MiB the adapter streams the body in one Put Blob.
-    let streamed: Bytes = (0..6u32 << 20)
-        .map(|i| (i % 253) as u8)
-        .collect::<Vec<u8>>()
-        .into();
-    store
-        .put("packs/cd/streamed", streamed.clone())
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get("packs/cd/streamed", 0, None).await.unwrap(),
-        streamed
-    );
+    // Past 4 MiB the adapter puts blocks and commits them as a list; a
+    // second put replaces the blob whole.
+    for modulus in [253u32, 241] {
+        let blocks: Bytes = (0..(9u32 << 20) + 3)
+            .map(|i| (i % modulus) as u8)
+            .collect::<Vec<u8>>()
+            .into();
+        store.put("packs/cd/blocks", blocks.clone()).await.unwrap();
+        assert_eq!(store.get("packs/cd/blocks", 0, None).await.unwrap(), blocks);
+        assert_eq!(
+            store
+                .get("packs/cd/blocks", (4 << 20) - 2, Some(5))
+                .await
+                .unwrap(),
+            blocks.slice((4 << 20) - 2..(4 << 20) + 3)
+        );
+    }
     assert!(
         store
             .get("packs/ab/empty", 0, None)

@@ -6,15 +6,13 @@
 use http_client::encode;
 use http_client::retry::{self, Policy};
 use http_client::time;
-use http_client::transport::{
-    BodySource, Clock, Method, Request, Response, SendError, Transport, TransportError,
-};
+use http_client::transport::{Clock, Method, Request, Response, Transport, TransportError};
 
 use crate::config::{Credential, Settings};
 use crate::shared_key::{self, Canonical};
 
 /// The REST version every request names: one Azurite 3.35 serves, with
-/// Put Blob up to 5000 MiB and bearer tokens.
+/// bearer tokens.
 pub const API_VERSION: &str = "2023-11-03";
 
 /// A client for one container of one storage account.
@@ -59,13 +57,6 @@ pub enum Failure {
     },
 }
 
-/// Why a streamed request failed: the service or the connection, or the
-/// source of its body (the host's stream, or its wrong length).
-pub enum Streamed<E> {
-    Failed(Failure),
-    Source(E),
-}
-
 impl Failure {
     pub fn is(&self, status: u16, code: &str) -> bool {
         matches!(self, Self::Status { status: s, code: c } if *s == status && c == code)
@@ -107,14 +98,14 @@ impl<T: Transport, C: Clock> Client<T, C> {
         }
     }
 
-    /// The request of `call`, authorized, with `length` body bytes.
-    fn request<'b>(&'b self, call: &Call<'_>, length: u64, body: &'b [u8]) -> Request<'b> {
+    /// The request of `call` with `body`, authorized.
+    fn request<'b>(&'b self, call: &Call<'_>, body: &'b [u8]) -> Request<'b> {
         let path = self.path(call.target);
         let mut headers = call.headers.clone();
         headers.push(("x-ms-version".into(), API_VERSION.into()));
         headers.push(("x-ms-date".into(), time::http_date(self.clock.now_unix())));
         if matches!(call.method, Method::Put | Method::Post) {
-            headers.push(("content-length".into(), length.to_string()));
+            headers.push(("content-length".into(), body.len().to_string()));
         }
         let mut query: Vec<String> = call
             .query
@@ -161,7 +152,7 @@ impl<T: Transport, C: Clock> Client<T, C> {
     pub fn execute(&self, call: &Call<'_>, body: &[u8]) -> Result<Response<T::Body>, Failure> {
         let mut attempt = 1;
         loop {
-            let request = self.request(call, body.len() as u64, body);
+            let request = self.request(call, body);
             let failure = match self.transport.send(&request) {
                 Ok(response) => match status_failure(response) {
                     Ok(response) => return Ok(response),
@@ -179,22 +170,6 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 }
                 None => return Err(failure),
             }
-        }
-    }
-
-    /// Sends `call` once with a body of `length` bytes read from `source`:
-    /// a source cannot be read twice, so nothing is retried.
-    pub fn execute_streamed<S: BodySource>(
-        &self,
-        call: &Call<'_>,
-        length: u64,
-        source: &mut S,
-    ) -> Result<Response<T::Body>, Streamed<S::Error>> {
-        let request = self.request(call, length, &[]);
-        match self.transport.send_streamed(&request, source) {
-            Ok(response) => status_failure(response).map_err(Streamed::Failed),
-            Err(SendError::Transport(e)) => Err(Streamed::Failed(Failure::Transport(e))),
-            Err(SendError::Source(e)) => Err(Streamed::Source(e)),
         }
     }
 }

@@ -25,6 +25,7 @@ mod shared_key;
 mod store;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 /// The exported component; its behaviour lives in `guest`.
 struct StoreAzure;

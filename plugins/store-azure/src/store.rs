@@ -3,19 +3,13 @@
 //! [`HostSource`]/[`HostSink`] traits so the logic is tested natively.
 
 use guest_sdk::PluginError;
-use http_client::transport::{BodySource, Clock, Method, Transport, read_to_end};
-use plugin_util::CHUNK;
+use http_client::transport::{Clock, Method, Transport, read_to_end};
 use plugin_util::object_name;
 
 use crate::bindings::exports::drhost::plugin::store_adapter::ObjectInfo;
-use crate::client::{Call, Client, Failure, Streamed, Target};
+use crate::client::{Call, Client, Failure, Target};
 use crate::listing::{self, Page};
 
-/// Objects up to this size are read whole before the request, so that a
-/// failed attempt can be repeated; larger ones are streamed in one attempt.
-const BUFFERED_PUT: u64 = 4 << 20;
-/// The largest blob one Put Blob stores (API versions since 2019-12-12).
-pub const MAX_PUT: u64 = 5000 << 20;
 /// The longest page List Blobs returns, and the one the contract allows.
 pub const MAX_RESULTS: u32 = 1000;
 /// Largest List Blobs document read (1000 names of up to 1 KiB fit).
@@ -38,93 +32,7 @@ pub struct Store<'a, T, C> {
     pub client: &'a Client<T, C>,
 }
 
-/// The host's source held to its declared size: one byte too many or too
-/// few fails the read, which aborts the upload before Azure commits it.
-struct Sized<'a, S> {
-    source: &'a S,
-    name: &'a str,
-    size: u64,
-    delivered: u64,
-}
-
-impl<S: HostSource> BodySource for Sized<'_, S> {
-    type Error = PluginError;
-
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, PluginError> {
-        let left = self.size - self.delivered;
-        if left == 0 {
-            if self.source.read(1)?.is_empty() {
-                return Ok(Vec::new());
-            }
-            return Err(PluginError::InvalidData(format!(
-                "{}: the source delivered more than the {} bytes declared",
-                self.name, self.size
-            )));
-        }
-        let want = u64::try_from(max.min(CHUNK)).unwrap_or(1).min(left).max(1);
-        let piece = self.source.read(u32::try_from(want).unwrap_or(u32::MAX))?;
-        if piece.is_empty() {
-            return Err(PluginError::InvalidData(format!(
-                "{}: the source delivered {} bytes, but {} were declared",
-                self.name, self.delivered, self.size
-            )));
-        }
-        if piece.len() as u64 > want {
-            return Err(PluginError::InvalidData(format!(
-                "{}: the source returned {} bytes when asked for at most {want}",
-                self.name,
-                piece.len()
-            )));
-        }
-        self.delivered += piece.len() as u64;
-        Ok(piece)
-    }
-}
-
 impl<T: Transport, C: Clock> Store<'_, T, C> {
-    /// One Put Blob: Azure commits a block blob whole or not at all, so
-    /// readers see the old object or the new one.
-    pub fn put(&self, name: &str, size: u64, source: &impl HostSource) -> Result<(), PluginError> {
-        checked(name)?;
-        if size > MAX_PUT {
-            return Err(PluginError::InvalidData(format!(
-                "{name}: {size} bytes is more than the {MAX_PUT} bytes one Put Blob stores"
-            )));
-        }
-        let call = Call {
-            op: "store",
-            method: Method::Put,
-            target: Target::Object(name),
-            query: Vec::new(),
-            headers: vec![("x-ms-blob-type".into(), "BlockBlob".into())],
-        };
-        let mut sized = Sized {
-            source,
-            name,
-            size,
-            delivered: 0,
-        };
-        if size <= BUFFERED_PUT {
-            let mut body = Vec::with_capacity(size as usize);
-            loop {
-                let piece = sized.read(CHUNK)?;
-                if piece.is_empty() {
-                    break;
-                }
-                body.extend_from_slice(&piece);
-            }
-            self.client
-                .execute(&call, &body)
-                .map_err(|f| self.client.error(&call, f))?;
-            return Ok(());
-        }
-        match self.client.execute_streamed(&call, size, &mut sized) {
-            Ok(_) => Ok(()),
-            Err(Streamed::Source(e)) => Err(e),
-            Err(Streamed::Failed(f)) => Err(self.client.error(&call, f)),
-        }
-    }
-
     /// Succeeds if `length` bytes at `offset` lie within `name`.
     pub(crate) fn check_range(
         &self,

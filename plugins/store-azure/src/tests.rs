@@ -329,7 +329,9 @@ fn the_source_must_deliver_the_declared_size() {
         (5 << 20, (5 << 20) - 1),
         (5 << 20, (5 << 20) + 1),
     ] {
-        let fake = Fake::default();
+        // Past 4 MiB blocks go up before the source runs short or long; no
+        // blob is committed.
+        let fake = Fake::default().answer(201, &[], b"").answer(201, &[], b"");
         let c = client(&fake, keyed());
         let e = Store { client: &c }
             .put("packs/x", declared, &src(&vec![7u8; data]))
@@ -338,21 +340,92 @@ fn the_source_must_deliver_the_declared_size() {
             matches!(&e, PluginError::InvalidData(m) if m.contains("declared")),
             "{e:?}"
         );
-        assert!(
-            fake.requests.borrow().is_empty(),
-            "nothing stored for {declared}/{data}"
-        );
+        let commits = fake
+            .requests
+            .borrow()
+            .iter()
+            .filter(|(_, path, _, _)| !path.contains("comp=block&"))
+            .count();
+        assert_eq!(commits, 0, "nothing committed for {declared}/{data}");
     }
-    // Past 4 MiB the body is streamed with its exact length.
+}
+
+#[test]
+fn large_objects_go_up_in_retried_blocks_committed_in_order() {
+    let size = (9 << 20) + 5;
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let fake = Fake::default()
+        .answer(201, &[], b"")
+        // The second block's connection drops, then the service is busy:
+        // both are retried with the same block.
+        .fail(TransportErrorKind::Interrupted)
+        .error(503, "ServerBusy")
+        .answer(201, &[], b"")
+        .answer(201, &[], b"")
+        .error(500, "InternalError")
+        .answer(201, &[], b"");
+    let c = client(&fake, keyed());
+    Store { client: &c }
+        .put("packs/x", size as u64, &src(&data))
+        .unwrap();
+    assert_eq!(*fake.sleeps.borrow(), 3);
+
+    let requests = fake.requests.borrow();
+    let sent: Vec<(&str, usize)> = requests
+        .iter()
+        .map(|(method, path, _, len)| {
+            assert_eq!(method, "PUT");
+            assert!(
+                path.starts_with("/devstoreaccount1/backups/team/a/packs/x?"),
+                "{path}"
+            );
+            (path.split('?').nth(1).unwrap_or(""), *len)
+        })
+        .collect();
+    let ids: Vec<String> = (0..3)
+        .map(|i| crate::upload::block_id(0x0123_4567_89ab_cdef, i))
+        .collect();
+    let block = |i: usize| {
+        format!(
+            "comp=block&blockid={}",
+            http_client::encode::component(&ids[i])
+        )
+    };
+    let expected_blocks = [
+        (0, 4 << 20),
+        (1, 4 << 20),
+        (1, 4 << 20),
+        (1, 4 << 20),
+        (2, (1 << 20) + 5),
+    ];
+    for (at, (index, len)) in expected_blocks.iter().enumerate() {
+        assert_eq!(sent[at], (block(*index).as_str(), *len), "request {at}");
+    }
+    let list = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><BlockList><Latest>{}</Latest><Latest>{}</Latest><Latest>{}</Latest></BlockList>"#,
+        ids[0], ids[1], ids[2]
+    );
+    assert_eq!(
+        &sent[5..],
+        &[
+            ("comp=blocklist", list.len()),
+            ("comp=blocklist", list.len())
+        ]
+    );
+    // Ids of one blob have one length, as Azure requires.
+    assert!(ids.iter().all(|id| id.len() == ids[0].len()));
+    // An object up to 4 MiB is one Put Blob.
     let fake = Fake::default().answer(201, &[], b"");
     let c = client(&fake, keyed());
     Store { client: &c }
-        .put("packs/x", 5 << 20, &src(&vec![7u8; 5 << 20]))
+        .put("packs/y", 4 << 20, &src(&vec![1; 4 << 20]))
         .unwrap();
-    let (_, _, headers, len) = &fake.requests.borrow()[0];
+    let (_, path, headers, len) = &fake.requests.borrow()[0];
+    assert!(!path.contains('?'), "{path}");
+    assert_eq!(header(headers, "x-ms-blob-type"), Some("BlockBlob"));
     assert_eq!(
         (header(headers, "content-length"), *len),
-        (Some("5242880"), 5 << 20)
+        (Some("4194304"), 4 << 20)
     );
 }
 
