@@ -13,6 +13,16 @@
 //! `DRHOST_BENCH_ONLY_DRHOST=1` skips restic and the `wrk` load test: a quick
 //! look at drhost's own time and peak RSS (e.g. one big file, no small ones).
 //!
+//! **Real-tree mode**: `DRHOST_BENCH_TREE=/usr/lib:/usr/share` copies those
+//! directories (`cp -a`, as they are on this machine) instead of generating
+//! data, and measures full backup, an unchanged second backup (with what it
+//! adds to each store) and a restore into an empty directory. The results
+//! depend on the machine's tree: compare the two tools within one run.
+//!
+//! ```sh
+//! DRHOST_BENCH_TREE=/usr/lib:/usr/share cargo bench -p drhost --bench vs_restic
+//! ```
+//!
 //! Needs `restic` and `wrk` (Debian packages) and GNU `time` (for restic's
 //! peak RSS). The data set is generated from fixed seeds, so runs compare.
 //! Each timed operation starts after a `sync`. Restores of the 50,000 small
@@ -305,13 +315,48 @@ fn wrk(url: &str, token: &str) -> Value {
     json!({"requests_per_second": field("Requests/sec:"), "p99": field("99%"), "non_2xx": field("Non-2xx or 3xx responses:")})
 }
 
+/// Copies each directory of `DRHOST_BENCH_TREE` (`:`-separated) below
+/// `root`, metadata and all.
+fn copy_tree(root: &Path, dirs: &str) -> u64 {
+    fs::create_dir_all(root).expect("mkdir");
+    for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(dir)
+            .arg(root)
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "cp -a {dir} failed");
+    }
+    let output = Command::new("find")
+        .arg(root)
+        .arg("-mindepth")
+        .arg("1")
+        .output()
+        .expect("run find");
+    output.stdout.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 fn main() {
+    let tree = std::env::var("DRHOST_BENCH_TREE").ok();
     let small_files = env_or("DRHOST_BENCH_SMALL_FILES", 50_000);
     let big_mib = env_or("DRHOST_BENCH_BIG_MIB", 2048);
     let deployment = Deployment::new();
     let data_root = deployment.objects();
-    println!("generating {small_files} small files, 20 medium files and a {big_mib} MiB file ...");
-    let data = DataSet::generate(&data_root, small_files, big_mib);
+    let data = match &tree {
+        Some(dirs) => {
+            println!("copying {dirs} ...");
+            let entries = copy_tree(&data_root, dirs);
+            println!("{entries} entries");
+            None
+        }
+        None => {
+            println!(
+                "generating {small_files} small files, 20 medium files and a {big_mib} MiB file ..."
+            );
+            Some(DataSet::generate(&data_root, small_files, big_mib))
+        }
+    };
     let total = disk_usage(&data_root);
     println!("data set: {:.0} MB", total as f64 / 1e6);
 
@@ -332,13 +377,27 @@ fn main() {
     let theirs = restic(&restic_repo, &restic_cache, &["backup", "."], &data_root);
     results.push(("full backup", ours, theirs, total));
 
-    data.change_one_percent();
+    let stored_before = (
+        disk_usage(&deployment.store_dir()),
+        disk_usage(&restic_repo),
+    );
+    let second = match &data {
+        Some(data) => {
+            data.change_one_percent();
+            "backup after 1% change"
+        }
+        None => "unchanged backup",
+    };
     let theirs = restic(&restic_repo, &restic_cache, &["backup", "."], &data_root);
-    let ours = drhost_backup(&host, "after-1pct-change");
-    results.push(("backup after 1% change", ours, theirs, total));
+    let ours = drhost_backup(&host, "second");
+    results.push((second, ours, theirs, total));
+    let growth = (
+        disk_usage(&deployment.store_dir()).saturating_sub(stored_before.0),
+        disk_usage(&restic_repo).saturating_sub(stored_before.1),
+    );
 
     let _ = fs::remove_dir_all(deployment.restored_objects());
-    let ours = drhost_restore(&host, "after-1pct-change");
+    let ours = drhost_restore(&host, "second");
     let target = restic_restore.display().to_string();
     let theirs = restic(
         &restic_repo,
@@ -352,7 +411,7 @@ fn main() {
     let restic_stored = disk_usage(&restic_repo);
 
     println!();
-    println!("| operation | drhost | restic | drhost speed-up (restic s / drhost s) |");
+    println!("| operation | drhost | restic | ratio (drhost s / restic s) |");
     println!("|---|---|---|---|");
     let mut rows = Vec::new();
     for (op, ours, theirs, bytes) in &results {
@@ -365,13 +424,13 @@ fn main() {
             theirs.seconds,
             mbs(theirs),
             theirs.peak_rss_mib,
-            theirs.seconds / ours.seconds
+            ours.seconds / theirs.seconds
         );
         rows.push(json!({
             "operation": op,
             "drhost": {"seconds": ours.seconds, "mb_per_s": mbs(ours), "peak_rss_mib": ours.peak_rss_mib},
             "restic": {"seconds": theirs.seconds, "mb_per_s": mbs(theirs), "peak_rss_mib": theirs.peak_rss_mib},
-            "speedup": theirs.seconds / ours.seconds,
+            "ratio": ours.seconds / theirs.seconds,
         }));
     }
     let second_vs_first = results[0].1.seconds / results[1].1.seconds;
@@ -379,6 +438,10 @@ fn main() {
         "\ndrhost second backup is {second_vs_first:.1}x faster than its first; stored: drhost {:.0} MB, restic {:.0} MB",
         drhost_stored as f64 / 1e6,
         restic_stored as f64 / 1e6
+    );
+    println!(
+        "the second backup added: drhost {} bytes, restic {} bytes",
+        growth.0, growth.1
     );
 
     if only_drhost() {
@@ -405,7 +468,9 @@ fn main() {
         "big_mib": big_mib,
         "results": rows,
         "second_backup_speedup_over_first": second_vs_first,
+        "tree": tree,
         "stored_bytes": {"drhost": drhost_stored, "restic": restic_stored},
+        "second_backup_added_bytes": {"drhost": growth.0, "restic": growth.1},
         "status_endpoint": status_load,
         "job_endpoint": job_load,
     });
