@@ -84,13 +84,18 @@ pub fn free_port() -> u16 {
 
 /// Runs a server-side PostgreSQL program, as `postgres` when we are root.
 fn pg_command(program: &str) -> Command {
-    let path = bindir().join(program);
+    as_server_user(&bindir().join(program))
+}
+
+/// `program` run as the server's user (`postgres` when we are root), as
+/// tools that read the data directory must be.
+pub fn as_server_user(program: &Path) -> Command {
     if running_as_root() {
         let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(path);
+        command.args(["-u", "postgres", "--"]).arg(program);
         command
     } else {
-        Command::new(path)
+        Command::new(program)
     }
 }
 
@@ -130,6 +135,12 @@ pub struct Cluster {
 impl Cluster {
     /// `initdb` + start, with replication allowed for `replicator` by `auth`.
     pub fn create(auth: Auth) -> Self {
+        Self::create_with(auth, "")
+    }
+
+    /// As [`Cluster::create`], with `extra` appended to `postgresql.conf`
+    /// (later settings win).
+    pub fn create_with(auth: Auth, extra: &str) -> Self {
         let parent = tempfile::tempdir().expect("tempdir");
         // The server user must be able to reach its data directory.
         let mut chmod = Command::new("chmod");
@@ -155,7 +166,7 @@ impl Cluster {
              password_encryption = '{}'\n",
             auth.password_encryption()
         );
-        append(&data.join("postgresql.conf"), &conf);
+        append(&data.join("postgresql.conf"), &format!("{conf}{extra}\n"));
         // The first matching line wins: the harness's own superuser
         // connections stay trusted, the replicator authenticates by `auth`.
         std::fs::write(
@@ -280,6 +291,14 @@ impl Cluster {
         ]);
         let output = run(psql, &format!("psql {sql}"));
         String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// `pgbench -i` at `scale` (100 is about 1.5 GB), in database `postgres`.
+    pub fn pgbench_init(&self, scale: u64) {
+        let mut pgbench = self.client("pgbench");
+        pgbench.args(["-i", "-q", "-s", &scale.to_string(), "postgres"]);
+        run(pgbench, "pgbench -i");
+        self.sql("CHECKPOINT");
     }
 
     /// Tables of several shapes, indexes, and about `mib` MiB of rows.
