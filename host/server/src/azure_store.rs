@@ -149,22 +149,7 @@ fn endpoint_url(value: Option<&Value>) -> Result<Option<String>, String> {
         },
         Some(_) => return Err("connection.accountEndpointUrl must be a URL".into()),
     };
-    let url = url.trim().trim_end_matches('/');
-    let parsed = url::Url::parse(url)
-        .map_err(|e| format!("connection.accountEndpointUrl {url:?} is not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https")
-        || parsed.host_str().is_none_or(str::is_empty)
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
-        return Err(format!(
-            "connection.accountEndpointUrl {url:?} must be http(s)://host[:port][/path] \
-             without credentials, query or fragment"
-        ));
-    }
-    Ok(Some(url.to_string()))
+    crate::stores::http_endpoint("connection.accountEndpointUrl", url).map(Some)
 }
 
 fn parse_credential(credential: &Value) -> Result<AzureCredential, String> {

@@ -449,13 +449,7 @@ impl HostConfig {
         }
         let mut users = std::collections::HashSet::new();
         for user in &self.users {
-            let valid = !user.name.is_empty()
-                && user.name.len() <= 64
-                && user
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-            if !valid {
+            if !is_plain_name(&user.name) {
                 return Err(format!(
                     "user name {:?} must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'",
                     user.name
@@ -513,6 +507,25 @@ impl HostConfig {
     }
 }
 
+/// 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-': the names of users
+/// and adapters.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The limits of `describe` for a plugin entry whose own limits are
+/// `configured`: those, else the tight default.
+pub fn describe_limits(configured: Option<&LimitsConfig>) -> drhost_runtime::PluginLimits {
+    configured.map_or_else(
+        drhost_runtime::default_describe_limits,
+        LimitsConfig::to_plugin_limits,
+    )
+}
+
 impl StageConfig {
     /// The limits of every call but `describe`.
     pub fn limits(&self) -> LimitsConfig {
@@ -522,11 +535,7 @@ impl StageConfig {
     /// The limits of `describe` when the plugin is loaded: the configured
     /// ones, else the tight default.
     pub fn describe_limits(&self) -> drhost_runtime::PluginLimits {
-        self.limits
-            .as_ref()
-            .map_or_else(drhost_runtime::default_describe_limits, |l| {
-                l.to_plugin_limits()
-            })
+        describe_limits(self.limits.as_ref())
     }
 
     /// The directory a restore writes into.

@@ -96,6 +96,26 @@ pub fn refuse_unknown_keys(what: &str, value: &Value, allowed: &[&str]) -> Resul
     }
 }
 
+/// A store's endpoint URL named `field`: an absolute http(s) URL of a host,
+/// without credentials, query or fragment; trimmed, without a trailing `/`.
+pub fn http_endpoint(field: &str, text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/');
+    let url = url::Url::parse(text).map_err(|e| format!("{field} {text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none_or(str::is_empty)
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(format!(
+            "{field} {text:?} must be http(s)://host[:port][/path] without credentials, \
+             query or fragment"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// The stores of this host: the registry, the adapters serving each store,
 /// and the repositories already opened (opening reads the store's config,
 /// so it is done once per store).

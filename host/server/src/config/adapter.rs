@@ -64,31 +64,26 @@ impl AdapterConfig {
     /// The limits of `describe` when the plugin is loaded: the entry's own,
     /// else the tight default.
     pub fn describe_limits(&self) -> drhost_runtime::PluginLimits {
-        self.limits
-            .as_ref()
-            .map_or_else(drhost_runtime::default_describe_limits, |l| {
-                l.to_plugin_limits()
-            })
+        super::describe_limits(self.limits.as_ref())
     }
 
     /// The medium: configured, or implied by a reference type.
     pub fn medium(&self) -> Option<AdapterMedium> {
-        self.medium.or(match self.store_type.as_str() {
+        self.medium.or(self.implied_medium())
+    }
+
+    /// The medium the reference's store types imply.
+    fn implied_medium(&self) -> Option<AdapterMedium> {
+        match self.store_type.as_str() {
             HOSTED => Some(AdapterMedium::Directory),
             S3 | AZURE_BLOBSTORE => Some(AdapterMedium::Http),
             _ => None,
-        })
+        }
     }
 
     fn check(&self) -> Result<(), String> {
         let owner = format!("adapter {:?}", self.name);
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !name_ok {
+        if !super::is_plain_name(&self.name) {
             return Err(format!(
                 "{owner}: an adapter name must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"
             ));
@@ -105,12 +100,7 @@ impl AdapterConfig {
                 self.store_type
             ));
         }
-        let implied = AdapterConfig {
-            medium: None,
-            ..self.clone()
-        }
-        .medium();
-        match (self.medium, implied) {
+        match (self.medium, self.implied_medium()) {
             (None, None) => Err(format!(
                 "{owner}: set medium = \"directory\" or \"http\" for store type {:?}",
                 self.store_type

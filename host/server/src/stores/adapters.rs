@@ -19,7 +19,7 @@ use crate::aws_credentials::CredentialCache;
 use crate::azure_store::{
     ManagedIdentityTokens, TokenSource, managed_identity::ManagedIdentityCall,
 };
-use crate::config::{AdapterConfig, AdapterMedium};
+use crate::config::AdapterConfig;
 use crate::plugin_views;
 use crate::plugins::component_bytes;
 use crate::s3_store::IamRoleKeys;
@@ -37,7 +37,6 @@ pub struct LoadedAdapter {
 /// One adapter entry: loaded, or disabled with the reason.
 pub struct AdapterEntry {
     pub config: AdapterConfig,
-    pub medium: AdapterMedium,
     pub limits: PluginLimits,
     pub state: Result<LoadedAdapter, String>,
 }
@@ -47,7 +46,6 @@ impl AdapterEntry {
     /// or described disables this adapter (its stores answer with the
     /// reason); the host and its other stores go on.
     async fn load(runtime: &Runtime, config: AdapterConfig, limits: PluginLimits) -> Self {
-        let medium = config.medium().unwrap_or(AdapterMedium::Directory);
         let state = match component_bytes(&config.plugin) {
             Err(e) => Err(e.to_string()),
             Ok(bytes) => runtime
@@ -69,7 +67,6 @@ impl AdapterEntry {
         }
         AdapterEntry {
             config,
-            medium,
             limits,
             state,
         }

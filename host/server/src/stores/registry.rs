@@ -251,32 +251,28 @@ impl StoreRegistry {
                 }
             });
         }
-        if let Requested::Bucket(s3) = &requested
-            && let Some((other, theirs)) = stores.iter().find_map(|s| {
-                s.s3()
-                    .filter(|theirs| theirs.overlaps(s3))
-                    .map(|theirs| (&s.name, theirs))
-            })
-        {
+        let overlap = match &requested {
+            Requested::Bucket(s3) => stores.iter().find_map(|s| {
+                let theirs = s.s3().filter(|theirs| theirs.overlaps(s3))?;
+                Some(format!(
+                    "bucket {} (rootDir '{}') at {} overlaps backup store '{}' (rootDir '{}')",
+                    s3.bucket, s3.prefix, s3.endpoint, s.name, theirs.prefix
+                ))
+            }),
+            Requested::Container(azure) => stores.iter().find_map(|s| {
+                let theirs = s.azure().filter(|theirs| theirs.overlaps(azure))?;
+                Some(format!(
+                    "container {} (rootDir '{}') of storage account {} overlaps backup store \
+                     '{}' (rootDir '{}')",
+                    azure.container, azure.prefix, azure.account, s.name, theirs.prefix
+                ))
+            }),
+            Requested::Directory { .. } | Requested::Endpoint(_) => None,
+        };
+        if let Some(overlap) = overlap {
             return Err(StoreRegistryError::Invalid(format!(
-                "bucket {} (rootDir '{}') at {} overlaps backup store '{other}' (rootDir '{}'): \
-                 stores must not share objects, or garbage collection in one could delete the \
-                 other's",
-                s3.bucket, s3.prefix, s3.endpoint, theirs.prefix
-            )));
-        }
-        if let Requested::Container(azure) = &requested
-            && let Some((other, theirs)) = stores.iter().find_map(|s| {
-                s.azure()
-                    .filter(|theirs| theirs.overlaps(azure))
-                    .map(|theirs| (&s.name, theirs))
-            })
-        {
-            return Err(StoreRegistryError::Invalid(format!(
-                "container {} (rootDir '{}') of storage account {} overlaps backup store \
-                 '{other}' (rootDir '{}'): stores must not share objects, or garbage collection \
-                 in one could delete the other's",
-                azure.container, azure.prefix, azure.account, theirs.prefix
+                "{overlap}: stores must not share objects, or garbage collection in one could \
+                 delete the other's"
             )));
         }
         let medium = match requested {
@@ -615,21 +611,7 @@ fn endpoint_of(settings: &Value) -> Result<String, String> {
         .map(|e| e.trim().trim_end_matches('/'))
         .filter(|e| !e.is_empty())
         .ok_or("settings.endpoint (the store's URL) is required for this store type")?;
-    let url = url::Url::parse(text)
-        .map_err(|e| format!("settings.endpoint {text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(format!(
-            "settings.endpoint {text:?} must be http(s)://host[:port][/path] without \
-             credentials, query or fragment"
-        ));
-    }
-    Ok(text.to_string())
+    crate::stores::http_endpoint("settings.endpoint", text)
 }
 
 fn parse_bool(value: &Value) -> Option<bool> {

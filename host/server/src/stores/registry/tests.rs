@@ -317,3 +317,52 @@ fn unknown_keys_and_types_are_refused_naming_them() {
         "{err}"
     );
 }
+
+#[test]
+fn cloud_stores_sharing_objects_are_refused_naming_the_other_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut types = builtin_types();
+    types.insert("AZURE_BLOBSTORE".into(), AdapterMedium::Http);
+    let reg =
+        StoreRegistry::open(dir.path(), vec![dir.path().join("stores")], types).expect("open");
+    let s3 = |root: &str| {
+        json!({"type": "S3", "provider": {"name": "AWS", "cloudServices": [{
+            "name": "AWS S3", "type": "objectStore", "usage": "BACKUP", "category": "storage",
+            "connection": {"bucketName": "bkt", "region": "us-east-1", "rootDir": root,
+                "endpoint": "https://s3.example.com",
+                "credential": {"type": "ACCESS-KEY",
+                    "secret": {"access_key": "AKIA", "secret_key": "s"}}}}]}})
+    };
+    let azure = |root: &str| {
+        json!({"type": "AZURE_BLOBSTORE", "provider": {"name": "AZURE", "cloudServices": [{
+            "name": "Azure Blob Store", "type": "objectStore", "usage": "BACKUP",
+            "category": "storage", "connection": {"containerName": "drc", "rootDir": root,
+                "credential": {"type": "SAS-TOKEN",
+                    "secret": {"storageAccountName": "acct1", "sasToken": "sig=x"}}}}]}})
+    };
+    reg.register("s3a", &s3("team/a"), false).expect("s3a");
+    reg.register("s3b", &s3("team/b"), false).expect("s3b");
+    let err = reg
+        .register("s3c", &s3("team/a/packs"), false)
+        .expect_err("inside s3a");
+    assert!(
+        err.to_string()
+            .contains("overlaps backup store 's3a' (rootDir 'team/a')")
+            && err.to_string().contains("stores must not share objects"),
+        "{err}"
+    );
+    reg.register("aza", &azure("team/a"), false).expect("aza");
+    let err = reg
+        .register("azb", &azure("team"), false)
+        .expect_err("around aza");
+    assert!(
+        err.to_string()
+            .contains("container drc (rootDir 'team') of storage account acct1")
+            && err
+                .to_string()
+                .contains("overlaps backup store 'aza' (rootDir 'team/a')")
+            && err.to_string().contains("stores must not share objects"),
+        "{err}"
+    );
+    assert!(reg.get("s3c").is_err() && reg.get("azb").is_err());
+}
