@@ -115,8 +115,8 @@ pub use plugin_util;
 pub use ports::{EntrySink, EntrySource, GuestHost, Host};
 pub use posix::{GuestFs, PosixFile, PosixFs};
 pub use progress::Progress;
-/// Bindings of the WASI 0.2 interfaces (the `wasi` crate, generated at the
-/// same 0.2 version as `wit/deps/`): the worlds include them, and
+/// Bindings of the WASI 0.2 interfaces (the `wasi` crate, at WASI 0.2.4,
+/// compatible with the 0.2.12 of `wit/deps/`): the worlds include them, and
 /// [`stage_bindings!`] maps them here rather than generating them again.
 pub use wasi;
 /// The bindings generator, for [`stage_bindings!`] and

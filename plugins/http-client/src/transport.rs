@@ -92,55 +92,9 @@ impl TransportError {
     }
 }
 
-/// Where a streamed request body comes from (an object being stored).
-pub trait BodySource {
-    type Error;
-    /// Up to `max` bytes; an empty vector marks the end.
-    fn read(&mut self, max: usize) -> Result<Vec<u8>, Self::Error>;
-}
-
-/// Why a streamed request failed: the exchange, or the body's source.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SendError<E> {
-    Transport(TransportError),
-    Source(E),
-}
-
 pub trait Transport {
     type Body: ResponseBody;
     fn send(&self, request: &Request<'_>) -> Result<Response<Self::Body>, TransportError>;
-
-    /// Sends `request` (its `body` ignored) with the body read from `source`
-    /// piece by piece as the connection takes it, so a large body is never
-    /// whole in memory. The caller sets `content-length`; a source that
-    /// fails aborts the request, so the server never sees a complete body.
-    /// A source cannot be read twice: callers do not retry these.
-    ///
-    /// The default reads the whole body first, which is all an in-memory
-    /// fake needs.
-    fn send_streamed<S: BodySource>(
-        &self,
-        request: &Request<'_>,
-        source: &mut S,
-    ) -> Result<Response<Self::Body>, SendError<S::Error>> {
-        let mut body = Vec::new();
-        loop {
-            let piece = source.read(1 << 20).map_err(SendError::Source)?;
-            if piece.is_empty() {
-                break;
-            }
-            body.extend_from_slice(&piece);
-        }
-        self.send(&Request {
-            method: request.method,
-            https: request.https,
-            authority: request.authority,
-            path_and_query: request.path_and_query.clone(),
-            headers: request.headers.clone(),
-            body: &body,
-        })
-        .map_err(SendError::Transport)
-    }
 }
 
 pub trait Clock {

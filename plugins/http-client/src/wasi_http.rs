@@ -1,7 +1,7 @@
 //! The guest's [`Transport`] over `wasi:http/outgoing-handler` and its
-//! [`Clock`] over `wasi:clocks`. The request body (a buffer, or a source
-//! read piece by piece) is written through the outgoing body's stream as the
-//! host accepts it (`check-write`), then flushed; the response body is read in pieces as it arrives.
+//! [`Clock`] over `wasi:clocks`. The request body is written through the
+//! outgoing body's stream as the host accepts it (`check-write`), then
+//! flushed; the response body is read in pieces as it arrives.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +14,7 @@ use wasi::http::types::{
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 use crate::transport::{
-    BodySource, Clock, Method, Request, Response, ResponseBody, SendError, Transport,
-    TransportError, TransportErrorKind,
+    Clock, Method, Request, Response, ResponseBody, Transport, TransportError, TransportErrorKind,
 };
 
 /// Largest single write to the request body stream.
@@ -99,44 +98,6 @@ impl Transport for WasiHttp {
             }
         };
         finish(response)
-    }
-
-    fn send_streamed<S: BodySource>(
-        &self,
-        request: &Request<'_>,
-        source: &mut S,
-    ) -> Result<Response<WasiBody>, SendError<S::Error>> {
-        let (body, future) = start(request).map_err(SendError::Transport)?;
-        let stream = body
-            .write()
-            .map_err(|()| SendError::Transport(fatal("no request body stream")))?;
-        let written = loop {
-            let piece = match source.read(WRITE_PIECE as usize) {
-                Ok(piece) => piece,
-                // Dropping the body unfinished aborts the request: the server
-                // never gets a complete body to store.
-                Err(e) => return Err(SendError::Source(e)),
-            };
-            if piece.is_empty() {
-                break flush(&stream);
-            }
-            if let Err(e) = write_all(&stream, &piece) {
-                break Err(e);
-            }
-        };
-        drop(stream);
-        let response = match written {
-            Ok(()) => {
-                OutgoingBody::finish(body, None)
-                    .map_err(|c| SendError::Transport(from_code(&c)))?;
-                wait_response(&future).map_err(SendError::Transport)?
-            }
-            Err(write_error) => {
-                drop(body);
-                wait_response(&future).map_err(|_| SendError::Transport(write_error))?
-            }
-        };
-        finish(response).map_err(SendError::Transport)
     }
 }
 
