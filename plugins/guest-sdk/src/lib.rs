@@ -112,7 +112,7 @@ pub use bindings::drhost::plugin::types::{Attribute, PluginError};
 /// Configuration, path and name helpers that need no bindings, so a plugin
 /// outside this repository has one dependency to declare.
 pub use plugin_util;
-pub use ports::{EntrySink, EntrySource, GuestHost, Host};
+pub use ports::{EntrySink, EntrySource, GuestHost, Host, HostSink, HostSource};
 pub use posix::{GuestFs, PosixFile, PosixFs};
 pub use progress::Progress;
 /// Bindings of the WASI 0.2 interfaces (the `wasi` crate, at WASI 0.2.4,

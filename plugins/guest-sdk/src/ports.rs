@@ -1,11 +1,12 @@
 //! What plugin logic needs from the host besides the filesystem, as traits:
 //! the archive resources, logging, status messages, progress and entries
-//! left out. The guest implementations forward to the generated bindings;
+//! left out, and a store adapter's object streams. The guest implementations forward to the generated bindings;
 //! tests substitute in-memory ones. The filesystem is [`crate::PosixFs`].
 
 use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryMeta};
 use crate::bindings::drhost::plugin::host::{self, LogLevel};
+use crate::bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 use crate::bindings::drhost::plugin::{archive_reuse, report};
 
 /// Where backup entries go (the host's `archive-writer`).
@@ -25,6 +26,29 @@ pub trait EntrySink {
 pub trait EntrySource {
     fn next_entry(&self) -> Result<Option<EntryMeta>, PluginError>;
     fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
+}
+
+/// The bytes of an object being stored (a store adapter's `byte-source`).
+pub trait HostSource {
+    /// Up to `max` bytes; empty at the end.
+    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
+}
+
+/// Where an object being read goes (a store adapter's `byte-sink`).
+pub trait HostSink {
+    fn write(&self, data: &[u8]) -> Result<(), PluginError>;
+}
+
+impl HostSource for ByteSource {
+    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
+        ByteSource::read(self, max)
+    }
+}
+
+impl HostSink for ByteSink {
+    fn write(&self, data: &[u8]) -> Result<(), PluginError> {
+        ByteSink::write(self, data)
+    }
 }
 
 /// Host services besides the archive and the filesystem.

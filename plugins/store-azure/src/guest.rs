@@ -11,7 +11,7 @@ use crate::StoreAzure;
 use crate::bindings::exports::drhost::plugin::store_adapter::{AdapterInfo, Guest, ObjectInfo};
 use crate::client::Client;
 use crate::config;
-use crate::store::{HostSink, HostSource, Store};
+use crate::store::Store;
 
 type GuestClient = Client<WasiHttp, WasiClock>;
 
@@ -76,16 +76,4 @@ fn client(text: &str) -> Result<GuestClient, PluginError> {
 
 fn log_diagnostic(line: &str) {
     host::log(LogLevel::Warn, line);
-}
-
-impl HostSource for ByteSource {
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
-        ByteSource::read(self, max)
-    }
-}
-
-impl HostSink for ByteSink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError> {
-        ByteSink::write(self, data)
-    }
 }

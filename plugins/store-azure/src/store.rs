@@ -18,15 +18,7 @@ const MAX_DOCUMENT: usize = 16 << 20;
 pub const PROBE: &str = ".drhost-probe";
 const PROBE_CONTENT: &[u8] = b"drhost validate probe\n";
 
-/// Bytes handed to `put` (the host's `byte-source`).
-pub trait HostSource {
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
-}
-
-/// Bytes returned by `get` (the host's `byte-sink`).
-pub trait HostSink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError>;
-}
+pub use guest_sdk::{HostSink, HostSource};
 
 pub struct Store<'a, T, C> {
     pub client: &'a Client<T, C>,

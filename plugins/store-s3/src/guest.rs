@@ -10,7 +10,7 @@ use s3_client::{GuestClient, Settings};
 use crate::StoreS3;
 use crate::bindings::exports::drhost::plugin::store_adapter::{AdapterInfo, Guest, ObjectInfo};
 use crate::config;
-use crate::store::{HostSink, HostSource, Store};
+use crate::store::Store;
 
 impl Guest for StoreS3 {
     fn describe() -> AdapterInfo {
@@ -68,16 +68,4 @@ fn with_store<R>(
 
 fn parse(text: &str) -> Result<Settings, PluginError> {
     config::parse(text).map_err(PluginError::InvalidConfig)
-}
-
-impl HostSource for ByteSource {
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
-        ByteSource::read(self, max)
-    }
-}
-
-impl HostSink for ByteSink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError> {
-        ByteSink::write(self, data)
-    }
 }

@@ -11,15 +11,7 @@ use s3_client::{BodySink, Client, Error, Source};
 use crate::bindings::exports::drhost::plugin::store_adapter::ObjectInfo;
 use crate::name;
 
-/// Bytes handed to `put` (the host's `byte-source`).
-pub trait HostSource {
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
-}
-
-/// Bytes returned by `get` (the host's `byte-sink`).
-pub trait HostSink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError>;
-}
+pub use guest_sdk::{HostSink, HostSource};
 
 struct SourceAdapter<'a, S>(&'a S);
 
@@ -144,13 +136,16 @@ mod tests {
         fn sleep(&self, _: Duration) {}
     }
 
-    impl HostSink for () {
+    /// An empty source and a sink that drops what it gets.
+    struct Nothing;
+
+    impl HostSink for Nothing {
         fn write(&self, _: &[u8]) -> Result<(), PluginError> {
             Ok(())
         }
     }
 
-    impl HostSource for () {
+    impl HostSource for Nothing {
         fn read(&self, _: u32) -> Result<Vec<u8>, PluginError> {
             Ok(Vec::new())
         }
@@ -166,11 +161,11 @@ mod tests {
         let store = Store { client: &client };
         for bad in ["", "../x", "A", "a//b"] {
             assert!(matches!(
-                store.put(bad, 0, &()),
+                store.put(bad, 0, &Nothing),
                 Err(PluginError::InvalidData(_))
             ));
             assert!(matches!(
-                store.get(bad, 0, None, &()),
+                store.get(bad, 0, None, &Nothing),
                 Err(PluginError::InvalidData(_))
             ));
             assert!(matches!(store.stat(bad), Err(PluginError::InvalidData(_))));

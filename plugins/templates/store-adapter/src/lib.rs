@@ -3,14 +3,15 @@
 //! segments as directories.
 //!
 //! The component's entry points are in this file; the logic is in [`store`],
-//! written against std and the small [`Source`]/[`Sink`] traits so that
-//! `cargo test` runs it natively on a temporary directory.
+//! written against std and `guest-sdk`'s small [`HostSource`]/[`HostSink`]
+//! traits so that `cargo test` runs it natively on a temporary directory.
 
 pub mod config;
 pub mod store;
 
 pub use config::Config;
-pub use store::{DirStore, Sink, Source};
+pub use guest_sdk::{HostSink, HostSource};
+pub use store::DirStore;
 
 use guest_sdk::PluginError;
 use guest_sdk::bindings::drhost::plugin::host;
@@ -68,18 +69,6 @@ impl Guest for DirTemplate {
 /// configuration is read from the host on each one; nothing is cached.
 fn configured() -> Result<DirStore, PluginError> {
     Ok(DirStore::new(Config::parse(&host::config())?))
-}
-
-impl Source for ByteSource {
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
-        ByteSource::read(self, max)
-    }
-}
-
-impl Sink for ByteSink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError> {
-        ByteSink::write(self, data)
-    }
 }
 
 // Only the component exports the entry points: their names

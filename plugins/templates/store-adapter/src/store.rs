@@ -7,9 +7,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use guest_sdk::PluginError;
 use guest_sdk::plugin_util::object_name;
 use guest_sdk::store_adapter_world::exports::drhost::plugin::store_adapter::ObjectInfo;
+use guest_sdk::{HostSink, HostSource, PluginError};
 
 use crate::Config;
 
@@ -21,17 +21,6 @@ const CHUNK: usize = 1 << 20;
 /// Temporary files end with a character no object name contains, so they
 /// are never listed as objects (nor mistaken for one after a crash).
 const TEMP_SUFFIX: &str = "~tmp";
-
-/// Bytes handed to `put` (the host's `byte-source`).
-pub trait Source {
-    /// Up to `max` bytes; empty at the end.
-    fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
-}
-
-/// Where `get` writes (the host's `byte-sink`).
-pub trait Sink {
-    fn write(&self, data: &[u8]) -> Result<(), PluginError>;
-}
 
 /// A store rooted at a directory: a guest path in the component, any
 /// directory in native tests.
@@ -63,7 +52,7 @@ impl DirStore {
         fs::remove_file(&path).map_err(|e| io_error("probe", &e))
     }
 
-    pub fn put(&self, name: &str, size: u64, source: &impl Source) -> Result<(), PluginError> {
+    pub fn put(&self, name: &str, size: u64, source: &impl HostSource) -> Result<(), PluginError> {
         let path = self.path(name)?;
         if self.config.append_only && self.stat(name)?.is_some() {
             return Err(PluginError::Denied(format!(
@@ -106,7 +95,7 @@ impl DirStore {
         name: &str,
         offset: u64,
         length: Option<u64>,
-        sink: &impl Sink,
+        sink: &impl HostSink,
     ) -> Result<(), PluginError> {
         let path = self.path(name)?;
         let mut file = match File::open(&path) {
@@ -299,7 +288,7 @@ fn create_temp(dir: &Path, leaf: &str) -> io::Result<(PathBuf, File)> {
 fn write_exact(
     name: &str,
     size: u64,
-    source: &impl Source,
+    source: &impl HostSource,
     file: &mut File,
 ) -> Result<(), PluginError> {
     let mut written = 0u64;

@@ -4,11 +4,11 @@
 use std::cell::RefCell;
 
 use guest_sdk::PluginError;
-use store_dir_template::{Config, DirStore, Sink, Source};
+use store_dir_template::{Config, DirStore, HostSink, HostSource};
 
 struct Bytes(RefCell<Vec<u8>>);
 
-impl Source for Bytes {
+impl HostSource for Bytes {
     fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
         let mut data = self.0.borrow_mut();
         let n = data.len().min(max as usize);
@@ -19,7 +19,7 @@ impl Source for Bytes {
 #[derive(Default)]
 struct Collect(RefCell<Vec<u8>>);
 
-impl Sink for Collect {
+impl HostSink for Collect {
     fn write(&self, data: &[u8]) -> Result<(), PluginError> {
         self.0.borrow_mut().extend_from_slice(data);
         Ok(())
