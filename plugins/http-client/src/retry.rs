@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::transport::{TransportError, TransportErrorKind};
+use crate::transport::{Clock, TransportError, TransportErrorKind};
 
 /// Exponential backoff: `first`, doubling up to `max`, for at most
 /// `attempts` tries in all.
@@ -39,6 +39,19 @@ impl Policy {
             .checked_shl(attempt.saturating_sub(1))
             .unwrap_or(u32::MAX);
         Some(self.first.saturating_mul(factor).min(self.max))
+    }
+
+    /// After try number `attempt` failed: waits on `clock` and counts the
+    /// next try (`true`), or, if that was the last one, returns `false`.
+    pub fn pause<C: Clock + ?Sized>(&self, attempt: &mut u32, clock: &C) -> bool {
+        match self.delay_after(*attempt) {
+            Some(delay) => {
+                clock.sleep(delay);
+                *attempt += 1;
+                true
+            }
+            None => false,
+        }
     }
 }
 

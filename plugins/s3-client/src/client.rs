@@ -208,15 +208,8 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 }
                 Err(e) => Failure::Transport(e),
             };
-            if !self.retryable(&failure) {
+            if !self.retryable(&failure) || !self.retry.pause(&mut attempt, &self.clock) {
                 return Err(failure);
-            }
-            match self.retry.delay_after(attempt) {
-                Some(delay) => {
-                    self.clock.sleep(delay);
-                    attempt += 1;
-                }
-                None => return Err(failure),
             }
         }
     }

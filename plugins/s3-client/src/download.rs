@@ -145,17 +145,11 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 }
             }
             // Broken off (or ended early): resume after a pause.
-            match self.retry.delay_after(attempt) {
-                Some(delay) => {
-                    self.clock.sleep(delay);
-                    attempt += 1;
-                }
-                None => {
-                    return Err(Error::io(format!(
-                        "GET {key:?} at {} broke off after {delivered} of {total} bytes",
-                        self.settings.endpoint.url
-                    )));
-                }
+            if !self.retry.pause(&mut attempt, &self.clock) {
+                return Err(Error::io(format!(
+                    "GET {key:?} at {} broke off after {delivered} of {total} bytes",
+                    self.settings.endpoint.url
+                )));
             }
         }
     }

@@ -242,15 +242,10 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 // The error arrived after `200 OK`, as the body.
                 Err(CompleteFailure::Error(error)) => error,
             };
-            if !retry::status_retryable(200, &error.code) {
+            if !retry::status_retryable(200, &error.code)
+                || !self.retry.pause(&mut attempt, &self.clock)
+            {
                 return Err(self.error(&call, Failure::Status { status: 200, error }));
-            }
-            match self.retry.delay_after(attempt) {
-                Some(delay) => {
-                    self.clock.sleep(delay);
-                    attempt += 1;
-                }
-                None => return Err(self.error(&call, Failure::Status { status: 200, error })),
             }
         }
     }

@@ -160,15 +160,8 @@ impl<T: Transport, C: Clock> Client<T, C> {
                 },
                 Err(e) => Failure::Transport(e),
             };
-            if !retryable(&failure) {
+            if !retryable(&failure) || !self.retry.pause(&mut attempt, &self.clock) {
                 return Err(failure);
-            }
-            match self.retry.delay_after(attempt) {
-                Some(delay) => {
-                    self.clock.sleep(delay);
-                    attempt += 1;
-                }
-                None => return Err(failure),
             }
         }
     }
