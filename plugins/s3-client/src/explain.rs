@@ -11,9 +11,6 @@ use crate::client::{Call, Client, Failure};
 use crate::error::{Error, ErrorKind};
 use crate::transport::{Clock, Transport, TransportErrorKind};
 
-/// Longest diagnostic line passed on; a server's message can be long.
-const MAX_DIAGNOSTIC: usize = 512;
-
 impl<T: Transport, C: Clock> Client<T, C> {
     /// The operator-facing error for a failed `call`.
     pub(crate) fn error(&self, call: &Call<'_>, failure: Failure) -> Error {
@@ -116,11 +113,6 @@ impl<T: Transport, C: Clock> Client<T, C> {
             self.what(call),
             self.settings.endpoint.url
         );
-        let line: String = line
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_DIAGNOSTIC)
-            .collect();
-        (self.diagnostics)(&line);
+        (self.diagnostics)(&http_client::diagnostic::one_line(&line));
     }
 }

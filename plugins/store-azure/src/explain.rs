@@ -11,9 +11,6 @@ use http_client::transport::{Clock, Transport, TransportErrorKind};
 
 use crate::client::{Call, Client, Failure, Target};
 
-/// Longest diagnostic line passed on.
-const MAX_DIAGNOSTIC: usize = 512;
-
 /// Error codes of the Blob service that are safe and useful to name.
 const KNOWN_CODES: &[&str] = &[
     "AuthenticationFailed",
@@ -173,11 +170,6 @@ impl<T: Transport, C: Clock> Client<T, C> {
             self.what(call),
             self.settings.endpoint.url
         );
-        let line: String = line
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(MAX_DIAGNOSTIC)
-            .collect();
-        (self.diagnostics)(&line);
+        (self.diagnostics)(&http_client::diagnostic::one_line(&line));
     }
 }
