@@ -3,75 +3,18 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use drhost_runtime::{
-    ArchiveBatch, ArchiveEvent, DirGrant, Grants, PluginContext, PluginErrorKind, PluginFailure,
-    PluginLimits,
+    ArchiveEvent, DirGrant, Grants, PluginContext, PluginErrorKind, PluginFailure, PluginLimits,
 };
 use tokio::sync::mpsc;
 
-use common::{plugin_wasm, recorder, runtime};
-
-/// What a test compares of a tree: kind, permission bits, mtime, and content
-/// or link target, by relative path.
-#[derive(Debug, PartialEq, Eq)]
-enum Node {
-    File {
-        mode: u32,
-        mtime: SystemTime,
-        content: Vec<u8>,
-    },
-    Dir {
-        mode: u32,
-        mtime: SystemTime,
-    },
-    Symlink {
-        target: PathBuf,
-        mtime: SystemTime,
-    },
-}
-
-fn snapshot(root: &Path) -> BTreeMap<String, Node> {
-    let mut nodes = BTreeMap::new();
-    walk(root, root, &mut nodes);
-    nodes
-}
-
-fn walk(root: &Path, dir: &Path, nodes: &mut BTreeMap<String, Node>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let meta = fs::symlink_metadata(&path).unwrap();
-        let rel = path
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let mode = meta.permissions().mode() & 0o7777;
-        let mtime = meta.modified().unwrap();
-        let node = if meta.file_type().is_symlink() {
-            Node::Symlink {
-                target: fs::read_link(&path).unwrap(),
-                mtime,
-            }
-        } else if meta.is_dir() {
-            walk(root, &path, nodes);
-            Node::Dir { mode, mtime }
-        } else {
-            Node::File {
-                mode,
-                mtime,
-                content: fs::read(&path).unwrap(),
-            }
-        };
-        nodes.insert(rel, node);
-    }
-}
+use common::{collect_events, plugin_wasm, recorder, runtime, snapshot};
 
 fn set_mtime(path: &Path, seconds: u64, nanos: u32) {
     let time = UNIX_EPOCH + Duration::new(seconds, nanos);
@@ -376,16 +319,6 @@ async fn a_stopped_consumer_fails_the_backup_as_a_host_failure() {
         matches!(result, Err(PluginFailure::Host { .. })),
         "{result:?}"
     );
-}
-
-/// Everything a backup sent (without a previous backup, every file's
-/// content is in the events).
-async fn collect_events(rx: &mut mpsc::Receiver<ArchiveBatch>) -> Vec<ArchiveEvent> {
-    let mut events = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        events.extend(batch);
-    }
-    events
 }
 
 /// A copy of a recorded backup event, to feed a restore.

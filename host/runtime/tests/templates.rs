@@ -1,25 +1,22 @@
 //! The plugin templates (`plugins/templates/`) as a third party uses them:
 //! copied out of the repository, built with cargo against this checkout's
 //! `guest-sdk`, loaded by the runtime and exercised through its APIs, and
-//! their own native tests run.
+//! their own native tests run in the same copy.
 
 mod common;
 #[path = "common/template.rs"]
 mod template;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
 use bytes::Bytes;
 use drhost_repo::{ObjectStore, StoreError};
-use drhost_runtime::{
-    AdapterStore, ArchiveBatch, ArchiveEvent, DirGrant, Grants, PluginContext, PluginLimits,
-};
+use drhost_runtime::{AdapterStore, DirGrant, Grants, PluginContext, PluginLimits};
 use tokio::sync::mpsc;
 
-use common::{recorder, runtime};
+use common::{collect_events, recorder, runtime, snapshot};
 use template::build_template;
 
 fn context(config: &str, host: &Path, guest: &str, writable: bool) -> PluginContext {
@@ -123,6 +120,7 @@ async fn the_store_adapter_template_serves_a_store() {
         locked.get("index/00000", 0, None).await.unwrap(),
         Bytes::from("0")
     );
+    build.run_own_tests();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +153,7 @@ async fn the_stage_template_backs_up_and_restores_a_tree() {
     let reporter = recorder();
     let (summary, events) = tokio::join!(
         plugin.backup(&ctx, tx, None, reporter.clone()),
-        collect(&mut rx)
+        collect_events(&mut rx)
     );
     let summary = summary.unwrap();
     // The root, two directories, three files and a symlink.
@@ -190,58 +188,5 @@ async fn the_stage_template_backs_up_and_restores_a_tree() {
         (summary.items, summary.bytes)
     );
     assert_eq!(snapshot(target.path()), before);
-}
-
-#[test]
-fn the_templates_pass_their_own_tests() {
-    for template in ["store-adapter", "stage"] {
-        build_template(template).run_own_tests();
-    }
-}
-
-async fn collect(rx: &mut mpsc::Receiver<ArchiveBatch>) -> Vec<ArchiveEvent> {
-    let mut events = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        events.extend(batch);
-    }
-    events
-}
-
-/// Relative path → kind, permission bits, mtime and content or link target.
-fn snapshot(root: &Path) -> BTreeMap<String, (char, u32, std::time::SystemTime, Vec<u8>)> {
-    let mut nodes = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let mode = meta.permissions().mode() & 0o7777;
-            let node = if meta.file_type().is_symlink() {
-                let target = fs::read_link(&path).unwrap();
-                (
-                    'l',
-                    0,
-                    meta.modified().unwrap(),
-                    target.into_os_string().into_encoded_bytes(),
-                )
-            } else if meta.is_dir() {
-                stack.push(path.clone());
-                ('d', mode, meta.modified().unwrap(), Vec::new())
-            } else {
-                (
-                    'f',
-                    mode,
-                    meta.modified().unwrap(),
-                    fs::read(&path).unwrap(),
-                )
-            };
-            nodes.insert(rel, node);
-        }
-    }
-    nodes
+    build.run_own_tests();
 }

@@ -4,10 +4,15 @@
 
 pub mod azurite;
 
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use drhost_runtime::{Reporter, Runtime, RuntimeConfig};
+use drhost_runtime::{ArchiveBatch, ArchiveEvent, Reporter, Runtime, RuntimeConfig};
+use tokio::sync::mpsc;
 
 /// Where `cd plugins && cargo build --release --target wasm32-wasip2` puts
 /// the plugin components.
@@ -63,4 +68,69 @@ impl Reporter for Recorder {
 
 pub fn recorder() -> Arc<Recorder> {
     Arc::new(Recorder::default())
+}
+
+/// What a test compares of a tree: kind, permission bits, mtime, and content
+/// or link target, by relative path.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Node {
+    File {
+        mode: u32,
+        mtime: SystemTime,
+        content: Vec<u8>,
+    },
+    Dir {
+        mode: u32,
+        mtime: SystemTime,
+    },
+    Symlink {
+        target: PathBuf,
+        mtime: SystemTime,
+    },
+}
+
+pub fn snapshot(root: &Path) -> BTreeMap<String, Node> {
+    let mut nodes = BTreeMap::new();
+    walk(root, root, &mut nodes);
+    nodes
+}
+
+fn walk(root: &Path, dir: &Path, nodes: &mut BTreeMap<String, Node>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mode = meta.permissions().mode() & 0o7777;
+        let mtime = meta.modified().unwrap();
+        let node = if meta.file_type().is_symlink() {
+            Node::Symlink {
+                target: fs::read_link(&path).unwrap(),
+                mtime,
+            }
+        } else if meta.is_dir() {
+            walk(root, &path, nodes);
+            Node::Dir { mode, mtime }
+        } else {
+            Node::File {
+                mode,
+                mtime,
+                content: fs::read(&path).unwrap(),
+            }
+        };
+        nodes.insert(rel, node);
+    }
+}
+
+/// Everything a backup sent (without a previous backup, every file's
+/// content is in the events).
+pub async fn collect_events(rx: &mut mpsc::Receiver<ArchiveBatch>) -> Vec<ArchiveEvent> {
+    let mut events = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        events.extend(batch);
+    }
+    events
 }
