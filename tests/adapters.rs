@@ -9,15 +9,8 @@ use crate::support;
 use serde_json::{Value, json};
 use support::{Deployment, TestHost, tree};
 
-fn register(host: &TestHost, name: &str, settings: Value) -> (u16, Value) {
-    host.post(
-        "/system/disasterrecovery/stores/register",
-        &[("storeName", name), ("settings", &settings.to_string())],
-    )
-}
-
 fn refused_with(host: &TestHost, name: &str, settings: Value, expected: &str) {
-    let (status, body) = register(host, name, settings.clone());
+    let (status, body) = host.register_store(name, &settings.to_string());
     assert_eq!(status, 400, "{settings}: {body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(expected), "{settings}: {message}");
@@ -64,26 +57,18 @@ medium = "directory"
     );
     let mut host = TestHost::start(&deployment, &deployment.config_toml(&extra));
 
-    let (status, body) = host.get("/system/plugins");
-    assert_eq!(status, 200, "{body}");
-    let plugin = |name: &str| -> Value {
-        body["plugins"]
-            .as_array()
-            .and_then(|all| all.iter().find(|p| p["name"] == name).cloned())
-            .unwrap_or_else(|| panic!("{name} missing from {body}"))
-    };
-    let copy = plugin("dir-copy");
+    let copy = host.plugin("dir-copy");
     assert_eq!(copy["status"], "enabled", "{copy}");
     assert_eq!(copy["storeType"], "LOCAL_DIR", "{copy}");
     assert_eq!(copy["describedName"], "store-fs", "{copy}");
     assert_eq!(copy["capabilities"]["limits"]["memoryMiB"], 64, "{copy}");
-    assert_eq!(plugin("store-fs")["storeType"], "HOSTED");
+    assert_eq!(host.plugin("store-fs")["storeType"], "HOSTED");
     for (name, reason) in [
         ("missing", "missing.wasm"),
         ("garbage", ""),
         ("a-stage", "drhost:plugin/store-adapter-plugin@0.2.0"),
     ] {
-        let disabled = plugin(name);
+        let disabled = host.plugin(name);
         assert_eq!(disabled["status"], "disabled", "{disabled}");
         let why = disabled["reason"].as_str().unwrap_or_default();
         assert!(!why.is_empty() && why.contains(reason), "{disabled}");
@@ -110,7 +95,7 @@ medium = "directory"
         "served by store adapter 'garbage', which is disabled",
     );
 
-    let (status, body) = register(&host, "local", json!({"type": "LOCAL_DIR"}));
+    let (status, body) = host.register_store("local", &json!({"type": "LOCAL_DIR"}).to_string());
     assert_eq!(status, 200, "{body}");
     let (status, view) = host.get("/system/disasterrecovery/stores/local");
     assert_eq!(status, 200, "{view}");

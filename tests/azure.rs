@@ -41,13 +41,6 @@ fn account_key(key: &str) -> Value {
            "secret": {"storageAccountName": ACCOUNT, "storageAccountKey": key}})
 }
 
-fn register(host: &TestHost, name: &str, settings: &str) -> (u16, Value) {
-    host.post(
-        "/system/disasterrecovery/stores/register",
-        &[("storeName", name), ("settings", settings)],
-    )
-}
-
 #[test]
 fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
     let azurite = Azurite::start();
@@ -78,7 +71,7 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
             "container 'no-such-container' does not exist",
         ),
     ] {
-        let (status, body) = register(&host, "refused", &settings);
+        let (status, body) = host.register_store("refused", &settings);
         assert_eq!(status, 400, "{body}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(reason), "{reason}: {message}");
@@ -87,8 +80,7 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
         assert_eq!(status, 404);
     }
 
-    let (status, body) = register(
-        &host,
+    let (status, body) = host.register_store(
         STORE,
         &settings(&azurite.endpoint(), CONTAINER, account_key(ACCOUNT_KEY)),
     );
@@ -124,15 +116,7 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
         .filter_map(|rest| rest.split("</Content-Length>").next()?.parse::<u64>().ok())
         .max();
     assert!(largest > Some(4 << 20), "{largest:?}");
-    let (status, verify) = host.post(
-        &format!("/system/disasterrecovery/stores/{STORE}/backups/to-azure/verify"),
-        &[("passcode", support::PASSCODE)],
-    );
-    assert_eq!(status, 200, "{verify}");
-    let job = host.wait_job(
-        verify["jobid"].as_str().expect("jobid"),
-        std::time::Duration::from_secs(300),
-    );
+    let job = host.verify_job("to-azure");
     assert_eq!(job["status"], "COMPLETED", "{job}");
     let job = host.restore_job("to-azure");
     assert_eq!(job["status"], "COMPLETED", "{job}");
@@ -141,26 +125,15 @@ fn azure_store_round_trips_and_refuses_wrong_keys_and_missing_containers() {
 
     // A SAS token works too, and neither secret reaches the log.
     let sas = azurite.account_sas("racwdl", "2099-01-01T00:00:00Z");
-    let (status, body) = register(
-        &host,
-        "azsas",
-        &settings(
-            &azurite.endpoint(),
-            "sas-backups",
-            json!({"type": "SAS-TOKEN", "secret": {"storageAccountName": ACCOUNT, "sasToken": sas}}),
-        ),
+    let sas_settings = settings(
+        &azurite.endpoint(),
+        "sas-backups",
+        json!({"type": "SAS-TOKEN", "secret": {"storageAccountName": ACCOUNT, "sasToken": sas}}),
     );
+    let (status, body) = host.register_store("azsas", &sas_settings);
     assert_eq!(status, 400, "a missing container first: {body}");
     azurite.create_container("sas-backups");
-    let (status, body) = register(
-        &host,
-        "azsas",
-        &settings(
-            &azurite.endpoint(),
-            "sas-backups",
-            json!({"type": "SAS-TOKEN", "secret": {"storageAccountName": ACCOUNT, "sasToken": sas}}),
-        ),
-    );
+    let (status, body) = host.register_store("azsas", &sas_settings);
     assert_eq!(status, 200, "{body}");
     host.store = "azsas".into();
     host.backup_ok("with-sas");

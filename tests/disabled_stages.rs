@@ -7,7 +7,6 @@
 use crate::support;
 
 use drhost::plugins::built_component;
-use serde_json::Value;
 use support::hostile::{failure, run_hostile_backup};
 use support::{Deployment, TestHost, message_codes};
 
@@ -17,19 +16,6 @@ fn stage(deployment: &Deployment, name: &str, plugin: &str, limits: &str) -> Str
         "\n[[stage]]\nname = \"{name}\"\nplugin = \"{plugin}\"\nsource = \"{}\"\nlimits = {limits}\n",
         deployment.config_dir().display()
     )
-}
-
-fn plugins(host: &TestHost) -> Vec<Value> {
-    let (code, body) = host.get("/system/plugins");
-    assert_eq!(code, 200, "{body}");
-    body["plugins"].as_array().expect("plugins").clone()
-}
-
-fn row<'a>(plugins: &'a [Value], name: &str) -> &'a Value {
-    plugins
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("no plugin {name}: {plugins:?}"))
 }
 
 #[test]
@@ -65,9 +51,8 @@ fn broken_stage_plugins_are_disabled_shown_and_fail_their_stage_in_a_backup() {
     .concat();
     let host = TestHost::start(&deployment, &deployment.config_toml(&broken));
 
-    let plugins = plugins(&host);
     for good in ["Stage Object store", "Stage system configuration"] {
-        let good = row(&plugins, good);
+        let good = host.plugin(good);
         assert_eq!(good["status"], "enabled", "{good}");
         assert!(good.get("reason").is_none(), "{good}");
     }
@@ -78,7 +63,7 @@ fn broken_stage_plugins_are_disabled_shown_and_fail_their_stage_in_a_backup() {
         ("Stage spinning", "CPU time limit of 1 s"),
     ];
     for (name, reason) in expected {
-        let row = row(&plugins, name);
+        let row = host.plugin(name);
         assert_eq!(row["status"], "disabled", "{row}");
         let shown = row["reason"].as_str().unwrap_or_default();
         assert!(
@@ -88,9 +73,9 @@ fn broken_stage_plugins_are_disabled_shown_and_fail_their_stage_in_a_backup() {
         assert_eq!(row["version"], "", "{row}");
     }
     // The one whose file is read has its digest; the missing one has none.
-    assert_eq!(row(&plugins, "Stage missing")["digest"], "");
+    assert_eq!(host.plugin("Stage missing")["digest"], "");
     assert!(
-        row(&plugins, "Stage adapter")["digest"]
+        host.plugin("Stage adapter")["digest"]
             .as_str()
             .is_some_and(|d| d.starts_with("sha256:"))
     );

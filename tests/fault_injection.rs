@@ -42,21 +42,6 @@ fn empty_dir(dir: &Path) {
     std::fs::create_dir_all(dir).expect("mkdir");
 }
 
-fn verify(host: &TestHost, name: &str) -> serde_json::Value {
-    let (code, body) = host.post(
-        &format!(
-            "/system/disasterrecovery/stores/{}/backups/{name}/verify",
-            host.store
-        ),
-        &[("passcode", PASSCODE)],
-    );
-    assert_eq!(code, 200, "verify {name}: {body}");
-    host.wait_job(
-        body["jobid"].as_str().expect("jobid"),
-        Duration::from_secs(300),
-    )
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Operation {
     Backup,
@@ -182,7 +167,7 @@ fn kill_9_at_random_points_of_backup_restore_and_delete_loses_nothing() {
             "run {run} ({operation:?}, killed after {kill_after:?})"
         );
         for backup in &now {
-            let job = verify(&host, backup);
+            let job = host.verify_job(backup);
             assert_eq!(
                 job["status"], "COMPLETED",
                 "run {run}: {backup} damaged: {job}"
@@ -282,7 +267,7 @@ fn a_full_store_fails_the_backup_cleanly_and_recovers_once_space_is_freed() {
     );
     assert_eq!(host.backup_names(), ["fits"], "a half backup is listed");
     // The failed backup's packs were collected: the space is back.
-    let job = verify(&host, "fits");
+    let job = host.verify_job("fits");
     assert_eq!(job["status"], "COMPLETED", "{job}");
 
     std::fs::remove_file(&big).expect("remove big");

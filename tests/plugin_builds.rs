@@ -9,7 +9,6 @@ use crate::support;
 use std::path::{Path, PathBuf};
 
 use drhost::plugins::built_component;
-use serde_json::Value;
 use support::tree::assert_same_tree;
 use support::{Deployment, TestHost, message_codes};
 
@@ -34,22 +33,7 @@ fn with_custom_section(wasm: &[u8]) -> Vec<u8> {
 }
 
 fn sha256_of(path: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).expect("component");
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The `system/plugins` row of stage `name`.
-fn plugin_row(host: &TestHost, name: &str) -> Value {
-    let (code, body) = host.get("/system/plugins");
-    assert_eq!(code, 200, "{body}");
-    body["plugins"]
-        .as_array()
-        .expect("plugins")
-        .iter()
-        .find(|p| p["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no plugin {name}: {body}"))
+    drhost::plugin_views::digest(&std::fs::read(path).expect("component"))
 }
 
 /// The standard configuration with the config stage's plugin replaced.
@@ -80,12 +64,12 @@ fn a_restore_by_another_build_warns_and_a_restore_by_a_broken_one_fails_the_stag
     assert_ne!(original_digest, rebuilt_digest);
 
     let mut host = TestHost::start(&deployment, &deployment.config_toml(""));
-    let version = plugin_row(&host, "Stage system configuration")["version"]
+    let version = host.plugin("Stage system configuration")["version"]
         .as_str()
         .expect("version")
         .to_string();
     assert_eq!(
-        plugin_row(&host, "Stage system configuration")["digest"],
+        host.plugin("Stage system configuration")["digest"],
         original_digest.as_str()
     );
     host.backup_ok("built");
@@ -96,7 +80,7 @@ fn a_restore_by_another_build_warns_and_a_restore_by_a_broken_one_fails_the_stag
         &config_with_config_plugin(&deployment, &rebuilt.display().to_string()),
     );
     host.restart();
-    let row = plugin_row(&host, "Stage system configuration");
+    let row = host.plugin("Stage system configuration");
     assert_eq!(row["status"], "enabled", "{row}");
     assert_eq!(row["digest"], rebuilt_digest.as_str(), "{row}");
 
@@ -138,7 +122,7 @@ fn a_restore_by_another_build_warns_and_a_restore_by_a_broken_one_fails_the_stag
         &config_with_config_plugin(&deployment, &missing.display().to_string()),
     );
     host.restart();
-    let row = plugin_row(&host, "Stage system configuration");
+    let row = host.plugin("Stage system configuration");
     assert_eq!(row["status"], "disabled", "{row}");
     let job = host.restore_job("built");
     assert_eq!(job["status"], "FAILED", "{job}");

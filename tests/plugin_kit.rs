@@ -54,25 +54,15 @@ medium = "directory"
         ],
     );
     assert_eq!(status, 200, "{body}");
-    let (status, plugins) = host.get("/system/plugins");
-    assert_eq!(status, 200, "{plugins}");
-    let listed = plugins["plugins"].as_array().expect("plugins");
-    let template_adapter = listed
-        .iter()
-        .find(|p| p["name"] == "dir-template")
-        .expect("the template adapter is listed");
+    let template_adapter = host.plugin("dir-template");
     assert_eq!(template_adapter["status"], "enabled", "{template_adapter}");
     assert_eq!(template_adapter["component"], "file", "{template_adapter}");
     assert_eq!(
         template_adapter["capabilities"]["directories"][0]["guest"], "/store",
         "{template_adapter}"
     );
-    assert!(
-        listed
-            .iter()
-            .any(|p| p["name"] == "Stage application files" && p["status"] == "enabled"),
-        "{plugins}"
-    );
+    let template_stage = host.plugin("Stage application files");
+    assert_eq!(template_stage["status"], "enabled", "{template_stage}");
 
     host.store = "third-party".into();
     host.backup_ok("kit");
@@ -84,15 +74,7 @@ medium = "directory"
         "the template adapter wrote no packs under {}",
         store_dir.display()
     );
-    let (status, verify) = host.post(
-        "/system/disasterrecovery/stores/third-party/backups/kit/verify",
-        &[("passcode", support::PASSCODE)],
-    );
-    assert_eq!(status, 200, "{verify}");
-    let job = host.wait_job(
-        verify["jobid"].as_str().expect("jobid"),
-        std::time::Duration::from_secs(300),
-    );
+    let job = host.verify_job("kit");
     assert_eq!(job["status"], "COMPLETED", "{job}");
 
     let job = host.restore_job("kit");

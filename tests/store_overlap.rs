@@ -26,10 +26,7 @@ fn config_with_roots(deployment: &Deployment, roots: &[PathBuf]) -> String {
 
 fn register(host: &TestHost, name: &str, root_dir: &str) -> (u16, Value) {
     let settings = serde_json::json!({"type": "HOSTED", "rootDir": root_dir}).to_string();
-    host.post(
-        "/system/disasterrecovery/stores/register",
-        &[("storeName", name), ("settings", &settings)],
-    )
+    host.register_store(name, &settings)
 }
 
 /// Registers `name` at `root_dir`, expects the API's 400 error naming

@@ -387,6 +387,40 @@ impl TestHost {
         )
     }
 
+    /// Registers store `name` with the JSON `settings` (not as default).
+    pub fn register_store(&self, name: &str, settings: &str) -> (u16, Value) {
+        self.post(
+            "/system/disasterrecovery/stores/register",
+            &[("storeName", name), ("settings", settings)],
+        )
+    }
+
+    /// The `system/plugins` row of the plugin (stage or adapter) `name`.
+    pub fn plugin(&self, name: &str) -> Value {
+        let (status, body) = self.get("/system/plugins");
+        assert_eq!(status, 200, "{body}");
+        body["plugins"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no plugin {name}: {body}"))
+    }
+
+    /// Verifies backup `name` of `self.store` and returns the finished job.
+    pub fn verify_job(&self, name: &str) -> Value {
+        let (status, body) = self.post(
+            &format!(
+                "/system/disasterrecovery/stores/{}/backups/{name}/verify",
+                self.store
+            ),
+            &[("passcode", PASSCODE)],
+        );
+        assert_eq!(status, 200, "verify {name}: {body}");
+        self.wait_job(
+            body["jobid"].as_str().expect("jobid"),
+            Duration::from_secs(300),
+        )
+    }
+
     /// The listing of `self.store`'s backups.
     pub fn backups(&self) -> Vec<Value> {
         let (status, body) = self.get(&format!(
