@@ -19,20 +19,11 @@ pub struct ConfiguredStage {
     pub config: StageConfig,
     pub plugin_name: String,
     /// `sha256:<hex>` of the component, for the plugins resource and the
-    /// backup manifest: what was loaded, not what the file holds now. `None`
+    /// backup manifest: what was loaded, not what the file holds now. Empty
     /// when the component could not be read.
-    pub digest: Option<String>,
+    pub digest: String,
     /// The loaded plugin, or why the stage is disabled.
     plugin: Result<Arc<StagePlugin>, String>,
-}
-
-/// Why a stage's plugin could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Source(#[from] crate::plugins::PluginSourceError),
-    #[error(transparent)]
-    Load(#[from] drhost_runtime::PluginFailure),
 }
 
 /// A stage that cannot run: its plugin failed to load when the host started.
@@ -52,19 +43,15 @@ impl ConfiguredStage {
     /// here), so one broken stage does not keep the host from starting.
     pub async fn load(runtime: &Runtime, config: &StageConfig) -> Self {
         let name = plugin_name(&config.plugin);
-        let (digest, plugin) = match Self::load_plugin(runtime, config, &name).await {
-            (digest, Ok(plugin)) => (digest, Ok(plugin)),
-            (digest, Err(e)) => {
-                let reason = e.to_string();
-                tracing::error!(
-                    stage = %config.name,
-                    plugin = %name,
-                    %reason,
-                    "stage disabled: its plugin could not be loaded"
-                );
-                (digest, Err(reason))
-            }
-        };
+        let (digest, plugin) = Self::load_plugin(runtime, config, &name).await;
+        if let Err(reason) = &plugin {
+            tracing::error!(
+                stage = %config.name,
+                plugin = %name,
+                %reason,
+                "stage disabled: its plugin could not be loaded"
+            );
+        }
         Self {
             config: config.clone(),
             plugin_name: name,
@@ -77,17 +64,17 @@ impl ConfiguredStage {
         runtime: &Runtime,
         config: &StageConfig,
         name: &str,
-    ) -> (Option<String>, Result<Arc<StagePlugin>, PipelineError>) {
+    ) -> (String, Result<Arc<StagePlugin>, String>) {
         let bytes = match component_bytes(&config.plugin) {
             Ok(bytes) => bytes,
-            Err(e) => return (None, Err(e.into())),
+            Err(e) => return (String::new(), Err(e.to_string())),
         };
         let digest = crate::plugin_views::digest(&bytes);
         let plugin = runtime
             .load_stage_limited(name, &bytes, config.describe_limits())
             .await
-            .map_err(PipelineError::from);
-        (Some(digest), plugin)
+            .map_err(|e| e.to_string());
+        (digest, plugin)
     }
 
     /// The stage's plugin, or why the stage cannot run.
@@ -106,7 +93,7 @@ impl ConfiguredStage {
     /// the version its `describe` returned.
     pub fn build(&self) -> PluginBuild {
         PluginBuild {
-            digest: self.digest.clone().unwrap_or_default(),
+            digest: self.digest.clone(),
             version: self
                 .plugin
                 .as_ref()

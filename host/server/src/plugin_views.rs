@@ -63,7 +63,14 @@ pub fn limits_view(limits: &drhost_runtime::PluginLimits) -> Limits {
         wall_seconds: limits.wall_time.as_secs_f64(),
     }
 }
-fn load_view(stats: LoadStats) -> Load {
+/// How the plugin was loaded; `None`: its load failed.
+fn load_view(stats: Option<LoadStats>) -> Load {
+    let Some(stats) = stats else {
+        return Load {
+            source: "failed".to_owned(),
+            millis: 0,
+        };
+    };
     let source = match stats.source {
         LoadSource::Memory => "memory",
         LoadSource::Disk => "disk cache",
@@ -73,6 +80,16 @@ fn load_view(stats: LoadStats) -> Load {
         source: source.to_owned(),
         millis: u64::try_from(stats.elapsed.as_millis()).unwrap_or(u64::MAX),
     }
+}
+
+/// `status`, and `reason` when the plugin is disabled.
+fn status_view(disabled: Option<&str>) -> (String, Option<String>) {
+    let status = if disabled.is_some() {
+        PLUGIN_DISABLED
+    } else {
+        PLUGIN_ENABLED
+    };
+    (status.to_owned(), disabled.map(str::to_owned))
 }
 
 fn stage_kind(kind: StageKind) -> &'static str {
@@ -130,6 +147,7 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
         (None, Some(_)) => Some("from an environment variable"),
         (None, None) => None,
     };
+    let (status, reason) = status_view(stage.disabled_reason());
     Plugin {
         name: config.name.clone(),
         plugin: stage.plugin_name.clone(),
@@ -141,13 +159,9 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
         version: info.map(|i| i.version.clone()).unwrap_or_default(),
         append_only: None,
         wit_package: WIT_PACKAGE.to_owned(),
-        digest: stage.digest.clone().unwrap_or_default(),
-        status: match stage.disabled_reason() {
-            None => PLUGIN_ENABLED,
-            Some(_) => PLUGIN_DISABLED,
-        }
-        .to_owned(),
-        reason: stage.disabled_reason().map(str::to_owned),
+        digest: stage.digest.clone(),
+        status,
+        reason,
         capabilities: Capabilities {
             directories: dirs.iter().map(Directory::from).collect(),
             tcp_connect: config.tcp_connect.iter().map(ToString::to_string).collect(),
@@ -155,13 +169,7 @@ pub fn stage(stage: &ConfiguredStage) -> Plugin {
             password: password.map(str::to_owned),
             limits: Limits::from(&config.limits()),
         },
-        load: match plugin {
-            Some(plugin) => load_view(plugin.load_stats()),
-            None => Load {
-                source: "failed".to_owned(),
-                millis: 0,
-            },
-        },
+        load: load_view(plugin.map(|p| p.load_stats())),
     }
 }
 
@@ -179,18 +187,14 @@ pub fn adapter(view: AdapterView<'_>) -> Plugin {
     let config = &view.entry.config;
     let loaded = view.entry.state.as_ref().ok();
     let info = loaded.map(|l| l.adapter.info());
+    let (status, reason) = status_view(view.entry.state.as_ref().err().map(String::as_str));
     Plugin {
         name: config.name.clone(),
         plugin: plugin_name(&config.plugin),
         component: component_source(&config.plugin).to_owned(),
         kind: "store-adapter".to_owned(),
-        status: if loaded.is_some() {
-            PLUGIN_ENABLED
-        } else {
-            PLUGIN_DISABLED
-        }
-        .to_owned(),
-        reason: view.entry.state.as_ref().err().cloned(),
+        status,
+        reason,
         store_type: Some(config.store_type.clone()),
         stage_kind: None,
         described_name: info.map(|i| i.name.clone()).unwrap_or_default(),
@@ -205,13 +209,7 @@ pub fn adapter(view: AdapterView<'_>) -> Plugin {
             password: None,
             limits: view.limits,
         },
-        load: match loaded {
-            Some(l) => load_view(l.adapter.load_stats()),
-            None => Load {
-                source: "failed".to_owned(),
-                millis: 0,
-            },
-        },
+        load: load_view(loaded.map(|l| l.adapter.load_stats())),
     }
 }
 
