@@ -66,7 +66,7 @@ medium = "directory"
     for (name, reason) in [
         ("missing", "missing.wasm"),
         ("garbage", ""),
-        ("a-stage", "drhost:plugin/store-adapter-plugin@0.2.0"),
+        ("a-stage", "drhost:plugin/store-adapter-plugin@0.2.1"),
     ] {
         let disabled = host.plugin(name);
         assert_eq!(disabled["status"], "disabled", "{disabled}");

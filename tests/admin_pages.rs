@@ -233,7 +233,7 @@ limits = {{ memory_mib = 64 }}
         ]
     );
     for plugin in plugins {
-        assert_eq!(plugin["witPackage"], "drhost:plugin@0.2.0", "{plugin}");
+        assert_eq!(plugin["witPackage"], "drhost:plugin@0.2.1", "{plugin}");
         let digest = plugin["digest"].as_str().expect("digest");
         assert!(
             digest.starts_with("sha256:") && digest.len() == 7 + 64,

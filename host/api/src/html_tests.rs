@@ -339,7 +339,7 @@ async fn plugins_resource_for_every_role() {
 
     let one = h.get("/arcgis/admin/system/plugins/store-fs").await;
     assert_eq!(one.status, StatusCode::OK);
-    assert_eq!(one.json()["witPackage"], "drhost:plugin@0.2.0");
+    assert_eq!(one.json()["witPackage"], "drhost:plugin@0.2.1");
     let spaced = h
         .get(&format!(
             "/arcgis/admin/system/plugins/{}",

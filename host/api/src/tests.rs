@@ -115,7 +115,7 @@ fn fake_plugin(name: &str, kind: &str, stage_kind: Option<&str>, dirs: Vec<Direc
         described_name: name.to_owned(),
         version: "0.1.0".to_owned(),
         append_only: None,
-        wit_package: "drhost:plugin@0.2.0".to_owned(),
+        wit_package: "drhost:plugin@0.2.1".to_owned(),
         digest: "sha256:00".to_owned(),
         status: "enabled".to_owned(),
         reason: None,

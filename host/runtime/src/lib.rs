@@ -1,7 +1,7 @@
 //! drhost's sandboxed WebAssembly plugin runtime.
 //!
 //! Plugins are WebAssembly components (`wasm32-wasip2`) implementing the
-//! `drhost:plugin@0.2.0` worlds in `wit/`: *stages* back up and restore one
+//! `drhost:plugin@0.2.1` worlds in `wit/`: *stages* back up and restore one
 //! part of a deployment through a host-owned archive, *store adapters* keep
 //! repository objects on some medium. Each call runs in a fresh instance with
 //! no ambient authority (only the directories and TCP addresses granted for
@@ -62,7 +62,7 @@ pub use world::WIT_VERSION;
 
 /// The WIT package (and version) every plugin implements, as plugins and
 /// operators see it in `wit/`.
-pub const WIT_PACKAGE: &str = "drhost:plugin@0.2.0";
+pub const WIT_PACKAGE: &str = "drhost:plugin@0.2.1";
 
 use crate::cache::ComponentCache;
 use crate::host::PluginHostData;
@@ -322,12 +322,15 @@ fn stage_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    use bindings::stage::drhost::plugin::{archive, archive_reuse, host, posix_fs, report, types};
+    use bindings::stage::drhost::plugin::{
+        archive, archive_reuse, content, host, posix_fs, report, types,
+    };
     types::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
     host::add_to_linker::<_, PluginHostData>(&mut linker, PluginState::plugin_host)?;
     report::add_to_linker::<_, ReportData>(&mut linker, PluginState::report_host)?;
     archive::add_to_linker::<_, ResourceData>(&mut linker, PluginState::resource_host)?;
     archive_reuse::add_to_linker::<_, ResourceData>(&mut linker, PluginState::resource_host)?;
+    content::add_to_linker::<_, ResourceData>(&mut linker, PluginState::resource_host)?;
     posix_fs::add_to_linker::<_, PosixData>(&mut linker, PluginState::posix_host)?;
     Ok(linker)
 }

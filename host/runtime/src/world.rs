@@ -7,7 +7,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Version of the `drhost:plugin` WIT package this host implements.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.2.1";
 
 /// The world a plugin is loaded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,11 @@ pub(crate) fn mismatch(engine: &Engine, component: &Component, expected: World) 
     let ty = component.component_type();
     let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
     let wanted = format!("{}@{WIT_VERSION}", expected.export());
-    if exports.contains(&wanted.as_str()) {
+    if exports.iter().any(|e| {
+        e.split_once('@').is_some_and(|(name, version)| {
+            name == expected.export() && links_with_this_host(version)
+        })
+    }) {
         return None;
     }
     let exported = |world: World| {
@@ -83,9 +87,39 @@ pub(crate) fn mismatch(engine: &Engine, component: &Component, expected: World) 
     ))
 }
 
+/// Whether a component built against package `version` links with this
+/// host: the same 0.x minor version at an earlier or equal patch, as
+/// wasmtime's linker matches `@0.2.x` names.
+fn links_with_this_host(version: &str) -> bool {
+    let parse = |v: &str| -> Option<(u32, u32, u32)> {
+        let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+        let triple = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(triple)
+    };
+    match (parse(version), parse(WIT_VERSION)) {
+        (Some((0, minor, patch)), Some((0, our_minor, our_patch))) => {
+            minor == our_minor && patch <= our_patch
+        }
+        _ => version == WIT_VERSION,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::WIT_VERSION;
+    use super::{WIT_VERSION, links_with_this_host};
+
+    #[test]
+    fn earlier_patches_of_the_contract_link() {
+        assert!(links_with_this_host("0.2.0"));
+        assert!(links_with_this_host(WIT_VERSION));
+        assert!(
+            !links_with_this_host("0.2.99"),
+            "a later patch may import more"
+        );
+        assert!(!links_with_this_host("0.1.0"));
+        assert!(!links_with_this_host("0.3.0"));
+        assert!(!links_with_this_host("0.2.0-rc1"));
+    }
 
     #[test]
     fn the_version_is_the_one_wit_declares() {

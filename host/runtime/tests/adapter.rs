@@ -262,9 +262,9 @@ async fn a_component_of_the_other_world_is_named_as_such() {
         .expect("a stage is not an adapter")
         .to_string();
     assert!(
-        stage_as_adapter.contains("is a stage plugin (world drhost:plugin/stage-plugin@0.2.0)")
+        stage_as_adapter.contains("is a stage plugin (world drhost:plugin/stage-plugin@0.2.1)")
             && stage_as_adapter
-                .contains("must target world drhost:plugin/store-adapter-plugin@0.2.0"),
+                .contains("must target world drhost:plugin/store-adapter-plugin@0.2.1"),
         "{stage_as_adapter}"
     );
     let adapter_as_stage = runtime
@@ -275,7 +275,7 @@ async fn a_component_of_the_other_world_is_named_as_such() {
         .to_string();
     assert!(
         adapter_as_stage
-            .contains("is a store adapter (world drhost:plugin/store-adapter-plugin@0.2.0)"),
+            .contains("is a store adapter (world drhost:plugin/store-adapter-plugin@0.2.1)"),
         "{adapter_as_stage}"
     );
 }

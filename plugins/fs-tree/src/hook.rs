@@ -6,7 +6,8 @@
 pub trait FileHook {
     /// Whether the hook must see every file's content. A backup then reads
     /// every file again instead of taking unchanged ones over from the
-    /// previous backup.
+    /// previous backup, and a restore passes the content through the guest
+    /// rather than letting the host copy it.
     fn needs_every_file(&self) -> bool {
         true
     }

@@ -1,9 +1,9 @@
-//! The guest side of drhost's plugin contract (`drhost:plugin@0.2.0`), for
+//! The guest side of drhost's plugin contract (`drhost:plugin@0.2.1`), for
 //! the authors of stage plugins and store adapters.
 //!
 //! [`bindings`] holds the bindings of every interface a plugin *imports*
 //! (`types`, `host`, `report`, `archive`, `archive-reuse`, `posix-fs`,
-//! `streams`), generated once, so that plugins share one `PluginError`, one
+//! `content`, `streams`), generated once, so that plugins share one `PluginError`, one
 //! `EntryMeta`, one `ArchiveWriter`... A plugin still generates the bindings
 //! of its own world (its exports), pointing the imports here with
 //! wit-bindgen's `with` option; [`stage_bindings!`] and
@@ -43,13 +43,14 @@ pub mod bindings {
             package drhost:guest-sdk;
 
             world imports {
-                import drhost:plugin/types@0.2.0;
-                import drhost:plugin/host@0.2.0;
-                import drhost:plugin/report@0.2.0;
-                import drhost:plugin/archive@0.2.0;
-                import drhost:plugin/archive-reuse@0.2.0;
-                import drhost:plugin/posix-fs@0.2.0;
-                import drhost:plugin/streams@0.2.0;
+                import drhost:plugin/types@0.2.1;
+                import drhost:plugin/host@0.2.1;
+                import drhost:plugin/report@0.2.1;
+                import drhost:plugin/archive@0.2.1;
+                import drhost:plugin/archive-reuse@0.2.1;
+                import drhost:plugin/posix-fs@0.2.1;
+                import drhost:plugin/content@0.2.1;
+                import drhost:plugin/streams@0.2.1;
             }
         ",
         world: "drhost:guest-sdk/imports",
@@ -92,6 +93,7 @@ compile_error!(
     "guest-sdk: enable one of the features `stage` and `store-adapter`: a component implements one world"
 );
 
+pub mod content;
 #[cfg(not(target_os = "wasi"))]
 pub mod native;
 pub mod ports;
@@ -103,6 +105,7 @@ pub mod s3;
 pub use bindings::drhost::plugin::archive::{
     ArchiveReader, ArchiveWriter, EntryKind, EntryMeta, Owner,
 };
+pub use bindings::drhost::plugin::content::ContentDigest;
 pub use bindings::drhost::plugin::host::LogLevel;
 pub use bindings::drhost::plugin::posix_fs::{
     Applied, FileStat, FileType, MetadataUpdate, Timestamp,
@@ -132,10 +135,11 @@ pub use wit_bindgen;
 macro_rules! stage_bindings {
     ($path:literal $(, $($option:tt)*)?) => {
         $crate::__world_bindings!($path, "drhost:plugin/stage-plugin", {
-            "drhost:plugin/report@0.2.0": report,
-            "drhost:plugin/archive@0.2.0": archive,
-            "drhost:plugin/archive-reuse@0.2.0": archive_reuse,
-            "drhost:plugin/posix-fs@0.2.0": posix_fs,
+            "drhost:plugin/report@0.2.1": report,
+            "drhost:plugin/archive@0.2.1": archive,
+            "drhost:plugin/archive-reuse@0.2.1": archive_reuse,
+            "drhost:plugin/posix-fs@0.2.1": posix_fs,
+            "drhost:plugin/content@0.2.1": content,
         } $(, $($option)*)?);
     };
 }
@@ -146,7 +150,7 @@ macro_rules! stage_bindings {
 macro_rules! store_adapter_bindings {
     ($path:literal $(, $($option:tt)*)?) => {
         $crate::__world_bindings!($path, "drhost:plugin/store-adapter-plugin", {
-            "drhost:plugin/streams@0.2.0": streams,
+            "drhost:plugin/streams@0.2.1": streams,
         } $(, $($option)*)?);
     };
 }
@@ -166,8 +170,8 @@ macro_rules! __world_bindings {
             path: $path,
             world: $world,
             with: {
-                "drhost:plugin/types@0.2.0": ::guest_sdk::bindings::drhost::plugin::types,
-                "drhost:plugin/host@0.2.0": ::guest_sdk::bindings::drhost::plugin::host,
+                "drhost:plugin/types@0.2.1": ::guest_sdk::bindings::drhost::plugin::types,
+                "drhost:plugin/host@0.2.1": ::guest_sdk::bindings::drhost::plugin::host,
                 $($import: ::guest_sdk::bindings::drhost::plugin::$module,)*
                 "wasi:cli/environment@0.2.12": ::guest_sdk::wasi::cli::environment,
                 "wasi:cli/exit@0.2.12": ::guest_sdk::wasi::cli::exit,

@@ -3,11 +3,12 @@
 //! left out, and a store adapter's object streams. The guest implementations forward to the generated bindings;
 //! tests substitute in-memory ones. The filesystem is [`crate::PosixFs`].
 
-use crate::PluginError;
 use crate::bindings::drhost::plugin::archive::{ArchiveReader, ArchiveWriter, EntryMeta};
+use crate::bindings::drhost::plugin::content::{self, ContentDigest};
 use crate::bindings::drhost::plugin::host::{self, LogLevel};
 use crate::bindings::drhost::plugin::streams::{ByteSink, ByteSource};
 use crate::bindings::drhost::plugin::{archive_reuse, report};
+use crate::{PluginError, PosixFile};
 
 /// Where backup entries go (the host's `archive-writer`).
 pub trait EntrySink {
@@ -20,12 +21,39 @@ pub trait EntrySink {
     fn reuse_unchanged(&self, _meta: &EntryMeta, _size: u64) -> Result<bool, PluginError> {
         Ok(false)
     }
+    /// Asks for the SHA-256 of the current file entry's content as it is
+    /// written (`content.hash-entry`): call after `begin_entry`, before the
+    /// first `write`. A sink that cannot hash (by default) says so.
+    fn hash_entry(&self) -> Result<(), PluginError> {
+        Err(no_hashing())
+    }
+    /// Size and SHA-256 of the current entry's content (`content.entry-digest`):
+    /// call before `end_entry`.
+    fn entry_digest(&self) -> Result<ContentDigest, PluginError> {
+        Err(no_hashing())
+    }
+}
+
+fn no_hashing() -> PluginError {
+    PluginError::Other("this archive does not hash content".into())
 }
 
 /// Where restored entries come from (the host's `archive-reader`).
 pub trait EntrySource {
     fn next_entry(&self) -> Result<Option<EntryMeta>, PluginError>;
     fn read(&self, max: u32) -> Result<Vec<u8>, PluginError>;
+    /// Writes the current entry's content into `file`, sparse, sets its size
+    /// and returns its size and, if asked, SHA-256 (`content.copy-to-file`).
+    /// Call after `next_entry`, before any `read`. By default the bytes go
+    /// through the guest ([`crate::content::copy_hashed`]); the host's
+    /// reader does it without them crossing into the sandbox.
+    fn copy_to_file(
+        &self,
+        file: &impl PosixFile,
+        sha256: bool,
+    ) -> Result<ContentDigest, PluginError> {
+        crate::content::copy_hashed(self, file, sha256)
+    }
 }
 
 /// The bytes of an object being stored (a store adapter's `byte-source`).
@@ -81,6 +109,12 @@ impl EntrySink for ArchiveWriter {
     fn reuse_unchanged(&self, meta: &EntryMeta, size: u64) -> Result<bool, PluginError> {
         archive_reuse::reuse_unchanged(self, meta, size)
     }
+    fn hash_entry(&self) -> Result<(), PluginError> {
+        content::hash_entry(self)
+    }
+    fn entry_digest(&self) -> Result<ContentDigest, PluginError> {
+        content::entry_digest(self)
+    }
 }
 
 impl EntrySource for ArchiveReader {
@@ -89,6 +123,16 @@ impl EntrySource for ArchiveReader {
     }
     fn read(&self, max: u32) -> Result<Vec<u8>, PluginError> {
         ArchiveReader::read(self, max)
+    }
+    fn copy_to_file(
+        &self,
+        file: &impl PosixFile,
+        sha256: bool,
+    ) -> Result<ContentDigest, PluginError> {
+        match file.as_host_file() {
+            Some(host_file) => content::copy_to_file(self, host_file, sha256),
+            None => crate::content::copy_hashed(self, file, sha256),
+        }
     }
 }
 

@@ -18,6 +18,11 @@ pub trait PosixFile {
     fn set_size(&self, size: u64) -> Result<(), PluginError>;
     /// Flushes the file's data to stable storage.
     fn sync(&self) -> Result<(), PluginError>;
+    /// The host's file resource behind this one, if there is one: what
+    /// [`crate::EntrySource::copy_to_file`] hands the host.
+    fn as_host_file(&self) -> Option<&File> {
+        None
+    }
 }
 
 /// Filesystem access by guest byte paths; no function follows a final
@@ -58,6 +63,9 @@ impl PosixFile for File {
     }
     fn sync(&self) -> Result<(), PluginError> {
         File::sync(self)
+    }
+    fn as_host_file(&self) -> Option<&File> {
+        Some(self)
     }
 }
 

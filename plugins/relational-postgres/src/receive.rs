@@ -6,7 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use guest_sdk::{EntryKind, EntryMeta, EntrySink, Host, Progress};
 use plugin_util::CHUNK;
-use sha2::{Digest, Sha256};
 
 use crate::PluginError;
 use crate::basebackup::Stream;
@@ -176,7 +175,7 @@ impl<S: EntrySink, H: Host> Stream for Receiver<'_, S, H> {
         self.end_archive()?;
         match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Manifest(check) => {
-                self.entries.end()?;
+                self.entries.end(false)?;
                 self.outcome = Some(check.finish()?);
                 Ok(())
             }
@@ -217,8 +216,8 @@ fn now() -> i64 {
 struct Current {
     /// The path the server's manifest uses for it.
     manifest_path: String,
-    /// `None` for an entry without content or one not hashed (the manifest).
-    hash: Option<Sha256>,
+    /// The host hashes the content (files other than the manifest).
+    hashed: bool,
     size: u64,
     /// The member is skipped (the archive root `./`).
     skip: bool,
@@ -243,7 +242,7 @@ impl<S: EntrySink, H: Host> Entries<'_, S, H> {
         self.current = Some(Current {
             // Paths this stage writes come from UTF-8 text.
             manifest_path: String::from_utf8_lossy(&meta.path).into_owned(),
-            hash: None,
+            hashed: false,
             size: 0,
             skip: false,
         });
@@ -271,11 +270,25 @@ impl<S: EntrySink, H: Host> Entries<'_, S, H> {
         Ok(())
     }
 
-    fn end(&mut self) -> Result<(), PluginError> {
+    /// Ends the current entry; with `hashed`, returns the size and SHA-256
+    /// the host computed of its content.
+    fn end(&mut self, hashed: bool) -> Result<Option<(u64, [u8; 32])>, PluginError> {
         self.flush()?;
+        let digest = if hashed {
+            let digest = self.sink.entry_digest()?;
+            let sha256 = digest.sha256.as_slice().try_into().map_err(|_| {
+                PluginError::Other(format!(
+                    "the host returned a SHA-256 of {} bytes",
+                    digest.sha256.len()
+                ))
+            })?;
+            Some((digest.size, sha256))
+        } else {
+            None
+        };
         self.sink.end_entry()?;
         self.progress.add_item(self.host);
-        Ok(())
+        Ok(digest)
     }
 }
 
@@ -286,7 +299,7 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
         if header.path.is_empty() && header.kind == Kind::Directory {
             self.current = Some(Current {
                 manifest_path: String::new(),
-                hash: None,
+                hashed: false,
                 size: 0,
                 skip: true,
             });
@@ -327,9 +340,15 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
             owner: None,
             attributes: Vec::new(),
         })?;
+        // The server's manifest holds every file's SHA-256 (the stage asks
+        // for it); the host computes it, much faster than the sandbox.
+        let hashed = header.kind == Kind::File;
+        if hashed {
+            self.sink.hash_entry()?;
+        }
         self.current = Some(Current {
             manifest_path,
-            hash: (header.kind == Kind::File).then(Sha256::new),
+            hashed,
             size: 0,
             skip: false,
         });
@@ -338,9 +357,6 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
 
     fn data(&mut self, data: &[u8]) -> Result<(), PluginError> {
         if let Some(current) = &mut self.current {
-            if let Some(hash) = &mut current.hash {
-                hash.update(data);
-            }
             current.size += data.len() as u64;
         }
         self.write(data)
@@ -353,13 +369,17 @@ impl<S: EntrySink, H: Host> Members for Entries<'_, S, H> {
         if current.skip {
             return Ok(());
         }
-        Entries::end(self)?;
-        if let Some(hash) = current.hash {
-            let digest: [u8; 32] = hash.finalize().into();
+        if let Some((size, digest)) = Entries::end(self, current.hashed)? {
+            if size != current.size {
+                return Err(PluginError::Other(format!(
+                    "the host hashed {size} bytes of {}, the stage wrote {}",
+                    current.manifest_path, current.size
+                )));
+            }
             self.files += 1;
             if self
                 .received
-                .insert(current.manifest_path.clone(), (current.size, digest))
+                .insert(current.manifest_path.clone(), (size, digest))
                 .is_some()
             {
                 return Err(PluginError::InvalidData(format!(

@@ -1,5 +1,5 @@
 //! Restore into an empty data directory: entries are written as they come,
-//! every regular file hashed while written, and the result checked against
+//! every regular file copied and hashed by the host, and the result checked against
 //! the restored `backup_manifest` (the last entry) without reading anything
 //! back. Permissions and ownership end as PostgreSQL demands: directories
 //! 0700, files as recorded, the data directory itself 0700, and every entry
@@ -14,7 +14,6 @@ use guest_sdk::{
 use plugin_util::CHUNK;
 use plugin_util::entry_path::{self, show};
 use plugin_util::guest_path::join_bytes;
-use sha2::{Digest, Sha256};
 
 use crate::backup::TABLESPACES;
 use crate::config::DataOwner;
@@ -203,33 +202,24 @@ impl<P: PosixFs, S: EntrySource, H: Host> Restorer<'_, P, S, H> {
         Ok(())
     }
 
-    /// Copies the current entry's content into the new file `guest`,
-    /// returning its size and SHA-256.
-    fn write_content(
-        &mut self,
-        guest: &[u8],
-        mut observe: impl FnMut(&[u8]) -> Result<(), PluginError>,
-    ) -> Result<(u64, [u8; 32]), PluginError> {
+    /// Copies the current entry's content into the new file `guest` by the
+    /// host, returning its size and the SHA-256 the host computed.
+    fn copy_content(&mut self, guest: &[u8]) -> Result<(u64, [u8; 32]), PluginError> {
         let file = self.fs.create_file(guest)?;
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
-        loop {
-            let chunk = self.source.read(CHUNK as u32)?;
-            if chunk.is_empty() {
-                break;
-            }
-            file.write_at(size, &chunk)?;
-            hash.update(&chunk);
-            observe(&chunk)?;
-            size += chunk.len() as u64;
-            self.progress.add_bytes(chunk.len() as u64, self.host);
-        }
-        Ok((size, hash.finalize().into()))
+        let copied = self.source.copy_to_file(&file, true)?;
+        self.progress.add_bytes(copied.size, self.host);
+        let sha256 = copied.sha256.as_slice().try_into().map_err(|_| {
+            PluginError::Other(format!(
+                "the host returned a SHA-256 of {} bytes",
+                copied.sha256.len()
+            ))
+        })?;
+        Ok((copied.size, sha256))
     }
 
     fn file(&mut self, path: &str, meta: &EntryMeta) -> Result<(), PluginError> {
         let guest = self.guest(path);
-        let (size, hash) = self.write_content(&guest, |_| Ok(()))?;
+        let (size, hash) = self.copy_content(&guest)?;
         self.own(&guest, Some(meta.mode & MODE_MASK))?;
         if self
             .received
@@ -248,7 +238,18 @@ impl<P: PosixFs, S: EntrySource, H: Host> Restorer<'_, P, S, H> {
     fn manifest(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let guest = self.guest(MANIFEST_ENTRY);
         let mut check = manifest::Check::new(std::mem::take(&mut self.received));
-        self.write_content(&guest, |chunk| check.feed(chunk))?;
+        let file = self.fs.create_file(&guest)?;
+        let mut size = 0u64;
+        loop {
+            let chunk = self.source.read(CHUNK as u32)?;
+            if chunk.is_empty() {
+                break;
+            }
+            file.write_at(size, &chunk)?;
+            check.feed(&chunk)?;
+            size += chunk.len() as u64;
+            self.progress.add_bytes(chunk.len() as u64, self.host);
+        }
         self.own(&guest, Some(meta.mode & MODE_MASK))?;
         self.check = Some(check);
         Ok(())

@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::io::{self, Cursor, Read, Write};
 
 use guest_sdk::native::NativeFs;
-use guest_sdk::{EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
+use guest_sdk::{ContentDigest, EntryKind, EntryMeta, EntrySink, EntrySource, Host, LogLevel};
+use sha2::Digest;
 
 use crate::config::{DataOwner, Id};
 use crate::connection::Connection;
@@ -65,6 +66,20 @@ impl EntrySink for MemArchive {
     fn end_entry(&self) -> Result<(), PluginError> {
         *self.open.borrow_mut() = false;
         Ok(())
+    }
+    fn hash_entry(&self) -> Result<(), PluginError> {
+        let entries = self.entries.borrow();
+        assert!(*self.open.borrow() && entries.last().is_some_and(|e| e.1.is_empty()));
+        Ok(())
+    }
+    fn entry_digest(&self) -> Result<ContentDigest, PluginError> {
+        assert!(*self.open.borrow());
+        let entries = self.entries.borrow();
+        let data = entries.last().map(|e| e.1.as_slice()).unwrap_or_default();
+        Ok(ContentDigest {
+            size: data.len() as u64,
+            sha256: sha2::Sha256::digest(data).to_vec(),
+        })
     }
 }
 

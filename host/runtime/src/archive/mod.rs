@@ -3,6 +3,7 @@
 //! tokio channels in batches of [`ArchiveEvent`]s; [`convert`] turns the WIT
 //! entry records into the repository's, checking them.
 
+mod content;
 mod convert;
 mod reader;
 mod writer;

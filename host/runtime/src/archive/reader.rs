@@ -39,10 +39,12 @@ pub struct ArchiveReader {
     state: ReaderState,
     /// Part of a `Data` event the plugin has not read yet.
     leftover: Bytes,
+    /// Content bytes of the current entry handed out so far.
+    entry_read: u64,
 }
 
 /// Why a reader call failed.
-enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// The restore pipeline failed or broke the event order.
     Host(String),
     /// The plugin called in the wrong order.
@@ -58,6 +60,7 @@ impl ArchiveReader {
             queued: VecDeque::new(),
             state: ReaderState::BetweenEntries,
             leftover: Bytes::new(),
+            entry_read: 0,
         }
     }
 
@@ -104,6 +107,7 @@ impl ArchiveReader {
         match self.recv().await? {
             Some(ArchiveEvent::Begin(meta)) => {
                 self.state = ReaderState::InEntry;
+                self.entry_read = 0;
                 Ok(Some(meta))
             }
             Some(_) => Err(ReadFailure::Host(
@@ -148,7 +152,29 @@ impl ArchiveReader {
             }
         }
         let n = max.min(self.leftover.len());
+        self.entry_read += n as u64;
         Ok(self.leftover.split_to(n))
+    }
+
+    /// Checks that the whole content of the current entry is still to be
+    /// read, as `content.copy-to-file` requires.
+    pub(crate) fn check_unread(&self) -> Result<(), ReadFailure> {
+        match self.state {
+            ReaderState::Failed => Err(ReadFailure::Failed),
+            ReaderState::InEntry if self.entry_read == 0 => Ok(()),
+            ReaderState::InEntry | ReaderState::EntryDone => Err(ReadFailure::Protocol(
+                "copy-to-file after the entry's content was read".into(),
+            )),
+            ReaderState::BetweenEntries | ReaderState::Finished => Err(ReadFailure::Protocol(
+                "copy-to-file outside an entry".into(),
+            )),
+        }
+    }
+
+    /// The next piece of the current entry's content, as it came from the
+    /// restore pipeline (no copy); empty at its end.
+    pub(crate) async fn next_content(&mut self) -> Result<Bytes, ReadFailure> {
+        self.read(MAX_CHUNK_BYTES as u32).await
     }
 }
 
@@ -189,7 +215,7 @@ fn truncated_input() -> ReadFailure {
 }
 
 impl ResourceHost<'_> {
-    fn read_failed(
+    pub(crate) fn read_failed(
         &mut self,
         reader: &Resource<ArchiveReader>,
         failure: ReadFailure,
@@ -303,6 +329,35 @@ mod tests {
         let mut r = ArchiveReader::new(rx);
         assert!(r.next_entry().await.is_ok());
         assert!(matches!(r.read(10).await, Err(ReadFailure::Host(_))));
+    }
+
+    #[tokio::test]
+    async fn a_copy_takes_a_whole_entry_or_nothing() {
+        let (tx, rx) = mpsc::channel(16);
+        for event in [
+            ArchiveEvent::Begin(repo_meta("a")),
+            ArchiveEvent::Data(Bytes::from_static(b"hello")),
+            ArchiveEvent::End,
+            ArchiveEvent::Begin(repo_meta("b")),
+            ArchiveEvent::Data(Bytes::from_static(b"xyz")),
+            ArchiveEvent::End,
+        ] {
+            tx.send(Ok(vec![event])).await.unwrap();
+        }
+        drop(tx);
+        let mut r = ArchiveReader::new(rx);
+        assert!(matches!(r.check_unread(), Err(ReadFailure::Protocol(_))));
+        assert!(r.next_entry().await.is_ok());
+        assert!(r.check_unread().is_ok());
+        assert_eq!(&r.read(2).await.ok().unwrap()[..], b"he");
+        assert!(
+            matches!(r.check_unread(), Err(ReadFailure::Protocol(_))),
+            "read began"
+        );
+        assert!(r.next_entry().await.is_ok());
+        assert!(r.check_unread().is_ok(), "a new entry");
+        assert_eq!(&r.next_content().await.ok().unwrap()[..], b"xyz");
+        assert!(r.next_content().await.ok().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use drhost_repo::{EntryKind, EntryMeta, RawName, UnchangedFiles};
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wasmtime::component::Resource;
 
@@ -20,6 +21,11 @@ use crate::resources::ResourceHost;
 struct OpenEntry {
     path: RawName,
     kind: EntryKind,
+    /// Content bytes written so far.
+    size: u64,
+    /// The content's running SHA-256, once the plugin asked for it
+    /// (`content.hash-entry`).
+    hash: Option<Sha256>,
 }
 
 /// Host side of `archive-writer`: checks the protocol and forwards events to
@@ -108,6 +114,8 @@ impl ArchiveWriter {
         self.open = Some(OpenEntry {
             path: meta.path.clone(),
             kind: meta.kind,
+            size: 0,
+            hash: None,
         });
         Ok(ArchiveEvent::Begin(meta))
     }
@@ -115,7 +123,7 @@ impl ArchiveWriter {
     fn data(&mut self, data: Vec<u8>) -> Result<Option<ArchiveEvent>, Refusal> {
         let open = self
             .open
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| Refusal::Protocol("wrote data outside an entry".into()))?;
         if open.kind != EntryKind::File {
             return Err(Refusal::Protocol(format!(
@@ -134,7 +142,45 @@ impl ArchiveWriter {
             return Err(Refusal::Limit(max));
         }
         self.bytes = total;
+        open.size += data.len() as u64;
+        if let Some(hash) = &mut open.hash {
+            hash.update(&data);
+        }
         Ok((!data.is_empty()).then(|| ArchiveEvent::Data(Bytes::from(data))))
+    }
+
+    /// Starts hashing the open file entry's content (`content.hash-entry`).
+    pub(crate) fn hash_entry(&mut self) -> Result<(), Refusal> {
+        match &mut self.open {
+            Some(open) if open.kind == EntryKind::File && open.size == 0 => {
+                open.hash.get_or_insert_with(Sha256::new);
+                Ok(())
+            }
+            Some(open) if open.kind != EntryKind::File => Err(Refusal::Protocol(format!(
+                "asked to hash {:?}, which is not a regular file",
+                open.path
+            ))),
+            Some(open) => Err(Refusal::Protocol(format!(
+                "asked to hash {:?} after its content began",
+                open.path
+            ))),
+            None => Err(Refusal::Protocol("asked to hash outside an entry".into())),
+        }
+    }
+
+    /// Size and SHA-256 of the open entry's content (`content.entry-digest`).
+    pub(crate) fn entry_digest(&self) -> Result<(u64, [u8; 32]), Refusal> {
+        let open = self
+            .open
+            .as_ref()
+            .ok_or_else(|| Refusal::Protocol("asked for a digest outside an entry".into()))?;
+        let hash = open.hash.as_ref().ok_or_else(|| {
+            Refusal::Protocol(format!(
+                "asked for the digest of {:?} without hash-entry",
+                open.path
+            ))
+        })?;
+        Ok((open.size, hash.clone().finalize().into()))
     }
 
     fn end(&mut self) -> Result<ArchiveEvent, Refusal> {
@@ -297,6 +343,41 @@ mod tests {
             );
             assert!(w.end().is_ok());
         }
+    }
+
+    #[test]
+    fn the_host_hashes_an_entry_only_from_its_start_and_only_when_asked() {
+        let mut w = ArchiveWriter::new(mpsc::channel(8).0, None, None);
+        assert!(
+            matches!(w.hash_entry(), Err(Refusal::Protocol(_))),
+            "no entry"
+        );
+        assert!(w.begin(wit_meta("d", wit::EntryKind::Directory)).is_ok());
+        assert!(
+            matches!(w.hash_entry(), Err(Refusal::Protocol(_))),
+            "a directory"
+        );
+        assert!(w.end().is_ok());
+        assert!(w.begin(wit_meta("f", wit::EntryKind::File)).is_ok());
+        assert!(
+            matches!(w.entry_digest(), Err(Refusal::Protocol(_))),
+            "not asked"
+        );
+        assert!(w.hash_entry().is_ok());
+        assert!(w.data(b"hello ".to_vec()).is_ok());
+        assert!(w.data(b"world".to_vec()).is_ok());
+        assert!(
+            matches!(w.hash_entry(), Err(Refusal::Protocol(_))),
+            "too late"
+        );
+        let (size, sha256) = w.entry_digest().unwrap_or_else(|_| panic!());
+        assert_eq!(size, 11);
+        assert_eq!(sha256, <[u8; 32]>::from(Sha256::digest(b"hello world")));
+        assert!(w.end().is_ok());
+        assert!(
+            matches!(w.entry_digest(), Err(Refusal::Protocol(_))),
+            "ended"
+        );
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! stage's report.
 
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -185,10 +184,7 @@ impl HostFile for PosixHost<'_> {
                 file.path
             ))));
         }
-        Ok(file
-            .file
-            .write_all_at(&data, offset)
-            .map_err(|e| error(&file.path, e)))
+        Ok(file.write_all_at(offset, &data))
     }
 
     async fn set_size(
@@ -196,8 +192,7 @@ impl HostFile for PosixHost<'_> {
         file: Resource<PosixFile>,
         size: u64,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let file = self.table.get_mut(&file)?;
-        Ok(file.file.set_len(size).map_err(|e| error(&file.path, e)))
+        Ok(self.table.get(&file)?.set_size(size))
     }
 
     async fn sync(

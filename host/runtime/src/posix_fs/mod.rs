@@ -14,6 +14,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::bindings::stage::drhost::plugin::archive::Owner;
@@ -67,6 +68,52 @@ struct Located {
 pub struct PosixFile {
     file: File,
     path: String,
+}
+
+/// The granularity of holes: the usual filesystem block.
+const HOLE_BLOCK: u64 = 4096;
+
+impl PosixFile {
+    /// Writes `data` at `offset` of a new file, leaving out the 4 KiB blocks
+    /// (aligned in the file) that are all zeros: they read back as zeros
+    /// from the hole, once the size is set, and cost no write.
+    pub(crate) fn write_sparse_at(&self, offset: u64, data: &[u8]) -> Result<(), PluginError> {
+        let mut run: Option<usize> = None;
+        let mut start = 0usize;
+        while start < data.len() {
+            let block_end = (offset + start as u64) / HOLE_BLOCK * HOLE_BLOCK + HOLE_BLOCK;
+            let end = data.len().min((block_end - offset) as usize);
+            match (is_zero(&data[start..end]), run) {
+                (false, None) => run = Some(start),
+                (true, Some(from)) => {
+                    self.write_all_at(offset + from as u64, &data[from..start])?;
+                    run = None;
+                }
+                _ => {}
+            }
+            start = end;
+        }
+        if let Some(from) = run {
+            self.write_all_at(offset + from as u64, &data[from..])?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), PluginError> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|e| error(&self.path, e))
+    }
+
+    /// Truncates or extends (with a hole) to `size` bytes.
+    pub(crate) fn set_size(&self, size: u64) -> Result<(), PluginError> {
+        self.file.set_len(size).map_err(|e| error(&self.path, e))
+    }
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(16);
+    words.all(|w| w == [0u8; 16]) && words.remainder().iter().all(|&b| b == 0)
 }
 
 impl PosixFs {
@@ -490,6 +537,33 @@ mod tests {
                 special_bits,
             },
         )
+    }
+
+    #[test]
+    fn sparse_writes_leave_zero_blocks_as_holes_wherever_the_pieces_start() {
+        let root = tempfile::tempdir().unwrap();
+        let mut fs = fs(&[grant(root.path(), "/out", true)], false);
+        let file = fs.create_file(b"/out/disk.img").unwrap();
+        // 1 MiB of zeros with a few marked bytes, written in pieces whose
+        // starts fall inside blocks, as an archive's chunks do.
+        let mut content = vec![0u8; 1 << 20];
+        for at in [100, 4096 * 7 + 1, (1 << 20) - 1] {
+            content[at] = 0x5a;
+        }
+        let mut offset = 0;
+        for piece in content.chunks(65_537) {
+            file.write_sparse_at(offset as u64, piece).unwrap();
+            offset += piece.len();
+        }
+        file.set_size(content.len() as u64).unwrap();
+        drop(file);
+        let path = root.path().join("disk.img");
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(
+            allocated <= 8 * 4096,
+            "{allocated} bytes allocated for 3 non-zero blocks"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn summary(totals: Totals) -> StageSummary {
 }
 
 // Only the component exports the entry points: their names
-// (`drhost:plugin/stage@0.2.0#backup`) are not symbols a native linker
+// (`drhost:plugin/stage@0.2.1#backup`) are not symbols a native linker
 // accepts, and `cargo test` links this crate natively.
 #[cfg(target_arch = "wasm32")]
 guest_sdk::stage_world::export!(DirTemplate);

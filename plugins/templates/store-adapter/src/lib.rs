@@ -72,7 +72,7 @@ fn configured() -> Result<DirStore, PluginError> {
 }
 
 // Only the component exports the entry points: their names
-// (`drhost:plugin/store-adapter@0.2.0#put`) are not symbols a native linker
+// (`drhost:plugin/store-adapter@0.2.1#put`) are not symbols a native linker
 // accepts, and `cargo test` links this crate natively.
 #[cfg(target_arch = "wasm32")]
 guest_sdk::store_adapter_world::export!(DirTemplate);
