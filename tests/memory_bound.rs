@@ -46,3 +46,54 @@ fn peak_rss_stays_bounded_backing_up_and_restoring_a_large_file() {
         LIMIT_BYTES >> 20
     );
 }
+
+/// Directories of this machine copied as they are: tens of thousands of
+/// small files nobody in this project wrote, the shape of the bench's copy
+/// of `/usr/lib` and `/usr/share` (125k entries, 5.2 GB) at a size a test
+/// backs up in seconds.
+const SYSTEM_DIRS: [&str; 3] = ["/usr/share/man", "/usr/include", "/usr/share/doc"];
+
+#[test]
+fn peak_rss_stays_bounded_on_a_copy_of_system_directories() {
+    let deployment = Deployment::new();
+    let objects = deployment.objects();
+    for dir in SYSTEM_DIRS
+        .iter()
+        .filter(|d| std::path::Path::new(d).is_dir())
+    {
+        let status = std::process::Command::new("cp")
+            .args(["-a", dir])
+            .arg(&objects)
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "cp -a {dir} failed");
+    }
+    let entries = support::files_under(&objects).len();
+    assert!(
+        entries >= 10_000,
+        "only {entries} files under {SYSTEM_DIRS:?}: not the shape this test is about"
+    );
+
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    host.backup_ok("tree-1");
+    let after_full = host.peak_rss_bytes();
+    host.backup_ok("tree-2");
+    let after_unchanged = host.peak_rss_bytes();
+    let job = host.restore_job("tree-2");
+    assert_eq!(job["status"], "COMPLETED", "restore failed: {job}");
+    let after_restore = host.peak_rss_bytes();
+    println!(
+        "{entries} files of {SYSTEM_DIRS:?}: host peak RSS {} / {} / {} MiB after full backup, \
+         unchanged backup, restore",
+        after_full >> 20,
+        after_unchanged >> 20,
+        after_restore >> 20
+    );
+    tree::assert_same_tree(&objects, &deployment.restored_objects());
+    assert!(
+        after_restore < LIMIT_BYTES,
+        "host peak RSS {} MiB exceeds {} MiB",
+        after_restore >> 20,
+        LIMIT_BYTES >> 20
+    );
+}

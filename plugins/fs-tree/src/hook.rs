@@ -6,8 +6,8 @@
 pub trait FileHook {
     /// Whether the hook must see every file's content. A backup then reads
     /// every file again instead of taking unchanged ones over from the
-    /// previous backup, and a restore passes the content through the guest
-    /// rather than letting the host copy it.
+    /// previous backup, and backups and restores pass the content through
+    /// the guest rather than letting the host copy it.
     fn needs_every_file(&self) -> bool {
         true
     }

@@ -1,13 +1,13 @@
-//! A file entry's content copied from the archive into a new file, sparse:
-//! what the host's `content.copy-to-file` does, done in the guest where the
-//! bytes must be seen on their way (a stage deriving facts from them) or no
-//! host is there (in-memory test archives).
+//! File content copied between files and the archive through the guest:
+//! what the host's `content.copy-to-file` and `copy-from-file` do, done here
+//! where the bytes must be seen on their way (a stage deriving facts from
+//! them) or no host is there (in-memory test archives).
 
 use plugin_util::CHUNK;
 use sha2::{Digest, Sha256};
 
 use crate::bindings::drhost::plugin::content::ContentDigest;
-use crate::{EntrySource, PluginError, PosixFile};
+use crate::{EntrySink, EntrySource, PluginError, PosixFile};
 
 /// The granularity of holes: the usual filesystem block.
 const BLOCK: usize = 4096;
@@ -48,6 +48,23 @@ pub fn copy_observed(
     // Holes at the end are not written at all: the size makes them.
     file.set_size(offset)?;
     Ok(offset)
+}
+
+/// Appends the rest of `file` to the sink's current entry through the
+/// guest; returns its length.
+pub fn append_file(
+    sink: &(impl EntrySink + ?Sized),
+    file: &impl PosixFile,
+) -> Result<u64, PluginError> {
+    let mut copied = 0u64;
+    loop {
+        let data = file.read(CHUNK as u32)?;
+        if data.is_empty() {
+            return Ok(copied);
+        }
+        sink.write(&data)?;
+        copied += data.len() as u64;
+    }
 }
 
 /// [`copy_observed`] with the SHA-256 computed in the guest when asked.

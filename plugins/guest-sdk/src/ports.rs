@@ -32,6 +32,12 @@ pub trait EntrySink {
     fn entry_digest(&self) -> Result<ContentDigest, PluginError> {
         Err(no_hashing())
     }
+    /// Appends the rest of `file` to the current entry and returns its
+    /// length (`content.copy-from-file`). By default the bytes go through
+    /// the guest; the host's writer reads them itself.
+    fn copy_from_file(&self, file: &impl PosixFile) -> Result<u64, PluginError> {
+        crate::content::append_file(self, file)
+    }
 }
 
 fn no_hashing() -> PluginError {
@@ -114,6 +120,12 @@ impl EntrySink for ArchiveWriter {
     }
     fn entry_digest(&self) -> Result<ContentDigest, PluginError> {
         content::entry_digest(self)
+    }
+    fn copy_from_file(&self, file: &impl PosixFile) -> Result<u64, PluginError> {
+        match file.as_host_file() {
+            Some(host_file) => content::copy_from_file(self, host_file),
+            None => crate::content::append_file(self, file),
+        }
     }
 }
 

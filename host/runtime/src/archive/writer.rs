@@ -211,6 +211,14 @@ impl ArchiveWriter {
         Ok(found.map(|file| ArchiveEvent::Unchanged { meta, file }))
     }
 
+    /// Appends `data` to the open file entry (`write`).
+    pub(crate) async fn write(&mut self, data: Vec<u8>) -> Result<(), Refusal> {
+        match self.data(data)? {
+            Some(event) => self.push(event).await,
+            None => Ok(()),
+        }
+    }
+
     /// Queues `event`, sending the batch once it is full.
     async fn push(&mut self, event: ArchiveEvent) -> Result<(), Refusal> {
         if self.pending.add(event) {
@@ -271,12 +279,7 @@ impl HostArchiveWriter for ResourceHost<'_> {
         writer: Resource<ArchiveWriter>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let writer = self.table.get_mut(&writer)?;
-        let result = match writer.data(data) {
-            Ok(Some(event)) => writer.push(event).await,
-            Ok(None) => Ok(()),
-            Err(refusal) => Err(refusal),
-        };
+        let result = self.table.get_mut(&writer)?.write(data).await;
         Ok(result.map_err(|r| r.record(self.notes)))
     }
 

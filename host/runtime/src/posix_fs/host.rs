@@ -2,8 +2,6 @@
 //! plugin's [`PosixFs`], and what a call could not apply is noted for the
 //! stage's report.
 
-use std::io;
-
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use super::{MAX_IO, PosixFile, PosixFs, error};
@@ -154,21 +152,7 @@ impl HostFile for PosixHost<'_> {
         file: Resource<PosixFile>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
-        let file = self.table.get_mut(&file)?;
-        let mut buf = vec![0; (max as usize).min(MAX_IO)];
-        let mut filled = 0;
-        // Short reads are retried so that only the end of the file returns
-        // less than asked.
-        while filled < buf.len() {
-            match io::Read::read(&mut file.file, &mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Ok(Err(error(&file.path, e))),
-            }
-        }
-        buf.truncate(filled);
-        Ok(Ok(buf))
+        Ok(self.table.get_mut(&file)?.read_up_to(max as usize))
     }
 
     async fn write_at(

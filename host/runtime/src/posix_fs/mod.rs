@@ -74,6 +74,17 @@ pub struct PosixFile {
 const HOLE_BLOCK: u64 = 4096;
 
 impl PosixFile {
+    /// Up to `max` bytes (at most 4 MiB) from the current position; short
+    /// only at the end of the file. The buffer is not zeroed first.
+    pub(crate) fn read_up_to(&mut self, max: usize) -> Result<Vec<u8>, PluginError> {
+        let max = max.min(MAX_IO);
+        let mut buf = Vec::with_capacity(max);
+        // `read_to_end` retries short and interrupted reads.
+        io::Read::read_to_end(&mut io::Read::take(&mut self.file, max as u64), &mut buf)
+            .map_err(|e| error(&self.path, e))?;
+        Ok(buf)
+    }
+
     /// Writes `data` at `offset` of a new file, leaving out the 4 KiB blocks
     /// (aligned in the file) that are all zeros: they read back as zeros
     /// from the hole, once the size is set, and cost no write.
