@@ -604,6 +604,13 @@ impl BackupWriter {
             let manifest = assemble_manifest(backup, key_id, &chunk_table, &layout, stages)?;
             let (root, body) = segmented::split(manifest).map_err(RepoError::Internal)?;
             let body = Bytes::from(segmented::body_bytes(&body).map_err(RepoError::Internal)?);
+            // What the reader would refuse is not committed.
+            if body.len() as u64 > blob::MAX_MANIFEST_PLAINTEXT {
+                return Err(RepoError::InvalidInfo(format!(
+                    "the manifest would be {} bytes, more than the 1 GiB a reader accepts",
+                    body.len()
+                )));
+            }
             let segments = chunker::split_whole(&body, dedup.keys.chunker(), &MANIFEST_CUTS);
             Ok::<_, RepoError>((root, jobs::process(&dedup, segments)?))
         })
