@@ -137,6 +137,10 @@ async fn an_unchanged_tree_adds_no_pack_and_only_a_small_root() {
     assert!(total <= 64 * 1024, "{total} bytes added");
     assert!(m1.segments.len() > 10, "{} segments", m1.segments.len());
     assert_eq!(segment_ids(m1), segment_ids(m2), "segments are shared");
+    // Segments are packed after the data packs are sealed: their packs,
+    // fetched whole when a manifest is read, hold nothing else.
+    let data_packs: HashSet<u32> = m1.chunks.iter().map(|c| c.pack).collect();
+    assert!(m1.segments.iter().all(|c| !data_packs.contains(&c.pack)));
     let root = new.keys().find(|n| n.starts_with("manifests/")).unwrap();
     assert_eq!(two.stored_bytes, new[root], "stored_bytes: the root only");
 

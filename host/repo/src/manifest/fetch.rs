@@ -3,10 +3,13 @@
 //! size, HMAC id), and concatenated in order within the 1 GiB bound of a
 //! manifest's plaintext.
 //!
-//! Segments of one pack that lie close together are fetched with one ranged
-//! `get`: a backup's new segments are usually neighbours in one pack, and a
-//! store's latency, not its bandwidth, is what hundreds of small reads cost.
+//! Each pack is fetched whole, once, like a restore fetches packs: ranged
+//! reads of single blobs would show the store their lengths (§10). Segments
+//! are packed after a backup's data packs are sealed, so their packs hold
+//! segments only and are small, except a large tree's first backup, which
+//! needs all of them anyway.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,22 +20,15 @@ use super::segmented::Root;
 use crate::blob::{self, MAX_MANIFEST_PLAINTEXT};
 use crate::error::RepoError;
 use crate::keys::Keys;
+use crate::pack::PACK_MAX;
 use crate::store::{ObjectStore, StoreError};
 
-/// Segments of a pack at most this far apart share a ranged `get`: reading
-/// the gap costs less than another round trip.
-const MAX_GAP: u32 = 512 * 1024;
-/// Ranged `get`s in flight at once (each at most one pack, 32 MiB).
+/// Packs fetched at once (each at most 32 MiB): a store's latency, not its
+/// bandwidth, is what many small packs cost.
 const FETCHES: usize = 4;
 
-/// One ranged `get`: bytes `start..end` of pack `pack`, holding `members`
-/// (each segment's position in the body and its record).
-struct Span {
-    pack: u32,
-    start: u32,
-    end: u32,
-    members: Vec<(usize, ChunkRecord)>,
-}
+/// The segments one pack holds: each one's position in the body and record.
+type Members = Vec<(usize, ChunkRecord)>;
 
 /// The body's bytes. `manifest` names the root, for the errors.
 pub(super) async fn fetch_body(
@@ -43,23 +39,23 @@ pub(super) async fn fetch_body(
 ) -> Result<Vec<u8>, RepoError> {
     let total = check_segments(root).map_err(|reason| RepoError::damaged(manifest, reason))?;
     let mut parts: Vec<Option<Bytes>> = vec![None; root.segments.len()];
-    let mut spans = plan(&root.segments).into_iter();
+    let mut packs = by_pack(&root.segments).into_iter();
     let mut running = JoinSet::new();
     loop {
         while running.len() < FETCHES
-            && let Some(span) = spans.next()
+            && let Some((pack, members)) = packs.next()
         {
             let pack = root
                 .packs
-                .get(span.pack as usize)
+                .get(pack as usize)
                 .cloned()
                 .ok_or_else(|| RepoError::Internal("segment pack out of range".into()))?;
-            running.spawn(fetch_span(
+            running.spawn(fetch_pack(
                 store.clone(),
                 keys.clone(),
                 pack,
                 manifest.to_string(),
-                span,
+                members,
             ));
         }
         let Some(done) = running.join_next().await else {
@@ -98,43 +94,24 @@ fn check_segments(root: &Root) -> Result<usize, String> {
     usize::try_from(total).map_err(|_| "manifest is too large for this machine".into())
 }
 
-/// Groups the segments into ranged `get`s: by pack, neighbours within
-/// [`MAX_GAP`] together.
-fn plan(segments: &[ChunkRecord]) -> Vec<Span> {
-    let mut sorted: Vec<(usize, ChunkRecord)> = segments.iter().copied().enumerate().collect();
-    sorted.sort_by_key(|(_, c)| (c.pack, c.offset));
-    let mut spans: Vec<Span> = Vec::new();
-    for (i, c) in sorted {
-        let end = c.offset.saturating_add(c.length);
-        match spans.last_mut() {
-            Some(s) if s.pack == c.pack && c.offset <= s.end.saturating_add(MAX_GAP) => {
-                s.end = s.end.max(end);
-                s.members.push((i, c));
-            }
-            _ => spans.push(Span {
-                pack: c.pack,
-                start: c.offset,
-                end,
-                members: vec![(i, c)],
-            }),
-        }
+/// The segments grouped by pack.
+fn by_pack(segments: &[ChunkRecord]) -> BTreeMap<u32, Members> {
+    let mut packs: BTreeMap<u32, Members> = BTreeMap::new();
+    for (i, c) in segments.iter().enumerate() {
+        packs.entry(c.pack).or_default().push((i, *c));
     }
-    spans
+    packs
 }
 
-/// Fetches one span and decodes its segments: `(position, plaintext)`.
-async fn fetch_span(
+/// Fetches one pack and decodes its segments: `(position, plaintext)`.
+async fn fetch_pack(
     store: Arc<dyn ObjectStore>,
     keys: Arc<Keys>,
     pack: String,
     manifest: String,
-    span: Span,
+    members: Members,
 ) -> Result<Vec<(usize, Bytes)>, RepoError> {
-    let len = span.end - span.start;
-    let data = match store
-        .get(&pack, u64::from(span.start), Some(u64::from(len)))
-        .await
-    {
+    let data = match store.get(&pack, 0, None).await {
         Ok(d) => d,
         Err(StoreError::NotFound(_)) => {
             return Err(RepoError::damaged(
@@ -144,87 +121,42 @@ async fn fetch_span(
         }
         Err(e) => return Err(e.into()),
     };
-    if data.len() != len as usize {
+    if data.len() > PACK_MAX {
         return Err(RepoError::damaged(
             pack,
-            format!("pack ends before the segments of {manifest} it holds"),
+            format!("pack is {} bytes, more than the 32 MiB maximum", data.len()),
         ));
     }
-    tokio::task::spawn_blocking(move || decode_span(&keys, &pack, &manifest, &span, &data))
+    tokio::task::spawn_blocking(move || decode_segments(&keys, &pack, &manifest, &members, &data))
         .await
         .map_err(RepoError::join)?
 }
 
-fn decode_span(
+fn decode_segments(
     keys: &Keys,
     pack: &str,
     manifest: &str,
-    span: &Span,
+    members: &Members,
     data: &[u8],
 ) -> Result<Vec<(usize, Bytes)>, RepoError> {
-    span.members
+    members
         .iter()
         .map(|&(i, c)| {
-            let at = c.offset.checked_sub(span.start).map(|at| at as usize);
-            let blob = at
-                .and_then(|at| data.get(at..at + c.length as usize))
-                .ok_or_else(|| {
-                    RepoError::Internal("a segment lies outside the span fetched for it".into())
-                })?;
-            let plain =
-                blob::decode_chunk(keys, &c.id, c.size as usize, blob).map_err(|reason| {
-                    RepoError::damaged(
-                        pack,
-                        format!(
-                            "segment {i} ({}) of {manifest}: {reason}",
-                            hex::encode(c.id.0)
-                        ),
-                    )
-                })?;
+            let damaged = |reason: String| {
+                RepoError::damaged(
+                    pack,
+                    format!(
+                        "segment {i} ({}) of {manifest}: {reason}",
+                        hex::encode(c.id.0)
+                    ),
+                )
+            };
+            let start = c.offset as usize;
+            let blob = data
+                .get(start..start + c.length as usize)
+                .ok_or_else(|| damaged("it lies beyond the end of the pack".into()))?;
+            let plain = blob::decode_chunk(keys, &c.id, c.size as usize, blob).map_err(damaged)?;
             Ok((i, plain))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keys::ChunkId;
-
-    fn seg(pack: u32, offset: u32, length: u32) -> ChunkRecord {
-        ChunkRecord {
-            id: ChunkId([0; 32]),
-            pack,
-            offset,
-            length,
-            size: 1,
-        }
-    }
-
-    #[test]
-    fn neighbours_in_a_pack_share_a_get_and_distant_ones_do_not() {
-        let segments = [
-            seg(1, 100, 50),
-            seg(0, 0, 10),
-            seg(1, 0, 100),
-            seg(1, 150 + MAX_GAP + 1, 10),
-            seg(0, 10 + MAX_GAP, 5),
-        ];
-        let spans = plan(&segments);
-        let shape: Vec<(u32, u32, u32, Vec<usize>)> = spans
-            .iter()
-            .map(|s| {
-                let members = s.members.iter().map(|(i, _)| *i).collect();
-                (s.pack, s.start, s.end, members)
-            })
-            .collect();
-        assert_eq!(
-            shape,
-            [
-                (0, 0, 15 + MAX_GAP, vec![1, 4]),
-                (1, 0, 150, vec![2, 0]),
-                (1, 151 + MAX_GAP, 161 + MAX_GAP, vec![3]),
-            ]
-        );
-    }
 }
