@@ -123,6 +123,12 @@ async fn an_unchanged_tree_adds_no_pack_and_only_a_small_root() {
     let (m1, m2) = (one_m.manifest(), two_m.manifest());
     let first_manifest = manifest_bytes(&store, "one", m1);
     let total: u64 = new.values().sum();
+    let mut whole = m1.clone();
+    whole.segments.clear();
+    let as_v2 = blob::seal_manifest(one_m.keys(), &serde_json::to_vec(&whole).unwrap())
+        .unwrap()
+        .len();
+    println!("the same manifest as one version 2 object: {as_v2} bytes");
     println!(
         "unchanged backup of {} entries added {total} bytes in {:?}; first manifest \
          {first_manifest} bytes in {} segments",
