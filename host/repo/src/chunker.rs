@@ -24,18 +24,46 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-pub const MIN_CHUNK: usize = 256 * 1024;
-pub const AVG_CHUNK: usize = 1024 * 1024;
-pub const MAX_CHUNK: usize = 4 * 1024 * 1024;
+pub const MIN_CHUNK: usize = FILE_CUTS.min;
+pub const AVG_CHUNK: usize = FILE_CUTS.avg;
+pub const MAX_CHUNK: usize = FILE_CUTS.max;
 
 /// Buffer this much of an entry before searching for cut points.
 pub const SEGMENT: usize = 4 * MAX_CHUNK;
 
-/// Boundary probability per byte before the average size: 2^-21, FastCDC's
-/// normalisation level 1 for a 2^20 average (one bit stricter)…
-const THRESHOLD_BEFORE_AVG: u64 = 1 << (64 - 21);
-/// …and after it: 2^-19 (one bit looser).
-const THRESHOLD_AFTER_AVG: u64 = 1 << (64 - 19);
+/// Chunk sizes of one parameterisation of the chunker, and its boundary
+/// probabilities per byte: one bit stricter than the average before it and
+/// one bit looser after it (FastCDC's normalisation level 1).
+#[derive(Clone, Copy, Debug)]
+pub struct CutParams {
+    pub min: usize,
+    pub avg: usize,
+    pub max: usize,
+    threshold_before_avg: u64,
+    threshold_after_avg: u64,
+}
+
+impl CutParams {
+    /// Sizes `avg / 4`, `avg` and `avg * 4` for an average of `2^avg_bits`.
+    const fn with_average_bits(avg_bits: u32) -> Self {
+        let avg = 1 << avg_bits;
+        CutParams {
+            min: avg / 4,
+            avg,
+            max: avg * 4,
+            threshold_before_avg: 1 << (64 - (avg_bits + 1)),
+            threshold_after_avg: 1 << (64 - (avg_bits - 1)),
+        }
+    }
+}
+
+/// File content: 256 KiB / 1 MiB / 4 MiB.
+pub const FILE_CUTS: CutParams = CutParams::with_average_bits(20);
+/// Manifest segments (`docs/repository.md` §4.4): 16 KiB / 64 KiB / 256 KiB.
+/// A changed entry costs its segment and the root lists one row per
+/// segment, so the average trades the cost of a partly changed tree
+/// against the size of every root manifest.
+pub const MANIFEST_CUTS: CutParams = CutParams::with_average_bits(16);
 
 /// HMAC-counter expansion labels of the chunker key.
 const LABEL_GEAR: &[u8] = b"drhost-repo/v1/chunker/gear";
@@ -123,16 +151,21 @@ impl Chunker {
     /// most `MAX_CHUNK` bytes, which is what makes streaming cuts equal whole
     /// input cuts.
     pub fn next_cut(&self, data: &[u8]) -> usize {
-        let len = data.len().min(MAX_CHUNK);
-        if len <= MIN_CHUNK {
+        self.next_cut_with(&FILE_CUTS, data)
+    }
+
+    /// [`next_cut`](Self::next_cut) with the sizes of `p`.
+    pub fn next_cut_with(&self, p: &CutParams, data: &[u8]) -> usize {
+        let len = data.len().min(p.max);
+        if len <= p.min {
             return len;
         }
-        let normal = AVG_CHUNK.min(len);
+        let normal = p.avg.min(len);
         let mut hash = 0u64;
-        if let Some(cut) = self.scan(data, MIN_CHUNK, normal, THRESHOLD_BEFORE_AVG, &mut hash) {
+        if let Some(cut) = self.scan(data, p.min, normal, p.threshold_before_avg, &mut hash) {
             return cut;
         }
-        self.scan(data, normal, len, THRESHOLD_AFTER_AVG, &mut hash)
+        self.scan(data, normal, len, p.threshold_after_avg, &mut hash)
             .unwrap_or(len)
     }
 
@@ -159,6 +192,19 @@ impl Chunker {
         *hash = h;
         None
     }
+}
+
+/// Splits all of `data` with the sizes of `p` (CPU-bound: run on a
+/// blocking thread).
+pub fn split_whole(data: &Bytes, chunker: &Chunker, p: &CutParams) -> Vec<Bytes> {
+    let mut pieces = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let end = pos + chunker.next_cut_with(p, &data[pos..]);
+        pieces.push(data.slice(pos..end));
+        pos = end;
+    }
+    pieces
 }
 
 /// Splits `segment` into chunks. Unless `last`, stops while fewer than
@@ -312,6 +358,39 @@ mod tests {
         assert_eq!(chunker.next_cut(&vec![7; MIN_CHUNK]), MIN_CHUNK);
         let (chunks, tail) = cut(Bytes::new(), &chunker, true);
         assert!(chunks.is_empty() && tail.is_empty());
+    }
+
+    #[test]
+    fn manifest_cuts_are_a_smaller_scale_of_the_same_cuts() {
+        assert_eq!(
+            (
+                FILE_CUTS.threshold_before_avg,
+                FILE_CUTS.threshold_after_avg
+            ),
+            (1 << (64 - 21), 1 << (64 - 19)),
+            "file chunk boundaries must not move"
+        );
+        let chunker = Chunker::new(&[7; 32]);
+        let data = Bytes::from(random(8 * 1024 * 1024, 11));
+        let pieces = split_whole(&data, &chunker, &MANIFEST_CUTS);
+        assert_eq!(pieces.concat(), data);
+        let (last, body) = pieces.split_last().unwrap();
+        assert!(last.len() <= MANIFEST_CUTS.max);
+        assert!(
+            body.iter()
+                .all(|p| (MANIFEST_CUTS.min..=MANIFEST_CUTS.max).contains(&p.len()))
+        );
+        let mean = data.len() / pieces.len();
+        assert!(
+            (MANIFEST_CUTS.avg * 3 / 4..MANIFEST_CUTS.avg * 3 / 2).contains(&mean),
+            "mean piece {mean}"
+        );
+        // Content-defined: a byte inserted near the start leaves later cuts.
+        let mut shifted = data.to_vec();
+        shifted.insert(1000, 0xAA);
+        let again = split_whole(&Bytes::from(shifted), &chunker, &MANIFEST_CUTS);
+        let shared = again.iter().filter(|p| pieces.contains(p)).count();
+        assert!(shared + 3 >= pieces.len(), "{shared} of {}", pieces.len());
     }
 
     /// Single-core chunking speed against the `fastcdc` crate the chunker

@@ -31,6 +31,8 @@ mod writer;
 
 #[cfg(test)]
 mod layout_tests;
+#[cfg(test)]
+mod segment_tests;
 
 use serde::{Deserialize, Serialize};
 

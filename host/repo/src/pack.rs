@@ -55,7 +55,7 @@ pub struct SealedPack {
 /// Where the blobs of a sealed pack are: the offset each was given when
 /// pushed (the order they were written in) and the offset it has in the
 /// shuffled pack.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Placement {
     /// Offsets returned by [`PackBuilder::push`], ascending.
     pushed: Vec<u32>,

@@ -15,13 +15,13 @@ use crate::config::StoreConfig;
 use crate::error::RepoError;
 use crate::index::{BuildLimits, IndexCache, IndexSet, PackSizes};
 use crate::keys::{KdfParams, Keys};
-use crate::manifest::Manifest;
+use crate::manifest::load::load_manifest;
 use crate::names::{self, CONFIG, MANIFESTS_PREFIX, PACKS_PREFIX};
 use crate::reader::BackupReader;
 use crate::resume::{Resumed, UploadedPack};
-use crate::store::{ObjectStore, StoreError};
+use crate::store::ObjectStore;
 use crate::writer::{BackupWriter, PreviousFiles};
-use crate::{BackupInfo, BackupListing, GcReport, blob, gc, pack};
+use crate::{BackupInfo, BackupListing, GcReport, gc};
 
 /// Longest description, in bytes.
 const MAX_DESCRIPTION: usize = 64 * 1024;
@@ -67,56 +67,6 @@ async fn derive_keys(passcode: &str, kdf: &KdfParams) -> Result<Keys, RepoError>
         .await
         .map_err(RepoError::join)?
         .map_err(RepoError::Internal)
-}
-
-/// Fetches and verifies a backup's manifest (needs the backup's keys).
-async fn load_manifest(
-    store: &Arc<dyn ObjectStore>,
-    keys: &Arc<Keys>,
-    record: &CommitRecord,
-) -> Result<Manifest, RepoError> {
-    let object = record.manifest.clone();
-    let data = match store.get(&object, 0, None).await {
-        Ok(d) => d,
-        Err(StoreError::NotFound(_)) => {
-            return Err(RepoError::damaged(
-                object,
-                "manifest is missing from the store",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let keys = keys.clone();
-    let record = record.clone();
-    tokio::task::spawn_blocking(move || {
-        let check = || -> Result<Manifest, String> {
-            if data.len() as u64 != record.manifest_size {
-                return Err(format!(
-                    "manifest is {} bytes, the commit record says {}",
-                    data.len(),
-                    record.manifest_size
-                ));
-            }
-            let expected =
-                names::parse_manifest_object(&record.manifest).ok_or("malformed manifest name")?;
-            if pack::pack_hash(&data) != expected {
-                return Err("manifest content does not match its SHA-256 name".into());
-            }
-            let json = blob::open_manifest(&keys, &data)?;
-            let m: Manifest =
-                serde_json::from_slice(&json).map_err(|e| format!("manifest is not valid: {e}"))?;
-            m.validate(
-                &record.info.name,
-                &record.key_id,
-                &record.packs,
-                &record.info.stages,
-            )?;
-            Ok(m)
-        };
-        check().map_err(|reason| RepoError::damaged(record.manifest.clone(), reason))
-    })
-    .await
-    .map_err(RepoError::join)?
 }
 
 fn validate_info(info: &BackupInfo) -> Result<(), RepoError> {

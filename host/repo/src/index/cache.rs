@@ -188,7 +188,9 @@ impl Refresh {
         self.add_entries(
             name,
             &packs,
-            m.chunks.iter().map(|c| IndexEntry {
+            // Segments too: a later backup's unchanged manifest body is
+            // found here, as its unchanged files are.
+            m.chunks.iter().chain(&m.segments).map(|c| IndexEntry {
                 id: c.id.0,
                 pack: c.pack,
                 offset: c.offset,

@@ -1,4 +1,5 @@
-//! The manifest of a finished backup, from its chunk table and pack layout.
+//! The manifest of a finished backup, from its chunk table and pack layout,
+//! and the segments its body was stored as.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -6,6 +7,7 @@ use super::dedup::Loc;
 use super::packer::PackLayout;
 use crate::error::RepoError;
 use crate::keys::ChunkId;
+use crate::manifest::segmented::Root;
 use crate::manifest::{ChunkRecord, MANIFEST_VERSION, Manifest, StageRecord};
 
 /// Builds the manifest: the packs this backup references (sorted) and its
@@ -18,42 +20,8 @@ pub(super) fn assemble_manifest(
     layout: &PackLayout,
     stages: Vec<StageRecord>,
 ) -> Result<Manifest, RepoError> {
-    let slot_name = |slot: u32| {
-        layout
-            .slots
-            .get(slot as usize)
-            .and_then(|s| s.as_deref())
-            .ok_or_else(|| RepoError::Internal("chunk in a pack that was never uploaded".into()))
-    };
-    let mut referenced = BTreeSet::new();
-    for (_, loc) in chunk_table {
-        referenced.insert(slot_name(loc.slot)?);
-    }
-    let packs: Vec<String> = referenced.into_iter().map(str::to_string).collect();
-    let pack_index: HashMap<&str, u32> = packs
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
-    let mut chunks = Vec::with_capacity(chunk_table.len());
-    for (id, loc) in chunk_table {
-        let pack = *pack_index
-            .get(slot_name(loc.slot)?)
-            .ok_or_else(|| RepoError::Internal("pack index lost".into()))?;
-        let offset = match layout.placements.get(&loc.slot) {
-            Some(placement) => placement
-                .offset(loc.offset)
-                .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?,
-            None => loc.offset,
-        };
-        chunks.push(ChunkRecord {
-            id: *id,
-            pack,
-            offset,
-            length: loc.length,
-            size: loc.size,
-        });
-    }
+    let packs = pack_list(chunk_table, layout, &[])?;
+    let chunks = records(chunk_table, layout, &packs)?;
     Ok(Manifest {
         version: MANIFEST_VERSION,
         backup,
@@ -61,7 +29,80 @@ pub(super) fn assemble_manifest(
         packs,
         chunks,
         stages,
+        segments: Vec::new(),
     })
+}
+
+/// Lists the stored segments of the body in the root, their packs in its
+/// pack list. The body names packs by hash, not by position in that list,
+/// so the packs that join it change no byte of the body.
+pub(super) fn add_segments(
+    root: &mut Root,
+    segments: &[(ChunkId, Loc)],
+    layout: &PackLayout,
+) -> Result<(), RepoError> {
+    root.packs = pack_list(segments, layout, &root.packs)?;
+    root.segments = records(segments, layout, &root.packs)?;
+    Ok(())
+}
+
+/// Where a chunk of this backup is: its pack's name and its offset in that
+/// pack once sealed (shuffled).
+fn place<'a>(layout: &'a PackLayout, loc: &Loc) -> Result<(&'a str, u32), RepoError> {
+    let name = layout
+        .slots
+        .get(loc.slot as usize)
+        .and_then(|s| s.as_deref())
+        .ok_or_else(|| RepoError::Internal("chunk in a pack that was never uploaded".into()))?;
+    let offset = match layout.placements.get(&loc.slot) {
+        Some(placement) => placement
+            .offset(loc.offset)
+            .ok_or_else(|| RepoError::Internal("blob missing from its sealed pack".into()))?,
+        None => loc.offset,
+    };
+    Ok((name, offset))
+}
+
+/// The packs `chunks` are in and those of `also`, sorted, once each.
+fn pack_list(
+    chunks: &[(ChunkId, Loc)],
+    layout: &PackLayout,
+    also: &[String],
+) -> Result<Vec<String>, RepoError> {
+    let mut referenced: BTreeSet<&str> = also.iter().map(String::as_str).collect();
+    for (_, loc) in chunks {
+        referenced.insert(place(layout, loc)?.0);
+    }
+    Ok(referenced.into_iter().map(str::to_string).collect())
+}
+
+/// Chunk records of `chunks` over `packs`, which holds every pack they are in.
+fn records(
+    chunks: &[(ChunkId, Loc)],
+    layout: &PackLayout,
+    packs: &[String],
+) -> Result<Vec<ChunkRecord>, RepoError> {
+    let pack_index: HashMap<&str, u32> = packs
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    chunks
+        .iter()
+        .map(|(id, loc)| {
+            let (name, offset) = place(layout, loc)?;
+            let pack = *pack_index
+                .get(name)
+                .ok_or_else(|| RepoError::Internal("pack index lost".into()))?;
+            Ok(ChunkRecord {
+                id: *id,
+                pack,
+                offset,
+                length: loc.length,
+                size: loc.size,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

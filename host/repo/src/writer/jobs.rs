@@ -123,7 +123,7 @@ impl ChunkJobs {
 }
 
 /// Hashes each chunk, and compresses and encrypts those not yet stored.
-fn process(dedup: &Dedup, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoError> {
+pub(super) fn process(dedup: &Dedup, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoError> {
     let mut out = Vec::with_capacity(chunks.len());
     for data in chunks {
         let id = dedup.keys.chunk_id(&data);

@@ -21,7 +21,9 @@
 //! stage and the rules an entry must pass), [`jobs`] (chunk jobs on blocking
 //! threads), [`dedup`] (where each chunk is stored, and the chunk table),
 //! [`packer`] (packs, slots and uploads), [`previous`] (files unchanged
-//! since the previous backup) and [`assemble`] (the manifest).
+//! since the previous backup) and [`assemble`] (the manifest). At commit the
+//! manifest's body is cut into segments, stored through the same dedup and
+//! packer as file chunks (`docs/repository.md` §4.4).
 
 mod assemble;
 mod dedup;
@@ -39,11 +41,12 @@ use tracing::{Instrument, info_span};
 use crate::archive::{EntryKind, EntryMeta};
 use crate::blob;
 use crate::catalog::Appender;
-use crate::chunker::{self, MIN_CHUNK, SEGMENT};
+use crate::chunker::{self, MANIFEST_CUTS, MIN_CHUNK, SEGMENT};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
 use crate::index::{IndexSet, PackSizes};
 use crate::keys::{ChunkId, KdfParams, Keys};
+use crate::manifest::segmented::{self, Root};
 use crate::manifest::{self, MAX_STAGE_METADATA, PluginBuild, StageRecord};
 use crate::names;
 use crate::pack;
@@ -51,7 +54,7 @@ use crate::resume::{PackUploadedHook, Resumed, UploadedPack};
 use crate::store::ObjectStore;
 use crate::{BackupInfo, IncompleteStage, StagePublic};
 
-use assemble::assemble_manifest;
+use assemble::{add_segments, assemble_manifest};
 use dedup::{ChunkTable, Dedup, Found, Loc};
 use jobs::{ChunkJobs, Outcome};
 use packer::Packer;
@@ -73,14 +76,15 @@ pub struct WriteStats {
     pub bytes_reused: u64,
     /// Files taken over that way.
     pub files_reused: u64,
-    /// Bytes of new blobs appended to packs (after compression and encryption).
+    /// Bytes of new blobs appended to packs (after compression and
+    /// encryption), the manifest's new segments included.
     pub bytes_stored_new: u64,
     /// Random bytes that padded the packs sealed so far to their Padmé
     /// lengths (stored too, but not blobs).
     pub bytes_padding: u64,
     /// Chunks referenced.
     pub chunks_total: u64,
-    /// Chunks not already in the store.
+    /// Chunks not already in the store, the manifest's new segments included.
     pub chunks_new: u64,
     /// Packs uploaded so far.
     pub packs_written: u64,
@@ -374,19 +378,7 @@ impl BackupWriter {
             return Ok(());
         };
         for (entry, outcome) in finished.chunks {
-            let (id, loc) = match outcome {
-                Outcome::Known { id, found } => (id, self.reference(id, found)?),
-                // Another job of this backup may have stored it meanwhile.
-                Outcome::New { id, size, blob } => match self.dedup.in_session(&id)? {
-                    Some(loc) => (id, loc),
-                    None => {
-                        let loc = self.packer.append(id, size, blob, &mut self.stats).await?;
-                        self.dedup.remember(id, loc)?;
-                        self.note_memory();
-                        (id, loc)
-                    }
-                },
-            };
+            let (id, loc) = self.store_outcome(outcome).await?;
             let pos = self.table.position(id, loc);
             self.stats.chunks_total += 1;
             let stage = self
@@ -402,6 +394,24 @@ impl BackupWriter {
         }
         self.jobs.release(finished.bytes);
         Ok(())
+    }
+
+    /// Where a chunk a job looked at is stored: where it already was, or in
+    /// the open pack.
+    async fn store_outcome(&mut self, outcome: Outcome) -> Result<(ChunkId, Loc), RepoError> {
+        match outcome {
+            Outcome::Known { id, found } => Ok((id, self.reference(id, found)?)),
+            // Another job of this backup may have stored it meanwhile.
+            Outcome::New { id, size, blob } => match self.dedup.in_session(&id)? {
+                Some(loc) => Ok((id, loc)),
+                None => {
+                    let loc = self.packer.append(id, size, blob, &mut self.stats).await?;
+                    self.dedup.remember(id, loc)?;
+                    self.note_memory();
+                    Ok((id, loc))
+                }
+            },
+        }
     }
 
     /// The location of an already stored chunk, giving a pack found in the
@@ -550,8 +560,9 @@ impl BackupWriter {
         .await
     }
 
-    /// Uploads the remaining packs, then the manifest, then the commit record
-    /// (which makes the backup visible). Returns the public information.
+    /// Uploads the remaining packs, then the manifest's segments, then its
+    /// root, then the commit record (which makes the backup visible).
+    /// Returns the public information.
     pub async fn commit(mut self, complete_time: i64) -> Result<BackupInfo, RepoError> {
         let span = self.span.clone();
         async move {
@@ -563,33 +574,71 @@ impl BackupWriter {
                 )));
             }
             self.drain_jobs().await?;
+            // The body names the packs of this backup's chunks and their
+            // offsets in the shuffled packs: every pack must be sealed first.
             self.packer.finish(&mut self.stats).await?;
-            self.write_manifest_and_record(complete_time).await
+            let (root, segments) = self.store_manifest_body().await?;
+            // Segment packs are uploaded before the root that names them (§7).
+            self.packer.finish(&mut self.stats).await?;
+            self.write_manifest_and_record(root, &segments, complete_time)
+                .await
         }
         .instrument(span)
         .await
     }
 
-    async fn write_manifest_and_record(
-        &mut self,
-        complete_time: i64,
-    ) -> Result<BackupInfo, RepoError> {
-        let key_id = self.dedup.keys.key_id_hex();
+    /// Assembles the manifest, splits it into root and body, cuts the body
+    /// into segments and stores them like file chunks, through the same
+    /// dedup: the segments of an unchanged body are found, not written.
+    /// Returns the root and where its segments are.
+    async fn store_manifest_body(&mut self) -> Result<(Root, Vec<(ChunkId, Loc)>), RepoError> {
         let chunk_table = std::mem::take(&mut self.table).into_chunks();
-        let layout = self.packer.take_layout();
+        let layout = self.packer.layout();
         let stages = std::mem::take(&mut self.stages);
         let backup = self.info.name.clone();
         let dedup = self.dedup.clone();
-        let kid = key_id.clone();
-        // Assembling, serialising, compressing and encrypting the manifest is
-        // O(chunks) of CPU: do it on a blocking thread.
+        // O(chunks) of CPU: assembling, serialising, cutting, hashing and
+        // encrypting. On a blocking thread.
+        let (root, outcomes) = tokio::task::spawn_blocking(move || {
+            let key_id = dedup.keys.key_id_hex();
+            let manifest = assemble_manifest(backup, key_id, &chunk_table, &layout, stages)?;
+            let (root, body) = segmented::split(manifest).map_err(RepoError::Internal)?;
+            let body = Bytes::from(segmented::body_bytes(&body).map_err(RepoError::Internal)?);
+            // What the reader would refuse is not committed.
+            if body.len() as u64 > blob::MAX_MANIFEST_PLAINTEXT {
+                return Err(RepoError::InvalidInfo(format!(
+                    "the manifest would be {} bytes, more than the 1 GiB a reader accepts",
+                    body.len()
+                )));
+            }
+            let segments = chunker::split_whole(&body, dedup.keys.chunker(), &MANIFEST_CUTS);
+            Ok::<_, RepoError>((root, jobs::process(&dedup, segments)?))
+        })
+        .await
+        .map_err(RepoError::join)??;
+        let mut segments = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            segments.push(self.store_outcome(outcome).await?);
+        }
+        Ok((root, segments))
+    }
+
+    async fn write_manifest_and_record(
+        &mut self,
+        mut root: Root,
+        segments: &[(ChunkId, Loc)],
+        complete_time: i64,
+    ) -> Result<BackupInfo, RepoError> {
+        let key_id = self.dedup.keys.key_id_hex();
+        let layout = self.packer.layout();
+        let segments = segments.to_vec();
+        let dedup = self.dedup.clone();
         let (sealed, hash, packs) = tokio::task::spawn_blocking(move || {
-            let manifest = assemble_manifest(backup, kid, &chunk_table, &layout, stages)?;
-            let json =
-                serde_json::to_vec(&manifest).map_err(|e| RepoError::Internal(e.to_string()))?;
+            add_segments(&mut root, &segments, &layout)?;
+            let json = serde_json::to_vec(&root).map_err(|e| RepoError::Internal(e.to_string()))?;
             let sealed = blob::seal_manifest(&dedup.keys, &json).map_err(RepoError::Internal)?;
             let hash = pack::pack_hash(&sealed);
-            Ok::<_, RepoError>((sealed, hash, manifest.packs))
+            Ok::<_, RepoError>((sealed, hash, root.packs))
         })
         .await
         .map_err(RepoError::join)??;

@@ -195,11 +195,12 @@ impl Packer {
         Ok(())
     }
 
-    /// The layout, once [`Packer::finish`] has uploaded everything.
-    pub(super) fn take_layout(&mut self) -> PackLayout {
+    /// The layout of what is uploaded so far, after [`Packer::finish`]: a
+    /// copy, since the manifest's segments are packed after it is taken.
+    pub(super) fn layout(&self) -> PackLayout {
         PackLayout {
-            slots: std::mem::take(&mut self.slots),
-            placements: std::mem::take(&mut self.placements),
+            slots: self.slots.clone(),
+            placements: self.placements.clone(),
         }
     }
 }

@@ -1,6 +1,13 @@
 //! The encrypted manifest: stages, their metadata and entries, and the table of
 //! chunks (id → pack, offset, length, size). Serialised as JSON, then zstd and
-//! AES-GCM (see `blob.rs`), stored as `manifests/<sha256 hex>`.
+//! AES-GCM (see `blob.rs`), stored as `manifests/<sha256 hex>`. Since version
+//! 3 the bulky part is stored as content-defined segments, ordinary chunk
+//! blobs that later backups share (`segmented.rs`); `load.rs` reads every
+//! version into the same [`Manifest`].
+
+mod fetch;
+pub(crate) mod load;
+pub(crate) mod segmented;
 
 use std::collections::HashSet;
 
@@ -14,9 +21,10 @@ use crate::keys::ChunkId;
 use crate::pack::PACK_MAX;
 use crate::{StagePublic, names};
 
-/// Version 2 added byte paths, owners, hard links and the root entry
-/// (`docs/repository.md` §4.4); version 1 manifests read as before.
-pub const MANIFEST_VERSION: u32 = 2;
+/// Version 2 added byte paths, owners, hard links and the root entry;
+/// version 3 stores the chunk table and the entries as segments
+/// (`docs/repository.md` §4.4). Versions 1 and 2 read as before.
+pub const MANIFEST_VERSION: u32 = 3;
 const READABLE_VERSIONS: std::ops::RangeInclusive<u32> = 1..=MANIFEST_VERSION;
 /// Metadata pairs per stage (WIT contract).
 pub const MAX_STAGE_METADATA: usize = 256;
@@ -37,6 +45,21 @@ pub struct ChunkRecord {
     pub length: u32,
     /// Plaintext size of the chunk.
     pub size: u32,
+}
+
+impl ChunkRecord {
+    /// Whether the record names one of `packs` packs and a blob that can be
+    /// a chunk's: at least the blob overhead, at most a maximum chunk stored
+    /// raw, ending within the largest pack, of a plaintext size a chunk can have.
+    pub fn in_bounds(&self, packs: usize) -> bool {
+        let end = self.offset as u64 + self.length as u64;
+        (self.pack as usize) < packs
+            && (self.length as usize) >= BLOB_OVERHEAD
+            && self.length as usize <= MAX_BLOB
+            && end <= PACK_MAX as u64
+            && self.size != 0
+            && self.size as usize <= MAX_CHUNK
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +118,11 @@ pub struct Manifest {
     pub packs: Vec<String>,
     pub chunks: Vec<ChunkRecord>,
     pub stages: Vec<StageRecord>,
+    /// Version 3: the blobs the chunk table and entries were read from, in
+    /// order. Chunks like any other (the dedup index holds them, so later
+    /// backups share them), but no entry's content. Empty before version 3.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<ChunkRecord>,
 }
 
 /// The build of a stage's plugin that wrote a stage: what a restore compares
@@ -182,15 +210,16 @@ impl Manifest {
             names::parse_pack_object(p).ok_or_else(|| format!("bad pack name {p:?}"))?;
         }
         for (i, c) in self.chunks.iter().enumerate() {
-            let end = c.offset as u64 + c.length as u64;
-            if c.pack as usize >= self.packs.len()
-                || (c.length as usize) < BLOB_OVERHEAD
-                || c.length as usize > MAX_BLOB
-                || end > PACK_MAX as u64
-                || c.size == 0
-                || c.size as usize > MAX_CHUNK
-            {
+            if !c.in_bounds(self.packs.len()) {
                 return Err(format!("chunk record {i} is out of bounds"));
+            }
+        }
+        if self.version < 3 && !self.segments.is_empty() {
+            return Err("only version 3 manifests have segments".into());
+        }
+        for (i, c) in self.segments.iter().enumerate() {
+            if !c.in_bounds(self.packs.len()) {
+                return Err(format!("segment record {i} is out of bounds"));
             }
         }
         if self.stages.len() != stages.len() {
