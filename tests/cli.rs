@@ -149,11 +149,14 @@ fn cli_backs_up_lists_restores_and_fails_with_the_api_message() {
         "{stderr}"
     );
 
-    // A job that fails (a damaged pack) exits non-zero with its message.
+    // A job that fails (a damaged data pack: the largest, as a damaged
+    // manifest segment pack fails the backup's opening) exits non-zero
+    // with its message.
     let pack = files_under(&deployment.store_dir())
         .into_iter()
-        .find(|p| p.starts_with("packs"))
+        .filter(|p| p.starts_with("packs"))
         .map(|p| deployment.store_dir().join(p))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .expect("a pack");
     let mut bytes = std::fs::read(&pack).expect("pack");
     let middle = bytes.len() / 2;
