@@ -211,11 +211,10 @@ pub fn split_whole(data: &Bytes, chunker: &Chunker, p: &CutParams) -> Vec<Bytes>
 /// `MAX_CHUNK` bytes remain and returns them as the tail to prepend to what
 /// follows. CPU-bound: run on a blocking thread.
 pub fn cut(segment: Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, Vec<u8>) {
-    let mut chunks = Vec::new();
-    let len = segment.len();
+    let ends = cut_ends(&segment, chunker, last);
+    let mut chunks = Vec::with_capacity(ends.len());
     let mut pos = 0;
-    while pos < len && (last || len - pos >= MAX_CHUNK) {
-        let end = pos + chunker.next_cut(&segment[pos..]);
+    for end in ends {
         chunks.push(segment.slice(pos..end));
         pos = end;
     }
@@ -237,10 +236,91 @@ pub fn cut(segment: Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, Vec<u8
     (chunks, tail)
 }
 
+/// Segments at least this long are cut on two threads.
+const PARALLEL_FROM: usize = 2 * MAX_CHUNK;
+
+/// The end of every chunk [`cut`] makes of `data`, exactly as one pass from
+/// the start would find them, on two threads for a long segment: while this
+/// thread cuts the first half, another cuts the second half as if a chunk
+/// began in its middle. A cut depends only on where its chunk starts, so
+/// once this thread's sequence lands on a cut of the other's, the two agree
+/// from there on; they usually meet within a chunk or two. If they never
+/// meet, this thread simply cuts on to the end.
+fn cut_ends(data: &[u8], chunker: &Chunker, last: bool) -> Vec<usize> {
+    let len = data.len();
+    let goes_on = |pos: usize| pos < len && (last || len - pos >= MAX_CHUNK);
+    let cuts_from = |mut pos: usize, until: usize| {
+        let mut ends = Vec::new();
+        while pos < until && goes_on(pos) {
+            pos += chunker.next_cut(&data[pos..]);
+            ends.push(pos);
+        }
+        ends
+    };
+    if len < PARALLEL_FROM {
+        return cuts_from(0, len);
+    }
+    let middle = len / 2;
+    let (mut ends, speculative) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| cuts_from(middle, len));
+        let first = cuts_from(0, middle);
+        // A panic in the other thread is a bug here, not bad input: cut
+        // everything on this thread instead.
+        (first, second.join().unwrap_or_default())
+    });
+    let mut pos = ends.last().copied().unwrap_or(0);
+    loop {
+        if pos == middle {
+            ends.extend_from_slice(&speculative);
+            return ends;
+        }
+        if let Ok(i) = speculative.binary_search(&pos) {
+            ends.extend_from_slice(&speculative[i + 1..]);
+            return ends;
+        }
+        if !goes_on(pos) {
+            return ends;
+        }
+        pos += chunker.next_cut(&data[pos..]);
+        ends.push(pos);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, RngCore, SeedableRng};
+
+    #[test]
+    fn cuts_on_two_threads_are_those_of_one_pass() {
+        let chunker = Chunker::new(&[3u8; 32]);
+        for (len, seed) in [
+            (PARALLEL_FROM, 1),
+            (SEGMENT, 2),
+            (SEGMENT + 12_345, 3),
+            (3 * MAX_CHUNK + 1, 4),
+        ] {
+            let mut data = random(len, seed);
+            // Runs of one byte value: no boundary inside, cuts at the maximum.
+            data[len / 2 - 100_000..len / 2 + 5_000_000.min(len / 2 - 1)].fill(7);
+            for last in [false, true] {
+                let one_pass = {
+                    let mut ends = Vec::new();
+                    let mut pos = 0;
+                    while pos < len && (last || len - pos >= MAX_CHUNK) {
+                        pos += chunker.next_cut(&data[pos..]);
+                        ends.push(pos);
+                    }
+                    ends
+                };
+                assert_eq!(
+                    cut_ends(&data, &chunker, last),
+                    one_pass,
+                    "{len} bytes, last {last}"
+                );
+            }
+        }
+    }
 
     fn random(len: usize, seed: u64) -> Vec<u8> {
         let mut data = vec![0u8; len];
