@@ -52,7 +52,10 @@ pub(crate) async fn load_manifest(
         Parsed::Segmented(root) => {
             let body = fetch_body(store, keys, &object, &root).await?;
             blocking(&object, move || {
-                segmented::join(root, segmented::parse_body(&body)?)
+                let parsed = segmented::parse_body(&body)?;
+                // Parsed, the JSON is no longer needed while the entries are joined.
+                drop(body);
+                segmented::join(root, parsed)
             })
             .await?
         }

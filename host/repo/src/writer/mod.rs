@@ -602,8 +602,13 @@ impl BackupWriter {
         let (root, outcomes) = tokio::task::spawn_blocking(move || {
             let key_id = dedup.keys.key_id_hex();
             let manifest = assemble_manifest(backup, key_id, &chunk_table, &layout, stages)?;
+            drop(chunk_table);
             let (root, body) = segmented::split(manifest).map_err(RepoError::Internal)?;
-            let body = Bytes::from(segmented::body_bytes(&body).map_err(RepoError::Internal)?);
+            let json = segmented::body_bytes(&body).map_err(RepoError::Internal)?;
+            // The entries are in the JSON now: a large tree's entries must
+            // not stay in memory while it is cut, hashed and encrypted.
+            drop(body);
+            let body = Bytes::from(json);
             // What the reader would refuse is not committed.
             if body.len() as u64 > blob::MAX_MANIFEST_PLAINTEXT {
                 return Err(RepoError::InvalidInfo(format!(

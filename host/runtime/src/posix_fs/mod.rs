@@ -78,8 +78,15 @@ impl PosixFile {
     /// only at the end of the file. The buffer is not zeroed first.
     pub(crate) fn read_up_to(&mut self, max: usize) -> Result<Vec<u8>, PluginError> {
         let max = max.min(MAX_IO);
-        let mut buf = Vec::with_capacity(max);
-        // `read_to_end` retries short and interrupted reads.
+        // Sized to what is left of the file, so that the many small files
+        // of a tree do not each take (and fragment) a whole piece: the bytes
+        // may be queued for a while (`copy-from-file`).
+        let left = io::Seek::stream_position(&mut self.file)
+            .and_then(|at| Ok(self.file.metadata()?.len().saturating_sub(at)))
+            .map_err(|e| error(&self.path, e))?;
+        let mut buf = Vec::with_capacity(usize::try_from(left).unwrap_or(max).min(max));
+        // `read_to_end` retries short and interrupted reads (and grows the
+        // buffer if the file grew meanwhile).
         io::Read::read_to_end(&mut io::Read::take(&mut self.file, max as u64), &mut buf)
             .map_err(|e| error(&self.path, e))?;
         Ok(buf)
