@@ -178,10 +178,14 @@ fn verify_checks_every_chunk_without_restoring() {
     let (code, body) = verify("not-the-passcode");
     assert_eq!(code, 400, "{body}");
 
+    // A data pack (the largest): a damaged manifest segment pack fails the
+    // backup's opening, which `damaged_metadata_and_missing_packs_are_named`
+    // covers.
     let pack = files_under(&deployment.store_dir())
         .into_iter()
-        .find(|p| p.starts_with("packs"))
+        .filter(|p| p.starts_with("packs"))
         .map(|p| deployment.store_dir().join(p))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .expect("a pack");
     let pack_name = pack
         .file_name()
