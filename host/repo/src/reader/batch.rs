@@ -41,14 +41,44 @@ impl ReadShared {
         };
         // Only the cell's holders keep the pack: the decoded chunks are copies.
         drop(cell);
-        let shared = self.clone();
-        let batch = tokio::task::spawn_blocking(move || shared.decode_batch(&data, pack, &indices))
-            .await
-            .unwrap_or_else(|e| DecodedBatch::failed(RepoError::join(e)));
+        let (batch, indices) = match self.clone().decode_off_thread(data, pack, indices).await {
+            Ok(decoded) => decoded,
+            Err(e) => return DecodedBatch::failed(e),
+        };
+        if batch.failure.is_none() {
+            return batch;
+        }
+        self.packs.forget(pack);
+        // The copy that failed may be a bad read, or one fetched (by read-ahead)
+        // before the store was repaired: a chunk is only called damaged if a
+        // fresh copy of its pack fails too.
+        let data = match self.clone().fetch_pack(pack, Check::BlobsOnly).await {
+            Ok(data) => data,
+            Err(e) => return DecodedBatch::failed(e),
+        };
+        let batch = match self.clone().decode_off_thread(data, pack, indices).await {
+            Ok((batch, _)) => batch,
+            Err(e) => return DecodedBatch::failed(e),
+        };
         if batch.failure.is_some() {
             self.packs.forget(pack);
         }
         batch
+    }
+
+    /// [`Self::decode_batch`] on a blocking thread; gives `indices` back.
+    async fn decode_off_thread(
+        self: std::sync::Arc<Self>,
+        data: Bytes,
+        pack: u32,
+        indices: Vec<u32>,
+    ) -> Result<(DecodedBatch, Vec<u32>), RepoError> {
+        tokio::task::spawn_blocking(move || {
+            let batch = self.decode_batch(&data, pack, &indices);
+            (batch, indices)
+        })
+        .await
+        .map_err(RepoError::join)
     }
 
     /// Decodes and verifies chunks `indices` of the verified pack `pack_data`,
