@@ -131,7 +131,59 @@ async fn the_stage_template_backs_up_and_restores_a_tree() {
         .await
         .unwrap();
     assert_eq!(plugin.info().name, "stage-dir-template");
+    round_trip(&plugin).await;
 
+    // The same component as a third party built it against contract 0.2.0
+    // (the template uses nothing 0.2.1 added): it still loads and works, as
+    // the contract's stability promise says.
+    let old = as_built_against_0_2_0(&build.wasm_bytes());
+    let plugin = runtime()
+        .load_stage("stage-dir-template-0-2-0", &old)
+        .await
+        .unwrap();
+    round_trip(&plugin).await;
+    build.run_own_tests();
+}
+
+/// `wasm` with every `drhost:plugin/<interface>@0.2.1` name it imports or
+/// exports renamed to `@0.2.0` (same length, so the binary stays valid):
+/// the component a build against the 0.2.0 WIT makes, for a plugin that
+/// uses no interface 0.2.1 added.
+fn as_built_against_0_2_0(wasm: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = b"drhost:plugin/";
+    const VERSION: &[u8] = b"@0.2.1";
+    let mut out = wasm.to_vec();
+    let mut renamed = 0;
+    let mut at = 0;
+    while let Some(found) = out[at..].windows(PREFIX.len()).position(|w| w == PREFIX) {
+        let name_start = at + found + PREFIX.len();
+        let name_len = out[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase() || **b == b'-')
+            .count();
+        let version = name_start + name_len;
+        let next = out.get(version + VERSION.len()).copied();
+        if out[version..].starts_with(VERSION) && !next.is_some_and(|b| b.is_ascii_digit()) {
+            out[version + VERSION.len() - 1] = b'0';
+            renamed += 1;
+        }
+        at = name_start;
+    }
+    assert!(
+        renamed >= 3,
+        "only {renamed} contract names found to rename"
+    );
+    assert!(
+        out.windows(b"drhost:plugin/stage@0.2.0".len())
+            .any(|w| w == b"drhost:plugin/stage@0.2.0"),
+        "the export was not renamed"
+    );
+    out
+}
+
+/// Backs up a small tree with the stage template's component and restores
+/// it into an empty directory, checking every entry.
+async fn round_trip(plugin: &drhost_runtime::StagePlugin) {
     let source = tempfile::tempdir().unwrap();
     fs::create_dir_all(source.path().join("etc/app")).unwrap();
     fs::write(source.path().join("etc/app/app.conf"), b"port = 1\n").unwrap();
@@ -188,5 +240,4 @@ async fn the_stage_template_backs_up_and_restores_a_tree() {
         (summary.items, summary.bytes)
     );
     assert_eq!(snapshot(target.path()), before);
-    build.run_own_tests();
 }
