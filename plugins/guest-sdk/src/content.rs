@@ -50,6 +50,18 @@ pub fn copy_observed(
     Ok(offset)
 }
 
+/// The size and SHA-256 of `digest`, refusing a digest that is not 32
+/// bytes (one not asked for, or a host that broke the contract).
+pub fn sized_sha256(digest: &ContentDigest) -> Result<(u64, [u8; 32]), PluginError> {
+    let sha256 = digest.sha256.as_slice().try_into().map_err(|_| {
+        PluginError::Other(format!(
+            "the host returned a SHA-256 of {} bytes",
+            digest.sha256.len()
+        ))
+    })?;
+    Ok((digest.size, sha256))
+}
+
 /// Appends the rest of `file` to the sink's current entry through the
 /// guest; returns its length.
 pub fn append_file(

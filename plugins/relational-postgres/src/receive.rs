@@ -275,14 +275,9 @@ impl<S: EntrySink, H: Host> Entries<'_, S, H> {
     fn end(&mut self, hashed: bool) -> Result<Option<(u64, [u8; 32])>, PluginError> {
         self.flush()?;
         let digest = if hashed {
-            let digest = self.sink.entry_digest()?;
-            let sha256 = digest.sha256.as_slice().try_into().map_err(|_| {
-                PluginError::Other(format!(
-                    "the host returned a SHA-256 of {} bytes",
-                    digest.sha256.len()
-                ))
-            })?;
-            Some((digest.size, sha256))
+            Some(guest_sdk::content::sized_sha256(
+                &self.sink.entry_digest()?,
+            )?)
         } else {
             None
         };

@@ -208,13 +208,7 @@ impl<P: PosixFs, S: EntrySource, H: Host> Restorer<'_, P, S, H> {
         let file = self.fs.create_file(guest)?;
         let copied = self.source.copy_to_file(&file, true)?;
         self.progress.add_bytes(copied.size, self.host);
-        let sha256 = copied.sha256.as_slice().try_into().map_err(|_| {
-            PluginError::Other(format!(
-                "the host returned a SHA-256 of {} bytes",
-                copied.sha256.len()
-            ))
-        })?;
-        Ok((copied.size, sha256))
+        guest_sdk::content::sized_sha256(&copied)
     }
 
     fn file(&mut self, path: &str, meta: &EntryMeta) -> Result<(), PluginError> {
