@@ -216,6 +216,9 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
     let cleanup = JobStep::Cleanup;
     let committed = step(job, cleanup, BACKUP_CLEANUP, async {
         let stats = writer.stats();
+        // The stages' buffers are freed: the manifest is assembled in their
+        // place rather than on top of pages the arenas kept.
+        crate::malloc::release_free_memory();
         let committed = writer.commit(now_ms()).await?;
         job.message(
             codes::BACKUP_PERSISTED,

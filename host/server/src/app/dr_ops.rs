@@ -148,6 +148,7 @@ impl DrOps for Host {
             .open_backup(&request.backup, &request.passcode)
             .await
             .map_err(repo_error)?;
+        crate::malloc::release_free_memory();
         let skipped = partial_restore_check(backup.info(), request.partial)?;
         let stage_names = backup.stage_names();
         let stages = self.stages_for(&stage_names)?;

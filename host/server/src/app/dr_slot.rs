@@ -100,6 +100,8 @@ impl DrClaim {
                 if let Some(journal) = journal {
                     journal.remove();
                 }
+                // An idle host should not hold the job's high-water mark.
+                crate::malloc::release_free_memory();
             }
             .instrument(span),
         )
