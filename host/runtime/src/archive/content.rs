@@ -43,14 +43,22 @@ impl content::Host for ResourceHost<'_> {
         writer: Resource<ArchiveWriter>,
         source: Resource<PosixFile>,
     ) -> wasmtime::Result<Result<u64, PluginError>> {
+        // Buffers sized to what is left of the file (one look per file): the
+        // pieces may be queued for a while, and the many small files of a
+        // tree must not each hold (and fragment) a whole piece meanwhile.
+        let mut left = match self.table.get_mut(&source)?.remaining() {
+            Ok(left) => left,
+            Err(e) => return Ok(Err(e)),
+        };
         let mut copied = 0u64;
         loop {
-            let data = match self.table.get_mut(&source)?.read_up_to(COPY_PIECE) {
+            let data = match self.table.get_mut(&source)?.read_up_to(COPY_PIECE, left) {
                 Ok(data) if data.is_empty() => break,
                 Ok(data) => data,
                 Err(e) => return Ok(Err(e)),
             };
             copied += data.len() as u64;
+            left = left.saturating_sub(data.len() as u64);
             if let Err(refusal) = self.table.get_mut(&writer)?.write(data).await {
                 return Ok(Err(refusal.record(self.notes)));
             }

@@ -152,7 +152,11 @@ impl HostFile for PosixHost<'_> {
         file: Resource<PosixFile>,
         max: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, PluginError>> {
-        Ok(self.table.get_mut(&file)?.read_up_to(max as usize))
+        // Lifted into the guest at once: room for all `max` costs nothing.
+        Ok(self
+            .table
+            .get_mut(&file)?
+            .read_up_to(max as usize, u64::from(max)))
     }
 
     async fn write_at(

@@ -74,22 +74,24 @@ pub struct PosixFile {
 const HOLE_BLOCK: u64 = 4096;
 
 impl PosixFile {
-    /// Up to `max` bytes (at most 4 MiB) from the current position; short
-    /// only at the end of the file. The buffer is not zeroed first.
-    pub(crate) fn read_up_to(&mut self, max: usize) -> Result<Vec<u8>, PluginError> {
+    /// Up to `max` bytes (at most 4 MiB) from the current position, into a
+    /// buffer with room for `expected` of them; short only at the end of
+    /// the file. The buffer is not zeroed first.
+    pub(crate) fn read_up_to(&mut self, max: usize, expected: u64) -> Result<Vec<u8>, PluginError> {
         let max = max.min(MAX_IO);
-        // Sized to what is left of the file, so that the many small files
-        // of a tree do not each take (and fragment) a whole piece: the bytes
-        // may be queued for a while (`copy-from-file`).
-        let left = io::Seek::stream_position(&mut self.file)
-            .and_then(|at| Ok(self.file.metadata()?.len().saturating_sub(at)))
-            .map_err(|e| error(&self.path, e))?;
-        let mut buf = Vec::with_capacity(usize::try_from(left).unwrap_or(max).min(max));
+        let mut buf = Vec::with_capacity(usize::try_from(expected).unwrap_or(max).min(max));
         // `read_to_end` retries short and interrupted reads (and grows the
         // buffer if the file grew meanwhile).
         io::Read::read_to_end(&mut io::Read::take(&mut self.file, max as u64), &mut buf)
             .map_err(|e| error(&self.path, e))?;
         Ok(buf)
+    }
+
+    /// Bytes from the current position to the end of the file, as of now.
+    pub(crate) fn remaining(&mut self) -> Result<u64, PluginError> {
+        io::Seek::stream_position(&mut self.file)
+            .and_then(|at| Ok(self.file.metadata()?.len().saturating_sub(at)))
+            .map_err(|e| error(&self.path, e))
     }
 
     /// Writes `data` at `offset` of a new file, leaving out the 4 KiB blocks
