@@ -5,10 +5,9 @@
 //! (the empty path), so its mode, owner and time are kept too.
 
 use guest_sdk::{
-    EntryKind, EntryMeta, EntrySink, FileStat, FileType, Host, LogLevel, PluginError, PosixFile,
-    PosixFs, Progress,
+    EntryKind, EntryMeta, EntrySink, FileStat, FileType, Host, LogLevel, PluginError, PosixFs,
+    Progress,
 };
-use plugin_util::CHUNK;
 use plugin_util::entry_path::show;
 use plugin_util::guest_path::join_bytes;
 
@@ -211,15 +210,11 @@ impl<S: EntrySink, H: Host, P: PosixFs, F: FileHook> Walk<'_, S, H, P, F> {
             return Ok(());
         }
         self.hook.begin(rel);
-        loop {
-            let data = file.read(CHUNK as u32)?;
-            if data.is_empty() {
-                break;
-            }
-            self.sink.write(&data)?;
-            self.hook.chunk(&data);
-            self.progress.add_bytes(data.len() as u64, self.host);
-        }
+        let (hook, progress, host) = (&mut *self.hook, &mut self.progress, self.host);
+        guest_sdk::content::append_file(self.sink, file, |data| {
+            hook.chunk(data);
+            progress.add_bytes(data.len() as u64, host);
+        })?;
         self.hook.end();
         Ok(())
     }

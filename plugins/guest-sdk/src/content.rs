@@ -14,11 +14,11 @@ const BLOCK: usize = 4096;
 
 /// Copies the current entry's content into `file` from offset 0, leaving
 /// all-zero 4 KiB blocks as holes, and sets its size; `observe` sees every
-/// byte in order. Returns the size.
+/// byte in order, and its failure stops the copy. Returns the size.
 pub fn copy_observed(
     source: &(impl EntrySource + ?Sized),
     file: &impl PosixFile,
-    mut observe: impl FnMut(&[u8]),
+    mut observe: impl FnMut(&[u8]) -> Result<(), PluginError>,
 ) -> Result<u64, PluginError> {
     // Whole chunks keep every buffer at a block-aligned offset, however the
     // archive splits the content.
@@ -30,7 +30,7 @@ pub fn copy_observed(
         if data.is_empty() {
             break;
         }
-        observe(&data);
+        observe(&data)?;
         if buf.is_empty() && data.len() == CHUNK {
             write_blocks(file, offset, &data)?;
             offset += data.len() as u64;
@@ -63,10 +63,11 @@ pub fn sized_sha256(digest: &ContentDigest) -> Result<(u64, [u8; 32]), PluginErr
 }
 
 /// Appends the rest of `file` to the sink's current entry through the
-/// guest; returns its length.
+/// guest; `observe` sees every byte in order. Returns its length.
 pub fn append_file(
     sink: &(impl EntrySink + ?Sized),
     file: &impl PosixFile,
+    mut observe: impl FnMut(&[u8]),
 ) -> Result<u64, PluginError> {
     let mut copied = 0u64;
     loop {
@@ -75,6 +76,7 @@ pub fn append_file(
             return Ok(copied);
         }
         sink.write(&data)?;
+        observe(&data);
         copied += data.len() as u64;
     }
 }
@@ -90,6 +92,7 @@ pub fn copy_hashed(
         if let Some(hash) = &mut hash {
             hash.update(data);
         }
+        Ok(())
     })?;
     Ok(ContentDigest {
         size,

@@ -36,7 +36,7 @@ pub trait EntrySink {
     /// length (`content.copy-from-file`). By default the bytes go through
     /// the guest; the host's writer reads them itself.
     fn copy_from_file(&self, file: &impl PosixFile) -> Result<u64, PluginError> {
-        crate::content::append_file(self, file)
+        crate::content::append_file(self, file, |_| {})
     }
 }
 
@@ -124,7 +124,7 @@ impl EntrySink for ArchiveWriter {
     fn copy_from_file(&self, file: &impl PosixFile) -> Result<u64, PluginError> {
         match file.as_host_file() {
             Some(host_file) => content::copy_from_file(self, host_file),
-            None => crate::content::append_file(self, file),
+            None => crate::content::append_file(self, file, |_| {}),
         }
     }
 }

@@ -8,10 +8,8 @@
 use std::collections::HashSet;
 
 use guest_sdk::{
-    EntryKind, EntryMeta, EntrySource, Host, LogLevel, MetadataUpdate, Owner, PosixFile, PosixFs,
-    Progress,
+    EntryKind, EntryMeta, EntrySource, Host, LogLevel, MetadataUpdate, Owner, PosixFs, Progress,
 };
-use plugin_util::CHUNK;
 use plugin_util::entry_path::{self, show};
 use plugin_util::guest_path::join_bytes;
 
@@ -233,17 +231,11 @@ impl<P: PosixFs, S: EntrySource, H: Host> Restorer<'_, P, S, H> {
         let guest = self.guest(MANIFEST_ENTRY);
         let mut check = manifest::Check::new(std::mem::take(&mut self.received));
         let file = self.fs.create_file(&guest)?;
-        let mut size = 0u64;
-        loop {
-            let chunk = self.source.read(CHUNK as u32)?;
-            if chunk.is_empty() {
-                break;
-            }
-            file.write_at(size, &chunk)?;
-            check.feed(&chunk)?;
-            size += chunk.len() as u64;
-            self.progress.add_bytes(chunk.len() as u64, self.host);
-        }
+        let (progress, host) = (&mut self.progress, self.host);
+        guest_sdk::content::copy_observed(self.source, &file, |chunk| {
+            progress.add_bytes(chunk.len() as u64, host);
+            check.feed(chunk)
+        })?;
         self.own(&guest, Some(meta.mode & MODE_MASK))?;
         self.check = Some(check);
         Ok(())

@@ -23,6 +23,7 @@ pub fn copy(
     guest_sdk::content::copy_observed(source, file, |data| {
         hook.chunk(data);
         progress.add_bytes(data.len() as u64, host);
+        Ok(())
     })?;
     Ok(())
 }
