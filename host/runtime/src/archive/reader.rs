@@ -275,22 +275,37 @@ mod tests {
     use super::super::convert::test_meta::repo_meta;
     use super::*;
 
+    /// A reader over `input`, each item a batch of its own (an `Err` is the
+    /// restore pipeline's failure), after which the input ends.
+    async fn reader_over(input: Vec<Result<ArchiveEvent, &str>>) -> ArchiveReader {
+        let (tx, rx) = mpsc::channel(input.len().max(1));
+        for item in input {
+            let batch = item.map(|event| vec![event]).map_err(String::from);
+            tx.send(batch).await.unwrap();
+        }
+        ArchiveReader::new(rx)
+    }
+
+    fn data(bytes: &'static [u8]) -> ArchiveEvent {
+        ArchiveEvent::Data(Bytes::from_static(bytes))
+    }
+
+    fn begin(path: &str) -> ArchiveEvent {
+        ArchiveEvent::Begin(repo_meta(path))
+    }
+
     #[tokio::test]
     async fn reader_splits_chunks_and_skips_unread_data() {
-        let (tx, rx) = mpsc::channel(16);
-        for event in [
-            ArchiveEvent::Begin(repo_meta("a")),
-            ArchiveEvent::Data(Bytes::from_static(b"hello")),
-            ArchiveEvent::Data(Bytes::from_static(b"world")),
-            ArchiveEvent::End,
-            ArchiveEvent::Begin(repo_meta("b")),
-            ArchiveEvent::Data(Bytes::from_static(b"xyz")),
-            ArchiveEvent::End,
-        ] {
-            tx.send(Ok(vec![event])).await.unwrap();
-        }
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![
+            Ok(begin("a")),
+            Ok(data(b"hello")),
+            Ok(data(b"world")),
+            Ok(ArchiveEvent::End),
+            Ok(begin("b")),
+            Ok(data(b"xyz")),
+            Ok(ArchiveEvent::End),
+        ])
+        .await;
         assert!(matches!(r.read(4).await, Err(ReadFailure::Protocol(_))));
         assert_eq!(r.next_entry().await.ok().flatten().unwrap().path, "a");
         assert_eq!(&r.read(3).await.ok().unwrap()[..], b"hel");
@@ -306,46 +321,29 @@ mod tests {
 
     #[tokio::test]
     async fn reader_reports_host_errors_and_truncation() {
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
-            .await
-            .unwrap();
-        tx.send(Err("pack 1f is damaged".to_string()))
-            .await
-            .unwrap();
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![Ok(begin("a")), Err("pack 1f is damaged")]).await;
         assert!(r.next_entry().await.is_ok());
         match r.read(10).await {
             Err(ReadFailure::Host(m)) => assert_eq!(m, "pack 1f is damaged"),
             _ => panic!("expected the host error"),
         }
 
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
-            .await
-            .unwrap();
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![Ok(begin("a"))]).await;
         assert!(r.next_entry().await.is_ok());
         assert!(matches!(r.read(10).await, Err(ReadFailure::Host(_))));
     }
 
     #[tokio::test]
     async fn a_copy_takes_a_whole_entry_or_nothing() {
-        let (tx, rx) = mpsc::channel(16);
-        for event in [
-            ArchiveEvent::Begin(repo_meta("a")),
-            ArchiveEvent::Data(Bytes::from_static(b"hello")),
-            ArchiveEvent::End,
-            ArchiveEvent::Begin(repo_meta("b")),
-            ArchiveEvent::Data(Bytes::from_static(b"xyz")),
-            ArchiveEvent::End,
-        ] {
-            tx.send(Ok(vec![event])).await.unwrap();
-        }
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![
+            Ok(begin("a")),
+            Ok(data(b"hello")),
+            Ok(ArchiveEvent::End),
+            Ok(begin("b")),
+            Ok(data(b"xyz")),
+            Ok(ArchiveEvent::End),
+        ])
+        .await;
         assert!(matches!(r.check_unread(), Err(ReadFailure::Protocol(_))));
         assert!(r.next_entry().await.is_ok());
         assert!(r.check_unread().is_ok());
@@ -362,29 +360,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_restore_must_consume_its_whole_input() {
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
-            .await
-            .unwrap();
-        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
-        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("b"))]))
-            .await
-            .unwrap();
-        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![
+            Ok(begin("a")),
+            Ok(ArchiveEvent::End),
+            Ok(begin("b")),
+            Ok(ArchiveEvent::End),
+        ])
+        .await;
         assert!(r.next_entry().await.is_ok());
         assert!(r.check_consumed().await.is_err(), "inside entry a");
         assert!(r.read(1).await.ok().unwrap().is_empty());
         assert!(r.check_consumed().await.is_err(), "entry b unread");
 
-        let (tx, rx) = mpsc::channel(16);
-        tx.send(Ok(vec![ArchiveEvent::Begin(repo_meta("a"))]))
-            .await
-            .unwrap();
-        tx.send(Ok(vec![ArchiveEvent::End])).await.unwrap();
-        drop(tx);
-        let mut r = ArchiveReader::new(rx);
+        let mut r = reader_over(vec![Ok(begin("a")), Ok(ArchiveEvent::End)]).await;
         assert!(r.next_entry().await.is_ok());
         assert!(r.read(1).await.ok().unwrap().is_empty());
         // The plugin never asked for the end; it is there.
