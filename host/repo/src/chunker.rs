@@ -208,32 +208,17 @@ pub fn split_whole(data: &Bytes, chunker: &Chunker, p: &CutParams) -> Vec<Bytes>
 }
 
 /// Splits `segment` into chunks. Unless `last`, stops while fewer than
-/// `MAX_CHUNK` bytes remain and returns them as the tail to prepend to what
+/// `MAX_CHUNK` bytes remain, and returns how many: that tail begins what
 /// follows. CPU-bound: run on a blocking thread.
-pub fn cut(segment: Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, Vec<u8>) {
-    let ends = cut_ends(&segment, chunker, last);
+pub fn cut(segment: &Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, usize) {
+    let ends = cut_ends(segment, chunker, last);
     let mut chunks = Vec::with_capacity(ends.len());
     let mut pos = 0;
     for end in ends {
         chunks.push(segment.slice(pos..end));
         pos = end;
     }
-    let rest = &segment[pos..];
-    let tail = if last {
-        rest.to_vec()
-    } else {
-        // Room for the next segment, with one byte of every page written here
-        // so that a fresh allocation's page faults are paid on this blocking
-        // thread rather than while the runtime copies written data into it.
-        let mut tail = Vec::with_capacity(SEGMENT);
-        tail.extend_from_slice(rest);
-        for page in tail.spare_capacity_mut().chunks_mut(4096) {
-            page[0] = std::mem::MaybeUninit::new(0);
-        }
-        std::hint::black_box(&mut tail);
-        tail
-    };
-    (chunks, tail)
+    (chunks, segment.len() - pos)
 }
 
 /// Segments at least this long are cut on two threads.
@@ -348,13 +333,14 @@ mod tests {
             buf.extend_from_slice(&rest[..n]);
             rest = &rest[n..];
             if buf.len() >= SEGMENT {
-                let (chunks, tail) = cut(Bytes::from(std::mem::take(&mut buf)), chunker, false);
+                let segment = Bytes::from(std::mem::take(&mut buf));
+                let (chunks, tail) = cut(&segment, chunker, false);
                 lens.extend(chunks.iter().map(|c| c.len()));
-                buf = tail;
+                buf = segment[segment.len() - tail..].to_vec();
             }
         }
-        let (chunks, tail) = cut(Bytes::from(buf), chunker, true);
-        assert!(tail.is_empty());
+        let (chunks, tail) = cut(&Bytes::from(buf), chunker, true);
+        assert_eq!(tail, 0);
         lens.extend(chunks.iter().map(|c| c.len()));
         lens
     }
@@ -436,8 +422,8 @@ mod tests {
         assert_eq!(chunker.next_cut(&[]), 0);
         assert_eq!(chunker.next_cut(&[7; 1000]), 1000);
         assert_eq!(chunker.next_cut(&vec![7; MIN_CHUNK]), MIN_CHUNK);
-        let (chunks, tail) = cut(Bytes::new(), &chunker, true);
-        assert!(chunks.is_empty() && tail.is_empty());
+        let (chunks, tail) = cut(&Bytes::new(), &chunker, true);
+        assert!(chunks.is_empty() && tail == 0);
     }
 
     #[test]

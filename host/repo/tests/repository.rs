@@ -584,9 +584,10 @@ async fn memory_stays_bounded_for_large_input() {
     assert!(packs_of(&store).len() >= 12);
     assert!(stats.peak_uploads_in_flight <= drhost_repo::limits::MAX_UPLOADS_IN_FLIGHT as u64);
     assert!(store.max_puts_in_flight() <= drhost_repo::limits::MAX_UPLOADS_IN_FLIGHT);
-    // Open pack + uploads in flight + chunk jobs + entry buffer, independent of `total`.
+    // Open pack + uploads in flight + chunk jobs + the entry's segment being
+    // filled and the one being cut, independent of `total`.
     assert!(
-        stats.peak_buffered_bytes <= 100 * MIB as u64,
+        stats.peak_buffered_bytes <= 116 * MIB as u64,
         "peak {}",
         stats.peak_buffered_bytes
     );

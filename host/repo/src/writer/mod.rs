@@ -5,7 +5,8 @@
 //! Pipeline (all bounded, so memory stays flat):
 //!
 //! ```text
-//! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking)─▶ chunk batches (≈1 MiB)
+//! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking, while the next 16 MiB
+//!        fill)─▶ chunk batches (≈1 MiB)
 //!        ─▶ ≤ 32 blocking jobs (≤ 24 MiB): HMAC id, known? else zstd + AES-GCM
 //!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
 //!        ─▶ ≤ 2 concurrent uploads (shuffle, pad and SHA-256 on a blocking
@@ -18,7 +19,8 @@
 //! its slot.
 //!
 //! The writer drives a few collaborators, one job each: [`stage`] (the open
-//! stage and the rules an entry must pass), [`jobs`] (chunk jobs on blocking
+//! stage and the rules an entry must pass), [`content`] (the open entry's
+//! bytes, cut into chunks), [`jobs`] (chunk jobs on blocking
 //! threads), [`dedup`] (where each chunk is stored, and the chunk table),
 //! [`packer`] (packs, slots and uploads), [`previous`] (files unchanged
 //! since the previous backup) and [`assemble`] (the manifest). At commit the
@@ -26,6 +28,7 @@
 //! packer as file chunks (`docs/repository.md` §4.4).
 
 mod assemble;
+mod content;
 mod dedup;
 mod jobs;
 mod packer;
@@ -41,7 +44,7 @@ use tracing::{Instrument, info_span};
 use crate::archive::{EntryKind, EntryMeta};
 use crate::blob;
 use crate::catalog::Appender;
-use crate::chunker::{self, MANIFEST_CUTS, MIN_CHUNK, SEGMENT};
+use crate::chunker::{self, MANIFEST_CUTS};
 use crate::commit::{CommitRecord, RECORD_FORMAT, RECORD_VERSION};
 use crate::error::RepoError;
 use crate::index::{IndexSet, PackSizes};
@@ -236,7 +239,7 @@ impl BackupWriter {
             .stage
             .as_ref()
             .and_then(|s| s.open.as_ref())
-            .map_or(0, |e| e.buf.len());
+            .map_or(0, |e| e.content.buffered());
         let now = entry as u64 + self.jobs.buffered() + self.packer.buffered();
         self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(now);
     }
@@ -293,16 +296,8 @@ impl BackupWriter {
             if !entry.file {
                 return Err(RepoError::Misuse("only file entries have content".into()));
             }
-            let n = (SEGMENT - entry.buf.len().min(SEGMENT))
-                .min(data.len())
-                .max(1);
-            if entry.buf.len() + n > entry.buf.capacity() && entry.buf.capacity() > 0 {
-                // The entry is larger than its first write: grow once, straight
-                // to a whole segment, instead of doubling (and copying) repeatedly.
-                entry.buf.reserve_exact(SEGMENT - entry.buf.len());
-            }
-            entry.buf.extend_from_slice(&data[..n]);
-            let full = entry.buf.len() >= SEGMENT;
+            let n = entry.content.fill(data);
+            let full = entry.content.is_full();
             let index = entry.index;
             data = &data[n..];
             if let Some(stage) = self.stage.as_mut() {
@@ -311,16 +306,21 @@ impl BackupWriter {
             self.stats.bytes_in += n as u64;
             self.note_memory();
             if full {
-                self.cut_entry(false).await?;
+                let keys = self.dedup.keys.clone();
+                let chunks = self.open_entry()?.content.seal(&keys).await?;
+                self.queue_chunks(index, chunks).await?;
             }
         }
         Ok(())
     }
 
     async fn end_entry_inner(&mut self) -> Result<(), RepoError> {
+        let keys = self.dedup.keys.clone();
         let entry = self.open_entry()?;
         if entry.file {
-            self.cut_entry(true).await?;
+            let index = entry.index;
+            let chunks = entry.content.finish(&keys).await?;
+            self.queue_chunks(index, chunks).await?;
         }
         if let Some(stage) = self.stage.as_mut() {
             stage.open = None;
@@ -328,28 +328,8 @@ impl BackupWriter {
         Ok(())
     }
 
-    /// Cuts the buffered part of the open entry into chunks and queues them.
-    async fn cut_entry(&mut self, last: bool) -> Result<(), RepoError> {
-        let keys = self.dedup.keys.clone();
-        let entry = self.open_entry()?;
-        let index = entry.index;
-        let buf = std::mem::take(&mut entry.buf);
-        let chunks = if last && buf.len() <= MIN_CHUNK {
-            // No cut is ever below the minimum: one chunk, no work to do.
-            if buf.is_empty() {
-                Vec::new()
-            } else {
-                vec![Bytes::from(buf)]
-            }
-        } else {
-            let (chunks, tail) = tokio::task::spawn_blocking(move || {
-                chunker::cut(Bytes::from(buf), keys.chunker(), last)
-            })
-            .await
-            .map_err(RepoError::join)?;
-            self.open_entry()?.buf = tail;
-            chunks
-        };
+    /// Queues chunks of entry `index` for their jobs.
+    async fn queue_chunks(&mut self, index: usize, chunks: Vec<Bytes>) -> Result<(), RepoError> {
         for c in chunks {
             let due = self.jobs.add(index, c);
             self.note_memory();

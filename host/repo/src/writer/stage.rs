@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use super::content::EntryContent;
 use crate::archive::{EntryKind, EntryMeta, RawName};
 use crate::error::RepoError;
 use crate::manifest::{EntryRecord, PluginBuild};
@@ -11,7 +12,7 @@ use crate::manifest::{EntryRecord, PluginBuild};
 pub(super) struct OpenEntry {
     pub(super) index: usize,
     pub(super) file: bool,
-    pub(super) buf: Vec<u8>,
+    pub(super) content: EntryContent,
 }
 
 pub(super) struct StageBuild {
@@ -66,7 +67,7 @@ impl StageBuild {
         self.open = Some(OpenEntry {
             index: self.entries.len(),
             file: meta.kind == EntryKind::File,
-            buf: Vec::new(),
+            content: EntryContent::default(),
         });
         self.entries.push(EntryRecord {
             meta,
