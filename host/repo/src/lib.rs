@@ -19,6 +19,7 @@ mod envelope;
 mod error;
 mod gc;
 pub mod index;
+mod key_cache;
 mod keys;
 mod manifest;
 mod names;

@@ -14,6 +14,7 @@ use crate::commit::{self, CommitRecord};
 use crate::config::StoreConfig;
 use crate::error::RepoError;
 use crate::index::{BuildLimits, IndexCache, IndexSet, PackSizes};
+use crate::key_cache::KeyCache;
 use crate::keys::{KdfParams, Keys};
 use crate::manifest::load::load_manifest;
 use crate::names::{self, CONFIG, MANIFESTS_PREFIX, PACKS_PREFIX};
@@ -42,6 +43,7 @@ struct Inner {
     catalog: Appender,
     index_cache: IndexCache,
     index_limits: BuildLimits,
+    keys: KeyCache,
 }
 
 /// How a [`Repository`] is opened.
@@ -57,16 +59,6 @@ pub struct RepositoryOptions {
     /// then also detect a store rolled back to an older copy
     /// (`docs/repository.md` §9.1). `None` checks the store on its own.
     pub anchor: Option<Arc<dyn AnchorStore>>,
-}
-
-/// Runs Argon2id on a blocking thread.
-async fn derive_keys(passcode: &str, kdf: &KdfParams) -> Result<Keys, RepoError> {
-    let passcode = passcode.to_string();
-    let kdf = kdf.clone();
-    tokio::task::spawn_blocking(move || Keys::derive(&passcode, &kdf))
-        .await
-        .map_err(RepoError::join)?
-        .map_err(RepoError::Internal)
 }
 
 fn validate_info(info: &BackupInfo) -> Result<(), RepoError> {
@@ -123,6 +115,7 @@ impl Repository {
                 catalog,
                 index_cache,
                 index_limits: options.index_limits,
+                keys: KeyCache::default(),
             }),
         })
     }
@@ -298,7 +291,8 @@ impl Repository {
         Ok(())
     }
 
-    /// Starts a backup. Runs the KDF once and loads the chunk tables of the
+    /// Starts a backup. Derives the keys (unless the repository's last
+    /// operation used the same passcode) and loads the chunk tables of the
     /// committed backups written under the same key, so their chunks are reused.
     pub async fn begin_backup(
         &self,
@@ -343,7 +337,7 @@ impl Repository {
                     .map(|r| r.kdf.clone())
                     .ok_or_else(|| RepoError::damaged(CONFIG, reason.clone()))?,
             };
-            let keys = Arc::new(derive_keys(passcode, &kdf).await?);
+            let keys = self.inner.keys.keys(passcode, &kdf).await?;
             let key_id = keys.key_id_hex();
             let mut usable = Vec::new();
             for (object, record) in &records {
@@ -471,7 +465,7 @@ impl Repository {
         let span = info_span!("open_backup", name = %name);
         async move {
             let (_, record) = self.read_record(name).await?;
-            let keys = Arc::new(derive_keys(passcode, &record.kdf).await?);
+            let keys = self.inner.keys.keys(passcode, &record.kdf).await?;
             if !keys.key_id_matches(&record.key_id) {
                 return Err(RepoError::WrongPasscode);
             }
