@@ -34,6 +34,8 @@ pub(super) struct EntryContent {
     carried: usize,
     /// The segment before, being cut.
     cutting: Option<Cutting>,
+    /// Where in `buf` the next chunk starts, once the segment before is cut.
+    start: usize,
     /// Segments handed to cutting, oldest first, to reuse as `buf`.
     spare: VecDeque<Bytes>,
 }
@@ -58,19 +60,24 @@ impl EntryContent {
 
     /// Bytes held: the segment being filled and the one being cut.
     pub(super) fn buffered(&self) -> usize {
-        self.buf.len() + self.cutting.as_ref().map_or(0, |_| SEGMENT)
+        self.buf.len() + self.being_cut()
+    }
+
+    /// Bytes of the segment being cut.
+    pub(super) fn being_cut(&self) -> usize {
+        self.cutting.as_ref().map_or(0, |_| SEGMENT)
     }
 
     /// Starts cutting the full segment and begins the next one; returns the
-    /// chunks of the segment before, now cut.
+    /// chunks of the segment before not returned yet.
     pub(super) async fn seal(&mut self, keys: &Arc<Keys>) -> Result<Vec<Bytes>, RepoError> {
-        let (chunks, start) = self.cut_before().await?;
+        let chunks = self.cut_before().await?;
         let next = self.reused_buffer();
         let segment = Bytes::from(std::mem::replace(&mut self.buf, next));
         self.buf
             .extend_from_slice(&segment[segment.len() - MAX_CHUNK..]);
         self.carried = MAX_CHUNK;
-        let part = segment.slice(start..);
+        let part = segment.slice(self.start..);
         let keys = keys.clone();
         self.cutting = Some(tokio::task::spawn_blocking(move || {
             chunker::cut(&part, keys.chunker(), false)
@@ -79,10 +86,20 @@ impl EntryContent {
         Ok(chunks)
     }
 
+    /// The chunks of the segment before if its cut has finished, without
+    /// waiting for it: what a crash would lose stays small (the pipeline's
+    /// data is what a resumed backup writes again).
+    pub(super) async fn cut_chunks(&mut self) -> Result<Vec<Bytes>, RepoError> {
+        match &self.cutting {
+            Some(cutting) if cutting.is_finished() => self.cut_before().await,
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// All chunks not returned yet: the entry's content has ended.
     pub(super) async fn finish(&mut self, keys: &Arc<Keys>) -> Result<Vec<Bytes>, RepoError> {
-        let (mut chunks, start) = self.cut_before().await?;
-        let rest = Bytes::from(std::mem::take(&mut self.buf)).slice(start..);
+        let mut chunks = self.cut_before().await?;
+        let rest = Bytes::from(std::mem::take(&mut self.buf)).slice(self.start..);
         if rest.len() <= MIN_CHUNK {
             // No cut is ever below the minimum: one chunk, no work to do.
             chunks.extend((!rest.is_empty()).then_some(rest));
@@ -98,20 +115,20 @@ impl EntryContent {
         Ok(chunks)
     }
 
-    /// The chunks of the segment being cut, if any, and where in `buf` the
-    /// next chunk starts.
-    async fn cut_before(&mut self) -> Result<(Vec<Bytes>, usize), RepoError> {
+    /// Waits for the segment being cut, if any: its chunks, and where in
+    /// `buf` the next chunk starts (`start`).
+    async fn cut_before(&mut self) -> Result<Vec<Bytes>, RepoError> {
         let Some(cutting) = self.cutting.take() else {
-            return Ok((Vec::new(), 0));
+            return Ok(Vec::new());
         };
         let (chunks, tail) = cutting.await.map_err(RepoError::join)?;
-        let start = self.carried.checked_sub(tail).ok_or_else(|| {
+        self.start = self.carried.checked_sub(tail).ok_or_else(|| {
             RepoError::Internal(format!(
                 "a cut left {tail} bytes, more than the {} carried over",
                 self.carried
             ))
         })?;
-        Ok((chunks, start))
+        Ok(chunks)
     }
 
     /// The oldest cut segment if nothing refers to it any more (its chunks
@@ -154,6 +171,7 @@ mod tests {
     async fn cut_points_are_those_of_one_pass_over_the_entry() {
         let keys = Arc::new(Keys::for_tests([1; 32]));
         let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut taken_early = 0;
         for len in [0, 1, MIN_CHUNK + 1, SEGMENT, SEGMENT + 1, 3 * SEGMENT + 777] {
             let mut data = vec![0u8; len];
             rng.fill_bytes(&mut data);
@@ -172,12 +190,24 @@ mod tests {
                 rest = &rest[n..];
                 if content.is_full() {
                     chunks.extend(content.seal(&keys).await.unwrap());
+                } else {
+                    if rng.gen_bool(0.3) {
+                        // Sometimes long enough for the cut to finish.
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    let ready = content.cut_chunks().await.unwrap();
+                    taken_early += ready.len();
+                    chunks.extend(ready);
                 }
             }
             chunks.extend(content.finish(&keys).await.unwrap());
             assert_eq!(ends(&chunks), ends(&whole), "entry of {len} bytes");
             assert!(chunks.iter().zip(&whole).all(|(a, b)| a == b));
         }
+        assert!(
+            taken_early > 0,
+            "no cut finished before the next segment filled"
+        );
     }
 
     /// Fills the segment and seals it; the chunks of the one before.

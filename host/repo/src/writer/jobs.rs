@@ -14,10 +14,12 @@ use crate::keys::ChunkId;
 
 /// Chunk jobs (each ≈ 1 MiB, at most one 4 MiB chunk) processed at once…
 const MAX_JOBS: usize = 32;
-/// …and the plaintext bytes they may hold. Jobs finish out of order but are
-/// consumed in order, so a slow one must not starve the cores: with 8 jobs
-/// the pipeline kept only about 1.1 of 2 cores busy on compressible data.
-const MAX_JOB_BYTES: u64 = 24 << 20;
+/// …and the plaintext bytes they may hold, with the segment being cut. Jobs
+/// finish out of order but are consumed in order, so a slow one must not
+/// starve the cores: with 8 jobs the pipeline kept only about 1.1 of 2 cores
+/// busy on compressible data. Not more: what is queued ahead of the packs is
+/// what a crash loses (24 MiB left a backup killed at 50% writing 61% again).
+const MAX_JOB_BYTES: u64 = 16 << 20;
 /// A batch is submitted once it holds this many bytes…
 const BATCH_BYTES: usize = 1024 * 1024;
 /// …or this many (small) chunks.
@@ -72,8 +74,12 @@ impl ChunkJobs {
     }
 
     /// True while no job may be added before the oldest one is consumed.
-    pub(super) fn is_full(&self) -> bool {
-        self.jobs.len() >= MAX_JOBS || (self.jobs_bytes >= MAX_JOB_BYTES && !self.jobs.is_empty())
+    /// `being_cut` bytes of the entry, on their way to jobs, count against
+    /// the jobs' bytes: everything queued ahead of the packs is lost by a
+    /// crash, and a resumed backup writes it again.
+    pub(super) fn is_full(&self, being_cut: u64) -> bool {
+        self.jobs.len() >= MAX_JOBS
+            || (self.jobs_bytes + being_cut >= MAX_JOB_BYTES && !self.jobs.is_empty())
     }
 
     pub(super) fn is_idle(&self) -> bool {

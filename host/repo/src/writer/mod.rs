@@ -7,7 +7,8 @@
 //! ```text
 //! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking, while the next 16 MiB
 //!        fill)─▶ chunk batches (≈1 MiB)
-//!        ─▶ ≤ 32 blocking jobs (≤ 24 MiB): HMAC id, known? else zstd + AES-GCM
+//!        ─▶ ≤ 32 blocking jobs (≤ 16 MiB with the segment being cut): HMAC id,
+//!           known? else zstd + AES-GCM
 //!        ─▶ in-order consumer: dedup, append to the open pack (≤ 32 MiB)
 //!        ─▶ ≤ 2 concurrent uploads (shuffle, pad and SHA-256 on a blocking
 //!           thread, then put)
@@ -234,6 +235,11 @@ impl BackupWriter {
         r
     }
 
+    fn being_cut(&self) -> u64 {
+        let entry = self.stage.as_ref().and_then(|s| s.open.as_ref());
+        entry.map_or(0, |e| e.content.being_cut() as u64)
+    }
+
     fn note_memory(&mut self) {
         let entry = self
             .stage
@@ -305,11 +311,13 @@ impl BackupWriter {
             }
             self.stats.bytes_in += n as u64;
             self.note_memory();
-            if full {
+            let chunks = if full {
                 let keys = self.dedup.keys.clone();
-                let chunks = self.open_entry()?.content.seal(&keys).await?;
-                self.queue_chunks(index, chunks).await?;
-            }
+                self.open_entry()?.content.seal(&keys).await?
+            } else {
+                self.open_entry()?.content.cut_chunks().await?
+            };
+            self.queue_chunks(index, chunks).await?;
         }
         Ok(())
     }
@@ -344,7 +352,7 @@ impl BackupWriter {
         if self.jobs.batch_is_empty() {
             return Ok(());
         }
-        while self.jobs.is_full() {
+        while self.jobs.is_full(self.being_cut()) {
             self.consume_one().await?;
         }
         self.jobs.submit(&self.dedup);
