@@ -28,10 +28,9 @@ type Cutting = JoinHandle<(Vec<Bytes>, usize)>;
 
 #[derive(Default)]
 pub(super) struct EntryContent {
-    /// The segment being filled.
+    /// The segment being filled; after the first, it begins with the last
+    /// `MAX_CHUNK` bytes of the one before.
     buf: Vec<u8>,
-    /// Bytes at the start of `buf` copied from the end of the segment before.
-    carried: usize,
     /// The segment before, being cut.
     cutting: Option<Cutting>,
     /// Where in `buf` the next chunk starts, once the segment before is cut.
@@ -76,7 +75,6 @@ impl EntryContent {
         let segment = Bytes::from(std::mem::replace(&mut self.buf, next));
         self.buf
             .extend_from_slice(&segment[segment.len() - MAX_CHUNK..]);
-        self.carried = MAX_CHUNK;
         let part = segment.slice(self.start..);
         let keys = keys.clone();
         self.cutting = Some(tokio::task::spawn_blocking(move || {
@@ -122,10 +120,11 @@ impl EntryContent {
             return Ok(Vec::new());
         };
         let (chunks, tail) = cutting.await.map_err(RepoError::join)?;
-        self.start = self.carried.checked_sub(tail).ok_or_else(|| {
+        // The cut covered the segment before `buf`, whose last `MAX_CHUNK`
+        // bytes begin `buf`.
+        self.start = MAX_CHUNK.checked_sub(tail).ok_or_else(|| {
             RepoError::Internal(format!(
-                "a cut left {tail} bytes, more than the {} carried over",
-                self.carried
+                "a cut left {tail} bytes, more than the {MAX_CHUNK} carried over"
             ))
         })?;
         Ok(chunks)

@@ -59,6 +59,7 @@ use crate::store::ObjectStore;
 use crate::{BackupInfo, IncompleteStage, StagePublic};
 
 use assemble::{add_segments, assemble_manifest};
+use content::EntryContent;
 use dedup::{ChunkTable, Dedup, Found, Loc};
 use jobs::{ChunkJobs, Outcome};
 use packer::Packer;
@@ -235,17 +236,17 @@ impl BackupWriter {
         r
     }
 
-    fn being_cut(&self) -> u64 {
+    fn open_content(&self) -> Option<&EntryContent> {
         let entry = self.stage.as_ref().and_then(|s| s.open.as_ref());
-        entry.map_or(0, |e| e.content.being_cut() as u64)
+        entry.map(|e| &e.content)
+    }
+
+    fn being_cut(&self) -> u64 {
+        self.open_content().map_or(0, |c| c.being_cut() as u64)
     }
 
     fn note_memory(&mut self) {
-        let entry = self
-            .stage
-            .as_ref()
-            .and_then(|s| s.open.as_ref())
-            .map_or(0, |e| e.content.buffered());
+        let entry = self.open_content().map_or(0, |c| c.buffered());
         let now = entry as u64 + self.jobs.buffered() + self.packer.buffered();
         self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(now);
     }
