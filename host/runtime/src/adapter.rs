@@ -340,7 +340,11 @@ impl ObjectStore for AdapterStore {
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {
         let limit = length.unwrap_or(MAX_GET_BYTES).min(MAX_GET_BYTES);
-        let sink = ByteSink::new(usize::try_from(limit).unwrap_or(usize::MAX));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let sink = match length {
+            Some(_) => ByteSink::reserved(limit),
+            None => ByteSink::new(limit),
+        };
         let object = name.to_string();
         self.run("get", move |store, plugin| {
             Box::pin(async move {

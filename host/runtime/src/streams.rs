@@ -32,14 +32,18 @@ impl ByteSource {
 
 /// Collects the content of an object being fetched, up to a bound.
 ///
-/// The pieces the adapter writes are kept as they are and joined once, into
-/// a buffer of exactly the object's size: growing one buffer by doubling
-/// would copy a 16–32 MiB pack several times and leave up to twice its size
-/// allocated for as long as the restore keeps the pack.
+/// When the caller asked for a known length, the sink reserves exactly that
+/// and every write lands in it: the object is held once while it arrives.
+/// Otherwise the pieces the adapter writes are kept as they are and joined
+/// once, into a buffer of exactly the object's size: growing one buffer by
+/// doubling would copy a 16–32 MiB pack several times and leave up to twice
+/// its size allocated for as long as the restore keeps the pack.
 pub struct ByteSink {
     pieces: Vec<Vec<u8>>,
     len: usize,
     limit: usize,
+    /// Whether `pieces` is one buffer reserved at `limit` bytes.
+    reserved: bool,
 }
 
 impl ByteSink {
@@ -49,6 +53,18 @@ impl ByteSink {
             pieces: Vec::new(),
             len: 0,
             limit,
+            reserved: false,
+        }
+    }
+
+    /// A sink for `length` bytes asked for, reserved up front (the pages are
+    /// only touched as the bytes arrive).
+    pub(crate) fn reserved(length: usize) -> Self {
+        Self {
+            pieces: vec![Vec::with_capacity(length)],
+            len: 0,
+            limit: length,
+            reserved: true,
         }
     }
 
@@ -77,6 +93,12 @@ impl ByteSink {
             ));
         }
         self.len += data.len();
+        if self.reserved {
+            if let Some(buffer) = self.pieces.first_mut() {
+                buffer.extend_from_slice(&data);
+            }
+            return Ok(());
+        }
         // Small writes join the last piece, so an adapter writing a byte at a
         // time cannot make the host keep millions of tiny allocations: every
         // piece but the last holds at least MIN_PIECE bytes.
@@ -158,5 +180,23 @@ mod tests {
         let joined = bytewise.into_bytes();
         assert_eq!(joined.len(), 4 * MIN_PIECE);
         assert_eq!(joined[MIN_PIECE + 1], (MIN_PIECE + 1) as u8);
+    }
+
+    #[test]
+    fn a_sink_of_known_length_fills_one_buffer_and_keeps_its_bound() {
+        let length = 3 * MIN_PIECE + 5;
+        let mut sink = ByteSink::reserved(length);
+        let reserved_at = sink.pieces[0].as_ptr();
+        for i in 0..3u8 {
+            assert!(sink.write(vec![i; MIN_PIECE]).is_ok());
+        }
+        assert!(sink.write(vec![7; 6]).is_err(), "one byte over the length");
+        assert!(sink.write(vec![7; 5]).is_ok());
+        assert_eq!(sink.pieces.len(), 1);
+        let bytes = sink.into_bytes();
+        assert_eq!(bytes.as_ptr(), reserved_at, "never copied");
+        assert_eq!(bytes.len(), length);
+        assert_eq!(bytes[2 * MIN_PIECE], 2);
+        assert_eq!(bytes[length - 1], 7);
     }
 }
