@@ -22,10 +22,9 @@ use crate::store::{ObjectStore, StoreError};
 use pack_cache::PackCache;
 pub use stage::StageReader;
 
-/// Packs being downloaded and verified at once. Each costs up to twice its
-/// size while it arrives; read-ahead batches that fall in different packs
-/// would otherwise fetch them all at once, and peak memory would follow the
-/// timing of the consumer instead of this bound.
+/// Packs being downloaded at once. Read-ahead batches that fall in
+/// different packs would otherwise fetch them all at once, and peak memory
+/// would follow the timing of the consumer instead of this bound.
 const PACK_FETCHES: usize = 2;
 
 /// What [`BackupReader::verify`] checked.
@@ -42,6 +41,13 @@ pub(crate) struct ReadShared {
     keys: Arc<Keys>,
     info: BackupInfo,
     manifest: Manifest,
+    /// Per pack, how much of it a restore fetches: the Padmé length of
+    /// where the last blob this backup reads ends. Asking for a known length
+    /// lets the store adapter fill one buffer of that size; asking for the
+    /// exact end would tell the store how long the blobs before the padding
+    /// are, which the padding hides (this length is never more than the
+    /// pack's, and reveals no more than it).
+    pack_ends: Vec<u64>,
     packs: PackCache,
     fetches: tokio::sync::Semaphore,
     span: tracing::Span,
@@ -78,12 +84,19 @@ impl ReadShared {
             .acquire()
             .await
             .map_err(|_| RepoError::Internal("pack fetch slots closed".into()))?;
-        let data = match self.store.get(&object, 0, None).await {
-            Ok(d) => d,
-            Err(StoreError::NotFound(_)) => {
-                return Err(RepoError::damaged(object, "pack is missing from the store"));
+        let data = match check {
+            Check::Whole => self.get_pack(&object, None).await?,
+            Check::BlobsOnly => {
+                let end = self.pack_ends.get(index as usize).copied();
+                match self.get_pack(&object, end).await {
+                    Ok(data) => data,
+                    // A pack cut short fails a ranged read in some stores:
+                    // read it whole, and the blob past its end is reported
+                    // as damage like any other.
+                    Err(RepoError::Store(_)) => self.get_pack(&object, None).await?,
+                    Err(e) => return Err(e),
+                }
             }
-            Err(e) => return Err(e.into()),
         };
         if check == Check::BlobsOnly {
             return Ok(data);
@@ -93,6 +106,18 @@ impl ReadShared {
             .await
             .map_err(RepoError::join)?
             .map_err(|reason| RepoError::damaged(object, reason))
+    }
+
+    /// `length` bytes (all when `None`) from the start of pack `object`.
+    async fn get_pack(&self, object: &str, length: Option<u64>) -> Result<Bytes, RepoError> {
+        match self.store.get(object, 0, length).await {
+            Ok(data) => Ok(data),
+            Err(StoreError::NotFound(_)) => Err(RepoError::damaged(
+                object.to_string(),
+                "pack is missing from the store",
+            )),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Decodes chunk `index` out of its (verified) pack `pack_data`.
@@ -127,12 +152,23 @@ impl BackupReader {
         manifest: Manifest,
     ) -> Self {
         let span = tracing::info_span!("restore", name = %info.name);
+        let mut pack_ends = vec![0usize; manifest.packs.len()];
+        for c in &manifest.chunks {
+            if let Some(end) = pack_ends.get_mut(c.pack as usize) {
+                *end = (*end).max(c.offset as usize + c.length as usize);
+            }
+        }
+        let pack_ends = pack_ends
+            .into_iter()
+            .map(|end| pack::padme_len(end) as u64)
+            .collect();
         BackupReader {
             shared: Arc::new(ReadShared {
                 store,
                 keys,
                 info,
                 manifest,
+                pack_ends,
                 packs: PackCache::default(),
                 fetches: tokio::sync::Semaphore::new(PACK_FETCHES),
                 span,

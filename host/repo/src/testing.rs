@@ -190,8 +190,14 @@ impl ObjectStore for MemoryStore {
                 "offset {offset} beyond the end of {name}"
             )));
         }
+        // Like the filesystem adapter: a range past the end is refused.
         let end = match length {
-            Some(l) => offset.saturating_add(l).min(len),
+            Some(l) if offset.saturating_add(l) > len => {
+                return Err(StoreError::Adapter(format!(
+                    "{name}: range at offset {offset}, length {l}, exceeds its {len} bytes"
+                )));
+            }
+            Some(l) => offset + l,
             None => len,
         };
         Ok(data.slice(offset as usize..end as usize))

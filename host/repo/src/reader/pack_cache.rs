@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::OnceCell;
 
-/// Fetched packs kept for the chunks that follow.
-const PACK_CACHE: usize = 2;
+/// Fetched packs kept for the chunks that follow. One: a reader's batches
+/// hold the packs its read-ahead still needs, so a second cached pack was
+/// almost always one it had finished with, 16–32 MiB held for nothing.
+const PACK_CACHE: usize = 1;
 
 /// A pack, fetched once by whichever batch needs it first.
 pub(super) type PackCell = Arc<OnceCell<Bytes>>;

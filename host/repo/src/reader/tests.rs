@@ -168,6 +168,39 @@ async fn a_damaged_chunk_inside_a_batch_is_reported_after_every_chunk_before_it(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_cut_short_is_reported_as_damaged_not_as_a_store_failure() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+    let entries: Entries = (0..20)
+        .map(|i| (file(&format!("f{i}")), random(&mut rng, 50_000)))
+        .collect();
+    let store = Arc::new(MemoryStore::new());
+    let repo = Repository::open(store.clone()).await.unwrap();
+    back_up(&repo, "short", &entries).await;
+    let reader = repo.open_backup("short", "pw").await.unwrap();
+    let m = reader.manifest();
+    let last = *m.chunks.iter().max_by_key(|c| c.offset).unwrap();
+    let pack = m.packs[last.pack as usize].clone();
+    let whole = store.object(&pack).unwrap();
+    // The restore asks for the pack up to (the Padmé length of) its last
+    // blob's end, which the store now refuses: the pack is read whole and
+    // the blob found cut.
+    store.set_object(
+        &pack,
+        whole.slice(..(last.offset + last.length / 2) as usize),
+    );
+    match read_stage(&reader, usize::MAX).await {
+        Err(RepoError::Damaged { object, reason }) => {
+            assert_eq!(object, pack);
+            assert!(reason.contains("beyond the end"), "{reason}");
+        }
+        other => panic!(
+            "expected the pack to be damaged, got {:?}",
+            other.map(|e| e.len())
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugin_build_of_each_stage_comes_back_and_is_unknown_where_none_was_given() {
     let store = Arc::new(MemoryStore::new());
     let repo = Repository::open(store.clone()).await.unwrap();
