@@ -32,6 +32,23 @@ async fn back_up(repo: &Repository, name: &str, entries: &Entries) {
     w.commit(0).await.unwrap();
 }
 
+/// `count` files of `size` random bytes (from `seed`), backed up and opened.
+async fn files_backed_up(
+    seed: u64,
+    count: usize,
+    size: usize,
+) -> (Arc<MemoryStore>, BackupReader, Entries) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let entries: Entries = (0..count)
+        .map(|i| (file(&format!("f{i}")), random(&mut rng, size)))
+        .collect();
+    let store = Arc::new(MemoryStore::new());
+    let repo = Repository::open(store.clone()).await.unwrap();
+    back_up(&repo, "files", &entries).await;
+    let reader = repo.open_backup("files", "pw").await.unwrap();
+    (store, reader, entries)
+}
+
 /// The stage's entries; the content of every `skip_every`-th entry is left
 /// unread (and comes back empty).
 async fn read_stage(reader: &BackupReader, skip_every: usize) -> Result<Entries, RepoError> {
@@ -112,14 +129,7 @@ async fn many_small_files_and_a_few_large_ones_come_back_in_order_with_one_fetch
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_chunk_inside_a_batch_is_reported_after_every_chunk_before_it() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(22);
-    let entries: Entries = (0..200)
-        .map(|i| (file(&format!("f{i}")), random(&mut rng, 5_000)))
-        .collect();
-    let store = Arc::new(MemoryStore::new());
-    let repo = Repository::open(store.clone()).await.unwrap();
-    back_up(&repo, "victim", &entries).await;
-    let reader = repo.open_backup("victim", "pw").await.unwrap();
+    let (store, reader, entries) = files_backed_up(22, 200, 5_000).await;
 
     // Damage the chunk of file 100, in the middle of the second batch, in a
     // copy of its pack stored under the copy's own hash: the pack verifies,
@@ -169,14 +179,7 @@ async fn a_damaged_chunk_inside_a_batch_is_reported_after_every_chunk_before_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pack_cut_short_is_reported_as_damaged_not_as_a_store_failure() {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
-    let entries: Entries = (0..20)
-        .map(|i| (file(&format!("f{i}")), random(&mut rng, 50_000)))
-        .collect();
-    let store = Arc::new(MemoryStore::new());
-    let repo = Repository::open(store.clone()).await.unwrap();
-    back_up(&repo, "short", &entries).await;
-    let reader = repo.open_backup("short", "pw").await.unwrap();
+    let (store, reader, _) = files_backed_up(23, 20, 50_000).await;
     let m = reader.manifest();
     let last = *m.chunks.iter().max_by_key(|c| c.offset).unwrap();
     let pack = m.packs[last.pack as usize].clone();
