@@ -47,12 +47,18 @@ impl Moto {
             .stderr(log.reopen().expect("log"))
             .spawn()
             .expect("start moto_server");
-        let moto = Self { port, child, log };
+        let mut moto = Self { port, child, log };
+        // Ready once it answers HTTP, not once its port accepts: a CI run
+        // saw the first request after a successful connect reset by the
+        // peer while the server was still starting.
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while let Err(ureq::Error::Transport(e)) = ureq::get(&moto.endpoint()).call() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto_server exited ({status}): {}", moto.log());
+            }
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen: {}",
+                "moto_server did not answer: {e}: {}",
                 moto.log()
             );
             std::thread::sleep(Duration::from_millis(100));
