@@ -414,10 +414,15 @@ impl TestHost {
         // A job the host started on its own (the retention task fires when a
         // restarted host finds it due) holds the one job slot for a moment:
         // the API answers 409 and, like any client, the test tries again.
+        // Other 409s (a damaged backup) are answers, not waits.
         let deadline = Instant::now() + Duration::from_secs(60);
         let (status, body) = loop {
             let (status, body) = self.post(&path, &[("passcode", PASSCODE)]);
-            if status != 409 || Instant::now() > deadline {
+            let slot_taken = status == 409
+                && body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Another disaster recovery job"));
+            if !slot_taken || Instant::now() > deadline {
                 break (status, body);
             }
             std::thread::sleep(Duration::from_millis(100));
