@@ -4,7 +4,7 @@
 
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use super::{MAX_IO, PosixFile, PosixFs, error};
+use super::{MAX_IO, PosixFile, PosixFs, error, show};
 use crate::bindings::stage::drhost::plugin::posix_fs::{
     self, Applied, FileStat, HostFile, MetadataUpdate,
 };
@@ -169,7 +169,7 @@ impl HostFile for PosixHost<'_> {
         if data.len() > MAX_IO {
             return Ok(Err(PluginError::Denied(format!(
                 "{}: at most {MAX_IO} bytes per write-at call",
-                file.path
+                show(&file.path)
             ))));
         }
         Ok(file.write_all_at(offset, &data))
