@@ -472,7 +472,10 @@ impl PosixFs {
         let at = self.locate_writable(path.as_bytes())?;
         let st = fstatat(&at).map_err(|e| error(path.as_bytes(), e))?;
         if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            return Err(PluginError::Denied(format!("{path}: is a symbolic link")));
+            return Err(PluginError::Denied(format!(
+                "{}: is a symbolic link",
+                show(path.as_bytes())
+            )));
         }
         let mode = mode & MODE_MASK;
         let dropped = if self.policy.special_bits {
