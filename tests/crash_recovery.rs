@@ -12,6 +12,14 @@ use std::time::{Duration, Instant};
 use support::tree::{assert_same_tree, pseudo_random};
 use support::{Deployment, TestHost};
 
+#[derive(Clone, Copy)]
+enum KillWhen {
+    /// The store holds this many more packs than when the backup began.
+    PacksWritten(usize),
+    /// The object-store stage has reported streamed bytes.
+    StageProgress,
+}
+
 #[test]
 fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_off() {
     let deployment = Deployment::new();
@@ -36,24 +44,39 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_
     )
     .expect("write large file");
 
-    for (round, kill_after) in [Duration::from_millis(0), Duration::from_millis(700)]
+    // Two points of a running backup: while the large file streams into
+    // packs, and as soon as the stage reports its first bytes (just after the
+    // large file). Neither is a delay, which a faster pipeline outruns.
+    let packs = || {
+        support::files_under(&deployment.store_dir())
+            .iter()
+            .filter(|p| p.starts_with("packs"))
+            .count()
+    };
+    for (round, kill_when) in [KillWhen::PacksWritten(3), KillWhen::StageProgress]
         .into_iter()
         .enumerate()
     {
         let name = format!("interrupted-{round}");
+        let packs_before = packs();
         let jobid = host.create_backup(&name);
         let start = Instant::now();
-        // Wait until the object-store stage has streamed data, then a bit more.
         loop {
             let (_, job) = host.get(&format!("/jobs/{jobid}"));
-            let streamed = job["progress"]["stages"][1]["bytesDone"]
-                .as_u64()
-                .unwrap_or(0);
             assert_ne!(
                 job["status"], "COMPLETED",
                 "backup finished before it could be killed"
             );
-            if streamed > 0 {
+            let due = match kill_when {
+                KillWhen::PacksWritten(n) => packs() >= packs_before + n,
+                KillWhen::StageProgress => {
+                    job["progress"]["stages"][1]["bytesDone"]
+                        .as_u64()
+                        .unwrap_or(0)
+                        > 0
+                }
+            };
+            if due {
                 break;
             }
             assert!(
@@ -62,7 +85,6 @@ fn kill_9_mid_backup_keeps_earlier_backups_and_fails_the_job_when_resumption_is_
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(kill_after);
         host.kill();
         assert!(
             deployment.journals().is_empty(),
