@@ -1,7 +1,7 @@
 //! Tuning of the C allocator the host runs on (glibc's malloc).
 //!
 //! Why: the data path allocates and frees large buffers all the time
-//! (16 MiB chunker segments, 4 MiB chunks and blobs, 16–32 MiB packs), from
+//! (8 MiB chunker segments, 4 MiB chunks and blobs, 16–32 MiB packs), from
 //! tokio workers and from many `spawn_blocking` threads. glibc gives each
 //! thread that contends for an arena a new one, up to 8 per core, and after a
 //! large mmapped block is freed it raises its mmap threshold (up to 32 MiB), so

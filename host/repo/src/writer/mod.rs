@@ -5,7 +5,7 @@
 //! Pipeline (all bounded, so memory stays flat):
 //!
 //! ```text
-//! write() ─▶ entry buffer (≤ 16 MiB) ─cut (blocking, while the next 16 MiB
+//! write() ─▶ entry buffer (≤ 8 MiB) ─cut (blocking, while the next 8 MiB
 //!        fill)─▶ chunk batches (≈1 MiB)
 //!        ─▶ ≤ 32 blocking jobs (≤ 16 MiB with the segment being cut): HMAC id,
 //!           known? else zstd + AES-GCM
