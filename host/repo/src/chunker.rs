@@ -159,17 +159,49 @@ impl Chunker {
 
     /// [`next_cut`](Self::next_cut) with the sizes of `p`.
     pub fn next_cut_with(&self, p: &CutParams, data: &[u8]) -> usize {
-        let len = data.len().min(p.max);
+        self.next_cut_joined(p, data, &[])
+    }
+
+    /// [`next_cut_with`](Self::next_cut_with) over `head` followed by
+    /// `rest`, without joining them: the chunk that starts in one segment
+    /// and ends in the next is found where the bytes lie.
+    fn next_cut_joined(&self, p: &CutParams, head: &[u8], rest: &[u8]) -> usize {
+        let len = (head.len() + rest.len()).min(p.max);
         if len <= p.min {
             return len;
         }
         let normal = p.avg.min(len);
         let mut hash = 0u64;
-        if let Some(cut) = self.scan(data, p.min, normal, p.threshold_before_avg, &mut hash) {
+        let before_avg = (p.min, normal, p.threshold_before_avg);
+        if let Some(cut) = self.scan_joined(head, rest, before_avg, &mut hash) {
             return cut;
         }
-        self.scan(data, normal, len, p.threshold_after_avg, &mut hash)
+        let after_avg = (normal, len, p.threshold_after_avg);
+        self.scan_joined(head, rest, after_avg, &mut hash)
             .unwrap_or(len)
+    }
+
+    /// [`scan`](Self::scan) over `(from, to, threshold)` of `head` followed
+    /// by `rest`.
+    #[inline(always)]
+    fn scan_joined(
+        &self,
+        head: &[u8],
+        rest: &[u8],
+        (from, to, threshold): (usize, usize, u64),
+        hash: &mut u64,
+    ) -> Option<usize> {
+        let split = head.len();
+        if from < split
+            && let Some(cut) = self.scan(head, from, to.min(split), threshold, hash)
+        {
+            return Some(cut);
+        }
+        if to <= split {
+            return None;
+        }
+        self.scan(rest, from.max(split) - split, to - split, threshold, hash)
+            .map(|cut| split + cut)
     }
 
     /// Rolls the hash over `data[from..to]`; returns the chunk length at the
@@ -210,18 +242,48 @@ pub fn split_whole(data: &Bytes, chunker: &Chunker, p: &CutParams) -> Vec<Bytes>
     pieces
 }
 
-/// Splits `segment` into chunks. Unless `last`, stops while fewer than
-/// `MAX_CHUNK` bytes remain, and returns how many: that tail begins what
-/// follows. CPU-bound: run on a blocking thread.
-pub fn cut(segment: &Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, usize) {
-    let ends = cut_ends(segment, chunker, last);
-    let mut chunks = Vec::with_capacity(ends.len());
+/// Splits `carried` (the uncut rest of what came before) followed by
+/// `segment` into chunks. Unless `last`, stops while fewer than `MAX_CHUNK`
+/// bytes remain, and returns them: they begin what follows. Only a chunk
+/// that spans the two is copied; the rest are slices. CPU-bound: run on a
+/// blocking thread.
+pub fn cut(carried: &Bytes, segment: &Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, Bytes) {
+    let total = carried.len() + segment.len();
+    let goes_on = |pos: usize| pos < total && (last || total - pos >= MAX_CHUNK);
+    let mut chunks = Vec::new();
     let mut pos = 0;
-    for end in ends {
-        chunks.push(segment.slice(pos..end));
+    while pos < carried.len() && goes_on(pos) {
+        let end = pos + chunker.next_cut_joined(&FILE_CUTS, &carried[pos..], segment);
+        chunks.push(joined(carried, segment, pos..end));
         pos = end;
     }
-    (chunks, segment.len() - pos)
+    if pos < carried.len() {
+        // Only with a segment shorter than `MAX_CHUNK`: the rest spans both.
+        return (chunks, joined(carried, segment, pos..total));
+    }
+    let from = pos - carried.len();
+    let mut start = from;
+    for end in cut_ends(&segment[from..], chunker, last) {
+        chunks.push(segment.slice(start..from + end));
+        start = from + end;
+    }
+    (chunks, segment.slice(start..))
+}
+
+/// Bytes `range` of `a` followed by `b`: a slice where they lie in one of
+/// them, else a copy.
+fn joined(a: &Bytes, b: &Bytes, range: std::ops::Range<usize>) -> Bytes {
+    let split = a.len();
+    if range.end <= split {
+        a.slice(range)
+    } else if range.start >= split {
+        b.slice(range.start - split..range.end - split)
+    } else {
+        let mut both = Vec::with_capacity(range.len());
+        both.extend_from_slice(&a[range.start..]);
+        both.extend_from_slice(&b[..range.end - split]);
+        Bytes::from(both)
+    }
 }
 
 /// Segments at least this long are cut on two threads.
@@ -329,6 +391,7 @@ mod tests {
 
     fn stream_cut(data: &[u8], chunker: &Chunker, rng: &mut impl Rng) -> Vec<usize> {
         let mut buf = Vec::new();
+        let mut carried = Bytes::new();
         let mut lens = Vec::new();
         let mut rest = data;
         while !rest.is_empty() {
@@ -337,13 +400,13 @@ mod tests {
             rest = &rest[n..];
             if buf.len() >= SEGMENT {
                 let segment = Bytes::from(std::mem::take(&mut buf));
-                let (chunks, tail) = cut(&segment, chunker, false);
+                let (chunks, uncut) = cut(&carried, &segment, chunker, false);
                 lens.extend(chunks.iter().map(|c| c.len()));
-                buf = segment[segment.len() - tail..].to_vec();
+                carried = uncut;
             }
         }
-        let (chunks, tail) = cut(&Bytes::from(buf), chunker, true);
-        assert_eq!(tail, 0);
+        let (chunks, uncut) = cut(&carried, &Bytes::from(buf), chunker, true);
+        assert!(uncut.is_empty());
         lens.extend(chunks.iter().map(|c| c.len()));
         lens
     }
@@ -425,8 +488,51 @@ mod tests {
         assert_eq!(chunker.next_cut(&[]), 0);
         assert_eq!(chunker.next_cut(&[7; 1000]), 1000);
         assert_eq!(chunker.next_cut(&vec![7; MIN_CHUNK]), MIN_CHUNK);
-        let (chunks, tail) = cut(&Bytes::new(), &chunker, true);
-        assert!(chunks.is_empty() && tail == 0);
+        let (chunks, rest) = cut(&Bytes::new(), &Bytes::new(), &chunker, true);
+        assert!(chunks.is_empty() && rest.is_empty());
+    }
+
+    /// Wherever the carried rest ends and the segment begins, the chunks
+    /// are those of one pass; only one spanning the join is a copy.
+    #[test]
+    fn cuts_across_the_join_are_those_of_one_pass() {
+        let chunker = Chunker::new(&[6; 32]);
+        let mut data = random(3 * MAX_CHUNK + 54_321, 6);
+        // A run without boundaries across some of the joins below.
+        data[MAX_CHUNK - 1_000..MAX_CHUNK + 300_000].fill(9);
+        let data = Bytes::from(data);
+        let one_pass = whole_cut(&data, &chunker);
+        for split in [
+            0,
+            1,
+            4_096,
+            MIN_CHUNK,
+            MAX_CHUNK - 1,
+            MAX_CHUNK,
+            2 * MAX_CHUNK + 7,
+        ] {
+            let (carried, segment) = (data.slice(..split), data.slice(split..));
+            let (chunks, rest) = cut(&carried, &segment, &chunker, true);
+            assert!(rest.is_empty());
+            let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert_eq!(lens, one_pass, "split at {split}");
+            assert_eq!(chunks.concat(), data, "split at {split}");
+            let copies = chunks
+                .iter()
+                .filter(|c| !data.as_ptr_range().contains(&c.as_ptr()))
+                .count();
+            assert!(copies <= 1, "split at {split}: {copies} copies");
+
+            // Not the last: stops with fewer than `MAX_CHUNK` bytes left,
+            // exactly where one pass would.
+            let (chunks, rest) = cut(&carried, &segment, &chunker, false);
+            let cut_len: usize = chunks.iter().map(|c| c.len()).sum();
+            assert_eq!(cut_len + rest.len(), data.len());
+            assert!(rest.len() < MAX_CHUNK, "split at {split}");
+            assert_eq!(rest, data.slice(cut_len..));
+            let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert_eq!(lens, one_pass[..lens.len()], "split at {split}");
+        }
     }
 
     #[test]
