@@ -510,6 +510,9 @@ mod tests {
             MAX_CHUNK - 1,
             MAX_CHUNK,
             2 * MAX_CHUNK + 7,
+            // A segment shorter than `MAX_CHUNK`: not the last, the rest
+            // begins in what was carried.
+            3 * MAX_CHUNK + 53_321,
         ] {
             let (carried, segment) = (data.slice(..split), data.slice(split..));
             let (chunks, rest) = cut(&carried, &segment, &chunker, true);

@@ -96,13 +96,10 @@ impl EntryContent {
         let mut chunks = self.cut_before().await?;
         let last = Bytes::from(std::mem::take(&mut self.buf));
         if self.carried.len() + last.len() <= MIN_CHUNK {
-            // No cut is ever below the minimum: one chunk, no work to do.
-            let rest = match (self.carried.is_empty(), last.is_empty()) {
-                (_, true) => std::mem::take(&mut self.carried),
-                (true, false) => last,
-                (false, false) => Bytes::from([&self.carried[..], &last[..]].concat()),
-            };
-            chunks.extend((!rest.is_empty()).then_some(rest));
+            // No cut is ever below the minimum: one chunk without a search,
+            // not worth a thread.
+            let carried = std::mem::take(&mut self.carried);
+            chunks.extend(chunker::cut(&carried, &last, keys.chunker(), true).0);
         } else {
             self.start_cut(keys, last, true);
             chunks.extend(self.cut_before().await?);
