@@ -26,9 +26,22 @@
 //!
 //! Needs `restic` and `wrk` (Debian packages) and GNU `time` (for restic's
 //! peak RSS). The data set is generated from fixed seeds, so runs compare.
-//! Each timed operation starts after a `sync`. Restores of the 50,000 small
-//! files still vary from run to run with the filesystem's state (ext4 inode
-//! allocation after many deletions), for both tools: compare within a run.
+//! Each timed operation starts after a `sync`. Restores still vary from run
+//! to run with the machine's state, for both tools: compare within a run.
+//! Two causes, profiled on the 2-core VM the README's numbers come from:
+//! - ext4 without a journal (this VM's) steps over inodes freed in the
+//!   last 60 s (6 min while their inode-table block is dirty) when it
+//!   allocates new ones, one buffer lookup each. A restore right after the
+//!   previous one's deletion spent a third of its samples in
+//!   `recently_deleted` and `find_get_block_common` under `openat`, and
+//!   took 16.3 s against 7.2 s for the same restore before it. The order
+//!   drhost, restic, restic, drhost gives each tool one restore after a
+//!   deletion and one without, and the table shows their mean.
+//! - Keeping earlier restores instead of deleting them (tried) grows the
+//!   page cache by one data set per restore. The fourth restore of such a
+//!   run took 42.5 s, 65% of it in the page-cache copy inside `pwrite`,
+//!   against 6.6 s for the first: most likely first touches of memory the
+//!   VM's host had not backed yet.
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
