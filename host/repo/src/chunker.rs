@@ -249,7 +249,7 @@ pub fn split_whole(data: &Bytes, chunker: &Chunker, p: &CutParams) -> Vec<Bytes>
 /// blocking thread.
 pub fn cut(carried: &Bytes, segment: &Bytes, chunker: &Chunker, last: bool) -> (Vec<Bytes>, Bytes) {
     let total = carried.len() + segment.len();
-    let goes_on = |pos: usize| pos < total && (last || total - pos >= MAX_CHUNK);
+    let goes_on = |pos: usize| cut_goes_on(pos, total, last);
     let mut chunks = Vec::new();
     let mut pos = 0;
     while pos < carried.len() && goes_on(pos) {
@@ -268,6 +268,14 @@ pub fn cut(carried: &Bytes, segment: &Bytes, chunker: &Chunker, last: bool) -> (
         start = from + end;
     }
     (chunks, segment.slice(start..))
+}
+
+/// Whether a cut of `len` bytes goes on at `pos`: to the end if `last`,
+/// else while `MAX_CHUNK` bytes or more remain (the rest begins what
+/// follows). One rule for both halves of a join, so that their cut points
+/// are those of one pass.
+fn cut_goes_on(pos: usize, len: usize, last: bool) -> bool {
+    pos < len && (last || len - pos >= MAX_CHUNK)
 }
 
 /// Bytes `range` of `a` followed by `b`: a slice where they lie in one of
@@ -298,7 +306,7 @@ const PARALLEL_FROM: usize = 2 * MAX_CHUNK;
 /// meet, this thread simply cuts on to the end.
 fn cut_ends(data: &[u8], chunker: &Chunker, last: bool) -> Vec<usize> {
     let len = data.len();
-    let goes_on = |pos: usize| pos < len && (last || len - pos >= MAX_CHUNK);
+    let goes_on = |pos: usize| cut_goes_on(pos, len, last);
     let cuts_from = |mut pos: usize, until: usize| {
         let mut ends = Vec::new();
         while pos < until && goes_on(pos) {
