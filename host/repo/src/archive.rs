@@ -7,6 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::owner_name::OwnerName;
+
 /// Attributes per entry (WIT contract).
 pub const MAX_ATTRIBUTES: usize = 64;
 /// Total bytes of an entry's attribute keys and values.
@@ -140,9 +142,9 @@ pub struct Owner {
     pub uid: u32,
     pub gid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub user: Option<OwnerName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
+    pub group: Option<OwnerName>,
 }
 
 /// Longest user or group name kept.

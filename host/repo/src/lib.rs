@@ -24,6 +24,7 @@ mod keys;
 mod manifest;
 mod names;
 mod object_check;
+mod owner_name;
 mod pack;
 mod reader;
 mod repository;
@@ -37,7 +38,7 @@ mod segment_tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use archive::{EntryKind, EntryMeta, InvalidEntry, Owner, RawName};
+pub use archive::{EntryKind, EntryMeta, InvalidEntry, Owner, OwnerName, RawName};
 pub use catalog::{AnchorStore, CatalogAnchor, CatalogFinding, ChainLink, FindingKind};
 pub use error::RepoError;
 pub use keys::KdfParams;

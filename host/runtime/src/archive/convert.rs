@@ -1,7 +1,7 @@
 //! WIT entry records to the repository's and back; what comes from a plugin
 //! is checked on the way in.
 
-use drhost_repo::{EntryKind, EntryMeta, Owner, RawName};
+use drhost_repo::{EntryKind, EntryMeta, Owner, OwnerName, RawName};
 
 use crate::bindings::stage::drhost::plugin::archive as wit;
 
@@ -23,8 +23,8 @@ pub(crate) fn entry_from_wit(meta: wit::EntryMeta) -> Result<EntryMeta, String> 
         owner: meta.owner.map(|o| Owner {
             uid: o.uid,
             gid: o.gid,
-            user: o.user,
-            group: o.group,
+            user: o.user.map(OwnerName::from),
+            group: o.group.map(OwnerName::from),
         }),
         attributes: meta.attributes,
     };
@@ -48,8 +48,8 @@ pub(crate) fn entry_to_wit(meta: EntryMeta) -> wit::EntryMeta {
         owner: meta.owner.map(|o| wit::Owner {
             uid: o.uid,
             gid: o.gid,
-            user: o.user,
-            group: o.group,
+            user: o.user.map(String::from),
+            group: o.group.map(String::from),
         }),
         attributes: meta.attributes,
     }

@@ -1,0 +1,113 @@
+//! User and group names of entry owners, each distinct name kept once.
+//!
+//! A manifest is held in memory for a whole backup or restore, and a tree of
+//! 100k entries names a handful of owners: as a `String` per entry, `root`
+//! and `root` cost two allocations (64 bytes of heap) and 48 bytes of struct
+//! for every entry, about 10 MB of a 122k-entry manifest. Shared, they cost
+//! one pointer each.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Distinct names kept for sharing. A machine has far fewer; past this
+/// (a crafted manifest, say) names are still correct, only not shared, so
+/// what the table holds stays bounded (at most 256 bytes per name).
+const MAX_SHARED: usize = 4096;
+
+static SHARED: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Mutex::default);
+
+/// A user or group name, compared and printed as the text it holds.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OwnerName(Arc<str>);
+
+impl OwnerName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn shared(name: &str) -> Self {
+        // Every statement leaves the set consistent, so a poisoned lock's
+        // set is still usable.
+        let mut names = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = names.get(name) {
+            return Self(known.clone());
+        }
+        let name: Arc<str> = Arc::from(name);
+        if names.len() < MAX_SHARED {
+            names.insert(name.clone());
+        }
+        Self(name)
+    }
+}
+
+impl Deref for OwnerName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for OwnerName {
+    fn from(name: &str) -> Self {
+        Self::shared(name)
+    }
+}
+
+impl From<String> for OwnerName {
+    fn from(name: String) -> Self {
+        Self::shared(&name)
+    }
+}
+
+impl From<OwnerName> for String {
+    fn from(name: OwnerName) -> Self {
+        name.0.to_string()
+    }
+}
+
+impl fmt::Debug for OwnerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for OwnerName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnerName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Borrowed from the JSON where it has no escapes: a known name then
+        // costs no allocation at all.
+        let name = Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(Self::shared(&name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_names_share_one_allocation() {
+        let a = OwnerName::from("owner-name-test");
+        let b: OwnerName = serde_json::from_str("\"owner-name-test\"").unwrap();
+        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(serde_json::to_string(&b).unwrap(), "\"owner-name-test\"");
+        assert_eq!(&*OwnerName::from(String::from("other")), "other");
+    }
+
+    #[test]
+    fn escaped_names_read_back_as_their_text() {
+        let name: OwnerName = serde_json::from_str("\"a\\u00e9b\"").unwrap();
+        assert_eq!(name.as_str(), "aéb");
+    }
+}
