@@ -3,7 +3,8 @@
 //! restore (twice each, drhost-restic-restic-drhost, the mean shown).
 //! Prints seconds, MB/s, peak RSS and drhost/restic ratios, and
 //! writes them as JSON (`target/bench/vs_restic.json`). Then measures the
-//! `status` and `jobs/<id>` endpoints under load from `wrk`.
+//! `status` and `jobs/<id>` endpoints under load from `wrk`. Fails at the
+//! end if drhost's peak RSS went above 256 MiB in any operation.
 //!
 //! ```sh
 //! cargo bench -p drhost --bench vs_restic                      # 2 GiB big file, 50k small files
@@ -490,6 +491,7 @@ fn main() {
     );
 
     if only_drhost() {
+        check_memory_target(&results);
         return;
     }
     let (_, status) = host.get("/system/disasterrecovery/status");
@@ -524,4 +526,22 @@ fn main() {
     let file = out.join("vs_restic.json");
     fs::write(&file, serde_json::to_string_pretty(&report).expect("json")).expect("write json");
     println!("written to {}", file.display());
+    check_memory_target(&results);
+}
+
+/// The host's peak RSS target for every operation (issue 19): the bench
+/// fails, after printing and writing everything, when one went above it.
+const PEAK_RSS_TARGET_MIB: f64 = 256.0;
+
+fn check_memory_target(results: &[(&str, Measured, Measured, u64)]) {
+    let over: Vec<String> = results
+        .iter()
+        .filter(|(_, ours, _, _)| ours.peak_rss_mib > PEAK_RSS_TARGET_MIB)
+        .map(|(op, ours, _, _)| format!("{op}: {:.0} MiB", ours.peak_rss_mib))
+        .collect();
+    assert!(
+        over.is_empty(),
+        "drhost's peak RSS went above {PEAK_RSS_TARGET_MIB} MiB: {}",
+        over.join(", ")
+    );
 }
