@@ -6,12 +6,12 @@
 //! for every entry, about 10 MB of a 122k-entry manifest. Shared, they cost
 //! one pointer each.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Distinct names kept for sharing. A machine has far fewer; past this
@@ -85,10 +85,23 @@ impl Serialize for OwnerName {
 
 impl<'de> Deserialize<'de> for OwnerName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Borrowed from the JSON where it has no escapes: a known name then
-        // costs no allocation at all.
-        let name = Cow::<'de, str>::deserialize(deserializer)?;
-        Ok(Self::shared(&name))
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+/// Takes the name as the `&str` the parser has (the JSON itself, or its
+/// unescaping buffer): a known name then costs no allocation at all.
+struct NameVisitor;
+
+impl Visitor<'_> for NameVisitor {
+    type Value = OwnerName;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a user or group name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<OwnerName, E> {
+        Ok(OwnerName::shared(name))
     }
 }
 
@@ -100,6 +113,7 @@ mod tests {
     fn equal_names_share_one_allocation() {
         let a = OwnerName::from("owner-name-test");
         let b: OwnerName = serde_json::from_str("\"owner-name-test\"").unwrap();
+        assert!(serde_json::from_str::<OwnerName>("7").is_err());
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert_eq!(serde_json::to_string(&b).unwrap(), "\"owner-name-test\"");
         assert_eq!(&*OwnerName::from(String::from("other")), "other");
