@@ -148,7 +148,7 @@ pub struct Owner {
 }
 
 /// Longest user or group name kept.
-const MAX_OWNER_NAME: usize = 256;
+pub(crate) const MAX_OWNER_NAME: usize = 256;
 
 /// Metadata of one archive entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 //! 100k entries names a handful of owners: as a `String` per entry, `root`
 //! and `root` cost two allocations (64 bytes of heap) and 48 bytes of struct
 //! for every entry, about 10 MB of a 122k-entry manifest. Shared, they cost
-//! one pointer each.
+//! a 16-byte pointer each.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,9 +15,13 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Distinct names kept for sharing. A machine has far fewer; past this
-/// (a crafted manifest, say) names are still correct, only not shared, so
-/// what the table holds stays bounded (at most 256 bytes per name).
+/// (a hostile plugin, say) names are still correct, only not shared.
 const MAX_SHARED: usize = 4096;
+/// Longest name kept for sharing: a valid owner name's limit. Names are
+/// shared before an entry is checked, and the table lives as long as the
+/// host, so a longer one (to be refused by the check) is never kept: the
+/// table holds 1 MiB at most, whatever plugins send.
+const MAX_SHARED_LEN: usize = crate::archive::MAX_OWNER_NAME;
 
 static SHARED: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Mutex::default);
 
@@ -38,7 +42,7 @@ impl OwnerName {
             return Self(known.clone());
         }
         let name: Arc<str> = Arc::from(name);
-        if names.len() < MAX_SHARED {
+        if names.len() < MAX_SHARED && name.len() <= MAX_SHARED_LEN {
             names.insert(name.clone());
         }
         Self(name)
@@ -117,6 +121,15 @@ mod tests {
         assert!(Arc::ptr_eq(&a.0, &b.0));
         assert_eq!(serde_json::to_string(&b).unwrap(), "\"owner-name-test\"");
         assert_eq!(&*OwnerName::from(String::from("other")), "other");
+    }
+
+    #[test]
+    fn names_too_long_to_be_valid_are_not_kept() {
+        let long = "x".repeat(MAX_SHARED_LEN + 1);
+        let a = OwnerName::from(long.as_str());
+        let b = OwnerName::from(long.as_str());
+        assert!(!Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(a, b);
     }
 
     #[test]
