@@ -19,7 +19,7 @@ const MAX_JOBS: usize = 32;
 /// starve the cores: with 8 jobs the pipeline kept only about 1.1 of 2 cores
 /// busy on compressible data. Not more: what is queued ahead of the packs is
 /// what a crash loses (24 MiB left a backup killed at 50% writing 61% again).
-const MAX_JOB_BYTES: u64 = 16 << 20;
+pub(super) const MAX_JOB_BYTES: u64 = 16 << 20;
 /// A batch is submitted once it holds this many bytes…
 const BATCH_BYTES: usize = 1024 * 1024;
 /// …or this many (small) chunks.
