@@ -24,6 +24,10 @@ use serde_json::Value;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const PASSCODE: &str = "s3cret-passcode";
+/// The host's peak resident memory target for any backup or restore,
+/// whatever the size of the data (issue 19): asserted by
+/// `tests/memory_bound.rs` and by the `vs_restic` bench.
+pub const PEAK_RSS_TARGET_BYTES: u64 = 256 << 20;
 
 /// A test deployment: source directories with data, restore targets, and the
 /// configuration pointing the host at them.
