@@ -23,12 +23,13 @@ use crate::keys::Keys;
 
 /// Cut segments kept to be filled again once their chunks are done with:
 /// a fresh 8 MiB buffer costs 2,048 page faults. A segment's chunks are
-/// hashed while the next two segments fill and are cut (the chunk jobs'
-/// budget), so the oldest of fewer than four is still in use when it comes
-/// up: with two kept, no segment was ever filled again, and page faults took
-/// a sixth of a changed 2 GiB file's second backup (3.6–4.0 s; 3.2 s with
-/// four, which reused all but 12 of 434 segments).
-const SPARE_SEGMENTS: usize = 4;
+/// hashed while the next segments fill and are cut (the chunk jobs'
+/// budget), so with two kept the oldest was always still in use when it came
+/// up: no segment was ever filled again, and page faults took a sixth of a
+/// changed 2 GiB file's second backup (3.6–4.0 s). With three, 383 of 434
+/// segments were filled again (3.3 s); four reused all but 12 (3.2 s) but
+/// hold one more segment at the peak of a backup near the memory target.
+const SPARE_SEGMENTS: usize = 3;
 
 /// A segment being cut: its chunks, and its uncut rest.
 type Cutting = JoinHandle<(Vec<Bytes>, Bytes)>;
