@@ -165,7 +165,7 @@ impl Chunker {
     /// [`next_cut_with`](Self::next_cut_with) over `head` followed by
     /// `rest`, without joining them: the chunk that starts in one segment
     /// and ends in the next is found where the bytes lie.
-    fn next_cut_joined(&self, p: &CutParams, head: &[u8], rest: &[u8]) -> usize {
+    pub(crate) fn next_cut_joined(&self, p: &CutParams, head: &[u8], rest: &[u8]) -> usize {
         let len = (head.len() + rest.len()).min(p.max);
         if len <= p.min {
             return len;
@@ -274,13 +274,13 @@ pub fn cut(carried: &Bytes, segment: &Bytes, chunker: &Chunker, last: bool) -> (
 /// else while `MAX_CHUNK` bytes or more remain (the rest begins what
 /// follows). One rule for both halves of a join, so that their cut points
 /// are those of one pass.
-fn cut_goes_on(pos: usize, len: usize, last: bool) -> bool {
+pub(crate) fn cut_goes_on(pos: usize, len: usize, last: bool) -> bool {
     pos < len && (last || len - pos >= MAX_CHUNK)
 }
 
 /// Bytes `range` of `a` followed by `b`: a slice where they lie in one of
 /// them, else a copy.
-fn joined(a: &Bytes, b: &Bytes, range: std::ops::Range<usize>) -> Bytes {
+pub(crate) fn joined(a: &Bytes, b: &Bytes, range: std::ops::Range<usize>) -> Bytes {
     let split = a.len();
     if range.end <= split {
         a.slice(range)

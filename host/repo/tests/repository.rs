@@ -713,6 +713,62 @@ async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     assert!(restored[1].1 == b);
 }
 
+/// A large file rewritten in part is cut where its previous version was
+/// cut wherever its chunks are unchanged (checked by their ids instead of
+/// searched for), and comes back as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_is_cut_where_its_previous_version_was() {
+    let (store, repo) = open_repo().await;
+    let old = random(20 * MIB, 9);
+    backup(
+        &repo,
+        "first",
+        "passcode",
+        &[("files", &vec![(file("big.bin"), old.clone())])],
+    )
+    .await;
+
+    let mut new = old.clone();
+    new[10 * MIB..11 * MIB].copy_from_slice(&random(MIB, 10));
+    let mut touched = file("big.bin");
+    touched.mtime_seconds += 1;
+    let bytes_before = store.bytes_put();
+    let mut w = repo
+        .begin_backup("passcode", info("second", 2000))
+        .await
+        .unwrap();
+    let mut s = w.begin_stage("files", "test-plugin").await.unwrap();
+    assert!(
+        !s.reuse_unchanged(touched.clone(), new.len() as u64)
+            .await
+            .unwrap()
+    );
+    s.begin_entry(touched.clone()).await.unwrap();
+    for piece in new.chunks(700_001) {
+        s.write(piece).await.unwrap();
+    }
+    s.end_entry().await.unwrap();
+    s.finish(vec![], 1, 2).await.unwrap();
+    let stats = w.stats();
+    // The rewritten MiB spoils at most the chunks it touches and the one
+    // after (each at most 4 MiB).
+    assert!(
+        stats.bytes_cut_as_before >= (new.len() - 12 * MIB) as u64,
+        "{stats:?}"
+    );
+    w.commit(3000).await.unwrap();
+    assert!(
+        store.bytes_put() - bytes_before < 10 * MIB as u64,
+        "unchanged chunks were stored again"
+    );
+
+    let reader = repo.open_backup("second", "passcode").await.unwrap();
+    let restored = read_stage(&reader, "files").await.unwrap();
+    assert_eq!(restored.len(), 1);
+    assert_eq!(restored[0].0, touched);
+    assert!(restored[0].1 == new, "restored content differs");
+}
+
 /// The persistent dedup index: kept across `Repository` instances (as across
 /// host restarts), extended per backup, rebuilt when damaged or when a covered
 /// backup is deleted, and never trusted for packs that are gone.

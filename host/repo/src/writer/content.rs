@@ -17,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 
+use super::guide::{self, Cut, CutChunk, Guide, Tally};
 use crate::chunker::{self, MIN_CHUNK, SEGMENT};
 use crate::error::RepoError;
 use crate::keys::Keys;
@@ -32,7 +33,7 @@ use crate::keys::Keys;
 const SPARE_SEGMENTS: usize = 3;
 
 /// A segment being cut: its chunks, and its uncut rest.
-type Cutting = JoinHandle<(Vec<Bytes>, Bytes)>;
+type Cutting = JoinHandle<Cut>;
 
 #[derive(Default)]
 pub(super) struct EntryContent {
@@ -45,12 +46,26 @@ pub(super) struct EntryContent {
     carried: Bytes,
     /// Segments handed to cutting, oldest first, to reuse as `buf`.
     spare: VecDeque<Bytes>,
+    /// The previous version of the file, while it saves more than it costs.
+    guide: Option<Arc<Guide>>,
+    /// Where in the entry the next cut starts (`carried` begins there).
+    cut_from: u64,
+    /// How the guide fared so far.
+    tally: Tally,
     /// Segments allocated rather than filled again.
     #[cfg(test)]
     fresh: usize,
 }
 
 impl EntryContent {
+    /// Content to be cut with the previous version's cuts as a guide.
+    pub(super) fn guided_by(guide: Option<Guide>) -> Self {
+        EntryContent {
+            guide: guide.map(Arc::new),
+            ..Default::default()
+        }
+    }
+
     /// Appends as much of `data` as the segment has room for; returns how
     /// much that was.
     pub(super) fn fill(&mut self, data: &[u8]) -> usize {
@@ -81,7 +96,7 @@ impl EntryContent {
 
     /// Starts cutting the full segment and begins the next one; returns the
     /// chunks of the segment before not returned yet.
-    pub(super) async fn seal(&mut self, keys: &Arc<Keys>) -> Result<Vec<Bytes>, RepoError> {
+    pub(super) async fn seal(&mut self, keys: &Arc<Keys>) -> Result<Vec<CutChunk>, RepoError> {
         let chunks = self.cut_before().await?;
         let next = self.reused_buffer();
         let segment = Bytes::from(std::mem::replace(&mut self.buf, next));
@@ -93,7 +108,7 @@ impl EntryContent {
     /// The chunks of the segment before if its cut has finished, without
     /// waiting for it: what a crash would lose stays small (the pipeline's
     /// data is what a resumed backup writes again).
-    pub(super) async fn cut_chunks(&mut self) -> Result<Vec<Bytes>, RepoError> {
+    pub(super) async fn cut_chunks(&mut self) -> Result<Vec<CutChunk>, RepoError> {
         match &self.cutting {
             Some((cutting, _)) if cutting.is_finished() => self.cut_before().await,
             _ => Ok(Vec::new()),
@@ -101,14 +116,15 @@ impl EntryContent {
     }
 
     /// All chunks not returned yet: the entry's content has ended.
-    pub(super) async fn finish(&mut self, keys: &Arc<Keys>) -> Result<Vec<Bytes>, RepoError> {
+    pub(super) async fn finish(&mut self, keys: &Arc<Keys>) -> Result<Vec<CutChunk>, RepoError> {
         let mut chunks = self.cut_before().await?;
         let last = Bytes::from(std::mem::take(&mut self.buf));
         if self.carried.len() + last.len() <= MIN_CHUNK {
             // No cut is ever below the minimum: one chunk without a search,
             // not worth a thread.
             let carried = std::mem::take(&mut self.carried);
-            chunks.extend(chunker::cut(&carried, &last, keys.chunker(), true).0);
+            let (cut, _) = chunker::cut(&carried, &last, keys.chunker(), true);
+            chunks.extend(cut.into_iter().map(CutChunk::unidentified));
         } else {
             self.start_cut(keys, last, true);
             chunks.extend(self.cut_before().await?);
@@ -122,21 +138,36 @@ impl EntryContent {
         let carried = std::mem::take(&mut self.carried);
         let bytes = carried.len() + segment.len();
         let keys = keys.clone();
-        let cutting = tokio::task::spawn_blocking(move || {
-            chunker::cut(&carried, &segment, keys.chunker(), last)
+        let from = self.cut_from;
+        if !self.tally.worth_going_on() || !self.guide.as_ref().is_some_and(|g| g.reaches(from)) {
+            self.guide = None;
+        }
+        let guide = self.guide.clone();
+        let cutting = tokio::task::spawn_blocking(move || match guide {
+            Some(guide) => guide::cut(&carried, &segment, &keys, last, &guide, from),
+            None => {
+                let (chunks, rest) = chunker::cut(&carried, &segment, keys.chunker(), last);
+                Cut {
+                    chunks: chunks.into_iter().map(CutChunk::unidentified).collect(),
+                    rest,
+                    tally: Tally::default(),
+                }
+            }
         });
         self.cutting = Some((cutting, bytes));
     }
 
     /// Waits for the segment being cut, if any: its chunks; its uncut rest
     /// is carried into the next cut.
-    async fn cut_before(&mut self) -> Result<Vec<Bytes>, RepoError> {
-        let Some((cutting, _)) = self.cutting.take() else {
+    async fn cut_before(&mut self) -> Result<Vec<CutChunk>, RepoError> {
+        let Some((cutting, bytes)) = self.cutting.take() else {
             return Ok(Vec::new());
         };
-        let (chunks, rest) = cutting.await.map_err(RepoError::join)?;
-        self.carried = rest;
-        Ok(chunks)
+        let cut = cutting.await.map_err(RepoError::join)?;
+        self.cut_from += (bytes - cut.rest.len()) as u64;
+        self.carried = cut.rest;
+        self.tally = self.tally.then(cut.tally);
+        Ok(cut.chunks)
     }
 
     /// The oldest cut segment if nothing refers to it any more (its chunks
@@ -201,25 +232,9 @@ mod tests {
             );
 
             let mut content = EntryContent::default();
-            let mut chunks = Vec::new();
-            let mut rest = &data[..];
-            while !rest.is_empty() {
-                let piece = rng.gen_range(1..=rest.len().min(3 << 20));
-                let n = content.fill(&rest[..piece]);
-                rest = &rest[n..];
-                if content.is_full() {
-                    chunks.extend(content.seal(&keys).await.unwrap());
-                } else {
-                    if rng.gen_bool(0.3) {
-                        // Sometimes long enough for the cut to finish.
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    }
-                    let ready = content.cut_chunks().await.unwrap();
-                    taken_early += ready.len();
-                    chunks.extend(ready);
-                }
-            }
-            chunks.extend(content.finish(&keys).await.unwrap());
+            let (chunks, early) = write_through(&mut content, &data, &keys, &mut rng).await;
+            taken_early += early;
+            let chunks: Vec<Bytes> = chunks.into_iter().map(|c| c.data).collect();
             assert_eq!(ends(&chunks), ends(&whole), "entry of {len} bytes");
             assert!(chunks.iter().zip(&whole).all(|(a, b)| a == b));
         }
@@ -229,13 +244,74 @@ mod tests {
         );
     }
 
+    /// Streamed in pieces and guided by the previous version, any new
+    /// version is cut as one pass over it would be; an unchanged one is
+    /// cut by the guide alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn guided_cuts_are_those_of_one_pass_over_the_entry() {
+        use crate::writer::guide::tests::{guide_of, one_pass, random, versions};
+        let keys = Arc::new(Keys::for_tests([1; 32]));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let old = random(6 * SEGMENT + 4_321, 3);
+        for (name, new) in versions(&old) {
+            let mut content = EntryContent::guided_by(Some(guide_of(&keys, &old)));
+            let (chunks, _) = write_through(&mut content, &new, &keys, &mut rng).await;
+            let datas: Vec<Bytes> = chunks.iter().map(|c| c.data.clone()).collect();
+            assert_eq!(ends(&datas), ends(&one_pass(&keys, &new)), "{name}");
+            assert_eq!(datas.concat(), new, "{name}");
+            let mut as_before = 0;
+            for c in chunks.iter().filter(|c| c.id.is_some()) {
+                assert_eq!(c.id, Some(keys.chunk_id(&c.data)), "{name}");
+                as_before += c.data.len();
+            }
+            if name == "unchanged" {
+                assert_eq!(as_before, new.len());
+            } else if name == "rewritten in place" {
+                assert!(as_before >= new.len() - 3 * MAX_CHUNK, "{as_before}");
+            }
+        }
+    }
+
+    /// Writes `data` through `content` in random pieces, the way the
+    /// writer does: its chunks, and how many were taken before the next
+    /// segment filled.
+    async fn write_through(
+        content: &mut EntryContent,
+        data: &[u8],
+        keys: &Arc<Keys>,
+        rng: &mut impl Rng,
+    ) -> (Vec<CutChunk>, usize) {
+        let mut chunks = Vec::new();
+        let mut taken_early = 0;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let piece = rng.gen_range(1..=rest.len().min(3 << 20));
+            let n = content.fill(&rest[..piece]);
+            rest = &rest[n..];
+            if content.is_full() {
+                chunks.extend(content.seal(keys).await.unwrap());
+            } else {
+                if rng.gen_bool(0.3) {
+                    // Sometimes long enough for the cut to finish.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                let ready = content.cut_chunks().await.unwrap();
+                taken_early += ready.len();
+                chunks.extend(ready);
+            }
+        }
+        chunks.extend(content.finish(keys).await.unwrap());
+        (chunks, taken_early)
+    }
+
     /// Fills the segment and seals it; the chunks of the one before.
     async fn seal_full(content: &mut EntryContent, keys: &Arc<Keys>) -> Vec<Bytes> {
         let piece = vec![7; 1 << 20];
         while !content.is_full() {
             content.fill(&piece);
         }
-        content.seal(keys).await.unwrap()
+        let chunks = content.seal(keys).await.unwrap();
+        chunks.into_iter().map(|c| c.data).collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

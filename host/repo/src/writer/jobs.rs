@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::dedup::{Dedup, Found};
+use super::guide::CutChunk;
 use crate::blob;
 use crate::error::RepoError;
 use crate::keys::ChunkId;
@@ -56,16 +56,16 @@ pub(super) struct Finished {
 pub(super) struct ChunkJobs {
     jobs: VecDeque<Job>,
     jobs_bytes: u64,
-    batch: Vec<(usize, Bytes)>,
+    batch: Vec<(usize, CutChunk)>,
     batch_bytes: usize,
 }
 
 impl ChunkJobs {
     /// Adds a chunk of entry `entry` to the batch; true when the batch
     /// should be submitted.
-    pub(super) fn add(&mut self, entry: usize, data: Bytes) -> bool {
-        self.batch_bytes += data.len();
-        self.batch.push((entry, data));
+    pub(super) fn add(&mut self, entry: usize, chunk: CutChunk) -> bool {
+        self.batch_bytes += chunk.data.len();
+        self.batch.push((entry, chunk));
         self.batch_bytes >= BATCH_BYTES || self.batch.len() >= BATCH_CHUNKS
     }
 
@@ -95,7 +95,7 @@ impl ChunkJobs {
     pub(super) fn submit(&mut self, dedup: &Arc<Dedup>) {
         let batch = std::mem::take(&mut self.batch);
         let bytes = std::mem::take(&mut self.batch_bytes) as u64;
-        let (targets, chunks): (Vec<usize>, Vec<Bytes>) = batch.into_iter().unzip();
+        let (targets, chunks): (Vec<usize>, Vec<CutChunk>) = batch.into_iter().unzip();
         let dedup = dedup.clone();
         let handle = tokio::task::spawn_blocking(move || process(&dedup, chunks));
         self.jobs_bytes += bytes;
@@ -128,11 +128,12 @@ impl ChunkJobs {
     }
 }
 
-/// Hashes each chunk, and compresses and encrypts those not yet stored.
-pub(super) fn process(dedup: &Dedup, chunks: Vec<Bytes>) -> Result<Vec<Outcome>, RepoError> {
+/// Hashes each chunk whose id is not known yet, and compresses and
+/// encrypts those not yet stored.
+pub(super) fn process(dedup: &Dedup, chunks: Vec<CutChunk>) -> Result<Vec<Outcome>, RepoError> {
     let mut out = Vec::with_capacity(chunks.len());
-    for data in chunks {
-        let id = dedup.keys.chunk_id(&data);
+    for CutChunk { data, id } in chunks {
+        let id = id.unwrap_or_else(|| dedup.keys.chunk_id(&data));
         let size = data.len() as u32;
         // Equal ids mean equal content, so equal sizes; a differing size
         // can only come from a damaged index, and is not trusted.
@@ -162,10 +163,11 @@ mod tests {
     #[test]
     fn a_batch_is_due_by_bytes_or_by_count() {
         let mut jobs = ChunkJobs::default();
-        assert!(!jobs.add(0, Bytes::from(vec![0; BATCH_BYTES - 1])));
-        assert!(jobs.add(0, Bytes::from_static(b"x")));
+        let chunk = |data: Vec<u8>| CutChunk::unidentified(data.into());
+        assert!(!jobs.add(0, chunk(vec![0; BATCH_BYTES - 1])));
+        assert!(jobs.add(0, chunk(b"x".to_vec())));
         let mut small = ChunkJobs::default();
-        let due = (0..BATCH_CHUNKS).map(|i| small.add(i, Bytes::from_static(b"x")));
+        let due = (0..BATCH_CHUNKS).map(|i| small.add(i, chunk(b"x".to_vec())));
         assert_eq!(due.filter(|d| *d).count(), 1, "due at the last chunk only");
         assert_eq!(small.buffered(), BATCH_CHUNKS as u64);
     }

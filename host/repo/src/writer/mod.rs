@@ -31,6 +31,7 @@
 mod assemble;
 mod content;
 mod dedup;
+mod guide;
 mod jobs;
 mod packer;
 mod previous;
@@ -61,6 +62,7 @@ use crate::{BackupInfo, IncompleteStage, StagePublic};
 use assemble::{add_segments, assemble_manifest};
 use content::EntryContent;
 use dedup::{ChunkTable, Dedup, Found, Loc};
+use guide::CutChunk;
 use jobs::{ChunkJobs, Outcome};
 use packer::Packer;
 pub(crate) use previous::PreviousFiles;
@@ -81,6 +83,9 @@ pub struct WriteStats {
     pub bytes_reused: u64,
     /// Files taken over that way.
     pub files_reused: u64,
+    /// Content bytes of changed files cut where their previous version was
+    /// (checked by chunk id, not searched for).
+    pub bytes_cut_as_before: u64,
     /// Bytes of new blobs appended to packs (after compression and
     /// encryption), the manifest's new segments included.
     pub bytes_stored_new: u64,
@@ -338,8 +343,11 @@ impl BackupWriter {
     }
 
     /// Queues chunks of entry `index` for their jobs.
-    async fn queue_chunks(&mut self, index: usize, chunks: Vec<Bytes>) -> Result<(), RepoError> {
+    async fn queue_chunks(&mut self, index: usize, chunks: Vec<CutChunk>) -> Result<(), RepoError> {
         for c in chunks {
+            if c.id.is_some() {
+                self.stats.bytes_cut_as_before += c.data.len() as u64;
+            }
             let due = self.jobs.add(index, c);
             self.note_memory();
             if due {
@@ -606,6 +614,7 @@ impl BackupWriter {
                 )));
             }
             let segments = chunker::split_whole(&body, dedup.keys.chunker(), &MANIFEST_CUTS);
+            let segments = segments.into_iter().map(CutChunk::unidentified).collect();
             Ok::<_, RepoError>((root, jobs::process(&dedup, segments)?))
         })
         .await

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dedup::{Dedup, Found};
+use super::guide::{GUIDED_FROM, Guide};
 use crate::archive::{EntryKind, EntryMeta, RawName};
 use crate::error::RepoError;
 use crate::keys::ChunkId;
@@ -49,7 +50,7 @@ impl UnchangedFiles {
         let Some(chunks) = previous
             .chunks
             .iter()
-            .map(|id| Ok(self.dedup.find(id)?.map(|f| (*id, f))))
+            .map(|(id, _)| Ok(self.dedup.find(id)?.map(|f| (*id, f))))
             .collect::<Result<Option<Vec<_>>, RepoError>>()?
         else {
             return Ok(None);
@@ -77,11 +78,11 @@ impl std::fmt::Debug for UnchangedFile {
 }
 
 /// A file of the previous backup: what must still match for it to count as
-/// unchanged, and its content as chunk ids.
+/// unchanged, and its content as chunk ids and sizes.
 struct PreviousFile {
     size: u64,
     mtime: (i64, u32),
-    chunks: Vec<ChunkId>,
+    chunks: Vec<(ChunkId, u32)>,
 }
 
 /// The files of the newest earlier backup under the same key, by stage name
@@ -103,7 +104,7 @@ impl PreviousFiles {
                         let chunks = e
                             .chunks
                             .iter()
-                            .map(|&i| m.chunks.get(i as usize).map(|c| c.id))
+                            .map(|&i| m.chunks.get(i as usize).map(|c| (c.id, c.size)))
                             .collect::<Option<Vec<_>>>()?;
                         let file = PreviousFile {
                             size: e.size,
@@ -121,5 +122,15 @@ impl PreviousFiles {
 
     fn get(&self, stage: &str, path: &RawName) -> Option<&PreviousFile> {
         self.0.get(stage)?.get(path)
+    }
+
+    /// The cuts of the file at `path` in the previous backup, to cut its new
+    /// version by, if it is large enough to be worth it.
+    pub(super) fn guide(&self, stage: &str, path: &RawName) -> Option<Guide> {
+        let previous = self.get(stage, path)?;
+        if previous.size < GUIDED_FROM {
+            return None;
+        }
+        Guide::new(previous.chunks.iter().copied())
     }
 }

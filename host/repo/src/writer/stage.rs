@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::content::EntryContent;
+use super::guide::Guide;
 use crate::archive::{EntryKind, EntryMeta, RawName};
 use crate::error::RepoError;
 use crate::manifest::{EntryRecord, PluginBuild};
@@ -60,14 +61,15 @@ impl StageBuild {
         Ok(())
     }
 
-    /// Admits `meta` and opens it for content (a file) or as a whole (any
-    /// other kind, ended without content).
-    pub(super) fn open(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
+    /// Admits `meta` and opens it for content (a file, cut with the
+    /// previous version's `guide` if there is one) or as a whole (any other
+    /// kind, ended without content).
+    pub(super) fn open(&mut self, meta: EntryMeta, guide: Option<Guide>) -> Result<(), RepoError> {
         self.admit(&meta)?;
         self.open = Some(OpenEntry {
             index: self.entries.len(),
             file: meta.kind == EntryKind::File,
-            content: EntryContent::default(),
+            content: EntryContent::guided_by(guide),
         });
         self.entries.push(EntryRecord {
             meta,
@@ -145,11 +147,13 @@ mod tests {
             stage.admit(&early_link),
             Err(RepoError::InvalidEntry(_))
         ));
-        stage.open(meta(EntryKind::File, "a", None)).unwrap();
+        stage.open(meta(EntryKind::File, "a", None), None).unwrap();
         stage.open = None;
         stage.admit(&early_link).unwrap();
         let to_dir = meta(EntryKind::HardLink, "c", Some("d"));
-        stage.open(meta(EntryKind::Directory, "d", None)).unwrap();
+        stage
+            .open(meta(EntryKind::Directory, "d", None), None)
+            .unwrap();
         assert!(stage.admit(&to_dir).is_err(), "a directory is not a file");
     }
 
@@ -158,7 +162,7 @@ mod tests {
         let mut slot = Some(StageBuild::new("s", "p", PluginBuild::default()));
         between_entries(&mut slot)
             .unwrap()
-            .open(meta(EntryKind::File, "a", None))
+            .open(meta(EntryKind::File, "a", None), None)
             .unwrap();
         let err = between_entries(&mut slot).err().unwrap();
         assert!(err.to_string().contains("was not ended"), "{err}");
@@ -169,7 +173,7 @@ mod tests {
     fn invalid_metadata_is_refused_before_anything_is_recorded() {
         let mut stage = StageBuild::new("s", "p", PluginBuild::default());
         let absolute = meta(EntryKind::File, "/etc/passwd", None);
-        assert!(stage.open(absolute).is_err());
+        assert!(stage.open(absolute, None).is_err());
         assert!(stage.entries.is_empty() && stage.open.is_none());
     }
 }

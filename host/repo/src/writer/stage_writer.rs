@@ -5,7 +5,7 @@
 use super::stage::between_entries;
 use super::{BackupWriter, UnchangedFile, UnchangedFiles, WriteStats};
 use crate::StagePublic;
-use crate::archive::EntryMeta;
+use crate::archive::{EntryKind, EntryMeta};
 use crate::error::RepoError;
 
 /// Writes the entries of one stage. Obtained from [`BackupWriter::begin_stage`];
@@ -22,7 +22,12 @@ impl<'a> StageWriter<'a> {
     /// Starts an entry; the previous one must have been ended.
     pub async fn begin_entry(&mut self, meta: EntryMeta) -> Result<(), RepoError> {
         self.w.check_failed()?;
-        between_entries(&mut self.w.stage)?.open(meta)
+        let stage = between_entries(&mut self.w.stage)?;
+        let guide = match meta.kind {
+            EntryKind::File => self.w.previous.guide(&stage.name, &meta.path),
+            _ => None,
+        };
+        stage.open(meta, guide)
     }
 
     /// Adds `meta`, a file of `size` bytes, as a complete entry with the
