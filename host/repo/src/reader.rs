@@ -22,10 +22,12 @@ use crate::store::{ObjectStore, StoreError};
 use pack_cache::PackCache;
 pub use stage::StageReader;
 
-/// Packs being downloaded at once. Read-ahead batches that fall in
-/// different packs would otherwise fetch them all at once, and peak memory
-/// would follow the timing of the consumer instead of this bound.
-const PACK_FETCHES: usize = 2;
+/// Packs being downloaded at once, as many as the read-ahead may hold
+/// (`read_ahead::READ_AHEAD_PACKS`, where the choice is measured).
+/// Read-ahead batches that fall in different packs would otherwise fetch
+/// them all at once, and peak memory would follow the timing of the
+/// consumer instead of this bound.
+const PACK_FETCHES: usize = 3;
 
 /// What [`BackupReader::verify`] checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

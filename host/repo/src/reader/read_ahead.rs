@@ -15,13 +15,13 @@ pub(super) const READ_AHEAD_BYTES: u64 = 16 * MIB;
 /// Chunks loaded ahead of the consumer, at most.
 pub(super) const READ_AHEAD_CHUNKS: usize = 256;
 /// Distinct packs that unfinished batches of one reader may need. Each is
-/// held whole (up to 32 MiB) while its batches decode; two let the next
-/// pack arrive while the reader finishes the one before. A third bought no
-/// measurable speed (alternating runs on the bench's generated set) and
-/// raised a restore's peak RSS by up to a pack: on a copy of
-/// `/usr/lib`+`/usr/share` the host peaked at 238–274 MiB with three and
-/// 223–242 MiB with two (issue 19's target is 256 MiB).
-pub(super) const READ_AHEAD_PACKS: usize = 2;
+/// held whole (up to 32 MiB) while its batches decode. Restoring a copy of
+/// `/usr/lib` (72,684 entries, 4.3 GB) on a journaled ext4: 17.0 and 17.3 s
+/// with two, 12.1 and 12.5 s with three, 12.5 s with four; peak RSS 199,
+/// 210 and 223 MiB. With two, the stage waited for the next pack while the
+/// cores were a quarter idle. (On the VM's journal-less root the restores
+/// varied too much between runs to show this.)
+pub(super) const READ_AHEAD_PACKS: usize = 3;
 /// Plaintext of one batch, at most, unless a single chunk is larger.
 pub(super) const BATCH_BYTES: u64 = MIB;
 /// Chunks in one batch, at most.
