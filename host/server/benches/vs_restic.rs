@@ -27,9 +27,25 @@
 //!
 //! Needs `restic` and `wrk` (Debian packages) and GNU `time` (for restic's
 //! peak RSS). The data set is generated from fixed seeds, so runs compare.
-//! Each timed operation starts after a `sync`. Restores still vary from run
-//! to run with the machine's state, for both tools: compare within a run.
-//! Two causes, profiled on the 2-core VM the README's numbers come from:
+//! Each timed operation starts after a `sync`.
+//!
+//! **Restores need a journaled filesystem to compare.** On this VM's root
+//! (ext4 without a journal) they vary from run to run with the machine's
+//! state, for both tools, for the two causes below; on an ext4 with a
+//! journal, as ext4 is usually mounted, they do not. The README's numbers
+//! are measured with the bench's whole working tree there:
+//!
+//! ```sh
+//! truncate -s 40G /work/bench-ext4.img && mkfs.ext4 -q -F /work/bench-ext4.img
+//! mkdir -p /mnt/drbench && mount -o loop /work/bench-ext4.img /mnt/drbench
+//! TMPDIR=/mnt/drbench DRHOST_BENCH_TREE=/usr/share cargo bench -p drhost --bench vs_restic
+//! ```
+//!
+//! The same `/usr/share` bench, same build, the four restores in order
+//! drhost, restic, restic, drhost: 2.78, 4.72, 4.60 and 2.80 s on the
+//! journaled loop mount; 11.70, 10.07, 9.93 and 3.89 s on the root, even
+//! with a `sync` and 61 s of waiting before each restore (tried). The
+//! causes on the root, profiled:
 //! - ext4 without a journal (this VM's) steps over inodes freed in the
 //!   last 60 s (6 min while their inode-table block is dirty) when it
 //!   allocates new ones, one buffer lookup each. A restore right after the
