@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use drhost_repo::testing::MemoryStore;
 use drhost_repo::{
-    BackupInfo, BackupListing, BackupReader, EntryKind, EntryMeta, RepoError, Repository,
-    RepositoryOptions, UploadedPack,
+    BackupInfo, BackupListing, BackupReader, BackupWriter, EntryKind, EntryMeta, RepoError,
+    Repository, RepositoryOptions, UploadedPack,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -644,6 +644,13 @@ async fn chunks_in_missing_packs_are_written_again() {
     assert_damaged(repo.open_backup("one", "pw").await, "packs/");
 }
 
+/// A backup named "second" under the passcode the first one used.
+async fn second_backup(repo: &Repository) -> BackupWriter {
+    repo.begin_backup("passcode", info("second", 2000))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     let (store, repo) = open_repo().await;
@@ -653,10 +660,7 @@ async fn unchanged_files_are_taken_over_from_the_previous_backup() {
     backup(&repo, "first", "passcode", &[("files", &first)]).await;
 
     let bytes_before = store.bytes_put();
-    let mut w = repo
-        .begin_backup("passcode", info("second", 2000))
-        .await
-        .unwrap();
+    let mut w = second_backup(&repo).await;
     let mut s = w.begin_stage("files", "test-plugin").await.unwrap();
     assert!(
         s.reuse_unchanged(file("a.bin"), a.len() as u64)
@@ -733,10 +737,7 @@ async fn a_changed_file_is_cut_where_its_previous_version_was() {
     let mut touched = file("big.bin");
     touched.mtime_seconds += 1;
     let bytes_before = store.bytes_put();
-    let mut w = repo
-        .begin_backup("passcode", info("second", 2000))
-        .await
-        .unwrap();
+    let mut w = second_backup(&repo).await;
     let mut s = w.begin_stage("files", "test-plugin").await.unwrap();
     assert!(
         !s.reuse_unchanged(touched.clone(), new.len() as u64)
