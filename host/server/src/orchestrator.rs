@@ -223,10 +223,12 @@ pub async fn run_backup(job: &JobHandle, work: BackupJob) -> Result<(), JobFailu
         job.message(
             codes::BACKUP_PERSISTED,
             &format!(
-                "Persisted backup results: {} bytes read, {} bytes of {} unchanged files \
-                 taken over from the previous backup, {} new bytes stored.",
+                "Persisted backup results: {} bytes read ({} of them cut where the previous \
+                 backup cut them), {} bytes of {} unchanged files taken over from the previous \
+                 backup, {} new bytes stored.",
                 // What the store grew by: chunks, pack padding and the manifest.
                 stats.bytes_in,
+                stats.bytes_cut_as_before,
                 stats.bytes_reused,
                 stats.files_reused,
                 committed.stored_bytes
