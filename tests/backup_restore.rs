@@ -183,3 +183,41 @@ fn finished_jobs_report_totals_throughput_and_eta() {
         "{status}"
     );
 }
+
+/// A large file rewritten in part between two backups: the second backup
+/// cuts it where the first did wherever its chunks are unchanged (the job
+/// says how many bytes that was), and it restores exactly.
+#[test]
+fn a_partly_rewritten_large_file_is_cut_as_before_and_restores_exactly() {
+    use rand::{RngCore, SeedableRng};
+    const MIB: usize = 1 << 20;
+    let deployment = Deployment::new();
+    deployment.populate();
+    let big = deployment.objects().join("big.bin");
+    let mut data = vec![0u8; 24 * MIB];
+    rand::rngs::StdRng::seed_from_u64(19).fill_bytes(&mut data);
+    std::fs::write(&big, &data).expect("write big file");
+    let host = TestHost::start(&deployment, &deployment.config_toml(""));
+    host.backup_ok("monday");
+
+    rand::rngs::StdRng::seed_from_u64(20).fill_bytes(&mut data[12 * MIB..13 * MIB]);
+    std::fs::write(&big, &data).expect("rewrite big file");
+    let job = host.backup_ok("tuesday");
+    let messages = job["messages"].to_string();
+    let cut_as_before: u64 = messages
+        .split(" bytes read (")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no results message in {messages}"));
+    // The rewritten MiB spoils the chunks it touches and at most the one
+    // after (4 MiB each at most).
+    assert!(
+        cut_as_before >= (data.len() - 12 * MIB) as u64,
+        "only {cut_as_before} bytes cut as before: {messages}"
+    );
+
+    let restore = host.restore_job("tuesday");
+    assert_eq!(restore["status"], "COMPLETED", "{restore}");
+    assert_same_tree(&deployment.objects(), &deployment.restored_objects());
+}
