@@ -165,7 +165,7 @@ impl Chunker {
     /// [`next_cut_with`](Self::next_cut_with) over `head` followed by
     /// `rest`, without joining them: the chunk that starts in one segment
     /// and ends in the next is found where the bytes lie.
-    pub(crate) fn next_cut_joined(&self, p: &CutParams, head: &[u8], rest: &[u8]) -> usize {
+    fn next_cut_joined(&self, p: &CutParams, head: &[u8], rest: &[u8]) -> usize {
         let len = (head.len() + rest.len()).min(p.max);
         if len <= p.min {
             return len;
@@ -179,6 +179,15 @@ impl Chunker {
         let after_avg = (normal, len, p.threshold_after_avg);
         self.scan_joined(head, rest, after_avg, &mut hash)
             .unwrap_or(len)
+    }
+
+    /// The length of the file chunk at `pos` of `carried` followed by
+    /// `segment`, read where the bytes lie.
+    pub(crate) fn next_cut_at(&self, carried: &[u8], segment: &[u8], pos: usize) -> usize {
+        match carried.get(pos..) {
+            Some(head) if !head.is_empty() => self.next_cut_joined(&FILE_CUTS, head, segment),
+            _ => self.next_cut(&segment[pos - carried.len()..]),
+        }
     }
 
     /// [`scan`](Self::scan) over `(from, to, threshold)` of `head` followed
@@ -253,7 +262,7 @@ pub fn cut(carried: &Bytes, segment: &Bytes, chunker: &Chunker, last: bool) -> (
     let mut chunks = Vec::new();
     let mut pos = 0;
     while pos < carried.len() && goes_on(pos) {
-        let end = pos + chunker.next_cut_joined(&FILE_CUTS, &carried[pos..], segment);
+        let end = pos + chunker.next_cut_at(carried, segment, pos);
         chunks.push(joined(carried, segment, pos..end));
         pos = end;
     }

@@ -20,7 +20,7 @@
 
 use bytes::Bytes;
 
-use crate::chunker::{self, FILE_CUTS, SEGMENT};
+use crate::chunker::{self, SEGMENT};
 use crate::keys::{ChunkId, Keys};
 
 /// Previous versions smaller than this are not worth a guide: they are
@@ -37,9 +37,6 @@ const WASTE_ALLOWED: u64 = 4 * SEGMENT as u64;
 pub(super) struct Guide {
     /// `(start, length, id)` in order of `start`.
     chunks: Vec<(u64, u32, ChunkId)>,
-    /// The previous version's length: its last chunk ended there because
-    /// the file did, which says nothing about where a longer file is cut.
-    size: u64,
 }
 
 /// A chunk of the entry; its id if the guide already computed it.
@@ -100,26 +97,31 @@ impl Tally {
 
 impl Guide {
     /// The guide of a previous version with these chunks (id and size, in
-    /// order), if it is large enough to be worth one.
-    pub(super) fn new(chunks: impl Iterator<Item = (ChunkId, u32)>) -> Option<Self> {
+    /// order).
+    pub(super) fn new(chunks: impl Iterator<Item = (ChunkId, u32)>) -> Self {
         let mut start = 0u64;
-        let chunks: Vec<_> = chunks
+        let chunks = chunks
             .map(|(id, size)| {
                 let chunk = (start, size, id);
                 start += u64::from(size);
                 chunk
             })
             .collect();
-        (start >= GUIDED_FROM).then_some(Guide {
-            chunks,
-            size: start,
-        })
+        Guide { chunks }
+    }
+
+    /// The previous version's length: its last chunk ended there because
+    /// the file did, which says nothing about where a longer file is cut.
+    fn size(&self) -> u64 {
+        self.chunks
+            .last()
+            .map_or(0, |&(start, len, _)| start + u64::from(len))
     }
 
     /// Whether the previous version has a chunk at or after entry offset
     /// `from`.
     pub(super) fn reaches(&self, from: u64) -> bool {
-        self.size > from
+        self.size() > from
     }
 
     /// The previous version's chunks that a cut of `total` bytes starting
@@ -127,6 +129,7 @@ impl Guide {
     /// `from`.
     fn candidates(&self, from: u64, total: usize, last: bool) -> Vec<(usize, usize, ChunkId)> {
         let first = self.chunks.partition_point(|&(start, _, _)| start < from);
+        let size = self.size();
         let mut found = Vec::new();
         for &(start, len, id) in &self.chunks[first..] {
             let start_at = (start - from) as usize;
@@ -134,7 +137,7 @@ impl Guide {
             if end_at > total || !chunker::cut_goes_on(start_at, total, last) {
                 break;
             }
-            let ended_the_file = start + u64::from(len) == self.size;
+            let ended_the_file = start + u64::from(len) == size;
             if ended_the_file && !(last && end_at == total) {
                 break;
             }
@@ -178,7 +181,7 @@ pub(super) fn cut(
                 if let Some(((start, end, _), _)) = changed {
                     tally.waste(end - start);
                 }
-                let end = pos + next_cut(keys, carried, segment, pos);
+                let end = pos + keys.chunker().next_cut_at(carried, segment, pos);
                 chunks.push(CutChunk {
                     data: chunker::joined(carried, segment, pos..end),
                     id: None,
@@ -194,16 +197,6 @@ pub(super) fn cut(
         chunks,
         rest: chunker::joined(carried, segment, pos..total),
         tally,
-    }
-}
-
-/// The length of the chunk at `pos` of `carried` followed by `segment`,
-/// searched for.
-fn next_cut(keys: &Keys, carried: &Bytes, segment: &Bytes, pos: usize) -> usize {
-    let chunker = keys.chunker();
-    match carried.get(pos..) {
-        Some(head) if !head.is_empty() => chunker.next_cut_joined(&FILE_CUTS, head, segment),
-        _ => chunker.next_cut_joined(&FILE_CUTS, &segment[pos - carried.len()..], &[]),
     }
 }
 
@@ -262,7 +255,7 @@ pub(super) mod tests {
 
     pub(in crate::writer) fn guide_of(keys: &Keys, data: &[u8]) -> Guide {
         let chunks = one_pass(keys, data);
-        Guide::new(chunks.iter().map(|c| (keys.chunk_id(c), c.len() as u32))).unwrap()
+        Guide::new(chunks.iter().map(|c| (keys.chunk_id(c), c.len() as u32)))
     }
 
     /// Versions of `old`: unchanged, rewritten in place, shifted by an
@@ -333,7 +326,7 @@ pub(super) mod tests {
             .rev()
             .map(|c| (keys.chunk_id(c), c.len() as u32))
             .chain((0..8).map(|i| (ChunkId([i; 32]), 1 << 20)));
-        let guide = Guide::new(lying).unwrap();
+        let guide = Guide::new(lying);
         let cut = cut(&Bytes::new(), &Bytes::from(data), &keys, true, &guide, 0);
         let datas: Vec<Bytes> = cut.chunks.iter().map(|c| c.data.clone()).collect();
         assert_eq!(datas, chunks);

@@ -131,6 +131,6 @@ impl PreviousFiles {
         if previous.size < GUIDED_FROM {
             return None;
         }
-        Guide::new(previous.chunks.iter().copied())
+        Some(Guide::new(previous.chunks.iter().copied()))
     }
 }
