@@ -3,6 +3,7 @@
 //! checks every pack whole against its SHA-256 name.
 
 mod batch;
+mod buffer_pool;
 mod pack_cache;
 mod read_ahead;
 mod stage;
@@ -19,6 +20,7 @@ use crate::keys::Keys;
 use crate::manifest::{Manifest, PluginBuild, StageRecord};
 use crate::pack;
 use crate::store::{ObjectStore, StoreError};
+use buffer_pool::BufferPool;
 use pack_cache::PackCache;
 pub use stage::StageReader;
 
@@ -52,6 +54,8 @@ pub(crate) struct ReadShared {
     pack_ends: Vec<u64>,
     packs: PackCache,
     fetches: tokio::sync::Semaphore,
+    /// Buffers of packs no batch needs any more, for the next fetches.
+    buffers: Arc<BufferPool>,
     span: tracing::Span,
 }
 
@@ -112,7 +116,15 @@ impl ReadShared {
 
     /// `length` bytes (all when `None`) from the start of pack `object`.
     async fn get_pack(&self, object: &str, length: Option<u64>) -> Result<Bytes, RepoError> {
-        match self.store.get(object, 0, length).await {
+        let fetched = match length {
+            Some(length) => self
+                .store
+                .get_into(object, 0, length, self.buffers.take())
+                .await
+                .map(|filled| BufferPool::share(&self.buffers, filled)),
+            None => self.store.get(object, 0, None).await,
+        };
+        match fetched {
             Ok(data) => Ok(data),
             Err(StoreError::NotFound(_)) => Err(RepoError::damaged(
                 object.to_string(),
@@ -173,6 +185,9 @@ impl BackupReader {
                 pack_ends,
                 packs: PackCache::default(),
                 fetches: tokio::sync::Semaphore::new(PACK_FETCHES),
+                // Never more packs in use at once than being fetched plus
+                // held by read-ahead (and the one cached between readers).
+                buffers: BufferPool::new(PACK_FETCHES + read_ahead::READ_AHEAD_PACKS + 1),
                 span,
             }),
         }

@@ -37,6 +37,19 @@ pub trait ObjectStore: Send + Sync {
     async fn put(&self, name: &str, data: Bytes) -> Result<(), StoreError>;
     /// Read `length` bytes (all when `None`) of `name` from `offset`.
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError>;
+    /// Read `length` bytes of `name` from `offset` into `buffer` (cleared
+    /// first), so a reader can reuse memory it already has mapped. A store
+    /// that cannot fill a given buffer may return another.
+    async fn get_into(
+        &self,
+        name: &str,
+        offset: u64,
+        length: u64,
+        buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        drop(buffer);
+        Ok(Vec::from(self.get(name, offset, Some(length)).await?))
+    }
     /// Size of `name`, or `None` if it does not exist.
     async fn stat(&self, name: &str) -> Result<Option<ObjectInfo>, StoreError>;
     /// Every object whose name starts with `prefix`, sorted by name.

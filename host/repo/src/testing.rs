@@ -21,6 +21,8 @@ pub struct MemoryStore {
     puts: AtomicU64,
     /// `get` calls received, failed ones included.
     gets: AtomicU64,
+    /// `get_into` calls given a buffer that already had memory.
+    gets_into_reused_buffers: AtomicU64,
     bytes_put: AtomicU64,
     puts_in_flight: AtomicUsize,
     max_puts_in_flight: AtomicUsize,
@@ -120,6 +122,12 @@ impl MemoryStore {
         self.gets.load(Ordering::SeqCst)
     }
 
+    /// `get_into` calls given a buffer that already had memory (a reader
+    /// reusing the buffer of a pack it was done with).
+    pub fn gets_into_reused_buffers(&self) -> u64 {
+        self.gets_into_reused_buffers.load(Ordering::SeqCst)
+    }
+
     /// `delete` calls received, refused ones included.
     pub fn deletes(&self) -> u64 {
         self.deletes.load(Ordering::SeqCst)
@@ -201,6 +209,22 @@ impl ObjectStore for MemoryStore {
             None => len,
         };
         Ok(data.slice(offset as usize..end as usize))
+    }
+
+    async fn get_into(
+        &self,
+        name: &str,
+        offset: u64,
+        length: u64,
+        mut buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        if buffer.capacity() > 0 {
+            self.gets_into_reused_buffers.fetch_add(1, Ordering::SeqCst);
+        }
+        let data = self.get(name, offset, Some(length)).await?;
+        buffer.clear();
+        buffer.extend_from_slice(&data);
+        Ok(buffer)
     }
 
     async fn stat(&self, name: &str) -> Result<Option<ObjectInfo>, StoreError> {

@@ -240,6 +240,45 @@ impl AdapterStore {
 }
 
 impl AdapterStore {
+    /// `get` of `length` bytes (all when `None`) of `name` into `sink`.
+    async fn get_through(
+        &self,
+        name: &str,
+        offset: u64,
+        length: Option<u64>,
+        sink: ByteSink,
+    ) -> Result<Vec<u8>, StoreError> {
+        let object = name.to_string();
+        self.run("get", move |store, plugin| {
+            Box::pin(async move {
+                let sink = store
+                    .data_mut()
+                    .table
+                    .push(sink)
+                    .map_err(|e| CallError::Call(e.into()))?;
+                let result = plugin
+                    .drhost_plugin_store_adapter()
+                    .call_get(
+                        &mut *store,
+                        &object,
+                        offset,
+                        length,
+                        Resource::new_borrow(sink.rep()),
+                    )
+                    .await
+                    .map_err(CallError::Call)?;
+                let sink = store
+                    .data_mut()
+                    .table
+                    .delete(sink)
+                    .map_err(|e| CallError::Call(e.into()))?;
+                Ok(result.map(|()| sink.into_vec()))
+            })
+        })
+        .await
+        .map_err(|f| store_error(name, f))
+    }
+
     /// A guest sees a full disk as a bare I/O error (WASI streams lose the
     /// errno), so for a store on a granted directory the host looks at the
     /// filesystem itself and says when it is full.
@@ -342,40 +381,23 @@ impl ObjectStore for AdapterStore {
         let limit = length.unwrap_or(MAX_GET_BYTES).min(MAX_GET_BYTES);
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let sink = match length {
-            Some(_) => ByteSink::reserved(limit),
+            Some(_) => ByteSink::reserved(Vec::new(), limit),
             None => ByteSink::new(limit),
         };
-        let object = name.to_string();
-        self.run("get", move |store, plugin| {
-            Box::pin(async move {
-                let sink = store
-                    .data_mut()
-                    .table
-                    .push(sink)
-                    .map_err(|e| CallError::Call(e.into()))?;
-                let result = plugin
-                    .drhost_plugin_store_adapter()
-                    .call_get(
-                        &mut *store,
-                        &object,
-                        offset,
-                        length,
-                        Resource::new_borrow(sink.rep()),
-                    )
-                    .await
-                    .map_err(CallError::Call)?;
-                let sink = store
-                    .data_mut()
-                    .table
-                    .delete(sink)
-                    .map_err(|e| CallError::Call(e.into()))?;
-                Ok(result.map(|()| sink.into_bytes()))
-            })
-        })
-        .await
-        .map_err(|f| store_error(name, f))
+        Ok(self.get_through(name, offset, length, sink).await?.into())
     }
 
+    async fn get_into(
+        &self,
+        name: &str,
+        offset: u64,
+        length: u64,
+        buffer: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let limit = usize::try_from(length.min(MAX_GET_BYTES)).unwrap_or(usize::MAX);
+        let sink = ByteSink::reserved(buffer, limit);
+        self.get_through(name, offset, Some(length), sink).await
+    }
     async fn stat(&self, name: &str) -> Result<Option<ObjectInfo>, StoreError> {
         let object = name.to_string();
         self.run("stat", move |store, plugin| {

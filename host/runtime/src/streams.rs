@@ -57,26 +57,29 @@ impl ByteSink {
         }
     }
 
-    /// A sink for `length` bytes asked for, reserved up front (the pages are
-    /// only touched as the bytes arrive).
-    pub(crate) fn reserved(length: usize) -> Self {
+    /// A sink for `length` bytes asked for, filling `buffer` (cleared, and
+    /// grown if it is smaller): the pages of a reused buffer are already
+    /// mapped, those of a new one are touched only as the bytes arrive.
+    pub(crate) fn reserved(mut buffer: Vec<u8>, length: usize) -> Self {
+        buffer.clear();
+        buffer.reserve_exact(length);
         Self {
-            pieces: vec![Vec::with_capacity(length)],
+            pieces: vec![buffer],
             len: 0,
             limit: length,
             reserved: true,
         }
     }
 
-    pub(crate) fn into_bytes(mut self) -> Bytes {
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
         if self.pieces.len() == 1 {
-            return Bytes::from(self.pieces.swap_remove(0));
+            return self.pieces.swap_remove(0);
         }
         let mut out = Vec::with_capacity(self.len);
         for piece in self.pieces {
             out.extend_from_slice(&piece);
         }
-        Bytes::from(out)
+        out
     }
 
     fn write(&mut self, data: Vec<u8>) -> Result<(), String> {
@@ -168,7 +171,7 @@ mod tests {
         assert!(sink.write(vec![1; 6]).is_ok());
         assert!(sink.write(vec![2; 5]).is_err());
         assert!(sink.write(vec![3; 4]).is_ok());
-        assert_eq!(&sink.into_bytes()[..], &[1, 1, 1, 1, 1, 1, 3, 3, 3, 3]);
+        assert_eq!(&sink.into_vec()[..], &[1, 1, 1, 1, 1, 1, 3, 3, 3, 3]);
         let mut big = ByteSink::new(usize::MAX);
         assert!(big.write(vec![0; MAX_CHUNK_BYTES + 1]).is_err());
         let mut bytewise = ByteSink::new(usize::MAX);
@@ -177,7 +180,7 @@ mod tests {
         }
         assert!(bytewise.write(vec![9; MIN_PIECE]).is_ok());
         assert_eq!(bytewise.pieces.len(), 2, "tiny writes are merged");
-        let joined = bytewise.into_bytes();
+        let joined = bytewise.into_vec();
         assert_eq!(joined.len(), 4 * MIN_PIECE);
         assert_eq!(joined[MIN_PIECE + 1], (MIN_PIECE + 1) as u8);
     }
@@ -185,7 +188,7 @@ mod tests {
     #[test]
     fn a_sink_of_known_length_fills_one_buffer_and_keeps_its_bound() {
         let length = 3 * MIN_PIECE + 5;
-        let mut sink = ByteSink::reserved(length);
+        let mut sink = ByteSink::reserved(Vec::new(), length);
         let reserved_at = sink.pieces[0].as_ptr();
         for i in 0..3u8 {
             assert!(sink.write(vec![i; MIN_PIECE]).is_ok());
@@ -193,10 +196,26 @@ mod tests {
         assert!(sink.write(vec![7; 6]).is_err(), "one byte over the length");
         assert!(sink.write(vec![7; 5]).is_ok());
         assert_eq!(sink.pieces.len(), 1);
-        let bytes = sink.into_bytes();
+        let bytes = sink.into_vec();
         assert_eq!(bytes.as_ptr(), reserved_at, "never copied");
         assert_eq!(bytes.len(), length);
         assert_eq!(bytes[2 * MIN_PIECE], 2);
         assert_eq!(bytes[length - 1], 7);
+    }
+
+    #[test]
+    fn a_sink_given_a_larger_buffer_fills_it_and_keeps_the_asked_bound() {
+        let mut buffer = vec![9u8; 4 * MIN_PIECE];
+        let given_at = buffer.as_ptr();
+        buffer.truncate(1);
+        let mut sink = ByteSink::reserved(buffer, MIN_PIECE);
+        assert!(
+            sink.write(vec![1; MIN_PIECE + 1]).is_err(),
+            "over the length"
+        );
+        assert!(sink.write(vec![1; MIN_PIECE]).is_ok());
+        let filled = sink.into_vec();
+        assert_eq!(filled.as_ptr(), given_at, "the given buffer is filled");
+        assert_eq!(filled, vec![1; MIN_PIECE], "its old bytes are gone");
     }
 }

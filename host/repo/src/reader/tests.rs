@@ -124,7 +124,10 @@ async fn many_small_files_and_a_few_large_ones_come_back_in_order_with_one_fetch
             (meta.clone(), data)
         })
         .collect();
+    let reused = store.gets_into_reused_buffers();
     assert!(read_stage(&reader, 3).await.unwrap() == partly);
+    // The second pass fetches its packs into the buffers of the first's.
+    assert!(store.gets_into_reused_buffers() > reused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
