@@ -93,7 +93,7 @@ impl content::Host for ResourceHost<'_> {
             }
             size += data.len() as u64;
         }
-        if let Err(e) = self.table.get(&destination)?.set_size(size) {
+        if let Err(e) = self.table.get(&destination)?.ensure_size(size) {
             return Ok(Err(e));
         }
         Ok(Ok(ContentDigest {

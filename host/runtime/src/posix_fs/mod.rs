@@ -9,6 +9,7 @@
 //! use); the final component is then handled with the `*at` system calls and
 //! never followed.
 
+use std::cell::Cell;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io;
@@ -16,6 +17,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::bindings::stage::drhost::plugin::archive::Owner;
 use crate::bindings::stage::drhost::plugin::posix_fs::{
@@ -25,11 +27,13 @@ use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::grants::{DirGrant, FsPolicy, OwnerPolicy};
 use crate::report::Omission;
 use names::NameCache;
+use parents::OpenParents;
 use sys::{check, file_type, fstatat, openat, read_names, set_mtime};
 
 mod host;
 pub(crate) use host::{PosixData, PosixHost};
 mod names;
+mod parents;
 mod sys;
 
 /// Permission bits the interface deals in.
@@ -46,18 +50,19 @@ pub(crate) struct PosixFs {
     dirs: Vec<GrantedDir>,
     policy: FsPolicy,
     names: NameCache,
+    parents: OpenParents,
 }
 
 struct GrantedDir {
     grant: DirGrant,
     /// `grant.guest` without leading, trailing or doubled `/`.
     guest: Vec<u8>,
-    handle: Option<File>,
+    handle: Option<Arc<File>>,
 }
 
 /// A guest path resolved to its parent directory and final component.
 struct Located {
-    parent: File,
+    parent: Arc<File>,
     /// The final component (`.` for a granted directory itself).
     name: CString,
     writable: bool,
@@ -71,6 +76,10 @@ pub struct PosixFile {
     /// formatting every path cost a restore of many small files 1.5% of
     /// its time).
     path: Vec<u8>,
+    /// The file's size, while only this handle has changed it (a file it
+    /// created): lets `copy-to-file` skip setting a size the file already
+    /// has (an `ftruncate` per restored file).
+    known_size: Cell<Option<u64>>,
 }
 
 /// The granularity of holes: the usual filesystem block.
@@ -123,14 +132,29 @@ impl PosixFile {
     }
 
     pub(crate) fn write_all_at(&self, offset: u64, data: &[u8]) -> Result<(), PluginError> {
-        self.file
-            .write_all_at(data, offset)
-            .map_err(|e| error(&self.path, e))
+        let written = self.file.write_all_at(data, offset);
+        let end = offset.checked_add(data.len() as u64);
+        self.known_size
+            .set(match (&written, self.known_size.get(), end) {
+                (Ok(()), Some(size), Some(end)) => Some(size.max(end)),
+                _ => None,
+            });
+        written.map_err(|e| error(&self.path, e))
     }
 
     /// Truncates or extends (with a hole) to `size` bytes.
     pub(crate) fn set_size(&self, size: u64) -> Result<(), PluginError> {
-        self.file.set_len(size).map_err(|e| error(&self.path, e))
+        let set = self.file.set_len(size);
+        self.known_size.set(set.is_ok().then_some(size));
+        set.map_err(|e| error(&self.path, e))
+    }
+
+    /// [`Self::set_size`], unless the file is known to have that size.
+    pub(crate) fn ensure_size(&self, size: u64) -> Result<(), PluginError> {
+        if self.known_size.get() == Some(size) {
+            return Ok(());
+        }
+        self.set_size(size)
     }
 }
 
@@ -152,6 +176,7 @@ impl PosixFs {
                 .collect(),
             policy,
             names: NameCache::default(),
+            parents: OpenParents::default(),
         }
     }
 
@@ -184,30 +209,32 @@ impl PosixFs {
                     dir.grant.guest
                 ))
             })?;
-            dir.handle = Some(handle);
+            dir.handle = Some(Arc::new(handle));
         }
         let handle = dir
             .handle
-            .as_ref()
+            .clone()
             .ok_or_else(|| PluginError::Other("granted directory not open".into()))?;
+        let writable = dir.grant.writable;
         let (parent, name) = match (rest.parent(), rest.file_name()) {
-            (Some(parent), Some(name)) => {
-                let parent = if parent.as_os_str().is_empty() {
-                    handle.try_clone()
-                } else {
-                    cap_primitives::fs::open_dir(handle, parent)
-                }
-                .map_err(|e| error(path, e))?;
+            (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => {
+                let parent = self
+                    .parents
+                    .get_or_open(index, parent, || {
+                        cap_primitives::fs::open_dir(&handle, parent)
+                    })
+                    .map_err(|e| error(path, e))?;
                 (parent, name.as_bytes())
             }
-            _ => (handle.try_clone().map_err(|e| error(path, e))?, &b"."[..]),
+            (Some(_), Some(name)) => (handle, name.as_bytes()),
+            _ => (handle, &b"."[..]),
         };
         let name = CString::new(name)
             .map_err(|_| PluginError::InvalidData(format!("{}: contains NUL", show(path))))?;
         Ok(Located {
             parent,
             name,
-            writable: dir.grant.writable,
+            writable,
             grant: index,
         })
     }
@@ -289,6 +316,7 @@ impl PosixFs {
         Ok(PosixFile {
             file,
             path: path.to_vec(),
+            known_size: Cell::new(None),
         })
     }
 
@@ -299,6 +327,8 @@ impl PosixFs {
         Ok(PosixFile {
             file: File::from(fd),
             path: path.to_vec(),
+            // Created by this handle (`O_EXCL`), and only writable through it.
+            known_size: Cell::new(Some(0)),
         })
     }
 
@@ -340,14 +370,19 @@ impl PosixFs {
     fn rename(&mut self, source: &[u8], destination: &[u8]) -> Result<(), PluginError> {
         let from = self.locate_writable(source)?;
         let to = self.locate_writable(destination)?;
+        let replaced = fstatat(&to).ok().map(|st| st.st_mode & libc::S_IFMT);
         // A directory is never replaced: restores must not drop a subtree.
-        if let Ok(st) = fstatat(&to)
-            && st.st_mode & libc::S_IFMT == libc::S_IFDIR
-        {
+        if replaced == Some(libc::S_IFDIR) {
             return Err(PluginError::Io(format!(
                 "{}: is a directory",
                 show(destination)
             )));
+        }
+        // Moving a directory or symlink, or replacing a symlink, can change
+        // where a kept parent's path leads.
+        let moved = fstatat(&from).ok().map(|st| st.st_mode & libc::S_IFMT);
+        if moved != Some(libc::S_IFREG) || replaced.is_some_and(|t| t != libc::S_IFREG) {
+            self.parents.forget_all();
         }
         // SAFETY: valid fds and NUL-terminated names.
         check(unsafe {
@@ -363,6 +398,8 @@ impl PosixFs {
 
     fn remove_file(&mut self, path: &[u8]) -> Result<(), PluginError> {
         let at = self.locate_writable(path)?;
+        // It may be a symlink on the way to a kept parent.
+        self.parents.forget_all();
         // SAFETY: valid fd and NUL-terminated name; flags 0 refuses directories.
         check(unsafe { libc::unlinkat(at.parent.as_raw_fd(), at.name.as_ptr(), 0) })
             .map_err(|e| error(path, e))
@@ -591,6 +628,62 @@ mod tests {
             allocated <= 8 * 4096,
             "{allocated} bytes allocated for 3 non-zero blocks"
         );
+    }
+
+    #[test]
+    fn a_path_reaches_the_directory_it_names_now_after_renames_and_removals() {
+        let root = tempfile::tempdir().unwrap();
+        let on_disk = |p: &str| std::fs::read(root.path().join(p)).unwrap();
+        let mut fs = fs(&[grant(root.path(), "/data", true)], false);
+        let create = |fs: &mut PosixFs, path: &[u8], content: &[u8]| {
+            fs.create_file(path)
+                .unwrap()
+                .write_all_at(0, content)
+                .unwrap();
+        };
+        // A directory moved away and made again under the same name.
+        fs.create_dir(b"/data/a").unwrap();
+        create(&mut fs, b"/data/a/one", b"1");
+        fs.rename(b"/data/a", b"/data/moved").unwrap();
+        fs.create_dir(b"/data/a").unwrap();
+        create(&mut fs, b"/data/a/two", b"2");
+        assert_eq!(on_disk("a/two"), b"2");
+        assert_eq!(on_disk("moved/one"), b"1");
+        // A symlink on the way, removed and pointed elsewhere.
+        fs.create_dir(b"/data/x").unwrap();
+        fs.create_dir(b"/data/y").unwrap();
+        fs.symlink(b"x", b"/data/via").unwrap();
+        create(&mut fs, b"/data/via/three", b"3");
+        fs.remove_file(b"/data/via").unwrap();
+        fs.symlink(b"y", b"/data/via").unwrap();
+        create(&mut fs, b"/data/via/four", b"4");
+        assert_eq!(on_disk("y/four"), b"4");
+        // A symlink on the way, replaced by a regular file.
+        fs.symlink(b"x", b"/data/link").unwrap();
+        create(&mut fs, b"/data/link/five", b"5");
+        create(&mut fs, b"/data/plain", b"p");
+        fs.rename(b"/data/plain", b"/data/link").unwrap();
+        assert!(fs.create_file(b"/data/link/six").is_err());
+        // Files renamed within a directory keep its handle (and still land).
+        create(&mut fs, b"/data/a/.temp", b"t");
+        fs.rename(b"/data/a/.temp", b"/data/a/final").unwrap();
+        assert_eq!(on_disk("a/final"), b"t");
+    }
+
+    #[test]
+    fn a_created_file_gets_the_size_of_its_content_even_ending_in_a_hole() {
+        let root = tempfile::tempdir().unwrap();
+        let mut fs = fs(&[grant(root.path(), "/out", true)], false);
+        let mut content = vec![7u8; 10];
+        content.resize(3 * 4096 + 5, 0);
+        for (name, content) in [("hole-at-end", &content[..]), ("dense", &[1u8; 5000][..])] {
+            let file = fs.create_file(format!("/out/{name}").as_bytes()).unwrap();
+            file.write_sparse_at(0, content).unwrap();
+            file.ensure_size(content.len() as u64).unwrap();
+            assert_eq!(file.known_size.get(), Some(content.len() as u64));
+            drop(file);
+            assert_eq!(std::fs::read(root.path().join(name)).unwrap(), content);
+        }
     }
 
     #[test]
