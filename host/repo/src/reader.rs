@@ -134,14 +134,20 @@ impl ReadShared {
         }
     }
 
-    /// Decodes chunk `index` out of its (verified) pack `pack_data`.
-    fn decode(&self, pack_data: &[u8], pack: u32, index: u32) -> Result<Bytes, RepoError> {
-        let object = self
-            .manifest
-            .packs
-            .get(pack as usize)
-            .cloned()
-            .unwrap_or_default();
+    /// Decodes chunk `index` out of its (verified) pack `pack_data`,
+    /// appending it to `out` (see [`blob::decode_chunk_into`]).
+    fn decode_into(
+        &self,
+        pack_data: &[u8],
+        pack: u32,
+        index: u32,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), RepoError> {
+        let damaged = |reason: String| {
+            let object = self.manifest.packs.get(pack as usize);
+            RepoError::damaged(object.cloned().unwrap_or_default(), reason)
+        };
         let c = self
             .manifest
             .chunks
@@ -149,12 +155,19 @@ impl ReadShared {
             .ok_or_else(|| RepoError::Internal("chunk index out of range".into()))?;
         let start = c.offset as usize;
         let end = start + c.length as usize;
-        let blob = pack_data.get(start..end).ok_or_else(|| {
-            RepoError::damaged(object.clone(), "a chunk lies beyond the end of the pack")
-        })?;
-        blob::decode_chunk(&self.keys, &c.id, c.size as usize, blob).map_err(|reason| {
-            RepoError::damaged(object, format!("chunk {}: {reason}", hex::encode(c.id.0)))
-        })
+        let blob = pack_data
+            .get(start..end)
+            .ok_or_else(|| damaged("a chunk lies beyond the end of the pack".into()))?;
+        blob::decode_chunk_into(&self.keys, &c.id, c.size as usize, blob, out, scratch)
+            .map_err(|reason| damaged(format!("chunk {}: {reason}", hex::encode(c.id.0))))
+    }
+
+    /// Plaintext size of chunk `index`, as the (verified) manifest says.
+    fn chunk_size(&self, index: u32) -> usize {
+        self.manifest
+            .chunks
+            .get(index as usize)
+            .map_or(0, |c| c.size as usize)
     }
 }
 
@@ -289,9 +302,12 @@ impl BackupReader {
                 let s = shared.clone();
                 let n = chunks.len() as u64;
                 let bytes = tokio::task::spawn_blocking(move || {
+                    let (mut chunk, mut scratch) = (Vec::new(), Vec::new());
                     let mut bytes = 0u64;
                     for c in chunks {
-                        bytes += s.decode(&data, p as u32, c)?.len() as u64;
+                        chunk.clear();
+                        s.decode_into(&data, p as u32, c, &mut chunk, &mut scratch)?;
+                        bytes += chunk.len() as u64;
                     }
                     Ok::<_, RepoError>(bytes)
                 })

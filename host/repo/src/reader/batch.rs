@@ -82,23 +82,34 @@ impl ReadShared {
     }
 
     /// Decodes and verifies chunks `indices` of the verified pack `pack_data`,
-    /// stopping at the first that fails.
+    /// stopping at the first that fails. The chunks share one buffer (see
+    /// [`crate::blob::decode_chunk_into`]), held until the last is dropped:
+    /// batches are small and consumed in order.
     fn decode_batch(&self, pack_data: &[u8], pack: u32, indices: &[u32]) -> DecodedBatch {
-        let mut chunks = Vec::with_capacity(indices.len());
+        let total = indices.iter().map(|&i| self.chunk_size(i)).sum();
+        let mut out = Vec::with_capacity(total);
+        let mut scratch = Vec::new();
+        let mut ends = Vec::with_capacity(indices.len());
+        let mut failure = None;
         for &index in indices {
-            match self.decode(pack_data, pack, index) {
-                Ok(chunk) => chunks.push(chunk),
+            match self.decode_into(pack_data, pack, index, &mut out, &mut scratch) {
+                Ok(()) => ends.push(out.len()),
                 Err(e) => {
-                    return DecodedBatch {
-                        chunks,
-                        failure: Some(e),
-                    };
+                    failure = Some(e);
+                    break;
                 }
             }
         }
-        DecodedBatch {
-            chunks,
-            failure: None,
-        }
+        let whole = Bytes::from(out);
+        let mut start = 0;
+        let chunks = ends
+            .into_iter()
+            .map(|end| {
+                let chunk = whole.slice(start..end);
+                start = end;
+                chunk
+            })
+            .collect();
+        DecodedBatch { chunks, failure }
     }
 }
