@@ -6,8 +6,8 @@
 //! longest prefix. The parent directory of the final component is opened by
 //! cap-primitives relative to that directory's handle, so `..` and symlinks
 //! cannot lead outside it (the same confinement wasmtime-wasi's own preopens
-//! use); the final component is then handled with the `*at` system calls and
-//! never followed.
+//! use), and kept for the calls that follow (see [`parents`]); the final
+//! component is then handled with the `*at` system calls and never followed.
 
 use std::cell::Cell;
 use std::ffi::{CString, OsStr};
