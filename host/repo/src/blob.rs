@@ -174,7 +174,36 @@ pub fn decode_chunk_into(
         ));
     }
     let start = out.len();
-    let decoded = decode_appending(keys, id, size, blob, out, scratch);
+    // Appends the plaintext, unverified.
+    let decoded = (|| {
+        let plain = open_into(keys, &chunk_aad(id), blob, scratch)?;
+        let Some((&flag, payload)) = plain.split_first() else {
+            return Err("chunk blob is empty".into());
+        };
+        match flag {
+            FLAG_RAW => out.extend_from_slice(payload),
+            FLAG_ZSTD => DECOMPRESSOR.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                if slot.is_none() {
+                    *slot = zstd::bulk::Decompressor::new().ok();
+                }
+                let d = slot
+                    .as_mut()
+                    .ok_or_else(|| "zstd context unavailable".to_string())?;
+                // Written after what `out` holds, into room for `size` bytes
+                // (more only if `out` has it anyway: the size is checked after).
+                out.reserve(size);
+                let filled = out.len() as u64;
+                let mut after = std::io::Cursor::new(&mut *out);
+                after.set_position(filled);
+                d.decompress_to_buffer(payload, &mut after)
+                    .map_err(|e| format!("zstd decompression failed: {e}"))?;
+                Ok::<_, String>(())
+            })?,
+            other => return Err(format!("unknown chunk encoding flag {other}")),
+        }
+        Ok(())
+    })();
     let verified = decoded.and_then(|()| {
         let data = &out[start..];
         if data.len() != size {
@@ -192,44 +221,6 @@ pub fn decode_chunk_into(
         out.truncate(start);
     }
     verified
-}
-
-/// Appends the plaintext of chunk blob `blob` to `out`, unverified.
-fn decode_appending(
-    keys: &Keys,
-    id: &ChunkId,
-    size: usize,
-    blob: &[u8],
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> Result<(), String> {
-    let plain = open_into(keys, &chunk_aad(id), blob, scratch)?;
-    let Some((&flag, payload)) = plain.split_first() else {
-        return Err("chunk blob is empty".into());
-    };
-    match flag {
-        FLAG_RAW => out.extend_from_slice(payload),
-        FLAG_ZSTD => DECOMPRESSOR.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.is_none() {
-                *slot = zstd::bulk::Decompressor::new().ok();
-            }
-            let d = slot
-                .as_mut()
-                .ok_or_else(|| "zstd context unavailable".to_string())?;
-            // Written after what `out` holds, into room for `size` bytes
-            // (more only if `out` has it anyway: the size is checked after).
-            out.reserve(size);
-            let start = out.len() as u64;
-            let mut after = std::io::Cursor::new(&mut *out);
-            after.set_position(start);
-            d.decompress_to_buffer(payload, &mut after)
-                .map_err(|e| format!("zstd decompression failed: {e}"))?;
-            Ok::<_, String>(())
-        })?,
-        other => return Err(format!("unknown chunk encoding flag {other}")),
-    }
-    Ok(())
 }
 
 /// Compresses and encrypts a manifest's JSON.
