@@ -378,13 +378,15 @@ impl ObjectStore for AdapterStore {
     }
 
     async fn get(&self, name: &str, offset: u64, length: Option<u64>) -> Result<Bytes, StoreError> {
-        let limit = length.unwrap_or(MAX_GET_BYTES).min(MAX_GET_BYTES);
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let sink = match length {
-            Some(_) => ByteSink::reserved(Vec::new(), limit),
-            None => ByteSink::new(limit),
+        let fetched = match length {
+            Some(length) => self.get_into(name, offset, length, Vec::new()).await?,
+            None => {
+                let limit = usize::try_from(MAX_GET_BYTES).unwrap_or(usize::MAX);
+                self.get_through(name, offset, None, ByteSink::new(limit))
+                    .await?
+            }
         };
-        Ok(self.get_through(name, offset, length, sink).await?.into())
+        Ok(fetched.into())
     }
 
     async fn get_into(
@@ -398,6 +400,7 @@ impl ObjectStore for AdapterStore {
         let sink = ByteSink::reserved(buffer, limit);
         self.get_through(name, offset, Some(length), sink).await
     }
+
     async fn stat(&self, name: &str) -> Result<Option<ObjectInfo>, StoreError> {
         let object = name.to_string();
         self.run("stat", move |store, plugin| {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use crate::bindings::stage::drhost::plugin::archive::Owner;
 use crate::bindings::stage::drhost::plugin::posix_fs::{
-    Applied, FileStat, MetadataUpdate, Timestamp,
+    Applied, FileStat, FileType, MetadataUpdate, Timestamp,
 };
 use crate::bindings::stage::drhost::plugin::types::PluginError;
 use crate::grants::{DirGrant, FsPolicy, OwnerPolicy};
@@ -370,9 +370,10 @@ impl PosixFs {
     fn rename(&mut self, source: &[u8], destination: &[u8]) -> Result<(), PluginError> {
         let from = self.locate_writable(source)?;
         let to = self.locate_writable(destination)?;
-        let replaced = fstatat(&to).ok().map(|st| st.st_mode & libc::S_IFMT);
+        let type_at = |at: &Located| fstatat(at).ok().map(|st| file_type(st.st_mode));
+        let replaced = type_at(&to);
         // A directory is never replaced: restores must not drop a subtree.
-        if replaced == Some(libc::S_IFDIR) {
+        if replaced == Some(FileType::Directory) {
             return Err(PluginError::Io(format!(
                 "{}: is a directory",
                 show(destination)
@@ -380,8 +381,8 @@ impl PosixFs {
         }
         // Moving a directory or symlink, or replacing a symlink, can change
         // where a kept parent's path leads.
-        let moved = fstatat(&from).ok().map(|st| st.st_mode & libc::S_IFMT);
-        if moved != Some(libc::S_IFREG) || replaced.is_some_and(|t| t != libc::S_IFREG) {
+        let moved = type_at(&from);
+        if moved != Some(FileType::File) || replaced.is_some_and(|t| t != FileType::File) {
             self.parents.forget_all();
         }
         // SAFETY: valid fds and NUL-terminated names.
@@ -581,7 +582,6 @@ fn error(path: &[u8], e: io::Error) -> PluginError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::stage::drhost::plugin::posix_fs::FileType;
     use std::os::unix::fs::FileExt;
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
