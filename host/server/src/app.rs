@@ -46,6 +46,12 @@ pub struct Host {
 }
 
 impl Host {
+    /// Writes the job records' last changes before the host exits (they
+    /// are written behind the jobs, see `jobs::writer`).
+    pub fn flush_job_records(&self) {
+        self.jobs.flush();
+    }
+
     /// Loads state, plugins and stores. Backups that were running when the
     /// host last stopped resume; other such jobs are marked failed, and their
     /// stores garbage-collected.

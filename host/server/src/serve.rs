@@ -99,6 +99,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+        host.flush_job_records();
         return Ok(());
     }
     let certificate = config.certificate_source();
@@ -120,6 +121,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
+    host.flush_job_records();
     Ok(())
 }
 

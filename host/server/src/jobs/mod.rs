@@ -13,6 +13,7 @@ pub mod codes;
 pub mod lifecycle;
 pub mod record;
 mod store;
+mod writer;
 
 pub use record::{
     JobRecord, JobStatus, JobStep, Message, NewJob, Operation, StageProgress, StageState,

@@ -1,11 +1,10 @@
 //! The registry of job records: one JSON file per job, the handle a running
 //! job reports through, and pruning of old finished jobs.
 //!
-//! Each change but byte counters is written (atomically, fsynced) before the
-//! call returns, messages included. That costs a rewrite per message, bounded
-//! by the message cap; batching the writes would change what a crash leaves
-//! behind (which messages and stage states a restarted host shows next to
-//! its journal), so it is kept deliberately.
+//! Each change but byte counters is written (atomically, fsynced) by the
+//! [`writer`](super::writer) thread, behind the call that made it: a job
+//! never waits for the disk, except once, when it is created, so that a
+//! crash at any later point finds its record.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::lifecycle;
 use super::record::{JobRecord, JobStatus, JobStep, NewJob, StageState};
+use super::writer::{self, RecordWriter, Snapshot};
 use crate::clock::now_ms;
-use crate::fsutil::write_atomic;
 
 /// Most job records kept; older finished ones are removed.
 const MAX_JOBS: usize = 500;
@@ -36,7 +35,7 @@ struct Inner {
     order: Vec<String>,
 }
 
-/// Whether a change is written to disk now or with the next one that is.
+/// Whether a change is written to disk or only kept until the next one that is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Durability {
     Persist,
@@ -48,6 +47,7 @@ enum Durability {
 #[derive(Clone)]
 pub struct JobStore {
     inner: Arc<Mutex<Inner>>,
+    writer: Arc<RecordWriter>,
 }
 
 impl JobStore {
@@ -84,12 +84,23 @@ impl JobStore {
             .filter(|id| jobs.get(*id).is_some_and(|j| !j.status.is_finished()))
             .cloned()
             .collect();
+        let inner = Arc::new(Mutex::new(Inner {
+            dir: dir.to_path_buf(),
+            jobs,
+            order,
+        }));
+        let registry = Arc::clone(&inner);
+        let writer = RecordWriter::start(dir.to_path_buf(), move |jobid| {
+            let inner = registry.lock().unwrap_or_else(|e| e.into_inner());
+            inner
+                .jobs
+                .get(jobid)
+                .map_or(Snapshot::Removed, writer::encode)
+        })
+        .map_err(io)?;
         let store = JobStore {
-            inner: Arc::new(Mutex::new(Inner {
-                dir: dir.to_path_buf(),
-                jobs,
-                order,
-            })),
+            inner,
+            writer: Arc::new(writer),
         };
         Ok((store, interrupted))
     }
@@ -136,14 +147,20 @@ impl JobStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Registers a new job and returns once its record is on disk.
     pub fn create(&self, new: NewJob) -> JobHandle {
         let jobid = format!("j{}", uuid::Uuid::new_v4());
         let record = JobRecord::submitted(jobid.clone(), new, now_ms());
-        let mut inner = self.lock();
-        inner.jobs.insert(jobid.clone(), record);
-        inner.order.push(jobid.clone());
-        inner.persist(&jobid);
-        inner.prune();
+        let pruned = {
+            let mut inner = self.lock();
+            inner.jobs.insert(jobid.clone(), record);
+            inner.order.push(jobid.clone());
+            inner.prune()
+        };
+        for id in &pruned {
+            self.writer.mark(id);
+        }
+        self.writer.wait(self.writer.mark(&jobid));
         JobHandle {
             store: self.clone(),
             jobid,
@@ -177,52 +194,46 @@ impl JobStore {
         durability: Durability,
         change: impl FnOnce(&mut JobRecord, i64),
     ) -> bool {
-        let mut inner = self.lock();
-        let Some(job) = inner.jobs.get_mut(jobid) else {
-            return false;
-        };
-        let now = now_ms();
-        change(job, now);
-        job.updatedtime = now;
+        {
+            let mut inner = self.lock();
+            let Some(job) = inner.jobs.get_mut(jobid) else {
+                return false;
+            };
+            let now = now_ms();
+            change(job, now);
+            job.updatedtime = now;
+        }
         if durability == Durability::Persist {
-            inner.persist(jobid);
+            self.writer.mark(jobid);
         }
         true
+    }
+
+    /// Waits until every change made so far is on disk (at shutdown, and
+    /// for tests that read the files).
+    pub fn flush(&self) {
+        self.writer.flush();
     }
 }
 
 impl Inner {
-    fn path(&self, jobid: &str) -> PathBuf {
-        self.dir.join(format!("{jobid}.json"))
-    }
-
-    /// Writes one job record; a failure is logged, not fatal: the job goes on
-    /// and the next transition retries.
-    fn persist(&self, jobid: &str) {
-        let Some(job) = self.jobs.get(jobid) else {
-            return;
-        };
-        let result = serde_json::to_vec(job)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&self.path(jobid), &bytes));
-        if let Err(e) = result {
-            tracing::error!(jobid, error = %e, "could not persist job record");
-        }
-    }
-
-    fn prune(&mut self) {
+    /// Drops the oldest finished jobs beyond the cap and returns their ids,
+    /// whose files the writer then removes.
+    fn prune(&mut self) -> Vec<String> {
+        let mut pruned = Vec::new();
         while self.order.len() > MAX_JOBS {
             let Some(pos) = self
                 .order
                 .iter()
                 .position(|id| self.jobs.get(id).is_none_or(|j| j.status.is_finished()))
             else {
-                return;
+                break;
             };
             let id = self.order.remove(pos);
             self.jobs.remove(&id);
-            let _ = std::fs::remove_file(self.path(&id));
+            pruned.push(id);
         }
+        pruned
     }
 }
 
@@ -354,6 +365,7 @@ mod tests {
         let running = store.create(new_job());
         running.executing();
         running.stage_started(JobStep::Stage(0));
+        store.flush();
         drop(store);
 
         let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
@@ -372,6 +384,7 @@ mod tests {
             Some(JobStatus::Completed)
         );
         assert_eq!(store.ids().len(), 2);
+        store.flush();
         let (_, interrupted) = JobStore::open(dir.path()).expect("reopen again");
         assert!(interrupted.is_empty(), "a failed job is settled");
     }
@@ -385,6 +398,7 @@ mod tests {
         running.message(codes::BACKUP_STARTED, "Started backup process.");
         running.stage_started(JobStep::Stage(0));
         running.stage_progress(JobStep::Stage(0), 500, 5);
+        store.flush();
         drop(store);
 
         let (store, interrupted) = JobStore::open(dir.path()).expect("reopen");
@@ -422,5 +436,57 @@ mod tests {
         let job = store.get(partial.id()).expect("kept");
         assert_eq!(job.status, JobStatus::Failed);
         assert_eq!(job.failure.as_deref(), Some("partial"));
+    }
+
+    fn on_disk(dir: &Path, jobid: &str) -> Option<JobRecord> {
+        let bytes = std::fs::read(dir.join(format!("{jobid}.json"))).ok()?;
+        Some(serde_json::from_slice(&bytes).expect("a whole record"))
+    }
+
+    #[test]
+    fn a_created_job_is_on_disk_when_create_returns_and_later_changes_after_a_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let job = store.create(new_job());
+        let written = on_disk(dir.path(), job.id()).expect("written by create");
+        assert_eq!(written.status, JobStatus::Submitted);
+        for n in 0..50 {
+            job.message(codes::BACKUP_STARTED, &format!("message {n}"));
+        }
+        job.complete();
+        store.flush();
+        let written = on_disk(dir.path(), job.id()).expect("still there");
+        assert_eq!(written.status, JobStatus::Completed);
+        assert_eq!(written.messages.len(), 50);
+    }
+
+    #[test]
+    fn pruned_jobs_lose_their_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let first = store.create(new_job());
+        first.complete();
+        for _ in 0..MAX_JOBS {
+            store.create(new_job()).complete();
+        }
+        store.flush();
+        assert!(on_disk(dir.path(), first.id()).is_none());
+        let files = std::fs::read_dir(dir.path()).expect("ls").count();
+        assert_eq!(files, MAX_JOBS);
+        assert_eq!(store.ids().len(), MAX_JOBS);
+    }
+
+    #[test]
+    fn the_last_clone_of_the_store_going_writes_what_is_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, _) = JobStore::open(dir.path()).expect("open");
+        let job = store.create(new_job());
+        let jobid = job.id().to_string();
+        job.executing();
+        job.message(codes::BACKUP_STARTED, "Started backup process.");
+        drop((job, store));
+        let written = on_disk(dir.path(), &jobid).expect("written");
+        assert_eq!(written.status, JobStatus::Executing);
+        assert_eq!(written.messages.len(), 1);
     }
 }
