@@ -316,6 +316,7 @@ impl TaskStore {
         let mut tasks = self.lock();
         let mut updated = tasks.clone();
         let mut due = Vec::new();
+        let mut checked = false;
         for task in updated.iter_mut().filter(|t| t.active) {
             let Ok(cron) = Cron::parse(&task.cron) else {
                 continue;
@@ -330,14 +331,19 @@ impl TaskStore {
                 continue;
             }
             task.checked_until = now;
+            checked = true;
             let ended = task.end_date.is_some_and(|end| slot > end);
             let used_up = task.max_occurrences >= 0 && task.occurrences >= task.max_occurrences;
             if !ended && !used_up {
                 due.push(task.clone());
             }
         }
-        self.save(&updated)?;
-        *tasks = updated;
+        // Most ticks find no slot: they leave the file alone rather than
+        // fsync it (on a tokio worker) every tick.
+        if checked {
+            self.save(&updated)?;
+            *tasks = updated;
+        }
         Ok(due)
     }
 
@@ -468,6 +474,14 @@ mod tests {
                 .iter()
                 .all(|t| t.id != task.id)
         );
+        // A tick without a slot leaves the file as it was.
+        let file = |store: &TaskStore| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&store.path).expect("saved").ino()
+        };
+        let before = file(&store);
+        store.take_due(next - 1).expect("due");
+        assert_eq!(file(&store), before, "not rewritten");
         // Five hours of slots missed (a host that was down): one run.
         let later = next + 5 * 3_600_000;
         let due = store.take_due(later).expect("due");
