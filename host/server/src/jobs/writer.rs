@@ -174,3 +174,66 @@ pub(super) fn encode(record: &JobRecord) -> Snapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A writer whose snapshots wait for the test's go-ahead, like a disk
+    /// that takes its time, and count how often they were taken.
+    fn gated(dir: &std::path::Path) -> (RecordWriter, mpsc::Sender<()>, Arc<AtomicUsize>) {
+        let (go, gate) = mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let taken = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&taken);
+        let writer = RecordWriter::start(dir.to_path_buf(), move |jobid| {
+            let _ = gate.lock().expect("gate").recv();
+            count.fetch_add(1, Ordering::SeqCst);
+            Snapshot::Record(jobid.as_bytes().to_vec())
+        })
+        .expect("start");
+        (writer, go, taken)
+    }
+
+    #[test]
+    fn marking_never_waits_for_a_write_under_way_and_flush_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (writer, go, taken) = gated(dir.path());
+        let writer = Arc::new(writer);
+        writer.mark("a");
+        // The thread now waits in `a`'s snapshot; marks still return at once,
+        // and changes to one record while it waits are written once.
+        for _ in 0..100 {
+            writer.mark("b");
+        }
+        let flusher = {
+            let writer = Arc::clone(&writer);
+            std::thread::spawn(move || writer.flush())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!flusher.is_finished(), "flush returned before the write");
+        for _ in 0..2 {
+            go.send(()).expect("go");
+        }
+        flusher.join().expect("flushed");
+        assert_eq!(taken.load(Ordering::SeqCst), 2, "one write per record");
+        for id in ["a", "b"] {
+            let written = std::fs::read(record_path(dir.path(), id)).expect("written");
+            assert_eq!(written, id.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_removed_record_loses_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = record_path(dir.path(), "gone");
+        std::fs::write(&path, b"old").expect("seed");
+        let writer =
+            RecordWriter::start(dir.path().to_path_buf(), |_| Snapshot::Removed).expect("start");
+        writer.wait(writer.mark("gone"));
+        assert!(!path.exists());
+    }
+}
