@@ -105,18 +105,17 @@ impl fmt::Debug for RawName {
     }
 }
 
+/// A name that is not UTF-8, as it is stored: `{"hex": "..."}`.
 #[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum RawNameForm {
-    Text(String),
-    Hex { hex: String },
+struct HexName {
+    hex: String,
 }
 
 impl Serialize for RawName {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(&self.0) {
             Ok(text) => serializer.serialize_str(text),
-            Err(_) => RawNameForm::Hex {
+            Err(_) => HexName {
                 hex: hex::encode(&self.0),
             }
             .serialize(serializer),
@@ -124,14 +123,37 @@ impl Serialize for RawName {
     }
 }
 
+/// Text, or the hex form. A visitor rather than `#[serde(untagged)]`,
+/// which buffers every name before trying each form: a manifest holds one
+/// or two names per entry, and that buffering was a tenth of its parse.
 impl<'de> Deserialize<'de> for RawName {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match RawNameForm::deserialize(deserializer)? {
-            RawNameForm::Text(text) => Ok(Self(text.into_bytes())),
-            RawNameForm::Hex { hex } => hex::decode(hex)
-                .map(Self)
-                .map_err(|e| serde::de::Error::custom(format!("bad hex name: {e}"))),
+        use serde::de::{self, value};
+
+        struct NameVisitor;
+        impl<'de> de::Visitor<'de> for NameVisitor {
+            type Value = RawName;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a name as text or as {"hex": "..."}"#)
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawName, E> {
+                Ok(RawName(text.as_bytes().to_vec()))
+            }
+
+            fn visit_string<E: de::Error>(self, text: String) -> Result<RawName, E> {
+                Ok(RawName(text.into_bytes()))
+            }
+
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<RawName, A::Error> {
+                let HexName { hex } = HexName::deserialize(value::MapAccessDeserializer::new(map))?;
+                hex::decode(hex)
+                    .map(RawName)
+                    .map_err(|e| de::Error::custom(format!("bad hex name: {e}")))
+            }
         }
+        deserializer.deserialize_any(NameVisitor)
     }
 }
 
@@ -375,6 +397,12 @@ mod tests {
             serde_json::to_string(&RawName(b"\xff".to_vec())).unwrap(),
             r#"{"hex":"ff"}"#
         );
+        for refused in ["42", r#"{"hex":"zz"}"#, r#"{"text":"a"}"#, "null"] {
+            assert!(
+                serde_json::from_str::<RawName>(refused).is_err(),
+                "{refused}"
+            );
+        }
     }
 
     #[test]
