@@ -94,10 +94,13 @@ impl DrClaim {
                         timeout.as_secs()
                     )),
                 }
-                // After the job reads finished: a stop in between leaves a
-                // stale journal, which the next start removes, rather than a
-                // finished job that reads interrupted.
+                // After the job reads finished on disk: a stop in between
+                // leaves a stale journal, which the next start removes (or
+                // finds the backup committed), rather than a finished job
+                // that reads interrupted.
                 if let Some(journal) = journal {
+                    let written = job.clone();
+                    let _ = tokio::task::spawn_blocking(move || written.wait_on_disk()).await;
                     journal.remove();
                 }
                 // An idle host should not hold the job's high-water mark.

@@ -253,6 +253,11 @@ impl JobHandle {
         self.store.get(&self.jobid)
     }
 
+    /// Waits until every change to the job made so far is on disk.
+    pub fn wait_on_disk(&self) {
+        self.store.flush();
+    }
+
     fn apply(&self, change: impl FnOnce(&mut JobRecord, i64)) {
         self.store.update(&self.jobid, Durability::Persist, change);
     }
