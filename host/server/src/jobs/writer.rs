@@ -120,7 +120,22 @@ impl Drop for RecordWriter {
     }
 }
 
+/// Should the thread die (a panic), waiters are let go rather than left
+/// blocked for ever; records are then no longer written, which is logged.
+struct ReleaseWaiters<'a>(&'a Shared);
+
+impl Drop for ReleaseWaiters<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("the job record writer stopped; job records are no longer written");
+            self.0.lock().stopping = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
 fn run(shared: &Shared, dir: &std::path::Path, snapshot: &impl Fn(&str) -> Snapshot) {
+    let _release = ReleaseWaiters(shared);
     loop {
         let (batch, ticket) = {
             let mut queue = shared.lock();
@@ -224,6 +239,15 @@ mod tests {
             let written = std::fs::read(record_path(dir.path(), id)).expect("written");
             assert_eq!(written, id.as_bytes());
         }
+    }
+
+    #[test]
+    fn waiters_are_let_go_if_the_writer_dies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer =
+            RecordWriter::start(dir.path().to_path_buf(), |_| panic!("a bug")).expect("start");
+        writer.wait(writer.mark("a"));
+        writer.flush();
     }
 
     #[test]
