@@ -80,7 +80,8 @@ impl RecordWriter {
         })
     }
 
-    /// Has `jobid`'s newest state written (or its file removed) soon.
+    /// Has `jobid`'s newest state written (or its file removed) soon;
+    /// returns the ticket to [`wait`](Self::wait) for.
     pub fn mark(&self, jobid: &str) -> u64 {
         let mut queue = self.shared.lock();
         queue.dirty.insert(jobid.to_string());
