@@ -198,30 +198,58 @@ mod tests {
 
     use super::*;
 
+    /// Longer than any wait that is going to end.
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
     /// A writer whose snapshots wait for the test's go-ahead, like a disk
-    /// that takes its time, and count how often they were taken.
-    fn gated(dir: &std::path::Path) -> (RecordWriter, mpsc::Sender<()>, Arc<AtomicUsize>) {
+    /// that takes its time; each snapshot says when it begins, and the
+    /// count of those taken is kept.
+    struct Gated {
+        writer: RecordWriter,
+        go: mpsc::Sender<()>,
+        entered: mpsc::Receiver<String>,
+        taken: Arc<AtomicUsize>,
+    }
+
+    fn gated(dir: &std::path::Path) -> Gated {
         let (go, gate) = mpsc::channel::<()>();
-        let gate = Mutex::new(gate);
+        let (enter, entered) = mpsc::channel::<String>();
+        let gate = Mutex::new((gate, enter));
         let taken = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&taken);
         let writer = RecordWriter::start(dir.to_path_buf(), move |jobid| {
-            let _ = gate.lock().expect("gate").recv();
+            let gate = gate.lock().expect("gate");
+            let _ = gate.1.send(jobid.to_string());
+            let _ = gate.0.recv();
             count.fetch_add(1, Ordering::SeqCst);
             Snapshot::Record(jobid.as_bytes().to_vec())
         })
         .expect("start");
-        (writer, go, taken)
+        Gated {
+            writer,
+            go,
+            entered,
+            taken,
+        }
     }
 
     #[test]
     fn marking_never_waits_for_a_write_under_way_and_flush_does() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (writer, go, taken) = gated(dir.path());
+        let Gated {
+            writer,
+            go,
+            entered,
+            taken,
+        } = gated(dir.path());
         let writer = Arc::new(writer);
         writer.mark("a");
-        // The thread now waits in `a`'s snapshot; marks still return at once,
-        // and changes to one record while it waits are written once.
+        // Only once the thread waits in `a`'s snapshot: had it not taken `a`
+        // yet, it could take `a` with some of the marks of `b` and then `b`
+        // again, and the test would wait for a third write it never allows.
+        assert_eq!(entered.recv_timeout(WAIT).expect("entered"), "a");
+        // Marks still return at once, and changes to one record while the
+        // thread waits are written once.
         for _ in 0..100 {
             writer.mark("b");
         }
@@ -231,9 +259,9 @@ mod tests {
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!flusher.is_finished(), "flush returned before the write");
-        for _ in 0..2 {
-            go.send(()).expect("go");
-        }
+        go.send(()).expect("go");
+        assert_eq!(entered.recv_timeout(WAIT).expect("entered"), "b");
+        go.send(()).expect("go");
         flusher.join().expect("flushed");
         assert_eq!(taken.load(Ordering::SeqCst), 2, "one write per record");
         for id in ["a", "b"] {
