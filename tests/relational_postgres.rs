@@ -2,7 +2,7 @@
 //! backup through the API, restored into an empty directory on which a second
 //! server starts with the same data; every authentication method; the socket
 //! grant; the password kept out of everything the host records; and a server
-//! that stops in the middle of a backup.
+//! that stops in the middle of a backup; a failing WAL archive.
 
 use crate::support;
 
@@ -214,4 +214,20 @@ fn a_server_that_stops_mid_backup_fails_the_stage_and_lists_no_backup() {
     assert!(host.backup_names().is_empty(), "a partial backup is listed");
     let status = host.status();
     assert_eq!(status["state"], "failed", "{status}");
+}
+
+#[test]
+fn a_backup_does_not_wait_for_a_failing_wal_archive() {
+    // The backup carries its own WAL; had it waited for the server's archive
+    // to take the last segment, as `WAIT true` does, it would never end.
+    let cluster = Cluster::create_with(
+        Auth::Trust,
+        "archive_mode = on\narchive_command = 'false'\n",
+    );
+    let deployment = Deployment::new();
+    let host = start_host(&deployment, &cluster.address(), &cluster.address(), None);
+    let jobid = host.create_backup("archive-failing");
+    let job = host.wait_job(&jobid, Duration::from_secs(120));
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+    assert_eq!(host.backup_names(), ["archive-failing"]);
 }
