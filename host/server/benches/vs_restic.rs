@@ -70,7 +70,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Deployment, PASSCODE, TestHost, disk_usage};
+use support::{Deployment, PASSCODE, TestHost, disk_usage, settle};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -248,14 +248,6 @@ fn vm_hwm_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Writes back what earlier operations left dirty in the page cache, so that
-/// neither tool's timing pays for the other's writes (a restore started
-/// while gigabytes of the previous backup were still being written back ran
-/// up to twice as long, for both tools).
-fn settle() {
-    let _ = Command::new("sync").status();
 }
 
 /// Resets the host's peak RSS so the next reading covers one operation.
