@@ -444,7 +444,7 @@ mod tests {
     }
 
     fn on_disk(dir: &Path, jobid: &str) -> Option<JobRecord> {
-        let bytes = std::fs::read(dir.join(format!("{jobid}.json"))).ok()?;
+        let bytes = std::fs::read(writer::record_path(dir, jobid)).ok()?;
         Some(serde_json::from_slice(&bytes).expect("a whole record"))
     }
 
