@@ -1,8 +1,12 @@
 //! Restore: recreates archive entries below the root, entirely through
-//! `posix-fs`. Files, symlinks and hard links are made under temporary names
-//! with their metadata and renamed over the final name (see [`temp`]), so a
-//! pre-existing file is either untouched or fully replaced, even when the
-//! restore fails. Directories get their metadata only once all entries are
+//! `posix-fs`. A file, symlink or hard link whose name is free is made under
+//! that name (`create-file` and friends refuse a name that exists) and
+//! removed again if it cannot be completed. One whose name is taken is made
+//! under a temporary name with its metadata and renamed over the final name
+//! (see [`temp`]), so a pre-existing file is either untouched or fully
+//! replaced, even when the restore fails; the rename costs a third of a
+//! small file's restore, so it is paid only where something is replaced.
+//! Directories get their metadata only once all entries are
 //! written, innermost first and the root last: creating a child changes its
 //! parent's mtime, and a read-only mode would forbid creating children.
 
@@ -148,17 +152,39 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
         Ok(())
     }
 
+    /// Makes the entry at `path` with `make` (which must fail if the name
+    /// exists): under its final name if that is free, else under a
+    /// temporary name beside it.
+    fn make<T>(
+        &mut self,
+        path: &[u8],
+        make: impl Fn(&[u8]) -> Result<T, PluginError>,
+    ) -> Result<(Made, T), PluginError> {
+        let guest = self.guest(path);
+        match make(&guest) {
+            Ok(made) => Ok((Made::AtFinalName(guest), made)),
+            // The contract has no "exists" error: ask the filesystem.
+            Err(e) => match self.fs.stat(&guest) {
+                Ok(_) => {
+                    let dir = self.guest(entry_path::parent(path));
+                    let (temp, made) = self.temps.make(self.fs, &dir, make)?;
+                    Ok((Made::AtTemporaryName(temp), made))
+                }
+                Err(_) => Err(e),
+            },
+        }
+    }
+
     fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let fs = self.fs;
-        let dir = self.guest(entry_path::parent(&meta.path));
-        let (temp, file) = self.temps.make(fs, &dir, |path| fs.create_file(path))?;
+        let (temp, file) = self.make(&meta.path, |path| fs.create_file(path))?;
         let written = (|| {
             self.hook.begin(&meta.path);
             content::copy(self.source, &file, self.hook, &mut self.progress, self.host)?;
             self.hook.end();
             // Closed before its time is set, so no late write can move it.
             drop(file);
-            fs.set_metadata(&temp, &update(meta))
+            fs.set_metadata(temp.path(), &update(meta))
         })();
         self.place(temp, &meta.path, written.map(|_| ()))
     }
@@ -166,15 +192,14 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
     fn symlink(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let fs = self.fs;
         let target = meta.link_target.as_deref().unwrap_or_default();
-        let dir = self.guest(entry_path::parent(&meta.path));
-        let (temp, ()) = self.temps.make(fs, &dir, |path| fs.symlink(target, path))?;
+        let (temp, ()) = self.make(&meta.path, |path| fs.symlink(target, path))?;
         // A symlink has no mode of its own; the host sets owner and time on
         // the link itself.
         let update = MetadataUpdate {
             mode: None,
             ..update(meta)
         };
-        let done = fs.set_metadata(&temp, &update).map(|_| ());
+        let done = fs.set_metadata(temp.path(), &update).map(|_| ());
         self.place(temp, &meta.path, done)
     }
 
@@ -208,23 +233,25 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
         {
             return Ok(());
         }
-        let dir = self.guest(entry_path::parent(&meta.path));
-        let (temp, ()) = self
-            .temps
-            .make(fs, &dir, |path| fs.hard_link(&first_guest, path))?;
+        let (temp, ()) = self.make(&meta.path, |path| fs.hard_link(&first_guest, path))?;
         self.place(temp, &meta.path, Ok(()))
     }
 
-    /// Renames the finished `temp` over the entry's final name if `done`
-    /// succeeded; otherwise, or if the rename fails, removes `temp` so that
-    /// nothing of the failed entry is left.
+    /// Renames the finished entry over its final name if `done` succeeded
+    /// and it was made under a temporary name; removes it if `done` or the
+    /// rename failed, so that nothing of the failed entry is left.
     fn place(
         &self,
-        temp: Vec<u8>,
+        made: Made,
         path: &[u8],
         done: Result<(), PluginError>,
     ) -> Result<(), PluginError> {
         let guest = self.guest(path);
+        let temp = match made {
+            Made::AtTemporaryName(temp) => temp,
+            Made::AtFinalName(_) if done.is_ok() => return Ok(()),
+            Made::AtFinalName(at) => at,
+        };
         let result = done.and_then(|()| {
             self.fs
                 .rename(&temp, &guest)
@@ -242,7 +269,7 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
             && let Err(e) = self.fs.remove_file(&temp)
         {
             self.host.warn(&format!(
-                "could not remove the temporary file {} of a failed entry: {e:?}",
+                "could not remove {} of a failed entry: {e:?}",
                 show(&temp)
             ));
         }
@@ -265,6 +292,20 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
                 .map_err(|e| in_entry(e, b""))?;
         }
         Ok(())
+    }
+}
+
+/// Where [`Restorer::make`] made an entry.
+enum Made {
+    AtFinalName(Vec<u8>),
+    AtTemporaryName(Vec<u8>),
+}
+
+impl Made {
+    fn path(&self) -> &[u8] {
+        match self {
+            Made::AtFinalName(path) | Made::AtTemporaryName(path) => path,
+        }
     }
 }
 

@@ -263,6 +263,20 @@ fn a_failed_restore_leaves_existing_files_untouched() {
 }
 
 #[test]
+fn a_new_file_that_fails_midway_is_removed() {
+    let target = tempfile::tempdir().unwrap();
+    let root = target.path();
+    let big = vec![0x5a; 3 << 20];
+    let mut reader = MemReader::new(vec![file(b"done", b"new done"), file(b"sub/fresh", &big)]);
+    reader.fail_at = Some((1, 2 << 20));
+    let err = run(root, &reader).unwrap_err();
+    assert!(matches!(err, PluginError::InvalidData(_)), "{err:?}");
+    assert_eq!(fs::read(root.join("done")).unwrap(), b"new done");
+    assert!(!root.join("sub/fresh").exists(), "half a file was left");
+    assert!(leftovers(root).is_empty(), "{:?}", leftovers(root));
+}
+
+#[test]
 fn a_directory_in_the_way_is_refused() {
     let target = tempfile::tempdir().unwrap();
     let root = target.path();
@@ -294,7 +308,10 @@ fn temporary_names_step_over_taken_ones() {
     for n in 0..3 {
         write(root, format!(".drhost-restore-{n}").as_bytes(), b"leftover");
     }
+    // Names taken, so that both are made under temporary names.
     let long = vec![b'n'; 255];
+    write(root, b"a", b"old");
+    write(root, &long, b"old");
     restore_entries(root, vec![file(b"a", b"1"), file(&long, b"2")]).unwrap();
     assert_eq!(fs::read(root.join("a")).unwrap(), b"1");
     assert_eq!(fs::read(path(root, &long)).unwrap(), b"2");
