@@ -68,6 +68,9 @@ pub const FILE_CUTS: CutParams = CutParams::with_average_bits(20);
 /// against the size of every root manifest.
 pub const MANIFEST_CUTS: CutParams = CutParams::with_average_bits(16);
 
+/// Positions [`Chunker::scan`] rolls before it tests them together.
+const SCAN_BLOCK: usize = 8;
+
 /// HMAC-counter expansion labels of the chunker key.
 const LABEL_GEAR: &[u8] = b"drhost-repo/v1/chunker/gear";
 const LABEL_MIX: &[u8] = b"drhost-repo/v1/chunker/mix";
@@ -227,10 +230,32 @@ impl Chunker {
         let gear = &self.gear;
         let mix = self.mix;
         let mut h = *hash;
-        for (i, &byte) in data[from..to].iter().enumerate() {
+        let bytes = &data[from..to];
+        // Eight positions per branch: the rolling hash is one add deep per
+        // byte, the mixes are independent multiplies the core overlaps, and
+        // a boundary (one in a million bytes) is rare enough to look for
+        // again position by position.
+        let mut blocks = bytes.chunks_exact(SCAN_BLOCK);
+        let mut start = from;
+        for block in &mut blocks {
+            let mut rolled = [0u64; SCAN_BLOCK];
+            for (slot, &byte) in rolled.iter_mut().zip(block) {
+                h = (h << 1).wrapping_add(gear[byte as usize]);
+                *slot = h;
+            }
+            if rolled
+                .iter()
+                .fold(false, |hit, &r| hit | (mix.apply(r) < threshold))
+            {
+                let at = rolled.iter().position(|&r| mix.apply(r) < threshold);
+                return at.map(|i| start + i + 1);
+            }
+            start += SCAN_BLOCK;
+        }
+        for (i, &byte) in blocks.remainder().iter().enumerate() {
             h = (h << 1).wrapping_add(gear[byte as usize]);
             if mix.apply(h) < threshold {
-                return Some(from + i + 1);
+                return Some(start + i + 1);
             }
         }
         *hash = h;
@@ -404,6 +429,50 @@ mod tests {
             pos += n;
         }
         lens
+    }
+
+    /// The cut rule read byte by byte, as `docs/repository.md` §5 gives it.
+    fn reference_cut(chunker: &Chunker, p: &CutParams, data: &[u8]) -> usize {
+        let len = data.len().min(p.max);
+        if len <= p.min {
+            return len;
+        }
+        let mut h = 0u64;
+        for (i, &byte) in data.iter().enumerate().take(len).skip(p.min) {
+            h = (h << 1).wrapping_add(chunker.gear[byte as usize]);
+            let threshold = if i < p.avg {
+                p.threshold_before_avg
+            } else {
+                p.threshold_after_avg
+            };
+            if chunker.mix.apply(h) < threshold {
+                return i + 1;
+            }
+        }
+        len
+    }
+
+    #[test]
+    fn cuts_are_those_of_the_byte_by_byte_rule() {
+        let chunker = Chunker::new(&[9; 32]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        let text: Vec<u8> = b"the quick brown fox jumps over the lazy dog\n"
+            .iter()
+            .cycle()
+            .take(3 << 20)
+            .copied()
+            .collect();
+        for data in [random(3 << 20, 11), text] {
+            for p in [&FILE_CUTS, &MANIFEST_CUTS] {
+                let mut pos = 0;
+                while pos < data.len() {
+                    let want = reference_cut(&chunker, p, &data[pos..]);
+                    assert_eq!(chunker.next_cut_with(p, &data[pos..]), want, "at {pos}");
+                    // Odd steps put the scan's blocks at every alignment.
+                    pos += want.min(rng.gen_range(1..=p.avg / 3));
+                }
+            }
+        }
     }
 
     fn stream_cut(data: &[u8], chunker: &Chunker, rng: &mut impl Rng) -> Vec<usize> {
