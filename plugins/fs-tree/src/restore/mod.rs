@@ -177,30 +177,30 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
 
     fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let fs = self.fs;
-        let (temp, file) = self.make(&meta.path, |path| fs.create_file(path))?;
+        let (made, file) = self.make(&meta.path, |path| fs.create_file(path))?;
         let written = (|| {
             self.hook.begin(&meta.path);
             content::copy(self.source, &file, self.hook, &mut self.progress, self.host)?;
             self.hook.end();
             // Closed before its time is set, so no late write can move it.
             drop(file);
-            fs.set_metadata(temp.path(), &update(meta))
+            fs.set_metadata(made.path(), &update(meta))
         })();
-        self.place(temp, &meta.path, written.map(|_| ()))
+        self.place(made, &meta.path, written.map(|_| ()))
     }
 
     fn symlink(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {
         let fs = self.fs;
         let target = meta.link_target.as_deref().unwrap_or_default();
-        let (temp, ()) = self.make(&meta.path, |path| fs.symlink(target, path))?;
+        let (made, ()) = self.make(&meta.path, |path| fs.symlink(target, path))?;
         // A symlink has no mode of its own; the host sets owner and time on
         // the link itself.
         let update = MetadataUpdate {
             mode: None,
             ..update(meta)
         };
-        let done = fs.set_metadata(temp.path(), &update).map(|_| ());
-        self.place(temp, &meta.path, done)
+        let done = fs.set_metadata(made.path(), &update).map(|_| ());
+        self.place(made, &meta.path, done)
     }
 
     /// A further name of a file restored earlier; its metadata is the file's.
@@ -233,8 +233,8 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
         {
             return Ok(());
         }
-        let (temp, ()) = self.make(&meta.path, |path| fs.hard_link(&first_guest, path))?;
-        self.place(temp, &meta.path, Ok(()))
+        let (made, ()) = self.make(&meta.path, |path| fs.hard_link(&first_guest, path))?;
+        self.place(made, &meta.path, Ok(()))
     }
 
     /// Renames the finished entry over its final name if `done` succeeded
@@ -246,12 +246,16 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
         path: &[u8],
         done: Result<(), PluginError>,
     ) -> Result<(), PluginError> {
-        let guest = self.guest(path);
         let temp = match made {
+            Made::AtFinalName(at) => {
+                if done.is_err() {
+                    self.remove_failed(&at);
+                }
+                return done;
+            }
             Made::AtTemporaryName(temp) => temp,
-            Made::AtFinalName(_) if done.is_ok() => return Ok(()),
-            Made::AtFinalName(at) => at,
         };
+        let guest = self.guest(path);
         let result = done.and_then(|()| {
             self.fs
                 .rename(&temp, &guest)
@@ -265,15 +269,19 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
                     _ => e,
                 })
         });
-        if result.is_err()
-            && let Err(e) = self.fs.remove_file(&temp)
-        {
-            self.host.warn(&format!(
-                "could not remove {} of a failed entry: {e:?}",
-                show(&temp)
-            ));
+        if result.is_err() {
+            self.remove_failed(&temp);
         }
         result
+    }
+
+    fn remove_failed(&self, path: &[u8]) {
+        if let Err(e) = self.fs.remove_file(path) {
+            self.host.warn(&format!(
+                "could not remove {} of a failed entry: {e:?}",
+                show(path)
+            ));
+        }
     }
 
     /// Innermost directories first (archive order reversed: parents come
