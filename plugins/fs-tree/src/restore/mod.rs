@@ -161,18 +161,12 @@ impl<P: PosixFs, S: EntrySource, H: Host, F: FileHook> Restorer<'_, P, S, H, F> 
         make: impl Fn(&[u8]) -> Result<T, PluginError>,
     ) -> Result<(Made, T), PluginError> {
         let guest = self.guest(path);
-        match make(&guest) {
-            Ok(made) => Ok((Made::AtFinalName(guest), made)),
-            // The contract has no "exists" error: ask the filesystem.
-            Err(e) => match self.fs.stat(&guest) {
-                Ok(_) => {
-                    let dir = self.guest(entry_path::parent(path));
-                    let (temp, made) = self.temps.make(self.fs, &dir, make)?;
-                    Ok((Made::AtTemporaryName(temp), made))
-                }
-                Err(_) => Err(e),
-            },
+        if let Some(made) = temp::make_if_free(self.fs, &guest, &make)? {
+            return Ok((Made::AtFinalName(guest), made));
         }
+        let dir = self.guest(entry_path::parent(path));
+        let (temp, made) = self.temps.make(self.fs, &dir, make)?;
+        Ok((Made::AtTemporaryName(temp), made))
     }
 
     fn file(&mut self, meta: &EntryMeta) -> Result<(), PluginError> {

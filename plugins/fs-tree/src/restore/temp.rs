@@ -1,5 +1,5 @@
-//! Temporary names: every file, symlink and hard link is made under a
-//! temporary name beside its final one and renamed over it only when
+//! Temporary names: a file, symlink or hard link whose name is taken is made
+//! under a temporary name beside its final one and renamed over it only when
 //! complete, so a restore that fails midway never leaves a truncated or
 //! half-written file where a good one was.
 
@@ -33,15 +33,8 @@ impl TempNames {
             let name = format!(".drhost-restore-{}", self.next);
             self.next += 1;
             let path = join_bytes(dir, name.as_bytes());
-            match make(&path) {
-                Ok(made) => return Ok((path, made)),
-                // The contract has no "exists" error: ask the filesystem
-                // whether the name was taken or something else failed.
-                Err(e) => {
-                    if fs.stat(&path).is_err() {
-                        return Err(e);
-                    }
-                }
+            if let Some(made) = make_if_free(fs, &path, &make)? {
+                return Ok((path, made));
             }
         }
         Err(PluginError::Io(format!(
@@ -49,5 +42,20 @@ impl TempNames {
              .drhost-restore-* files of an interrupted restore",
             show(dir)
         )))
+    }
+}
+
+/// Makes something at `path` with `make` (which must fail if the name
+/// exists); `None` if the name was taken.
+pub fn make_if_free<T>(
+    fs: &impl PosixFs,
+    path: &[u8],
+    make: impl Fn(&[u8]) -> Result<T, PluginError>,
+) -> Result<Option<T>, PluginError> {
+    match make(path) {
+        Ok(made) => Ok(Some(made)),
+        // The contract has no "exists" error: ask the filesystem whether the
+        // name was taken or something else failed.
+        Err(e) => fs.stat(path).map(|_| None).map_err(|_| e),
     }
 }
